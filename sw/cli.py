@@ -1,0 +1,58 @@
+"""The ``dynalign`` command-line tool.
+
+Every command lives in its own module under ``sw.commands`` (listed in
+:data:`COMMANDS`); a module exposes ``register(subparsers)``, which adds its parser
+and sets ``func`` to the function that runs it.  ``func(args)`` returns the exit code.
+Errors a user can cause (bad files, bad parameters) are raised as
+:class:`UsageError` or ``ValueError``/``TypeError`` and printed as one clear line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+
+__all__ = ["main", "build_parser", "UsageError", "print_json"]
+
+#: Command modules, in the order ``dynalign --help`` lists them.
+COMMANDS = [
+    "sw.commands.encode",
+    "sw.commands.lyapunov",
+    "sw.commands.plot",
+    "sw.commands.verify",
+]
+
+
+class UsageError(Exception):
+    """A user error: printed as ``dynalign: error: <message>``, exit code 2."""
+
+
+def print_json(obj) -> None:
+    json.dump(obj, sys.stdout, indent=None, sort_keys=False)
+    sys.stdout.write("\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dynalign",
+        description="Dynamical Alignment on an FPGA: encode, train, verify, build.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMANDS:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (UsageError, ValueError, TypeError, FileNotFoundError) as exc:
+        print(f"dynalign {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

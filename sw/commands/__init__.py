@@ -1,0 +1,1 @@
+"""One module per ``dynalign`` command; see :mod:`sw.cli`."""
