@@ -1,0 +1,46 @@
+# dynalign -- `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+OUT ?= out
+
+.DEFAULT_GOAL := help
+
+help:  ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
+	  awk 'BEGIN {FS = ":.*## "} {printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	# torch first, pinned: the CPU build on these machines (never the CUDA wheels)
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)  ## create .venv and install everything (quick when done already)
+
+test: setup  ## run the test suite (RTL vs golden included); PYTEST_ARGS=--runslow for heavy cases
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+lint: setup  ## ruff over the sources
+	$(VENV)/bin/ruff check hw sw sim tests bench
+
+demo: setup  ## encode digits in both modes, print Lyapunov sums, plot trajectories
+	$(PY) -m sw.demo --out $(OUT)/demo
+
+bench: setup  ## golden encoder throughput (JSON)
+	$(PY) bench/bench_encoder.py
+
+clean:  ## remove build outputs (keeps .venv)
+	rm -rf build sim_build $(OUT) .pytest_cache .ruff_cache
+	find . -name __pycache__ -not -path './$(VENV)/*' -prune -exec rm -rf {} +
+
+distclean: clean  ## also remove .venv
+	rm -rf $(VENV)
+
+.PHONY: help setup test lint demo bench clean distclean
