@@ -48,11 +48,11 @@ def baseline_loop(values, config):
     return out
 
 
-def timed(fn, repeats):
+def timed(fn, repeats, *args):
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        fn()
+        fn(*args)
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
 
@@ -74,14 +74,14 @@ def main(argv=None):
     for delta in (-1.5, 2.0):
         cfg = EncoderConfig(delta=delta)
         sub = CODE.to_real(codes[:args.baseline_samples])
-        t_base = timed(lambda: baseline_loop(sub, cfg), max(1, args.repeats // 2))
+        t_base = timed(baseline_loop, max(1, args.repeats // 2), sub, cfg)
         base_rate = args.baseline_samples / t_base
         allv = CODE.to_real(codes)
-        t_float = timed(lambda: ref_encode_float(allv, cfg), max(1, args.repeats // 2))
-        t_cold = timed(lambda: FixedEncoder(cfg).encode(codes), args.repeats)
+        t_float = timed(ref_encode_float, max(1, args.repeats // 2), allv, cfg)
+        t_cold = timed(lambda c: FixedEncoder(c).encode(codes), args.repeats, cfg)
         enc = FixedEncoder(cfg)
         enc.encode(codes[:1])
-        t_warm = timed(lambda: enc.encode(codes), args.repeats)
+        t_warm = timed(enc.encode, args.repeats, codes)
         results["by_delta"][str(delta)] = {
             "baseline_samples_per_s": base_rate,
             "float_batched_samples_per_s": args.samples / t_float,

@@ -254,4 +254,5 @@ check_int64_headroom()
 def formats_dict() -> dict:
     """All formats as a JSON-friendly dict (for manifests and ``--json`` outputs)."""
     return {f.name: f.describe() for f in
-            (CODE, STATE, SAMPLE, PRODUCT, DERIV, COEF, STEP, ACT, WEIGHT, BIAS, MEM, BETA, THRESH, COUNT, CYCLES)}
+            (CODE, STATE, SAMPLE, PRODUCT, DERIV, COEF, STEP, ACT, WEIGHT, BIAS, MEM, BETA,
+             THRESH, COUNT, CYCLES)}

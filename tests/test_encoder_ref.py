@@ -6,8 +6,14 @@ import numpy as np
 import pytest
 
 from hw.encoder.ref import (
-    FixedEncoder, check_codes, codes_to_values, ref_encode, ref_encode_float,
-    ref_encode_scalar, ref_trajectory_table, values_to_codes,
+    FixedEncoder,
+    check_codes,
+    codes_to_values,
+    ref_encode,
+    ref_encode_float,
+    ref_encode_scalar,
+    ref_trajectory_table,
+    values_to_codes,
 )
 from hw.formats import CODE, SAMPLE
 from hw.systems import EncoderConfig

@@ -41,9 +41,20 @@ import math
 import numpy as np
 
 from ..formats import (
-    CODE, COEF, DERIV, DERIV_SHIFT, INCREMENT_SHIFT, OPERAND_SHIFT, PRODUCT, PRODUCT_SHIFT,
+    CODE,
+    COEF,
+    DERIV,
+    DERIV_SHIFT,
+    INCREMENT_SHIFT,
+    OPERAND_SHIFT,
+    PRODUCT,
+    PRODUCT_SHIFT,
     SAMPLE,
-    STATE, STEP, X0_SHIFT, Y0_SHIFT, round_shift,
+    STATE,
+    STEP,
+    X0_SHIFT,
+    Y0_SHIFT,
+    round_shift,
 )
 from ..systems import INIT, EncoderConfig, System, derivative_float
 
