@@ -14,5 +14,4 @@ def pytest_collection_modifyitems(config, items):
     skip = pytest.mark.skip(reason="slow: run with --runslow")
     for item in items:
         if "slow" in item.keywords:
-            skip_it = item.add_marker
-            skip_it(skip)
+            item.add_marker(skip)
