@@ -1,0 +1,334 @@
+"""Encoder RTL, tier 1: Amaranth simulation of the sub-blocks and a small end-to-end case.
+
+The full code set (256 codes) is too slow for the Python simulator, so the integrator
+and encoder are elaborated with a narrower code format (codes -4..3 with the same
+fraction): their trajectories are rows of the golden table, compared with ``==``.
+"""
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from hw.encoder.ref import FixedEncoder
+from hw.encoder.rtl import (
+    MUL_A_WIDTH, MUL_B_WIDTH, N_SLOTS, SLOTS_PER_COMP, Error, Kind, Reg, SerialMultiplier,
+    TrajectoryEncoder, TrajectoryIntegrator, _TAG_LAYOUT, encoder_registers, microprogram,
+    program_terms,
+)
+from hw.encoder.rtl_check import Checker, expected_beats, expected_sat
+from hw.formats import CODE, COEF, QFormat
+from hw.systems import EncoderConfig
+
+SMALL = QFormat("code", 3, CODE.frac)          # codes -4 .. 3
+SMALL_CODES = list(range(SMALL.min_int, SMALL.max_int + 1))
+
+CONFIGS = {
+    "mixed-expansive": EncoderConfig(system="mixed", delta=-1.5, tmax=0.04, dt=0.01, samples=3),
+    "mixed-dissipative": EncoderConfig(system="mixed", delta=10.0, tmax=0.1, dt=0.05,
+                                       samples=3),
+    "lorenz": EncoderConfig(system="lorenz", tmax=0.04, dt=0.02, samples=3),
+    # alpha < 0 makes x grow by ~600 per step: saturates within 4 steps
+    "mixed-saturating": EncoderConfig(system="mixed", alpha=-127.0, beta=0.0, delta=-1.5,
+                                      tmax=3.6, dt=0.9, samples=5),
+}
+
+
+# --------------------------------------------------------------------------------------
+# parameters and register helper
+# --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kwargs, exc, msg", [
+    ({"max_T": 1}, ValueError, "max_T must be an integer in 2..4096, not 1"),
+    ({"max_T": 2.5}, TypeError, "max_T must be a positive integer, not 2.5"),
+    ({"max_features": 0}, ValueError, "max_features must be an integer in 1..65536, not 0"),
+    ({"lanes": 2}, ValueError, "lanes must be 1 or 3, not 2"),
+    ({"lanes": "3"}, TypeError, "lanes must be an integer, not '3'"),
+    ({"code_format": 8}, TypeError, "code_format must be a QFormat, not 8"),
+    ({"code_format": QFormat("c", 8, 5)}, ValueError, "code_format must be signed with frac 6"),
+])
+def test_encoder_parameters(kwargs, exc, msg):
+    with pytest.raises(exc, match=msg.replace("(", r"\(").replace(".", r"\.")):
+        TrajectoryEncoder(**kwargs)
+
+
+def test_parameters_are_keyword_only():
+    with pytest.raises(TypeError):
+        TrajectoryEncoder(5)
+
+
+def test_encoder_registers_from_config():
+    cfg = EncoderConfig(system="mixed", delta=2.0, tmax=0.4, dt=0.01, samples=5)
+    regs = encoder_registers(cfg, n_features=7)
+    assert regs[Reg.SYSTEM] == 0
+    for c, comp in enumerate(cfg.coef_program()):
+        for j, (coef, _) in enumerate(comp):
+            v = regs[Reg.COEF0 + SLOTS_PER_COMP * c + j]
+            assert v - (1 << 32) * (v >> 31) == coef
+    assert (regs[Reg.H1], regs[Reg.H2], regs[Reg.H6]) == cfg.step_constants()
+    assert regs[Reg.STRIDE] == 10 and regs[Reg.SAMPLES] == 5 and regs[Reg.FEATURES] == 7
+    lor = encoder_registers(EncoderConfig(system="lorenz"))
+    assert lor[Reg.SYSTEM] == 1 and len(lor) == len(regs) == N_SLOTS + 7
+
+
+def test_encoder_registers_bad_input():
+    with pytest.raises(TypeError, match="config must be an EncoderConfig"):
+        encoder_registers({"system": "mixed"})
+    with pytest.raises(ValueError, match="n_features must be a positive integer, not 0"):
+        encoder_registers(EncoderConfig(), n_features=0)
+
+
+def test_microprogram_follows_term_programme():
+    for system in ("mixed", "lorenz"):
+        prog = microprogram(system)
+        terms = program_terms(system)
+        macs = [u for u in prog if u.kind is Kind.MAC]
+        assert len(macs) == 4 * sum(len(c) for c in terms)
+        needed = {t for comp in terms for t in comp}
+        prods = {u.dst for u in prog if u.kind is Kind.PRODP}
+        assert ("x3" in needed) == any(u.kind is Kind.PRODS for u in prog)
+        assert len(prods) == len(needed & {"x3", "xy", "xz"})
+        assert prog[-1].eos and sum(u.eos for u in prog) == 1
+
+
+# --------------------------------------------------------------------------------------
+# serial multiplier
+# --------------------------------------------------------------------------------------
+
+def test_serial_multiplier_exact():
+    rng = np.random.default_rng(1)
+    # the encoder's operand pairs: k-sums (39 bits) x steps (24 bits unsigned),
+    # samples x samples (32 bits each); |A * B| < 2**63 always
+    amax, bmax, smax = 1 << (MUL_A_WIDTH - 1), 1 << (MUL_B_WIDTH - 9), 1 << 31
+    cases = [(0, 0, 0), (-1, -1, 0), (amax - 1, bmax - 1, 1 << 13), (-amax, bmax - 1, 0),
+             (-smax, -smax, 1 << 11), (smax - 1, -smax, 0), (12345, -(1 << 23), 1 << 9)]
+    cases += [(int(rng.integers(-amax, amax)), int(rng.integers(-bmax, bmax)),
+               int(rng.choice([0, 1 << 9, 1 << 11, 1 << 13]))) for _ in range(30)]
+    cases += [(int(rng.integers(-smax, smax)), int(rng.integers(-smax, smax)), 1 << 11)
+              for _ in range(20)]
+    dut = SerialMultiplier(tag_shape=_TAG_LAYOUT)
+    got = []
+
+    async def drive(ctx):
+        for a, b, r in cases:
+            while not ctx.get(dut.can_start):
+                await ctx.tick()
+            ctx.set(dut.a, a)
+            ctx.set(dut.b, b)
+            ctx.set(dut.r, r)
+            ctx.set(dut.start, 1)
+            await ctx.tick()
+            ctx.set(dut.start, 0)
+            if rng.random() < 0.3:
+                await ctx.tick()
+        await ctx.tick().repeat(SerialMultiplier.LATENCY + 2)
+
+    async def monitor(ctx):
+        async for _, _, valid, p in ctx.tick().sample(dut.valid, dut.p):
+            if valid:
+                got.append(p)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(drive)
+    sim.add_process(monitor)
+    sim.run()
+    assert got == [a * b + r for a, b, r in cases]
+
+
+# --------------------------------------------------------------------------------------
+# integrator
+# --------------------------------------------------------------------------------------
+
+def _set_regs_integrator(ctx, dut, regs):
+    ctx.set(dut.system, regs[Reg.SYSTEM])
+    for i in range(N_SLOTS):
+        v = regs[Reg.COEF0 + i]
+        ctx.set(dut.coef[i], v - (1 << 32) * (v >> 31))
+    for name in ("h1", "h2", "h6"):
+        ctx.set(getattr(dut, name), regs[getattr(Reg, name.upper())])
+    ctx.set(dut.stride, regs[Reg.STRIDE])
+    ctx.set(dut.samples, regs[Reg.SAMPLES])
+
+
+def run_integrator(config, lanes):
+    dut = TrajectoryIntegrator(max_T=5, lanes=lanes, code_format=SMALL)
+    table, sat = {}, {}
+
+    async def drive(ctx):
+        _set_regs_integrator(ctx, dut, encoder_registers(config))
+        ctx.set(dut.start, 1)
+        await ctx.tick()
+        ctx.set(dut.start, 0)
+        await ctx.tick().until(dut.done)
+
+    async def monitor(ctx):
+        async for _, _, we, wa, wd, se, sa, sd in ctx.tick().sample(
+                dut.wr_en, dut.wr_addr, dut.wr_data, dut.sat_en, dut.sat_addr, dut.sat_data):
+            if we:
+                table[wa] = [int(v) for v in wd]
+            if se:
+                sat[sa] = sd
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(drive)
+    sim.add_process(monitor)
+    sim.run()
+    return table, sat
+
+
+@pytest.mark.parametrize("name", ["mixed-expansive", "lorenz", "mixed-saturating"])
+@pytest.mark.parametrize("lanes", [1, 3])
+def test_integrator_table_matches_golden(name, lanes):
+    if name == "lorenz" and lanes == 3:
+        pytest.skip("covered by lanes=1 and the cocotb tier")
+    config = CONFIGS[name]
+    table, sat = run_integrator(config, lanes)
+    gold = FixedEncoder(config)
+    w = SMALL.width
+    for i, code in enumerate(SMALL_CODES):
+        row = gold.table[code - CODE.min_int]
+        for t in range(config.samples):
+            if lanes == 3:
+                assert table[(t << w) | i] == [int(v) for v in row[t]], (code, t)
+            else:
+                for c in range(3):
+                    assert table[((3 * t + c) << w) | i] == [int(row[t, c])], (code, t, c)
+        assert sat[i] == int(gold.table_saturation[code - CODE.min_int] > 0), code
+    if name == "mixed-saturating":
+        assert any(sat.values()) and not all(sat.values())
+
+
+# --------------------------------------------------------------------------------------
+# encoder, end to end, with stalls
+# --------------------------------------------------------------------------------------
+
+def run_encoder(config, requests, *, lanes=1, regs_override=None, idle=0.3, backpressure=0.3,
+                seed=0, max_features=4, n_beats=None, refill=True):
+    """Write registers, refill, stream ``requests`` with random idle cycles and random
+    output backpressure; returns ``(beats, flags)``."""
+    rng = np.random.default_rng(seed)
+    dut = TrajectoryEncoder(max_T=5, max_features=max_features, lanes=lanes,
+                            code_format=SMALL)
+    k = len(requests[0]) if requests else 1
+    regs = encoder_registers(config, n_features=k)
+    regs.update(regs_override or {})
+    if n_beats is None:
+        n_beats = len(expected_beats(config, requests, lanes=lanes))
+    beats, flags = [], {}
+    done = {"in": False}
+
+    async def drive(ctx):
+        for a, v in regs.items():
+            ctx.set(dut.reg_we, 1)
+            ctx.set(dut.reg_addr, a)
+            ctx.set(dut.reg_data, v)
+            await ctx.tick()
+        ctx.set(dut.reg_we, 0)
+        if refill:
+            ctx.set(dut.refill, 1)
+            await ctx.tick()
+            ctx.set(dut.refill, 0)
+            await ctx.tick().until(~dut.busy)
+        for req in requests:
+            for code in req:
+                while rng.random() < idle:
+                    await ctx.tick()
+                ctx.set(dut.i_codes.payload.code, code)
+                ctx.set(dut.i_codes.valid, 1)
+                await ctx.tick().until(dut.i_codes.ready)
+                ctx.set(dut.i_codes.valid, 0)
+        done["in"] = True
+
+    async def sink(ctx):
+        idle_after = 0
+        while len(beats) < n_beats and idle_after < 400:
+            ready = int(rng.random() >= backpressure)
+            ctx.set(dut.o_samples.ready, ready)
+            await ctx.delay(1e-9)
+            fire = ready and ctx.get(dut.o_samples.valid)
+            payload = ctx.get(dut.o_samples.payload)
+            await ctx.tick()
+            if fire:
+                beats.append(([int(v) for v in payload.samples], int(payload.last)))
+            idle_after = idle_after + 1 if done["in"] else 0
+        ctx.set(dut.o_samples.ready, 1)
+        await ctx.tick().repeat(20)
+        for name in ("error", "sat", "table_sat", "table_valid", "busy", "refill_cycles"):
+            flags[name] = ctx.get(getattr(dut, name))
+        flags["extra"] = ctx.get(dut.o_samples.valid)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(drive)
+    sim.add_testbench(sink)
+    sim.run()
+    return beats, flags
+
+
+def _check(config, requests, beats, lanes):
+    chk = Checker(config, requests, lanes=lanes)
+    for s, last in beats:
+        chk.push(s, last)
+    return chk
+
+
+@pytest.mark.parametrize("name, lanes", [("mixed-dissipative", 1), ("lorenz", 3),
+                                         ("mixed-saturating", 1)])
+def test_encoder_end_to_end(name, lanes):
+    config = CONFIGS[name]
+    rng = np.random.default_rng(7)
+    requests = [[int(c) for c in rng.integers(SMALL.min_int, SMALL.max_int + 1, size=3)]
+                for _ in range(3)]
+    if name == "mixed-saturating":
+        requests = [[0, 0, 0], [1, -2, 0]]
+    beats, flags = run_encoder(config, requests, lanes=lanes, seed=3)
+    chk = _check(config, requests, beats, lanes)
+    assert chk.mismatches == 0 and chk.complete, chk.first
+    assert flags["error"] == 0 and not flags["extra"]
+    assert flags["sat"] == expected_sat(config, requests)
+    gold_sat = FixedEncoder(config).table_saturation
+    assert flags["table_sat"] == bool(
+        gold_sat[np.array(SMALL_CODES) - CODE.min_int].any())
+    assert flags["refill_cycles"] > 0
+
+
+def test_checker_catches_one_bit():
+    config = CONFIGS["lorenz"]
+    requests = [[1, -3]]
+    beats, _ = run_encoder(config, requests, lanes=1, seed=5, idle=0, backpressure=0)
+    assert _check(config, requests, beats, 1).mismatches == 0
+    bad = [(list(s), last) for s, last in beats]
+    bad[4][0][0] ^= 1
+    chk = _check(config, requests, bad, 1)
+    assert chk.mismatches == 1
+    assert chk.first["sample_index"] == 0 and chk.first["feature"] == 1
+    assert chk.first["component"] == "y" and chk.first["code"] == -3
+
+
+@pytest.mark.parametrize("override, bit", [
+    ({Reg.STRIDE: 0}, Error.STRIDE),
+    ({Reg.SAMPLES: 6}, Error.SAMPLES),
+    ({Reg.SAMPLES: 1}, Error.SAMPLES),
+    ({Reg.SYSTEM: 2}, Error.SYSTEM),
+])
+def test_bad_registers_flag_error_and_produce_nothing(override, bit):
+    config = CONFIGS["lorenz"]
+    beats, flags = run_encoder(config, [[1, 2]], regs_override=override, n_beats=1)
+    assert beats == []
+    assert flags["error"] & bit and flags["error"] & Error.NO_TABLE
+    assert not flags["table_valid"] and not flags["busy"]
+
+
+def test_bad_feature_count_and_missing_table():
+    config = CONFIGS["lorenz"]
+    beats, flags = run_encoder(config, [[1, 2]], regs_override={Reg.FEATURES: 0}, n_beats=1)
+    assert beats == [] and flags["error"] == Error.FEATURES
+    beats, flags = run_encoder(config, [[1, 2]], regs_override={Reg.FEATURES: 5}, n_beats=1)
+    assert beats == [] and flags["error"] == Error.FEATURES
+    beats, flags = run_encoder(config, [[1, 2]], refill=False, n_beats=1)
+    assert beats == [] and flags["error"] == Error.NO_TABLE
+
+
+def test_coef_registers_are_signed_coef():
+    assert COEF.width <= 32
