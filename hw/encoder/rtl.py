@@ -813,7 +813,7 @@ class TrajectoryEncoder(wiring.Component):
                 m.d.comb += err_set.eq(Error.BUSY_WRITE)
             with m.Elif(bad.any()):
                 m.d.comb += err_set.eq(bad)
-                m.d.sync += table_valid.eq(0)
+                m.d.sync += [table_valid.eq(0), table_sat.eq(0)]
             with m.Else():
                 m.d.comb += integ.start.eq(1)
                 m.d.sync += [table_valid.eq(0), table_sat.eq(0), cycles.eq(1),
