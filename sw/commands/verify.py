@@ -8,7 +8,9 @@ from __future__ import annotations
 import importlib
 
 #: Verify targets (``encoder``, ``network``, ``system``), one module each.
-TARGETS: list[str] = []
+TARGETS: list[str] = [
+    "sw.verify_encoder",
+]
 
 
 def register(sub):
