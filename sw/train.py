@@ -1,0 +1,392 @@
+"""``train_run``: data -> features -> golden encoder -> QAT LIF network -> RUN/ directory.
+
+Pipeline (every random choice seeded by ``seed``):
+
+1. :func:`sw.data.load_dataset` -- fixed stratified train / val / test splits;
+2. :class:`sw.features.FeatureTransform` fitted on the train part only -> CODE ints;
+3. the golden encoder's trajectory table (:class:`hw.encoder.ref.FixedEncoder`) for
+   the chosen system; ``in_shift`` from the training samples' range
+   (:func:`sw.qat.choose_in_shift`); layer-1 inputs become a gather by code;
+4. :class:`sw.qat.LIFNet` trained with Adam on the integer forward (QAT from the
+   start), loss = cross-entropy on ``tau * (counts + 0.45 tanh(v_final / theta_L))``
+   (the output spike counts, with the final membrane as the tie-breaker -- the same
+   order the hardware's readout uses, so the loss optimises the decision the board
+   makes; counts alone over T=5 steps tie too often to give a useful signal), plus
+   an optional spike-count penalty; early stopping on validation accuracy of the
+   *integer* forward, keeping the best epoch;
+5. a plain MLP on the same feature values (``code / 64``), same hidden sizes, same
+   early stopping -- the ANN baseline;
+6. RUN/ gets ``model.dlw`` (weight image), ``manifest.json``, ``readmemh/``,
+   ``transform.npz``, ``float_model.pt``, ``ann.pt``, ``metrics.json``,
+   ``training_curve.png``; then :func:`sw.evaluate.evaluate_run` scores the test split.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from hw.encoder.ref import FixedEncoder
+from hw.formats import CODE
+from hw.systems import EncoderConfig
+
+from .data import load_dataset
+from .features import FeatureTransform
+from .image import WeightImage, network_from_dict
+from .qat import (
+    MLP,
+    LIFNet,
+    activation_table,
+    choose_in_shift,
+    gather_inputs,
+    pick_device,
+    readout_score,
+)
+
+__all__ = ["TrainOptions", "train_run", "prepare_data", "fit_lif", "fit_mlp", "Prepared"]
+
+
+@dataclass
+class TrainOptions:
+    """Everything ``dynalign train`` can set (besides the encoder configuration)."""
+
+    dataset: str = "digits"
+    data_dir: str | None = None
+    data_path: str | None = None
+    limit: int | None = None
+    seed: int = 0
+    features: int = 16
+    layers: tuple = (128, 128)
+    epochs: int = 60
+    batch_size: int = 64
+    lr: float = 3e-3
+    patience: int = 15
+    tau: float = 2.0
+    readout: str = "counts"
+    spike_reg: float = 0.0
+    weight_decay: float = 0.0
+    label_smoothing: float = 0.0
+    dropout: float = 0.0
+    code_noise: float = 0.0
+    in_shift_percentile: float = 100.0
+    beta_init: float = 0.9
+    slope: float = 5.0
+    ann_epochs: int = 200
+    device: str | None = None
+    progress: bool = True
+    val_fraction: float = 0.15
+    test_fraction: float = 0.2
+    extra: dict = field(default_factory=dict)
+
+    def validate(self) -> None:
+        for name in ("features", "epochs", "batch_size", "patience", "ann_epochs"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, not {v!r}")
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, not {self.seed!r}")
+        layers = tuple(self.layers)
+        if not layers or any(not isinstance(n, int) or n < 1 for n in layers):
+            raise ValueError(f"layers must be positive integers, not {self.layers!r}")
+        for name in ("lr", "tau"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive, not {getattr(self, name)!r}")
+        if self.spike_reg < 0:
+            raise ValueError(f"spike_reg must be >= 0, not {self.spike_reg!r}")
+
+
+@dataclass
+class Prepared:
+    """A dataset taken through the features and the encoder (ready to train on)."""
+
+    dataset: object
+    transform: FeatureTransform
+    encoder: EncoderConfig
+    in_shift: int
+    codes: dict                 # split -> (N, K) int64
+    labels: dict                # split -> (N,) int64
+    act_table: torch.Tensor     # (256, T, 3) ACT ints (float64)
+    float_table: torch.Tensor   # (256, T, 3) sample / 2**in_shift
+    encoder_saturation: int
+
+    def inputs(self, split: str, *, integer: bool = True, device=None) -> torch.Tensor:
+        table = self.act_table if integer else self.float_table
+        codes = torch.as_tensor(self.codes[split], device=device)
+        return gather_inputs(table.to(device), codes)
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    torch.manual_seed(seed)
+    np.random.seed(seed % (2 ** 32))
+    g = torch.Generator()
+    g.manual_seed(seed)
+    return g
+
+
+def prepare_data(opts: TrainOptions, encoder: EncoderConfig, *, transform=None,
+                 in_shift: int | None = None) -> Prepared:
+    ds = load_dataset(opts.dataset, data_dir=opts.data_dir, path=opts.data_path,
+                      seed=opts.seed, test_fraction=opts.test_fraction,
+                      val_fraction=opts.val_fraction, limit=opts.limit)
+    if transform is None:
+        transform = FeatureTransform.fit(ds.x_train, k=opts.features)
+    codes = {"train": transform.codes(ds.x_train), "val": transform.codes(ds.x_val),
+             "test": transform.codes(ds.x_test)}
+    labels = {"train": ds.y_train, "val": ds.y_val, "test": ds.y_test}
+    fe = FixedEncoder(encoder)
+    table = fe.table
+    if in_shift is None:
+        train_samples = table[codes["train"] - CODE.min_int]
+        in_shift = choose_in_shift(train_samples, percentile=opts.in_shift_percentile)
+    act = torch.as_tensor(activation_table(table, in_shift), dtype=torch.float64)
+    flt = torch.as_tensor(table, dtype=torch.float64) / float(1 << in_shift)
+    sat = int(fe.table_saturation[np.unique(codes["train"]) - CODE.min_int].sum())
+    return Prepared(dataset=ds, transform=transform, encoder=encoder, in_shift=in_shift,
+                    codes=codes, labels=labels, act_table=act, float_table=flt,
+                    encoder_saturation=sat)
+
+
+def _batches(n, batch_size, gen):
+    perm = torch.randperm(n, generator=gen)
+    for i in range(0, n, batch_size):
+        yield perm[i:i + batch_size]
+
+
+@torch.no_grad()
+def accuracy(model: LIFNet, x, y, *, integer=True, batch=2048) -> tuple[float, float]:
+    """(accuracy, mean total spikes per inference)."""
+    correct, spikes = 0, 0.0
+    for i in range(0, len(y), batch):
+        out = model(x[i:i + batch], integer=integer)
+        correct += int((out.classes == y[i:i + batch]).sum())
+        spikes += float(sum(s.sum() for s in out.layer_spikes))
+    return correct / max(1, len(y)), spikes / max(1, len(y))
+
+
+def fit_lif(model: LIFNet, x_tr, y_tr, x_va, y_va, opts: TrainOptions, *, gen,
+            log=None, codes_tr=None, table=None) -> dict:
+    """Adam on the integer forward; early stopping on validation accuracy.
+
+    Returns the training history; ``model`` holds the best epoch's parameters.  With
+    ``opts.code_noise`` > 0 (and ``codes_tr``, ``table`` given) each training batch is
+    re-encoded from its feature codes plus rounded Gaussian noise of that many code
+    LSBs (clipped to CODE): data augmentation through the exact encoder table.
+    """
+    noisy = opts.code_noise > 0 and codes_tr is not None and table is not None
+    if noisy:
+        codes_tr = torch.as_tensor(codes_tr, device=x_tr.device)
+        table = table.to(x_tr.device)
+    opt = torch.optim.AdamW(model.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=opts.epochs,
+                                                       eta_min=opts.lr * 0.05)
+    n_neurons = sum(model.sizes[1:])
+    hist = {"epoch": [], "loss": [], "train_acc": [], "val_acc": [], "val_spikes": []}
+    best = (-1.0, math.inf)
+    best_state, best_epoch, bad = None, -1, 0
+    bar = None
+    if opts.progress:
+        from tqdm import tqdm
+        bar = tqdm(total=opts.epochs, desc="train", unit="epoch", leave=False)
+    for epoch in range(opts.epochs):
+        model.train()
+        tot, nb, correct = 0.0, 0, 0
+        for idx in _batches(len(y_tr), opts.batch_size, gen):
+            if noisy:
+                c = codes_tr[idx]
+                c = c + torch.round(torch.randn(c.shape, generator=gen).to(c.device)
+                                    * opts.code_noise).long()
+                xb = gather_inputs(table, c.clamp(CODE.min_int, CODE.max_int))
+            else:
+                xb = x_tr[idx]
+            out = model(xb, integer=True, dropout=opts.dropout)
+            score = readout_score(out, readout=model.readout, unit=model.unit[-1])
+            loss = F.cross_entropy(opts.tau * score, y_tr[idx],
+                                   label_smoothing=opts.label_smoothing)
+            if opts.spike_reg:
+                spikes = sum(s for s in out.layer_spikes) / n_neurons
+                loss = loss + opts.spike_reg * spikes.mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            model.project_()
+            tot += float(loss.detach())
+            nb += 1
+            correct += int((out.classes == y_tr[idx]).sum())
+        sched.step()
+        model.eval()
+        va, vs = accuracy(model, x_va, y_va)
+        hist["epoch"].append(epoch)
+        hist["loss"].append(tot / nb)
+        hist["train_acc"].append(correct / len(y_tr))
+        hist["val_acc"].append(va)
+        hist["val_spikes"].append(vs)
+        key = (va, -vs)
+        if best_state is None or key > (best[0], -best[1]):
+            best = (va, vs)
+            best_state = copy.deepcopy(model.state_dict())
+            best_epoch, bad = epoch, 0
+        else:
+            bad += 1
+        if bar is not None:
+            bar.set_postfix(loss=f"{tot / nb:.3f}", val_acc=f"{va:.4f}", spikes=f"{vs:.0f}")
+            bar.update(1)
+        if log is not None:
+            log(epoch, tot / nb, va, vs)
+        if bad >= opts.patience:
+            break
+    if bar is not None:
+        bar.close()
+    model.load_state_dict(best_state)
+    hist["best_epoch"] = best_epoch
+    hist["best_val_acc"] = best[0]
+    return hist
+
+
+def fit_mlp(x_tr, y_tr, x_va, y_va, *, sizes, opts: TrainOptions, gen) -> tuple[MLP, dict]:
+    """The ANN baseline: ReLU MLP, Adam, early stopping on validation accuracy."""
+    model = MLP(sizes)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-4)
+    best, best_state, bad, best_epoch = -1.0, None, 0, -1
+    for epoch in range(opts.ann_epochs):
+        model.train()
+        for idx in _batches(len(y_tr), opts.batch_size, gen):
+            loss = F.cross_entropy(model(x_tr[idx]), y_tr[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        model.eval()
+        with torch.no_grad():
+            va = float((model(x_va).argmax(1) == y_va).float().mean())
+        if va > best:
+            best, best_state, bad, best_epoch = va, copy.deepcopy(model.state_dict()), 0, epoch
+        else:
+            bad += 1
+            if bad >= max(opts.patience, 30):
+                break
+    model.load_state_dict(best_state)
+    return model, {"best_epoch": best_epoch, "best_val_acc": best}
+
+
+def ann_inputs(codes) -> torch.Tensor:
+    """The ANN sees the same features as the SNN: the dequantised codes ``code / 64``."""
+    return torch.as_tensor(np.asarray(codes) / float(1 << CODE.frac), dtype=torch.float32)
+
+
+def write_run(out_dir: Path, *, model: LIFNet, prep: Prepared, ann, opts: dict, history: dict,
+              ann_sizes) -> WeightImage:
+    """Write the run directory (see the module docstring) and return its image."""
+    from .evaluate import RunFiles
+
+    prep.transform.save(out_dir / RunFiles.TRANSFORM)
+    ints = model.integer_params()
+    image = WeightImage(network=network_from_dict(ints), encoder=prep.encoder,
+                        n_features=prep.transform.n_features,
+                        transform_sha256=prep.transform.digest(),
+                        transform_file=RunFiles.TRANSFORM,
+                        labels=list(range(prep.dataset.n_classes)),
+                        extra={"dataset": prep.dataset.meta, "readout_loss": model.readout})
+    image.save(out_dir / RunFiles.IMAGE)
+    (out_dir / RunFiles.MANIFEST).write_text(json.dumps(image.manifest(), indent=2) + "\n")
+    image.write_readmemh(out_dir / RunFiles.READMEMH)
+    torch.save({"sizes": model.sizes, "in_shift": model.in_shift, "readout": model.readout,
+                "state": model.state_dict()}, out_dir / RunFiles.FLOAT_MODEL)
+    torch.save({"sizes": list(ann_sizes), "state": ann.state_dict()}, out_dir / RunFiles.ANN)
+    data = {"dataset": opts["dataset"], "data_dir": opts["data_dir"],
+            "data_path": opts["data_path"], "seed": opts["seed"],
+            "test_fraction": opts["test_fraction"], "val_fraction": opts["val_fraction"],
+            "limit": opts["limit"]}
+    (out_dir / RunFiles.RUN).write_text(json.dumps(
+        {"data": data, "options": opts, "history": history}, indent=2) + "\n")
+    plot_curve(history, out_dir / RunFiles.CURVE)
+    return image
+
+
+def plot_curve(history: dict, path: Path) -> None:
+    """Training loss and validation accuracy per epoch (PNG)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(history["epoch"], history["loss"], color="tab:blue", label="train loss")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss", color="tab:blue")
+    ax2 = ax.twinx()
+    ax2.plot(history["epoch"], history["val_acc"], color="tab:red", label="val accuracy")
+    ax2.plot(history["epoch"], history["train_acc"], color="tab:orange", ls="--",
+             label="train accuracy")
+    ax2.set_ylabel("accuracy", color="tab:red")
+    ax2.axvline(history["best_epoch"], color="grey", ls=":", lw=1)
+    fig.legend(loc="lower center", ncol=3, fontsize=8)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def train_run(out_dir, *, encoder: EncoderConfig, opts: TrainOptions | None = None,
+              evaluate: bool = True) -> dict:
+    """Train and export one model into ``out_dir``; returns the metrics dict (also
+    written to ``out_dir/metrics.json``)."""
+    from .evaluate import evaluate_run
+
+    opts = opts or TrainOptions()
+    opts.validate()
+    if not isinstance(encoder, EncoderConfig):
+        raise TypeError(f"encoder must be an EncoderConfig, not {encoder!r}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    gen = seed_everything(opts.seed)
+    device = pick_device(opts.device)
+    prep = prepare_data(opts, encoder)
+    n_classes = prep.dataset.n_classes
+    sizes = [3 * opts.features, *opts.layers, n_classes]
+    x_tr = prep.inputs("train", device=device)
+    x_va = prep.inputs("val", device=device)
+    y_tr = torch.as_tensor(prep.labels["train"], device=device)
+    y_va = torch.as_tensor(prep.labels["val"], device=device)
+    model = LIFNet(sizes=sizes, in_shift=prep.in_shift, beta_init=opts.beta_init,
+                   slope=opts.slope, readout=opts.readout,
+                   generator=gen).to(device)
+    model.init_thresholds_(x_tr[:512])
+    t_fit = time.perf_counter()
+    hist = fit_lif(model, x_tr, y_tr, x_va, y_va, opts, gen=gen,
+                   codes_tr=prep.codes["train"], table=prep.act_table)
+    fit_seconds = time.perf_counter() - t_fit
+    ann, ann_hist = fit_mlp(ann_inputs(prep.codes["train"]),
+                            torch.as_tensor(prep.labels["train"]),
+                            ann_inputs(prep.codes["val"]), torch.as_tensor(prep.labels["val"]),
+                            sizes=[opts.features, *opts.layers, n_classes], opts=opts, gen=gen)
+    train_seconds = time.perf_counter() - t0
+    opts_dict = asdict(opts)
+    opts_dict["layers"] = list(opts.layers)
+    write_run(out_dir, model=model.cpu(), prep=prep, ann=ann, opts=opts_dict,
+              history=hist, ann_sizes=[opts.features, *opts.layers, n_classes])
+    metrics = {
+        "options": opts_dict,
+        "encoder": encoder.describe(),
+        "in_shift": prep.in_shift,
+        "sizes": sizes,
+        "splits": prep.dataset.sizes(),
+        "feature_clip_fraction": prep.transform.clip_fraction(prep.dataset.x_train),
+        "encoder_saturation_events": prep.encoder_saturation,
+        "best_epoch": hist["best_epoch"],
+        "epochs_run": len(hist["epoch"]),
+        "val_accuracy": hist["best_val_acc"],
+        "ann_val_accuracy": ann_hist["best_val_acc"],
+        "train_seconds": train_seconds,
+        "snn_fit_seconds": fit_seconds,
+        "device": str(device),
+    }
+    if evaluate:
+        metrics["test"] = evaluate_run(out_dir)
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    return metrics
