@@ -158,6 +158,7 @@ class NetworkResult:
     synops: np.ndarray = None       # (N, L)
     saturations: np.ndarray = None  # (N, L)
     v_final: np.ndarray = None      # (N, n_out)
+    active: np.ndarray = None       # (N, T, L) active (non-zero) inputs of layer l at t
 
     def sample(self, n: int) -> dict:
         """Sample ``n`` as plain Python ints and lists (the shape the scalar twin returns)."""
@@ -165,7 +166,7 @@ class NetworkResult:
                 "layer_counts": [c[n].tolist() for c in self.layer_counts],
                 "spikes": self.spikes[n].tolist(), "synops": self.synops[n].tolist(),
                 "saturations": self.saturations[n].tolist(),
-                "v_final": self.v_final[n].tolist()}
+                "v_final": self.v_final[n].tolist(), "active": self.active[n].tolist()}
 
 
 def check_samples(samples, net: LIFNetworkParams) -> np.ndarray:
@@ -213,10 +214,12 @@ def ref_network(samples, net: LIFNetworkParams) -> NetworkResult:
     counts = [np.zeros((n, layer.n_out), np.int64) for layer in net.layers]
     synops = np.zeros((n, L), np.int64)
     sats = np.zeros((n, L), np.int64)
+    active = np.zeros((n, steps, L), np.int64)
     for t in range(steps):
         inp = act[:, t, :]
         for k, layer in enumerate(net.layers):
-            synops[:, k] += np.count_nonzero(inp, axis=1) * layer.n_out
+            active[:, t, k] = np.count_nonzero(inp, axis=1)
+            synops[:, k] += active[:, t, k] * layer.n_out
             cur = _matmul_exact(inp, layer.weight)
             u = round_shift(layer.beta * v[k], LEAK_SHIFT) + cur + layer.bias
             u, mask = MEM.saturate_mask(u)
@@ -228,7 +231,7 @@ def ref_network(samples, net: LIFNetworkParams) -> NetworkResult:
     spikes = np.stack([c.sum(axis=1) for c in counts], axis=1)
     return NetworkResult(cls=argmax_class(counts[-1], v[-1]), out_counts=counts[-1],
                          layer_counts=counts, spikes=spikes, synops=synops,
-                         saturations=sats, v_final=v[-1])
+                         saturations=sats, v_final=v[-1], active=active)
 
 
 def ref_network_scalar(sample_TxC, net: LIFNetworkParams) -> dict:
@@ -241,6 +244,7 @@ def ref_network_scalar(sample_TxC, net: LIFNetworkParams) -> dict:
     v = [[0] * layer.n_out for layer in net.layers]
     counts = [[0] * layer.n_out for layer in net.layers]
     synops, sats = [0] * L, [0] * L
+    active = [[0] * L for _ in range(steps)]
     for t in range(steps):
         # layer-1 activations: round, then clamp to ACT
         inp = []
@@ -252,7 +256,8 @@ def ref_network_scalar(sample_TxC, net: LIFNetworkParams) -> dict:
             inp.append(a)
         for k, layer in enumerate(net.layers):
             w, bias = layer.weight.tolist(), layer.bias.tolist()
-            synops[k] += sum(1 for a in inp if a != 0) * layer.n_out
+            active[t][k] = sum(1 for a in inp if a != 0)
+            synops[k] += active[t][k] * layer.n_out
             out = []
             for i in range(layer.n_out):
                 current = 0
@@ -276,7 +281,7 @@ def ref_network_scalar(sample_TxC, net: LIFNetworkParams) -> dict:
             best = i
     return {"cls": best, "out_counts": counts[-1], "layer_counts": counts,
             "spikes": [sum(c) for c in counts], "synops": synops, "saturations": sats,
-            "v_final": v[-1]}
+            "v_final": v[-1], "active": active}
 
 
 # --------------------------------------------------------------------------------------

@@ -1,0 +1,628 @@
+"""Event-driven LIF network in Amaranth: one shared datapath of ``lanes`` neuron lanes.
+
+The integer equations are those of :mod:`hw.lif.ref` (``v = sat_MEM(round_shift(beta * v,
+8) + I + bias)``, spike when ``v >= theta``, subtract ``theta``); this module only
+schedules them.
+
+Organisation
+------------
+* Neurons of a layer are processed in *groups* of ``lanes`` (neuron ``i`` is lane
+  ``i % lanes`` of group ``i // lanes``); every memory word holds one group.
+* **Active lists.**  Layer 1's inputs are the non-zero activations
+  ``a = sat_ACT(round_shift(sample, in_shift))`` of one time step, written as
+  ``(index, a)`` entries by the :class:`InputLoader` into one of two banks (the loader
+  fills step ``t+1`` while the engine works on step ``t``).  A deeper layer's inputs are
+  the indices of the previous layer's spikes in that step (value 1), written by the
+  spike serialiser into one of two ping-pong banks.
+* **Engine.**  For each layer, for each group ``g``, for each active entry ``(j, a)``:
+  ``acc[k] += W[g*lanes+k, j] * a`` (one entry per cycle, all lanes at once); after the
+  group's last entry the group is *finalised* (leak, bias, saturation, threshold, reset,
+  count) in a pipeline while the next group accumulates.  A layer step therefore costs
+  ``groups x max(active, 1)`` cycles plus a drain of a few cycles, against the bound
+  ``ceil(active x n_out / lanes)``.  An empty list still finalises every group (one
+  dummy entry of value 0 per group).
+* **Memories** (``amaranth.lib.memory.Memory``): weights (word = ``lanes`` weights,
+  address ``wbase_l + g * n_in + j``), biases and state (membrane + per-neuron spike
+  count, address ``gbase_l + g``), the two list memories.
+* **Configuration** goes through the ``cfg`` write port (:func:`config_writes` builds the
+  writes for a network); results through ``o`` (the class) and the ``rd_addr`` /
+  ``rd_data`` read-back port (counters, per-neuron counts and membranes; see
+  :data:`RD_CLS` ...).  The read-back values of an inference are stable while ``o.valid``
+  is high, i.e. until the class is taken.
+
+Counters (per inference, reset when it starts): ``cycles`` -- engine cycles from the
+start of step 0 to the class being valid, *not* counting cycles spent waiting for input
+samples; per layer ``spikes``, ``synops`` (``n_out`` per non-zero active entry) and
+``saturations`` (neuron updates clamped by ``sat_MEM``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import fifo, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ..formats import ACT, BETA, BIAS, COUNT, CYCLES, IN_SHIFT_MAX, MEM, SAMPLE, WEIGHT
+from .ref import LEAK_SHIFT, LIFNetworkParams
+
+__all__ = ["LIFNetwork", "ConfigSignature", "NetworkLayout", "config_writes",
+           "CFG_ADDR_WIDTH", "CFG_DATA_WIDTH", "RD_ADDR_WIDTH", "REG_FIELDS",
+           "rd_stat_addr", "rd_count_addr", "rd_vmem_addr", "RD_CLS", "RD_CYCLES",
+           "bound_cycles", "bound_cycles_network"]
+
+CFG_ADDR_WIDTH = 24
+CFG_DATA_WIDTH = 32
+#: cfg address regions (addr[22:24]): registers, biases, weights.
+REGION_REG, REGION_BIAS, REGION_WEIGHT = 0, 1, 2
+REGION_SHIFT = 22
+#: global registers (region 0, addr 0..3) and per-layer fields (0x80 + 8 l + field).
+GLOBAL_REGS = ("n_layers", "steps", "channels", "in_shift")
+REG_FIELDS = ("n_in", "n_out", "groups", "wbase", "gbase", "beta", "theta")
+LAYER_REG_BASE = 0x80
+
+RD_ADDR_WIDTH = 16
+RD_CLS, RD_CYCLES = 0, 1
+_RD_STAT_BASE = 0x10
+_RD_COUNT, _RD_VMEM = 0x8000, 0xC000
+_STATS = ("spikes", "synops", "saturations")
+
+
+def rd_stat_addr(layer: int, what: str) -> int:
+    """Read-back address of counter ``what`` (spikes/synops/saturations) of ``layer``."""
+    return _RD_STAT_BASE + 4 * layer + _STATS.index(what)
+
+
+def rd_count_addr(slot: int) -> int:
+    return _RD_COUNT + slot
+
+
+def rd_vmem_addr(slot: int) -> int:
+    return _RD_VMEM + slot
+
+
+ConfigSignature = wiring.Signature({
+    "addr": Out(CFG_ADDR_WIDTH), "data": Out(CFG_DATA_WIDTH), "we": Out(1)})
+
+
+def _bits(n: int) -> int:
+    """Bits to hold 0..n (at least 1)."""
+    return max(1, int(n).bit_length())
+
+
+def _check_int(name, value, lo, hi=None):
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an integer, not {value!r}")
+    if value < lo or (hi is not None and value > hi):
+        rng = f"{lo}..{hi}" if hi is not None else f">= {lo}"
+        raise ValueError(f"{name} must be in {rng}, not {value}")
+    return value
+
+
+def _ceil_div(a, b):
+    return -(-a // b)
+
+
+def bound_cycles(active, n_out, lanes) -> int:
+    """``ceil(active x n_out / lanes)``: the synaptic-work bound of one layer step."""
+    return _ceil_div(int(active) * int(n_out), int(lanes))
+
+
+def bound_cycles_network(result, net: LIFNetworkParams, lanes: int) -> np.ndarray:
+    """Per sample, the sum over steps and layers of ``ceil(active x n_out / lanes)``,
+    from a :class:`hw.lif.ref.NetworkResult` (its ``active`` field)."""
+    n_out = np.array([layer.n_out for layer in net.layers], np.int64)
+    return (-(-(result.active * n_out) // lanes)).sum(axis=(1, 2))
+
+
+class NetworkLayout:
+    """Where a network lives in a :class:`LIFNetwork` of ``lanes`` lanes: per layer the
+    group count, weight base (words) and group base; per neuron its state *slot*
+    (``gbase * lanes + i``)."""
+
+    def __init__(self, topology, *, lanes: int):
+        self.topology = [int(n) for n in topology]
+        self.lanes = lanes
+        self.groups, self.wbase, self.gbase = [], [], []
+        w = g = 0
+        for n_in, n_out in zip(self.topology[:-1], self.topology[1:]):
+            G = _ceil_div(n_out, lanes)
+            self.groups.append(G)
+            self.wbase.append(w)
+            self.gbase.append(g)
+            w += G * n_in
+            g += G
+        self.weight_words, self.group_words = w, g
+
+    def slot(self, layer: int, neuron: int) -> int:
+        return self.gbase[layer] * self.lanes + neuron
+
+
+class LIFNetwork(wiring.Component):
+    """LIF network engine; see the module docstring.
+
+    Parameters (keyword-only)
+    -------------------------
+    lanes : power of two, 1..64 -- neurons updated per cycle (and multipliers).
+    max_layers : 1..16.   max_neurons : largest layer.   max_inputs : largest C.
+    weight_words, group_words : depths of the weight and state/bias memories.
+    weight_width : bits of a stored weight, 2..WEIGHT.width (a narrower memory for big
+        networks; weights must then lie in that signed range).
+    fifo_depth : spike-mask FIFO depth (>= 8).
+
+    Ports
+    -----
+    i : In(stream of signed SAMPLE)  -- C samples per step, steps in order, T steps.
+    o : Out(stream of unsigned class index).
+    cfg : In(ConfigSignature)  -- register / bias / weight writes (while idle).
+    rd_addr : In(16), rd_data : Out(32) -- read-back, two cycles latency.
+    """
+
+    def __init__(self, *, lanes: int = 4, max_layers: int = 4, max_neurons: int = 128,
+                 max_inputs: int = 64, weight_words: int = 4096, group_words: int = 128,
+                 weight_width: int = WEIGHT.width, fifo_depth: int = 8):
+        _check_int("lanes", lanes, 1, 64)
+        if lanes & (lanes - 1):
+            raise ValueError(f"lanes must be a power of two, not {lanes}")
+        _check_int("max_layers", max_layers, 1, 16)
+        _check_int("max_neurons", max_neurons, 1, 1 << 14)
+        _check_int("max_inputs", max_inputs, 1, 1 << 14)
+        _check_int("weight_words", weight_words, 1, 1 << 20)
+        _check_int("group_words", group_words, 1, 1 << 14)
+        _check_int("weight_width", weight_width, 2, WEIGHT.width)
+        _check_int("fifo_depth", fifo_depth, 8, 256)
+        if lanes * max_neurons >= 1 << 14 or group_words * lanes > 1 << 14:
+            raise ValueError("lanes x neurons exceeds the 14-bit read-back slot space")
+        self.lanes, self.max_layers = lanes, max_layers
+        self.max_neurons, self.max_inputs = max_neurons, max_inputs
+        self.weight_words, self.group_words = weight_words, group_words
+        self.weight_width, self.fifo_depth = weight_width, fifo_depth
+        self.lane_bits = lanes.bit_length() - 1
+        self.idx_width = _bits(max(max_inputs, max_neurons) - 1)
+        self.acc_width = ACT.width + weight_width + _bits(max(max_inputs, max_neurons)) + 1
+        self.cls_width = _bits(max_neurons - 1)
+        super().__init__({
+            "i": In(stream.Signature(signed(SAMPLE.width))),
+            "o": Out(stream.Signature(unsigned(self.cls_width))),
+            "cfg": In(ConfigSignature),
+            "rd_addr": In(RD_ADDR_WIDTH),
+            "rd_data": Out(32),
+        })
+
+    # ---------------------------------------------------------------- host side
+    def layout(self, net_or_topology) -> NetworkLayout:
+        topo = (net_or_topology.topology if isinstance(net_or_topology, LIFNetworkParams)
+                else list(net_or_topology))
+        return NetworkLayout(topo, lanes=self.lanes)
+
+    def check_fits(self, net: LIFNetworkParams, steps: int | None = None) -> NetworkLayout:
+        """Raise ``ValueError`` unless ``net`` (and ``steps``) fit this instance."""
+        if not isinstance(net, LIFNetworkParams):
+            raise TypeError(f"net must be LIFNetworkParams, not {type(net).__name__}")
+        lay = self.layout(net)
+        topo = net.topology
+        if len(net.layers) > self.max_layers:
+            raise ValueError(f"{len(net.layers)} layers exceed max_layers={self.max_layers}")
+        if topo[0] > self.max_inputs:
+            raise ValueError(f"{topo[0]} inputs exceed max_inputs={self.max_inputs}")
+        if max(topo[1:]) > self.max_neurons:
+            raise ValueError(f"{max(topo[1:])} neurons exceed max_neurons={self.max_neurons}")
+        if lay.weight_words > self.weight_words:
+            raise ValueError(f"network needs {lay.weight_words} weight words, the memory "
+                             f"has {self.weight_words}")
+        if lay.group_words > self.group_words:
+            raise ValueError(f"network needs {lay.group_words} groups, the memory has "
+                             f"{self.group_words}")
+        lim = 1 << (self.weight_width - 1)
+        for k, layer in enumerate(net.layers):
+            if layer.weight.min() < -lim or layer.weight.max() > lim - 1:
+                raise ValueError(f"layer {k + 1} weights exceed the {self.weight_width}-bit "
+                                 f"weight memory")
+        if steps is not None:
+            _check_int("steps", steps, 1, COUNT.max_int)
+        return lay
+
+    def config_writes(self, net: LIFNetworkParams, steps: int) -> list[tuple[int, int]]:
+        return config_writes(self, net, steps)
+
+    # ---------------------------------------------------------------- gateware
+    def elaborate(self, platform):
+        m = Module()
+        lanes, lb, ww = self.lanes, self.lane_bits, self.weight_width
+        L = self.max_layers
+        iw = self.idx_width
+        in_ew = _bits(self.max_inputs - 1)         # entry index within an input bank
+        sp_ew = _bits(self.max_neurons - 1)        # entry index within a spike bank
+        gw = _bits(self.group_words - 1)
+        wa = _bits(self.weight_words - 1)
+        gcw = _bits(_ceil_div(self.max_neurons, lanes))
+        SW = max(self.acc_width, MEM.width + BETA.width + 1) + 2   # any membrane sum
+        CW = COUNT.width
+        STW = MEM.width + CW                        # state word per lane: v, count
+
+        # ---------------- configuration registers
+        n_layers = Signal(range(L + 1), init=1)
+        steps = Signal(CW, init=1)
+        channels = Signal(range(self.max_inputs + 1), init=1)
+        in_shift = Signal(range(IN_SHIFT_MAX + 1))
+        f_n_in = Array(Signal(range(max(self.max_inputs, self.max_neurons) + 1),
+                              name=f"n_in{k}") for k in range(L))
+        f_n_out = Array(Signal(range(self.max_neurons + 1), name=f"n_out{k}")
+                        for k in range(L))
+        f_groups = Array(Signal(gcw + 1, name=f"groups{k}") for k in range(L))
+        f_wbase = Array(Signal(wa + 1, name=f"wbase{k}") for k in range(L))
+        f_gbase = Array(Signal(gw + 1, name=f"gbase{k}") for k in range(L))
+        f_beta = Array(Signal(BETA.width, name=f"beta{k}") for k in range(L))
+        f_theta = Array(Signal(MEM.width - 1, name=f"theta{k}") for k in range(L))
+        fields = [f_n_in, f_n_out, f_groups, f_wbase, f_gbase, f_beta, f_theta]
+
+        # ---------------- memories
+        m.submodules.wmem = wmem = Memory(shape=unsigned(lanes * ww), depth=self.weight_words,
+                                          init=[])
+        m.submodules.bmem = bmem = Memory(shape=unsigned(lanes * BIAS.width),
+                                          depth=self.group_words, init=[])
+        m.submodules.smem = smem = Memory(shape=unsigned(lanes * STW), depth=self.group_words,
+                                          init=[])
+        m.submodules.inmem = inmem = Memory(shape=unsigned(iw + ACT.width),
+                                            depth=2 << in_ew, init=[])
+        m.submodules.spmem = spmem = Memory(shape=unsigned(iw), depth=2 << sp_ew, init=[])
+        w_wr = wmem.write_port(granularity=ww)
+        w_rd = wmem.read_port()
+        b_wr = bmem.write_port(granularity=BIAS.width)
+        b_rd = bmem.read_port()
+        s_wr = smem.write_port()
+        s_rd = smem.read_port()
+        s_rb = smem.read_port()
+        in_wr = inmem.write_port()
+        in_rd = inmem.read_port()
+        sp_wr = spmem.write_port()
+        sp_rd = spmem.read_port()
+
+        # ---------------- cfg write port
+        region = self.cfg.addr[REGION_SHIFT:]
+        offset = self.cfg.addr[:REGION_SHIFT]
+        with m.If(self.cfg.we):
+            with m.Switch(region):
+                with m.Case(REGION_REG):
+                    with m.If(offset[7]):
+                        lidx = offset[3:7]
+                        for k in range(L):
+                            with m.If(lidx == k):
+                                with m.Switch(offset[:3]):
+                                    for fi, f in enumerate(fields):
+                                        with m.Case(fi):
+                                            m.d.sync += f[k].eq(self.cfg.data)
+                    with m.Else():
+                        with m.Switch(offset[:2]):
+                            for ri, reg in enumerate((n_layers, steps, channels, in_shift)):
+                                with m.Case(ri):
+                                    m.d.sync += reg.eq(self.cfg.data)
+        m.d.comb += [
+            w_wr.addr.eq(offset >> lb), w_wr.data.eq(Cat(*([self.cfg.data[:ww]] * lanes))),
+            b_wr.addr.eq(offset >> lb),
+            b_wr.data.eq(Cat(*([self.cfg.data[:BIAS.width]] * lanes))),
+        ]
+        lane_sel = offset[:lb] if lb else Const(0, 1)
+        for k in range(lanes):
+            hit = self.cfg.we & (lane_sel == k)
+            m.d.comb += [w_wr.en[k].eq(hit & (region == REGION_WEIGHT)),
+                         b_wr.en[k].eq(hit & (region == REGION_BIAS))]
+
+        # ---------------- input loader: samples -> non-zero activations, two banks
+        full = Array([Signal(name="full0"), Signal(name="full1")])
+        nnz_in = Array([Signal(range(self.max_inputs + 1), name=f"nnz_in{b}")
+                        for b in range(2)])
+        ld_bank = Signal()
+        ld_j = Signal(range(self.max_inputs + 1))
+        ld_n = Signal(range(self.max_inputs + 1))
+        release = Signal()          # engine frees bank `eng_bank` (comb strobe)
+        eng_bank = Signal()
+        x = self.i.payload
+        rounded = Signal(signed(SAMPLE.width + 2))
+        m.d.comb += rounded.eq((x + ((Const(1, SAMPLE.width + 1) << in_shift) >> 1))
+                               >> in_shift)
+        act = Signal(signed(ACT.width))
+        m.d.comb += act.eq(Mux(rounded > ACT.max_int, ACT.max_int,
+                               Mux(rounded < ACT.min_int, ACT.min_int, rounded)))
+        m.d.comb += self.i.ready.eq(~full[ld_bank])
+        m.d.comb += [in_wr.addr.eq(Cat(ld_n[:in_ew], ld_bank)), in_wr.data.eq(Cat(act, ld_j)),
+                     in_wr.en.eq(self.i.valid & self.i.ready & (act != 0))]
+        with m.If(self.i.valid & self.i.ready):
+            nz = Mux(act != 0, 1, 0)
+            with m.If(ld_j + 1 >= channels):
+                m.d.sync += [full[ld_bank].eq(1), nnz_in[ld_bank].eq(ld_n + nz),
+                             ld_j.eq(0), ld_n.eq(0), ld_bank.eq(~ld_bank)]
+            with m.Else():
+                m.d.sync += [ld_j.eq(ld_j + 1), ld_n.eq(ld_n + nz)]
+        with m.If(release):
+            m.d.sync += full[eng_bank].eq(0)
+
+        # ---------------- engine state
+        layer = Signal(range(L + 1))
+        t = Signal(CW)
+        g = Signal(gcw + 1)
+        e = Signal(range(max(self.max_inputs, self.max_neurons) + 1))
+        nnz = Signal(range(max(self.max_inputs, self.max_neurons) + 1))
+        wg = Signal(wa + 1)                         # wbase + g * n_in
+        first_step = Signal()
+        cycles = Signal(CYCLES.width)
+        st_spikes = Array(Signal(CYCLES.width, name=f"spikes{k}") for k in range(L))
+        st_synops = Array(Signal(CYCLES.width, name=f"synops{k}") for k in range(L))
+        st_sats = Array(Signal(CYCLES.width, name=f"sats{k}") for k in range(L))
+        cls = Signal(self.cls_width)
+        out_n = Signal(range(self.max_neurons + 1))     # entries in the spike bank
+        cur_n_out = f_n_out[layer]
+        cur_groups = f_groups[layer]
+        cur_gbase = f_gbase[layer]
+
+        # pipeline registers: P1 (list data), P2 (weight/state data), P3 (products)
+        p1 = dict(valid=Signal(), first=Signal(), last=Signal(), dummy=Signal(),
+                  g=Signal(gcw + 1), wg=Signal(wa + 1))
+        p2 = dict(valid=Signal(), first=Signal(), last=Signal(), val=Signal(signed(ACT.width)),
+                  g=Signal(gcw + 1))
+        p3 = dict(valid=Signal(), first=Signal(), last=Signal(), g=Signal(gcw + 1))
+        prod = [Signal(signed(ACT.width + ww), name=f"prod{k}") for k in range(lanes)]
+        acc = [Signal(signed(self.acc_width), name=f"acc{k}") for k in range(lanes)]
+        p3_state = Signal(lanes * STW)
+        p3_bias = Signal(lanes * BIAS.width)
+        # finalise stages F1 (leak product), F2 (sum, saturate, threshold, write)
+        f1 = dict(valid=Signal(), g=Signal(gcw + 1))
+        f1_acc = [Signal(signed(self.acc_width), name=f"f1acc{k}") for k in range(lanes)]
+        f1_state = Signal(lanes * STW)
+        f1_bias = Signal(lanes * BIAS.width)
+        f2 = dict(valid=Signal(), g=Signal(gcw + 1))
+        f2_leak = [Signal(signed(SW), name=f"leak{k}") for k in range(lanes)]
+        f2_ab = [Signal(signed(SW), name=f"ab{k}") for k in range(lanes)]
+        f2_cnt = [Signal(CW, name=f"cnt{k}") for k in range(lanes)]
+
+        m.submodules.mfifo = mfifo = fifo.SyncFIFOBuffered(width=lanes + gcw + 1,
+                                                           depth=self.fifo_depth)
+        inflight = Signal(range(8))
+        m.d.comb += inflight.eq((p1["valid"] & p1["last"]) + (p2["valid"] & p2["last"])
+                                + (p3["valid"] & p3["last"]) + f1["valid"] + f2["valid"])
+        credit = Signal()
+        m.d.comb += credit.eq(mfifo.level + inflight < self.fifo_depth - 1)
+
+        # serialiser state
+        ser_mask = Signal(lanes)
+        ser_g = Signal(gcw + 1)
+        busy_pipe = Signal()
+        m.d.comb += busy_pipe.eq(p1["valid"] | p2["valid"] | p3["valid"] | f1["valid"]
+                                 | f2["valid"] | (mfifo.level != 0) | (ser_mask != 0))
+
+        # ---- issue stage (FSM)
+        issue = Signal()
+        is_last = Signal()
+        is_dummy = Signal()
+        m.d.comb += [is_dummy.eq(nnz == 0), is_last.eq(is_dummy | (e + 1 >= nnz))]
+        list_addr_in = Cat(e[:in_ew], eng_bank)
+        list_addr_sp = Cat(e[:sp_ew], ~layer[0])
+        m.d.comb += [in_rd.addr.eq(list_addr_in), sp_rd.addr.eq(list_addr_sp)]
+        cur_is_l0 = Signal()
+        m.d.comb += cur_is_l0.eq(layer == 0)
+
+        ro_i = Signal(range(self.max_neurons + 1))
+        ro_valid = Signal()
+        ro_lane = Signal(max(lb, 1))
+        ro_idx = Signal(self.cls_width)
+        best_key = Signal(MEM.width + CW)
+        last_layer = Signal(range(L))
+        reading = Signal()
+        m.d.comb += last_layer.eq(n_layers - 1)
+
+        with m.FSM(name="engine"):
+            with m.State("IDLE"):
+                m.d.sync += [layer.eq(0), t.eq(0)]
+                with m.If(full[eng_bank]):
+                    m.d.sync += [cycles.eq(0), first_step.eq(1),
+                                 g.eq(0), e.eq(0), nnz.eq(nnz_in[eng_bank]),
+                                 wg.eq(f_wbase[0])]
+                    for k in range(L):
+                        m.d.sync += [st_spikes[k].eq(0), st_synops[k].eq(0),
+                                     st_sats[k].eq(0)]
+                    m.next = "ISSUE"
+            with m.State("WAIT_INPUT"):
+                with m.If(full[eng_bank]):
+                    m.d.sync += [g.eq(0), e.eq(0), nnz.eq(nnz_in[eng_bank]),
+                                 wg.eq(f_wbase[0]), cycles.eq(cycles + 1)]
+                    m.next = "ISSUE"
+            with m.State("ISSUE"):
+                m.d.sync += cycles.eq(cycles + 1)
+                m.d.comb += issue.eq(~is_last | credit)
+                with m.If(issue):
+                    with m.If((g == 0) & ~is_dummy):
+                        m.d.sync += st_synops[layer].eq(st_synops[layer] + cur_n_out)
+                    with m.If(is_last):
+                        m.d.sync += [e.eq(0), g.eq(g + 1), wg.eq(wg + f_n_in[layer])]
+                        with m.If(g + 1 >= cur_groups):
+                            m.next = "DRAIN"
+                    with m.Else():
+                        m.d.sync += e.eq(e + 1)
+            with m.State("DRAIN"):
+                m.d.sync += cycles.eq(cycles + 1)
+                with m.If(~busy_pipe):
+                    m.d.comb += release.eq(cur_is_l0)
+                    m.d.sync += [layer.eq(layer + 1), g.eq(0), e.eq(0), nnz.eq(out_n),
+                                 out_n.eq(0), wg.eq(f_wbase[layer + 1])]
+                    with m.If(cur_is_l0):
+                        m.d.sync += eng_bank.eq(~eng_bank)
+                    with m.If(layer + 1 >= n_layers):
+                        m.d.sync += [layer.eq(0), t.eq(t + 1), first_step.eq(0)]
+                        with m.If(t + 1 >= steps):
+                            m.next = "READOUT"
+                        with m.Else():
+                            m.next = "WAIT_INPUT"
+                    with m.Else():
+                        m.next = "ISSUE"
+            with m.State("READOUT"):
+                m.d.comb += reading.eq(1)
+                n_last = f_n_out[last_layer]
+                m.d.sync += [ro_valid.eq(ro_i < n_last), ro_i.eq(ro_i + 1),
+                             ro_lane.eq(ro_i[:lb] if lb else 0), ro_idx.eq(ro_i)]
+                with m.If(ro_i >= n_last):
+                    m.d.sync += [ro_i.eq(0), ro_valid.eq(0)]
+                    m.next = "DONE"
+                with m.Else():
+                    m.d.sync += cycles.eq(cycles + 1)
+            with m.State("DONE"):
+                m.d.comb += self.o.valid.eq(1)
+                with m.If(self.o.ready):
+                    m.next = "IDLE"
+        m.d.comb += self.o.payload.eq(cls)
+
+        # state read address: engine groups, or the read-out scan of the last layer
+        with m.If(reading):
+            m.d.comb += s_rd.addr.eq(f_gbase[last_layer] + (ro_i >> lb))
+        with m.Else():
+            m.d.comb += s_rd.addr.eq(cur_gbase + p1["g"])
+        # read-out comparison: key = (count, v + 2**23) as one unsigned number
+        ro_word = s_rd.data.word_select(ro_lane, STW) if lanes > 1 else s_rd.data
+        ro_key = Cat(ro_word[:MEM.width - 1], ~ro_word[MEM.width - 1], ro_word[MEM.width:])
+        with m.If(ro_valid):
+            with m.If((ro_idx == 0) | (ro_key > best_key)):
+                m.d.sync += [best_key.eq(ro_key), cls.eq(ro_idx)]
+
+        # ---- P1: list data arrives; read the weight word, state and bias words
+        with m.If(issue):
+            m.d.sync += [p1["valid"].eq(1), p1["first"].eq(e == 0), p1["last"].eq(is_last),
+                         p1["dummy"].eq(is_dummy), p1["g"].eq(g), p1["wg"].eq(wg)]
+        with m.Else():
+            m.d.sync += p1["valid"].eq(0)
+        in_idx = in_rd.data[ACT.width:]
+        in_val = in_rd.data[:ACT.width].as_signed()
+        p1_idx = Mux(cur_is_l0, in_idx, sp_rd.data)
+        p1_val = Mux(p1["dummy"], 0, Mux(cur_is_l0, in_val, 1))
+        m.d.comb += [w_rd.addr.eq(p1["wg"] + Mux(p1["dummy"], 0, p1_idx)),
+                     b_rd.addr.eq(cur_gbase + p1["g"])]
+        m.d.sync += [p2["valid"].eq(p1["valid"]), p2["first"].eq(p1["first"]),
+                     p2["last"].eq(p1["last"]), p2["val"].eq(p1_val), p2["g"].eq(p1["g"])]
+
+        # ---- P2: products, latch state and bias words
+        m.d.sync += [p3["valid"].eq(p2["valid"]), p3["first"].eq(p2["first"]),
+                     p3["last"].eq(p2["last"]), p3["g"].eq(p2["g"]),
+                     p3_state.eq(s_rd.data), p3_bias.eq(b_rd.data)]
+        for k in range(lanes):
+            wk = w_rd.data[k * ww:(k + 1) * ww].as_signed()
+            m.d.sync += prod[k].eq(wk * p2["val"])
+
+        # ---- P3: accumulate; the last entry of a group hands the sum to F1
+        m.d.sync += [f1["valid"].eq(p3["valid"] & p3["last"]), f1["g"].eq(p3["g"]),
+                     f1_state.eq(p3_state), f1_bias.eq(p3_bias)]
+        for k in range(lanes):
+            s = Mux(p3["first"], 0, acc[k]) + prod[k]
+            with m.If(p3["valid"]):
+                m.d.sync += acc[k].eq(s)
+            m.d.sync += f1_acc[k].eq(s)
+
+        # ---- F1: leak product beta * v, acc + bias
+        beta_l = Signal(signed(BETA.width + 1))
+        theta_l = Signal(signed(MEM.width))
+        m.d.comb += [beta_l.eq(f_beta[layer]), theta_l.eq(f_theta[layer])]
+        m.d.sync += [f2["valid"].eq(f1["valid"]), f2["g"].eq(f1["g"])]
+        for k in range(lanes):
+            word = f1_state[k * STW:(k + 1) * STW]
+            v_old = Mux(first_step, 0, word[:MEM.width].as_signed())
+            c_old = Mux(first_step, 0, word[MEM.width:])
+            bias = f1_bias[k * BIAS.width:(k + 1) * BIAS.width].as_signed()
+            m.d.sync += [f2_leak[k].eq(beta_l * v_old), f2_ab[k].eq(f1_acc[k] + bias),
+                         f2_cnt[k].eq(c_old)]
+
+        # ---- F2: u = sat_MEM(round_shift(leak, 8) + acc + bias); spike; reset; write
+        spike = Signal(lanes)
+        satm = Signal(lanes)
+        new_words = []
+        base_slot = f2["g"] << lb
+        for k in range(lanes):
+            u = Signal(signed(SW), name=f"u{k}")
+            m.d.comb += u.eq(((f2_leak[k] + (1 << (LEAK_SHIFT - 1))) >> LEAK_SHIFT) + f2_ab[k])
+            us = Signal(signed(MEM.width), name=f"us{k}")
+            m.d.comb += us.eq(Mux(u > MEM.max_int, MEM.max_int,
+                                  Mux(u < MEM.min_int, MEM.min_int, u)))
+            valid_lane = (base_slot + k) < cur_n_out
+            m.d.comb += [satm[k].eq(valid_lane & ((u > MEM.max_int) | (u < MEM.min_int))),
+                         spike[k].eq(valid_lane & (us >= theta_l))]
+            v_new = Mux(spike[k], us - theta_l, us)
+            new_words.append(Cat(v_new[:MEM.width], (f2_cnt[k] + spike[k])[:CW]))
+        m.d.comb += [s_wr.addr.eq(cur_gbase + f2["g"]), s_wr.data.eq(Cat(*new_words)),
+                     s_wr.en.eq(f2["valid"]),
+                     mfifo.w_data.eq(Cat(spike, f2["g"])), mfifo.w_en.eq(f2["valid"])]
+
+        def popcount(sig):
+            return sum(sig[k] for k in range(len(sig)))
+
+        with m.If(f2["valid"]):
+            m.d.sync += [st_spikes[layer].eq(st_spikes[layer] + popcount(spike)),
+                         st_sats[layer].eq(st_sats[layer] + popcount(satm))]
+
+        # ---- spike serialiser: masks -> indices in spike bank `layer % 2`
+        low = Signal(max(lb, 1))
+        for k in reversed(range(lanes)):
+            with m.If(ser_mask[k]):
+                m.d.comb += low.eq(k)
+        rest = Signal(lanes)
+        m.d.comb += rest.eq(ser_mask & (ser_mask - 1))
+        m.d.comb += [sp_wr.addr.eq(Cat(out_n[:sp_ew], layer[0])),
+                     sp_wr.data.eq((ser_g << lb) | low if lb else ser_g),
+                     sp_wr.en.eq(ser_mask != 0)]
+        with m.If(ser_mask != 0):
+            m.d.sync += out_n.eq(out_n + 1)
+        with m.If(rest == 0):
+            m.d.comb += mfifo.r_en.eq(1)
+            with m.If(mfifo.r_rdy):
+                m.d.sync += [ser_mask.eq(mfifo.r_data[:lanes]), ser_g.eq(mfifo.r_data[lanes:])]
+            with m.Else():
+                m.d.sync += ser_mask.eq(0)
+        with m.Else():
+            m.d.sync += ser_mask.eq(rest)
+
+        # ---------------- read-back port (2 cycles latency)
+        rd_q = Signal(RD_ADDR_WIDTH)
+        m.d.sync += rd_q.eq(self.rd_addr)
+        m.d.comb += s_rb.addr.eq(self.rd_addr[lb:14])
+        rb_word = (s_rb.data.word_select(rd_q[:lb], STW) if lanes > 1 else s_rb.data)
+        stat = Signal(32)
+        with m.Switch(rd_q):
+            with m.Case(RD_CLS):
+                m.d.comb += stat.eq(cls)
+            with m.Case(RD_CYCLES):
+                m.d.comb += stat.eq(cycles)
+            for k in range(L):
+                for si, arr in enumerate((st_spikes, st_synops, st_sats)):
+                    with m.Case(_RD_STAT_BASE + 4 * k + si):
+                        m.d.comb += stat.eq(arr[k])
+        with m.If(rd_q[15]):
+            with m.If(rd_q[14]):
+                m.d.sync += self.rd_data.eq(rb_word[:MEM.width].as_signed())
+            with m.Else():
+                m.d.sync += self.rd_data.eq(rb_word[MEM.width:])
+        with m.Else():
+            m.d.sync += self.rd_data.eq(stat)
+        return m
+
+
+def config_writes(dut: LIFNetwork, net: LIFNetworkParams, steps: int) -> list[tuple[int, int]]:
+    """The ``(addr, data)`` writes that load ``net`` (run for ``steps`` steps) into
+    ``dut``'s memories and registers; raises ``ValueError`` when it does not fit."""
+    lay = dut.check_fits(net, steps)
+    lanes = dut.lanes
+    mask = (1 << CFG_DATA_WIDTH) - 1
+    w = [(0, len(net.layers)), (1, steps), (2, net.topology[0]), (3, net.in_shift)]
+    for k, layer in enumerate(net.layers):
+        vals = (layer.n_in, layer.n_out, lay.groups[k], lay.wbase[k], lay.gbase[k],
+                layer.beta, layer.theta)
+        for fi, v in enumerate(vals):
+            w.append((LAYER_REG_BASE + 8 * k + fi, int(v)))
+    for k, layer in enumerate(net.layers):
+        for i in range(layer.n_out):
+            w.append(((REGION_BIAS << REGION_SHIFT) | lay.slot(k, i),
+                      int(layer.bias[i]) & mask))
+    for k, layer in enumerate(net.layers):
+        wt = np.asarray(layer.weight)
+        for i in range(layer.n_out):
+            g, lane = divmod(i, lanes)
+            base = lay.wbase[k] + g * layer.n_in
+            for j in range(layer.n_in):      # zeros too: memories keep the last network
+                addr = ((base + j) << (lanes.bit_length() - 1)) | lane
+                w.append(((REGION_WEIGHT << REGION_SHIFT) | addr, int(wt[i, j]) & mask))
+    return w

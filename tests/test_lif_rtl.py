@@ -1,0 +1,206 @@
+"""LIF network RTL in the Amaranth simulator: block checks and small end-to-end runs
+against ``ref_network`` (``==`` on class, every per-neuron count, the output membranes
+and every counter), with random input idles and output backpressure."""
+
+import random
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from hw.formats import MEM, WEIGHT
+from hw.lif.ref import LIFLayerParams, LIFNetworkParams, random_network, random_samples, ref_network
+from hw.lif.rtl import (
+    RD_CLS,
+    RD_CYCLES,
+    LIFNetwork,
+    bound_cycles_network,
+    config_writes,
+    rd_count_addr,
+    rd_stat_addr,
+    rd_vmem_addr,
+)
+
+SMALL = dict(lanes=4, max_layers=3, max_neurons=16, max_inputs=8, weight_words=128,
+             group_words=16)
+
+
+def expected_of(dut, net, samples):
+    """Per sample: the read-back values the RTL must produce, as {addr: value}."""
+    res = ref_network(samples, net)
+    lay = dut.layout(net)
+    out = []
+    for n in range(samples.shape[0]):
+        exp = {RD_CLS: int(res.cls[n])}
+        for k, layer in enumerate(net.layers):
+            exp[rd_stat_addr(k, "spikes")] = int(res.spikes[n, k])
+            exp[rd_stat_addr(k, "synops")] = int(res.synops[n, k])
+            exp[rd_stat_addr(k, "saturations")] = int(res.saturations[n, k])
+            for i in range(layer.n_out):
+                exp[rd_count_addr(lay.slot(k, i))] = int(res.layer_counts[k][n, i])
+        for i in range(net.layers[-1].n_out):
+            exp[rd_vmem_addr(lay.slot(len(net.layers) - 1, i))] = int(res.v_final[n, i])
+        out.append(exp)
+    return out
+
+
+def run_amaranth(dut, jobs, *, seed=0, idle=0.3, stall=0.3):
+    """``jobs``: list of (net, samples).  Returns a list of per-sample dicts of
+    read-back values (same keys as :func:`expected_of`) plus ``cycles``."""
+    rnd = random.Random(seed)
+    results = []
+
+    async def testbench(ctx):
+        for net, samples in jobs:
+            steps = samples.shape[1]
+            for addr, data in config_writes(dut, net, steps):
+                ctx.set(dut.cfg.addr, addr)
+                ctx.set(dut.cfg.data, data)
+                ctx.set(dut.cfg.we, 1)
+                await ctx.tick()
+            ctx.set(dut.cfg.we, 0)
+            keys = list(expected_of(dut, net, samples[:1])[0].keys())
+            words = [int(w) for w in samples.reshape(samples.shape[0], -1).ravel()]
+            per = samples.shape[1] * samples.shape[2]
+            fed = 0
+            for n in range(samples.shape[0]):
+                # feed this sample's words (with idles), then wait for the class
+                while True:
+                    if fed < (n + 1) * per and rnd.random() >= idle:
+                        ctx.set(dut.i.valid, 1)
+                        ctx.set(dut.i.payload, words[fed])
+                    else:
+                        ctx.set(dut.i.valid, 0)
+                    ready_o = rnd.random() >= stall
+                    ctx.set(dut.o.ready, 0)
+                    await ctx.delay(1e-9)
+                    took = ctx.get(dut.i.valid) and ctx.get(dut.i.ready)
+                    o_valid = ctx.get(dut.o.valid)
+                    if o_valid and ready_o:
+                        break
+                    await ctx.tick()
+                    if took:
+                        fed += 1
+                ctx.set(dut.i.valid, 0)
+                # class valid and held: read back everything, then take it
+                got = {}
+                for addr in keys + [RD_CYCLES]:
+                    ctx.set(dut.rd_addr, addr)
+                    await ctx.tick()
+                    await ctx.tick()
+                    v = ctx.get(dut.rd_data)
+                    got[addr] = v - (1 << 32) if v >> 31 else v
+                got["o"] = ctx.get(dut.o.payload)
+                ctx.set(dut.o.ready, 1)
+                await ctx.tick()
+                ctx.set(dut.o.ready, 0)
+                results.append(got)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(testbench)
+    sim.run()
+    return results
+
+
+def check(dut, jobs, **kw):
+    got = run_amaranth(dut, jobs, **kw)
+    exp = [e for net, x in jobs for e in expected_of(dut, net, x)]
+    assert len(got) == len(exp)
+    for n, (g, e) in enumerate(zip(got, exp)):
+        assert g["o"] == e[RD_CLS], f"sample {n}: class"
+        for addr, v in e.items():
+            assert g[addr] == v, f"sample {n}: read-back {addr:#x}: {g[addr]} != {v}"
+    return got
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_network_random(seed):
+    rng = np.random.default_rng(seed)
+    dut = LIFNetwork(**SMALL)
+    jobs = []
+    for extreme in (False, True):
+        L = int(rng.integers(1, 4))
+        topo = [int(rng.integers(1, 9))] + [int(rng.integers(1, 17)) for _ in range(L)]
+        net = random_network(rng, topo, extreme=extreme,
+                             rate=None if extreme else 0.3)
+        x = random_samples(rng, 3, int(rng.integers(1, 5)), topo[0],
+                           extreme=0.3 if extreme else 0.0)
+        jobs.append((net, x))
+    check(dut, jobs, seed=seed)
+
+
+def test_cycles_near_bound():
+    rng = np.random.default_rng(11)
+    dut = LIFNetwork(**SMALL)
+    net = random_network(rng, [8, 16, 16, 8], rate=0.3)
+    x = random_samples(rng, 2, 3, 8)
+    got = check(dut, [(net, x)], idle=0.0, stall=0.0)
+    bound = bound_cycles_network(ref_network(x, net), net, 4)
+    for n in range(2):
+        # synaptic work is a floor; control costs a few cycles per layer step on top
+        assert bound[n] <= got[n][RD_CYCLES] <= 1.3 * bound[n] + 3 * 3 * 8
+
+
+def test_one_bit_error_is_caught():
+    rng = np.random.default_rng(3)
+    dut = LIFNetwork(**SMALL)
+    net = random_network(rng, [4, 6, 3], rate=0.3)
+    x = random_samples(rng, 1, 2, 4)
+    got = run_amaranth(dut, [(net, x)])
+    exp = expected_of(dut, net, x)[0]
+    assert all(got[0][a] == v for a, v in exp.items())
+    addr = rd_count_addr(dut.layout(net).slot(0, 1))
+    exp[addr] ^= 1
+    assert any(got[0][a] != v for a, v in exp.items())
+
+
+def test_saturation_both_ways():
+    dut = LIFNetwork(**SMALL)
+    w = np.full((2, 4), WEIGHT.max_int)
+    w[1] = WEIGHT.min_int
+    net = LIFNetworkParams(in_shift=0, layers=(LIFLayerParams(
+        weight=w, bias=np.array([100, -100]), beta=256, theta=MEM.max_int),))
+    x = np.full((1, 3, 4), 1 << 20)
+    check(dut, [(net, x)])
+
+
+@pytest.mark.parametrize("kw, exc, msg", [
+    (dict(lanes=3), ValueError, "lanes must be a power of two"),
+    (dict(lanes=0), ValueError, "lanes must be in 1..64"),
+    (dict(lanes="4"), TypeError, "lanes must be an integer"),
+    (dict(max_layers=17), ValueError, "max_layers must be in 1..16"),
+    (dict(max_neurons=0), ValueError, "max_neurons must be in"),
+    (dict(max_inputs=True), TypeError, "max_inputs must be an integer"),
+    (dict(weight_words=0), ValueError, "weight_words must be in"),
+    (dict(group_words=0), ValueError, "group_words must be in"),
+    (dict(weight_width=9), ValueError, "weight_width must be in 2..8"),
+    (dict(fifo_depth=4), ValueError, "fifo_depth must be in 8..256"),
+])
+def test_parameter_validation(kw, exc, msg):
+    with pytest.raises(exc, match=msg):
+        LIFNetwork(**kw)
+
+
+def test_fit_validation():
+    rng = np.random.default_rng(0)
+    dut = LIFNetwork(**SMALL)
+    with pytest.raises(ValueError, match="4 layers exceed max_layers=3"):
+        config_writes(dut, random_network(rng, [4, 4, 4, 4, 4]), 2)
+    with pytest.raises(ValueError, match="9 inputs exceed max_inputs=8"):
+        config_writes(dut, random_network(rng, [9, 4]), 2)
+    with pytest.raises(ValueError, match="17 neurons exceed max_neurons=16"):
+        config_writes(dut, random_network(rng, [4, 17]), 2)
+    with pytest.raises(ValueError, match="weight words"):
+        config_writes(LIFNetwork(**{**SMALL, "weight_words": 8}),
+                      random_network(rng, [8, 16]), 2)
+    with pytest.raises(ValueError, match="groups, the memory has"):
+        config_writes(LIFNetwork(**{**SMALL, "group_words": 2}),
+                      random_network(rng, [8, 16]), 2)
+    with pytest.raises(ValueError, match="exceed the 4-bit weight memory"):
+        config_writes(LIFNetwork(**{**SMALL, "weight_width": 4}),
+                      random_network(rng, [4, 4], extreme=True), 2)
+    with pytest.raises(ValueError, match="steps must be in 1..65535"):
+        config_writes(dut, random_network(rng, [4, 4]), 0)
+    with pytest.raises(TypeError, match="net must be LIFNetworkParams"):
+        config_writes(dut, "net", 2)
