@@ -19,6 +19,8 @@ __all__ = ["main", "build_parser", "UsageError", "print_json"]
 #: Command modules, in the order ``dynalign --help`` lists them.
 COMMANDS = [
     "sw.commands.encode",
+    "sw.commands.train",
+    "sw.commands.eval",
     "sw.commands.lyapunov",
     "sw.commands.plot",
     "sw.commands.verify",

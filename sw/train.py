@@ -79,8 +79,9 @@ class TrainOptions:
     in_shift_percentile: float = 100.0
     beta_init: float = 0.9
     slope: float = 5.0
-    ann_epochs: int = 200
+    ann_epochs: int = 100
     device: str | None = None
+    threads: int | None = 1
     progress: bool = True
     val_fraction: float = 0.15
     test_fraction: float = 0.2
@@ -335,7 +336,6 @@ def train_run(out_dir, *, encoder: EncoderConfig, opts: TrainOptions | None = No
               evaluate: bool = True) -> dict:
     """Train and export one model into ``out_dir``; returns the metrics dict (also
     written to ``out_dir/metrics.json``)."""
-    from .evaluate import evaluate_run
 
     opts = opts or TrainOptions()
     opts.validate()
@@ -343,6 +343,18 @@ def train_run(out_dir, *, encoder: EncoderConfig, opts: TrainOptions | None = No
         raise TypeError(f"encoder must be an EncoderConfig, not {encoder!r}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    old_threads = torch.get_num_threads()
+    if opts.threads:
+        torch.set_num_threads(opts.threads)
+    try:
+        return _train_run(out_dir, encoder, opts, evaluate)
+    finally:
+        torch.set_num_threads(old_threads)
+
+
+def _train_run(out_dir: Path, encoder: EncoderConfig, opts: TrainOptions, evaluate: bool):
+    from .evaluate import evaluate_run
+
     t0 = time.perf_counter()
     gen = seed_everything(opts.seed)
     device = pick_device(opts.device)

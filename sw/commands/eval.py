@@ -1,0 +1,41 @@
+"""``dynalign eval RUN``: score a trained run on its test split.
+
+Golden model (what the hardware computes), torch integer forward (must agree on every
+sample), float network and the MLP baseline; spikes and SynOps per inference.
+"""
+
+from __future__ import annotations
+
+from ..cli import print_json
+from .train import add_data_args
+
+KEYS = ("float_accuracy", "golden_accuracy", "torch_golden_agreement", "spikes_per_inference",
+        "synops_per_inference", "per_layer_spikes", "ann_accuracy", "test_samples", "delta",
+        "lyapunov_sum")
+
+
+def register(sub):
+    p = sub.add_parser("eval", help="evaluate a trained run (golden, torch, float, ANN)",
+                       description=__doc__)
+    p.add_argument("run_dir", metavar="RUN", help="run directory written by dynalign train")
+    add_data_args(p)
+    p.add_argument("--split", choices=("test", "val", "train"), default="test",
+                   help="which split to score (default %(default)s)")
+    p.add_argument("--device", help="torch device for the integer forward (default cpu)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..evaluate import evaluate_run
+    res = evaluate_run(args.run_dir, dataset=args.dataset, data_dir=args.data_dir,
+                       data_path=args.data_path, device=args.device, split=args.split)
+    if args.json:
+        print_json(res)
+    else:
+        for k in KEYS + ("torch_golden_exact", "per_layer_synops", "saturations_per_inference"):
+            print(f"{k:28s} {res[k]}")
+    if res["torch_golden_agreement"] != 1.0 or not res["torch_golden_exact"]:
+        print("error: torch integer forward and golden model disagree", flush=True)
+        return 1
+    return 0

@@ -1,0 +1,115 @@
+"""``dynalign train``: train a quantisation-aware LIF network and export it to RUN/.
+
+See :mod:`sw.train` for the pipeline and :mod:`sw.image` for the weight image.
+"""
+
+from __future__ import annotations
+
+from ..cli import UsageError, print_json
+from ..data import DATASETS
+from ..params import add_system_args, config_from_args
+
+#: Same as sw.qat.READOUTS (not imported: the CLI must not import torch to build parsers).
+READOUTS = ("counts", "membrane")
+
+#: Shown in --help; equal to sw.train.TrainOptions' defaults (a test holds them equal).
+DEFAULTS = {"dataset": "digits", "features": 16, "layers": "128,128", "epochs": 60,
+            "patience": 15, "batch_size": 64, "lr": 0.003, "seed": 0, "readout": "counts",
+            "spike_reg": 0.0, "dropout": 0.0, "code_noise": 0.0, "beta_init": 0.9,
+            "in_shift_percentile": 100.0}
+
+
+def parse_layers(text: str) -> tuple[int, ...]:
+    try:
+        layers = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise UsageError(f"--layers must be comma-separated integers, not {text!r}") from None
+    if not layers or min(layers) < 1:
+        raise UsageError(f"--layers must list positive hidden sizes, not {text!r}")
+    return layers
+
+
+def add_data_args(p) -> None:
+    g = p.add_argument_group("data")
+    g.add_argument("--dataset", choices=DATASETS, help="digits (sklearn, default), mnist "
+                   "(IDX files in --data-dir) or npz (--data FILE with arrays x, y)")
+    g.add_argument("--data-dir", help="directory of MNIST-style IDX files (gz or raw; "
+                   "default ../shared/data/mnist from the project root)")
+    g.add_argument("--data", dest="data_path", help=".npz file with x (N, ...) and y (N,)")
+
+
+def register(sub):
+    p = sub.add_parser("train", help="train a QAT LIF network and export a weight image",
+                       description=__doc__,
+                       epilog="defaults: " + ", ".join(f"{k}={v}" for k, v in DEFAULTS.items()))
+    p.add_argument("--out", required=True, metavar="RUN", help="output run directory")
+    add_data_args(p)
+    add_system_args(p)
+    g = p.add_argument_group("model and training")
+    g.add_argument("--features", type=int, default=None,
+                   help="K, PCA features (default 16); layer 1 has 3K inputs")
+    g.add_argument("--layers", default=None,
+                   help="hidden layer sizes (default 128,128); the output layer has "
+                        "one neuron per class")
+    g.add_argument("--epochs", type=int, default=None,
+                   help="most training epochs (early stopping may end sooner)")
+    g.add_argument("--patience", type=int, default=None,
+                   help="early stopping: epochs without a better validation accuracy")
+    g.add_argument("--batch-size", type=int, default=None, help="minibatch size")
+    g.add_argument("--lr", type=float, default=None, help="Adam learning rate")
+    g.add_argument("--seed", type=int, default=None, help="seed of splits, init and "
+                   "batches")
+    g.add_argument("--readout", choices=READOUTS, default=None,
+                   help="what the loss is on (counts: output spike counts "
+                        "with the final membrane as tie-breaker)")
+    g.add_argument("--spike-reg", type=float, default=None,
+                   help="penalty on spikes per neuron per inference")
+    g.add_argument("--dropout", type=float, default=None,
+                   help="dropout on hidden spikes while training")
+    g.add_argument("--code-noise", type=float, default=None,
+                   help="augmentation: Gaussian noise on feature codes, in code LSBs "
+                        "")
+    g.add_argument("--beta-init", type=float, default=None,
+                   help="initial LIF leak")
+    g.add_argument("--in-shift-percentile", type=float, default=None,
+                   help="in_shift keeps this percentile of |training samples| unclamped "
+                        "")
+    g.add_argument("--limit", type=int, help="use a stratified subset of this many samples")
+    g.add_argument("--device", help="torch device (default: cuda when present, else cpu)")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g.add_argument("--no-eval", action="store_true", help="skip the test-split evaluation")
+    g.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
+    p.set_defaults(func=run)
+
+
+def options_from_args(args):
+    from ..train import TrainOptions
+    given = {name: getattr(args, name) for name in (
+        "dataset", "data_dir", "data_path", "limit", "seed", "features", "epochs",
+        "batch_size", "lr", "patience", "readout", "spike_reg", "dropout", "code_noise",
+        "beta_init", "in_shift_percentile", "device")}
+    given = {k: v for k, v in given.items() if v is not None}
+    if args.layers is not None:
+        given["layers"] = parse_layers(args.layers)
+    return TrainOptions(progress=not args.no_progress, **given)
+
+
+def run(args) -> int:
+    from ..train import train_run
+    config = config_from_args(args)
+    opts = options_from_args(args)
+    metrics = train_run(args.out, encoder=config, opts=opts, evaluate=not args.no_eval)
+    if args.json:
+        print_json(metrics)
+        return 0
+    print(f"trained {metrics['sizes']} on {opts.dataset} ({config.system.value}, "
+          f"Lyapunov sum {config.lyapunov_sum:+g}) in {metrics['train_seconds']:.1f} s; "
+          f"best epoch {metrics['best_epoch']}, val accuracy {metrics['val_accuracy']:.4f}")
+    t = metrics.get("test")
+    if t:
+        print(f"test: golden {t['golden_accuracy']:.4f}  float {t['float_accuracy']:.4f}  "
+              f"ANN {t['ann_accuracy']:.4f}  agreement {t['torch_golden_agreement']:.4f}  "
+              f"spikes/inf {t['spikes_per_inference']:.1f}  "
+              f"SynOps/inf {t['synops_per_inference']:.0f}")
+    print(f"wrote {args.out}/")
+    return 0
