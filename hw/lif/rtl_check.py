@@ -152,7 +152,10 @@ def summarise(cases: list[dict], results: list[dict]) -> dict:
         cycles += [g["cycles"] for g in got]
         bounds += case["bound"][:len(got)]
         synops += case["synops"][:len(got)]
-    mean = (lambda v: float(np.mean(v)) if v else 0.0)
+
+    def mean(v):
+        return float(np.mean(v)) if v else 0.0
+
     return {"compared": compared, "mismatches": mismatches, "first": first,
             "cycles_per_inference": mean(cycles), "synops_per_inference": mean(synops),
             "bound_cycles_per_inference": mean(bounds)}
