@@ -10,6 +10,7 @@ import importlib
 #: Verify targets (``encoder``, ``network``, ``system``), one module each.
 TARGETS: list[str] = [
     "sw.verify_encoder",
+    "sw.verify_network",
 ]
 
 
