@@ -33,7 +33,14 @@ from hw.lif.ref import ref_network
 from .data import load_dataset
 from .features import FeatureTransform
 from .image import WeightImage, network_to_dict
-from .qat import MLP, LIFNet, activation_table, gather_inputs, integer_forward
+from .qat import (
+    MLP,
+    LIFNet,
+    activation_table,
+    gather_inputs,
+    integer_forward,
+    torch_threads,
+)
 
 __all__ = ["evaluate_run", "load_run", "compare_torch_golden", "RunFiles"]
 
@@ -91,10 +98,19 @@ def compare_torch_golden(torch_out, golden) -> dict:
 
 
 def evaluate_run(run_dir, *, dataset: str | None = None, data_dir=None, data_path=None,
-                 device: str | None = None, split: str = "test") -> dict:
+                 device: str | None = None, split: str = "test",
+                 threads: int | None = 1) -> dict:
     """Score ``run_dir`` on a split (default: the test split of its own dataset and
     seed; ``dataset`` / ``data_dir`` / ``data_path`` point it at other data of the same
     input size)."""
+    if split not in ("test", "val", "train"):
+        raise ValueError(f"split must be test, val or train, not {split!r}")
+    with torch_threads(threads):
+        return _evaluate_run(Path(run_dir), dataset=dataset, data_dir=data_dir,
+                             data_path=data_path, device=device, split=split)
+
+
+def _evaluate_run(run_dir, *, dataset, data_dir, data_path, device, split) -> dict:
     run_dir = Path(run_dir)
     info, image, transform = load_run(run_dir)
     d = info["data"]

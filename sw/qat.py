@@ -44,6 +44,7 @@ no two classes share both count and membrane (see :func:`readout_score`).
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 
@@ -55,12 +56,25 @@ from hw.formats import ACT, BETA, BIAS, CODE, IN_SHIFT_MAX, MEM, WEIGHT, round_s
 
 __all__ = ["LIFNet", "choose_in_shift", "activation_table", "gather_inputs",
            "readout_class", "readout_score", "NetOutput", "MLP", "pick_device",
-           "run_layers", "integer_forward"]
+           "run_layers", "integer_forward", "torch_threads"]
 
 _BETA_ONE = 1 << BETA.frac          # 256: beta is Q1.8
 
 #: Output decoding the loss trains (the class rule is the same for both).
 READOUTS = ("counts", "membrane")
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None):
+    """Run the block with ``n`` intra-op torch threads (``None``: unchanged), then
+    restore.  One thread is fastest for these small matrices on a busy machine."""
+    old = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
 
 def pick_device(device: str | None = None) -> torch.device:

@@ -49,6 +49,7 @@ from .qat import (
     gather_inputs,
     pick_device,
     readout_score,
+    torch_threads,
 )
 
 __all__ = ["TrainOptions", "train_run", "prepare_data", "fit_lif", "fit_mlp", "Prepared"]
@@ -343,13 +344,8 @@ def train_run(out_dir, *, encoder: EncoderConfig, opts: TrainOptions | None = No
         raise TypeError(f"encoder must be an EncoderConfig, not {encoder!r}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    old_threads = torch.get_num_threads()
-    if opts.threads:
-        torch.set_num_threads(opts.threads)
-    try:
+    with torch_threads(opts.threads):
         return _train_run(out_dir, encoder, opts, evaluate)
-    finally:
-        torch.set_num_threads(old_threads)
 
 
 def _train_run(out_dir: Path, encoder: EncoderConfig, opts: TrainOptions, evaluate: bool):
