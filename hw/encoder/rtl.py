@@ -75,7 +75,7 @@ from .ref import Y0_COEF
 __all__ = [
     "Reg", "Error", "Kind", "ASel", "BSel", "UOP_LAYOUT", "microprogram", "program_terms",
     "SLOTS_PER_COMP", "N_SLOTS", "SYSTEM_CODES", "encoder_registers",
-    "SerialMultiplier", "TrajectoryIntegrator", "TrajectoryEncoder",
+    "SerialMultiplier", "TrajectoryIntegrator", "TrajectoryEncoder", "TableMemory",
     "MUL_A_WIDTH", "MUL_B_WIDTH", "DIGIT",
 ]
 
@@ -292,6 +292,8 @@ _A_DIGITS = -(-MUL_A_WIDTH // DIGIT)
 _B_DIGITS = -(-MUL_B_WIDTH // DIGIT)
 #: Product width: |A| * |B| < 2**63 for every operand pair the encoder uses.
 MUL_P_WIDTH = 64
+#: Width of the rounding constant added to a product (at most 2**(shift-1)).
+R_WIDTH = max(PRODUCT_SHIFT, DERIV_SHIFT, INCREMENT_SHIFT)
 
 
 class SerialMultiplier(wiring.Component):
@@ -316,7 +318,7 @@ class SerialMultiplier(wiring.Component):
             "start": In(1),
             "a": In(signed(MUL_A_WIDTH)),
             "b": In(signed(MUL_B_WIDTH)),
-            "r": In(unsigned(MUL_P_WIDTH - 1)),
+            "r": In(unsigned(R_WIDTH)),
             "tag": In(tag_shape),
             "can_start": Out(1),
             "valid": Out(1),
@@ -331,7 +333,7 @@ class SerialMultiplier(wiring.Component):
         n = 6
         v = [Signal(name=f"v{i}") for i in range(n)]
         neg = [Signal(name=f"neg{i}") for i in range(n)]
-        r = [Signal(MUL_P_WIDTH - 1, name=f"r{i}") for i in range(n)]
+        r = [Signal(R_WIDTH, name=f"r{i}") for i in range(n)]
         tag = [Signal(self._tag_shape, name=f"tag{i}") for i in range(n)]
         go = Signal()
         m.d.comb += [self.can_start.eq(~v[1]), go.eq(self.start & ~v[1])]
@@ -519,7 +521,7 @@ class TrajectoryIntegrator(wiring.Component):
                 m.d.comb += b_val.eq(hs[uop.hsel])
             with m.Case(BSel.Y0):
                 m.d.comb += b_val.eq(Y0_COEF)
-        r_val = Signal(MUL_P_WIDTH - 1)
+        r_val = Signal(R_WIDTH)
         with m.Switch(uop.kind):
             with m.Case(Kind.PRODS, Kind.PRODP):
                 m.d.comb += r_val.eq(1 << (PRODUCT_SHIFT - 1))
@@ -695,6 +697,75 @@ class TrajectoryIntegrator(wiring.Component):
 
 
 # --------------------------------------------------------------------------------------
+# the trajectory table memory
+# --------------------------------------------------------------------------------------
+
+class TableMemory(wiring.Component):
+    """The trajectory table: one write port (refill), one synchronous read port (serve).
+
+    ``kind="generic"`` is an :class:`amaranth.lib.memory.Memory` (block RAM on any
+    FPGA, simulation).  ``kind="spram"`` uses the iCE40 UltraPlus single-port RAMs
+    (``SB_SPRAM256KA``, 16K x 16 each): the encoder never reads and writes the table in
+    the same cycle (reads wait while ``busy``), so the two ports share one address.
+    ``kind="auto"`` picks ``spram`` when elaborated for an iCE40 UP device.
+    """
+
+    SPRAM_DEPTH = 1 << 14
+    SPRAM_WIDTH = 16
+
+    def __init__(self, *, shape, depth, kind="auto"):
+        if kind not in ("auto", "generic", "spram"):
+            raise ValueError(f"kind must be 'auto', 'generic' or 'spram', not {kind!r}")
+        self._shape, self._depth, self.kind = shape, depth, kind
+        aw = max(1, (depth - 1).bit_length())
+        super().__init__({
+            "w_en": In(1), "w_addr": In(aw), "w_data": In(shape),
+            "r_en": In(1), "r_addr": In(aw), "r_data": Out(shape),
+        })
+
+    def _use_spram(self, platform):
+        if self.kind == "spram":
+            return True
+        device = str(getattr(platform, "device", ""))
+        return self.kind == "auto" and device.startswith("iCE40UP")
+
+    def elaborate(self, platform):
+        m = Module()
+        width = data.Layout.cast(self._shape).size if not isinstance(self._shape, int) \
+            else self._shape
+        if not self._use_spram(platform):
+            m.submodules.mem = mem = memory.Memory(shape=self._shape, depth=self._depth,
+                                                   init=[])
+            wp = mem.write_port()
+            rp = mem.read_port(domain="sync")
+            m.d.comb += [wp.en.eq(self.w_en), wp.addr.eq(self.w_addr), wp.data.eq(self.w_data),
+                         rp.en.eq(self.r_en), rp.addr.eq(self.r_addr),
+                         self.r_data.eq(rp.data)]
+            return m
+        if self._depth > self.SPRAM_DEPTH:
+            raise ValueError(f"table depth {self._depth} exceeds one SPRAM ({self.SPRAM_DEPTH})")
+        from amaranth.hdl import ClockSignal, Instance
+        addr = Signal(14)
+        m.d.comb += addr.eq(Mux(self.w_en, self.w_addr, self.r_addr))
+        wbits = Signal(width)
+        rbits = Signal(width)
+        m.d.comb += [wbits.eq(self.w_data), self.r_data.eq(rbits)]
+        n = -(-width // self.SPRAM_WIDTH)
+        for i in range(n):
+            lo, hi = i * self.SPRAM_WIDTH, min(width, (i + 1) * self.SPRAM_WIDTH)
+            din = Signal(self.SPRAM_WIDTH, name=f"din{i}")
+            dout = Signal(self.SPRAM_WIDTH, name=f"dout{i}")
+            m.d.comb += [din.eq(wbits[lo:hi]), rbits[lo:hi].eq(dout)]
+            m.submodules[f"spram{i}"] = Instance(
+                "SB_SPRAM256KA",
+                i_ADDRESS=addr, i_DATAIN=din, i_MASKWREN=Const(0b1111, 4),
+                i_WREN=self.w_en, i_CHIPSELECT=self.w_en | self.r_en,
+                i_CLOCK=ClockSignal("sync"), i_STANDBY=0, i_SLEEP=0, i_POWEROFF=1,
+                o_DATAOUT=dout)
+        return m
+
+
+# --------------------------------------------------------------------------------------
 # the encoder
 # --------------------------------------------------------------------------------------
 
@@ -712,6 +783,9 @@ class TrajectoryEncoder(wiring.Component):
     code_format : QFormat
         The code format (default :data:`~hw.formats.CODE`); a narrower signed format
         with the same fraction integrates a subset of the codes (small simulations).
+    table_memory : "auto" | "generic" | "spram"
+        How the trajectory table is built (:class:`TableMemory`); ``auto`` uses the
+        iCE40 UltraPlus SPRAMs when elaborated for that device, block RAM otherwise.
 
     Ports
     -----
@@ -735,7 +809,8 @@ class TrajectoryEncoder(wiring.Component):
 
     FIFO_DEPTH = 4
 
-    def __init__(self, *, max_T=5, max_features=64, lanes=1, code_format=CODE):
+    def __init__(self, *, max_T=5, max_features=64, lanes=1, code_format=CODE,
+                 table_memory="auto"):
         _check_positive_int("max_T", max_T, minimum=2, maximum=1 << 12)
         _check_positive_int("max_features", max_features, minimum=1, maximum=1 << 16)
         if not isinstance(lanes, int) or isinstance(lanes, bool):
@@ -743,6 +818,10 @@ class TrajectoryEncoder(wiring.Component):
         if lanes not in (1, 3):
             raise ValueError(f"lanes must be 1 or 3, not {lanes!r}")
         _check_code_format(code_format)
+        if table_memory not in ("auto", "generic", "spram"):
+            raise ValueError(f"table_memory must be 'auto', 'generic' or 'spram', "
+                             f"not {table_memory!r}")
+        self.table_memory = table_memory
         self.max_T, self.max_features, self.lanes = max_T, max_features, lanes
         self.code_format = code_format
         self.words, self.depth, self.addr_width = _table_layout(lanes, max_T, code_format.width)
@@ -828,13 +907,11 @@ class TrajectoryEncoder(wiring.Component):
                      self.table_sat.eq(table_sat), self.refill_cycles.eq(refill_cycles)]
 
         # ---- memories -------------------------------------------------------------
-        m.submodules.table = table = memory.Memory(
+        m.submodules.table = table = TableMemory(
             shape=data.ArrayLayout(signed(SAMPLE.width), self.lanes), depth=self.depth,
-            init=[])
-        t_wr = table.write_port()
-        t_rd = table.read_port(domain="sync")
-        m.d.comb += [t_wr.en.eq(integ.wr_en), t_wr.addr.eq(integ.wr_addr),
-                     t_wr.data.eq(integ.wr_data)]
+            kind=self.table_memory)
+        m.d.comb += [table.w_en.eq(integ.wr_en), table.w_addr.eq(integ.wr_addr),
+                     table.w_data.eq(integ.wr_data)]
         m.submodules.satmem = satmem = memory.Memory(shape=1, depth=1 << cw, init=[])
         s_wr = satmem.write_port()
         s_rd = satmem.read_port(domain="sync")
@@ -844,7 +921,7 @@ class TrajectoryEncoder(wiring.Component):
         m.submodules.codebuf = codebuf = memory.Memory(
             shape=signed(cw), depth=2 * maxf, init=[])
         c_wr = codebuf.write_port()
-        c_rd = codebuf.read_port(domain="comb")
+        c_rd = codebuf.read_port(domain="sync")
 
         # ---- request collector (double buffered) ------------------------------------
         full = Signal(2)
@@ -884,32 +961,37 @@ class TrajectoryEncoder(wiring.Component):
         rc = Signal(range(3))
         m.submodules.fifo = fifo = SyncFIFO(width=self.sample_layout.size,
                                             depth=self.FIFO_DEPTH)
-        inflight = Signal()
+        # stage A (issue): code buffer read; B: table and saturation-bit read;
+        # C: into the FIFO.  Issue only while the FIFO has room for what is in flight.
+        va, vb = Signal(), Signal()
         active = Signal()
         m.d.comb += active.eq(full.bit_select(rb, 1) & ~integ.busy)
         issue = Signal()
         m.d.comb += issue.eq(active & table_valid
-                             & (fifo.w_level + inflight < self.FIFO_DEPTH))
+                             & (fifo.w_level + va + vb < self.FIFO_DEPTH))
         with m.If(active & ~table_valid):
             # a request collected for a table that has gone: drop it, no samples
             m.d.comb += [err_set.eq(Error.NO_TABLE), full_clr.eq(Mux(rb, 2, 1))]
             m.d.sync += [rb.eq(~rb), rt.eq(0), rk.eq(0), rc.eq(0)]
-        m.d.comb += c_rd.addr.eq(Cat(rk, rb))
-        cidx = Signal(cw)
-        m.d.comb += cidx.eq(c_rd.data ^ (1 << (cw - 1)))     # code -> table row
+        m.d.comb += [c_rd.addr.eq(Cat(rk, rb)), c_rd.en.eq(issue)]
         kbr = kb[rb]
         last_c = 2 if self.lanes == 1 else 0
         is_last = Signal()
         m.d.comb += is_last.eq((rt == table_t - 1) & (rk == kbr - 1) & (rc == last_c))
-        if self.lanes == 1:
-            m.d.comb += t_rd.addr.eq(Cat(cidx, (rt << 1) + rt + rc))
-        else:
-            m.d.comb += t_rd.addr.eq(Cat(cidx, rt))
-        m.d.comb += [t_rd.en.eq(issue), s_rd.addr.eq(cidx), s_rd.en.eq(issue)]
-        last_q = Signal()
-        m.d.sync += inflight.eq(issue)
+        rt_a = Signal.like(rt)
+        rc_a = Signal.like(rc)
+        last_a, last_b = Signal(), Signal()
+        m.d.sync += [va.eq(issue), vb.eq(va), last_b.eq(last_a)]
         with m.If(issue):
-            m.d.sync += last_q.eq(is_last)
+            m.d.sync += [rt_a.eq(rt), rc_a.eq(rc), last_a.eq(is_last)]
+        cidx = Signal(cw)
+        m.d.comb += cidx.eq(c_rd.data ^ (1 << (cw - 1)))     # code -> table row
+        if self.lanes == 1:
+            m.d.comb += table.r_addr.eq(Cat(cidx, (rt_a << 1) + rt_a + rc_a))
+        else:
+            m.d.comb += table.r_addr.eq(Cat(cidx, rt_a))
+        m.d.comb += [table.r_en.eq(va), s_rd.addr.eq(cidx), s_rd.en.eq(va)]
+        with m.If(issue):
             with m.If(rc == last_c):
                 m.d.sync += rc.eq(0)
                 with m.If(rk == kbr - 1):
@@ -924,10 +1006,10 @@ class TrajectoryEncoder(wiring.Component):
             with m.Else():
                 m.d.sync += rc.eq(rc + 1)
         beat = Signal(self.sample_layout)
-        m.d.comb += [beat.samples.eq(t_rd.data), beat.last.eq(last_q),
-                     fifo.w_data.eq(beat), fifo.w_en.eq(inflight)]
+        m.d.comb += [beat.samples.eq(table.r_data), beat.last.eq(last_b),
+                     fifo.w_data.eq(beat), fifo.w_en.eq(vb)]
         sat = Signal()
-        m.d.sync += sat.eq(Mux(self.clear, 0, sat) | (inflight & s_rd.data))
+        m.d.sync += sat.eq(Mux(self.clear, 0, sat) | (vb & s_rd.data))
         m.d.comb += [self.sat.eq(sat),
                      self.o_samples.payload.eq(fifo.r_data),
                      self.o_samples.valid.eq(fifo.r_rdy),

