@@ -1,0 +1,166 @@
+"""``dynalign train`` / ``dynalign eval`` end to end on tiny networks, and their errors."""
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from sw import cli
+from sw.commands import train as train_cmd
+from sw.data import default_mnist_dir
+
+TINY = ["--features", "4", "--layers", "16", "--epochs", "2", "--ann-epochs", "2",
+        "--limit", "300", "--no-progress"]
+
+
+def run(capsys, *argv):
+    code = cli.main([str(a) for a in argv])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "tiny"
+    code = cli.main(["train", "--out", str(out), "--mode", "expansive", *TINY, "--json"])
+    assert code == 0
+    return out
+
+
+def test_train_writes_the_run(tiny_run):
+    for name in ("model.dlw", "manifest.json", "transform.npz", "metrics.json",
+                 "training_curve.png", "float_model.pt", "ann.pt", "run.json",
+                 "readmemh/image.hex", "readmemh/layer1_weight.hex"):
+        assert (tiny_run / name).is_file(), name
+    m = json.loads((tiny_run / "metrics.json").read_text())
+    assert m["sizes"] == [12, 16, 10]
+    assert m["encoder"]["delta"] == -1.5
+    assert m["test"]["torch_golden_agreement"] == 1.0 and m["test"]["torch_golden_exact"]
+    manifest = json.loads((tiny_run / "manifest.json").read_text())
+    assert manifest["topology"] == [12, 16, 10]
+    assert (tiny_run / "training_curve.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_eval_json(capsys, tiny_run):
+    code, out, _ = run(capsys, "eval", tiny_run, "--json")
+    assert code == 0
+    res = json.loads(out)
+    for key in ("float_accuracy", "golden_accuracy", "torch_golden_agreement",
+                "spikes_per_inference", "synops_per_inference", "per_layer_spikes",
+                "ann_accuracy", "test_samples", "delta", "lyapunov_sum"):
+        assert key in res, key
+    assert res["torch_golden_agreement"] == 1.0
+    assert res["test_samples"] == 60
+    assert res["delta"] == -1.5 and res["lyapunov_sum"] == 3.0
+    assert len(res["per_layer_spikes"]) == 2
+    assert res["spikes_per_inference"] == pytest.approx(sum(res["per_layer_spikes"]))
+    m = json.loads((tiny_run / "metrics.json").read_text())
+    assert res == m["test"]            # evaluation from the files = evaluation at train time
+
+
+def test_eval_text(capsys, tiny_run):
+    code, out, _ = run(capsys, "eval", tiny_run)
+    assert code == 0 and "golden_accuracy" in out and "torch_golden_agreement" in out
+
+
+def test_eval_other_split(capsys, tiny_run):
+    code, out, _ = run(capsys, "eval", tiny_run, "--split", "val", "--json")
+    assert code == 0 and json.loads(out)["split"] == "val"
+
+
+def test_eval_missing_run(capsys, tmp_path):
+    code, _, err = run(capsys, "eval", tmp_path / "absent")
+    assert code == 2 and "run directory not found" in err
+    code, _, err = run(capsys, "eval", tmp_path)
+    assert code == 2 and "is not a dynalign run" in err
+
+
+def _copy_run(src, dst):
+    import shutil
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_eval_corrupted_image(capsys, tiny_run, tmp_path):
+    run_dir = _copy_run(tiny_run, tmp_path / "r")
+    data = bytearray((run_dir / "model.dlw").read_bytes())
+    data[-20] ^= 0x04
+    (run_dir / "model.dlw").write_bytes(bytes(data))
+    code, _, err = run(capsys, "eval", run_dir)
+    assert code == 2 and "CRC-32 mismatch" in err
+
+
+def test_eval_wrong_transform(capsys, tiny_run, tmp_path):
+    from sw.features import FeatureTransform
+    run_dir = _copy_run(tiny_run, tmp_path / "r")
+    tf = FeatureTransform.load(run_dir / "transform.npz")
+    FeatureTransform(mean=tf.mean + 1e-9, std=tf.std, components=tf.components,
+                     scale=tf.scale).save(run_dir / "transform.npz")
+    code, _, err = run(capsys, "eval", run_dir)
+    assert code == 2 and "SHA-256 differs" in err
+
+
+def test_eval_incompatible_dataset(capsys, tiny_run, tmp_path):
+    p = tmp_path / "d.npz"
+    np.savez(p, x=np.zeros((40, 5)), y=np.arange(40) % 2)
+    code, _, err = run(capsys, "eval", tiny_run, "--dataset", "npz", "--data", p)
+    assert code == 2 and "expects 64" in err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--layers", "16,x"], "--layers must be comma-separated integers"),
+    (["--layers", "0"], "--layers must list positive hidden sizes"),
+    (["--mode", "expansive", "--delta", "1"], "give --mode or --delta, not both"),
+    (["--dataset", "mnist", "--data-dir", "{tmp}/absent"], "MNIST directory not found"),
+    (["--dataset", "npz"], "needs a path"),
+    (["--epochs", "0"], "epochs must be a positive integer"),
+])
+def test_train_errors(capsys, tmp_path, argv, message):
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    code, _, err = run(capsys, "train", "--out", tmp_path / "r", "--no-progress", *argv)
+    assert code == 2 and message in err
+
+
+def test_cli_defaults_match_train_options():
+    from sw.train import TrainOptions
+    d = TrainOptions()
+    for key, value in train_cmd.DEFAULTS.items():
+        want = ",".join(map(str, d.layers)) if key == "layers" else getattr(d, key)
+        assert value == want, key
+
+
+def test_api_npz_dataset(tmp_path):
+    from hw.systems import EncoderConfig
+    from sw.evaluate import evaluate_run
+    from sw.train import TrainOptions, train_run
+    rng = np.random.default_rng(0)
+    y = np.arange(120) % 3
+    x = rng.normal(size=(120, 10)) + y[:, None]
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    opts = TrainOptions(dataset="npz", data_path=str(tmp_path / "d.npz"), features=3,
+                        layers=(8,), epochs=3, ann_epochs=3, progress=False)
+    m = train_run(tmp_path / "run", encoder=EncoderConfig(delta=2.0), opts=opts)
+    assert m["sizes"] == [9, 8, 3]
+    res = evaluate_run(tmp_path / "run")
+    assert res["torch_golden_agreement"] == 1.0 and res["torch_golden_exact"]
+    assert res["test_samples"] == 24
+    with pytest.raises(TypeError, match="encoder must be an EncoderConfig"):
+        train_run(tmp_path / "x", encoder={}, opts=opts)
+    with pytest.raises(ValueError, match="layers must be positive integers"):
+        train_run(tmp_path / "x", encoder=EncoderConfig(),
+                  opts=dataclasses.replace(opts, layers=(0,)))
+
+
+MNIST = default_mnist_dir()
+
+
+@pytest.mark.skipif(not (MNIST / "t10k-images-idx3-ubyte.gz").is_file(),
+                    reason=f"shared MNIST files not present at {MNIST}")
+def test_mnist_tiny(capsys, tmp_path):
+    code, out, _ = run(capsys, "train", "--out", tmp_path / "m", "--dataset", "mnist",
+                       "--mode", "dissipative", *TINY, "--json")
+    assert code == 0
+    res = json.loads(out)["test"]
+    assert res["torch_golden_agreement"] == 1.0 and res["test_samples"] == 60
+    assert res["topology"] == [12, 16, 10]
