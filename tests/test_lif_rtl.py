@@ -204,3 +204,18 @@ def test_fit_validation():
         config_writes(dut, random_network(rng, [4, 4]), 0)
     with pytest.raises(TypeError, match="net must be LIFNetworkParams"):
         config_writes(dut, "net", 2)
+
+
+def test_single_port_weight_ram():
+    """``weight_ram='spram'`` (simulated as a single-port memory) computes the same."""
+    rng = np.random.default_rng(21)
+    dut = LIFNetwork(**SMALL, weight_ram="spram")
+    net = random_network(rng, [8, 16, 5], rate=0.3)
+    check(dut, [(net, random_samples(rng, 2, 3, 8))])
+
+
+def test_weight_ram_validation():
+    with pytest.raises(ValueError, match="weight_ram must be 'memory' or 'spram'"):
+        LIFNetwork(weight_ram="bram")
+    with pytest.raises(ValueError, match="weight_ram='spram' needs"):
+        LIFNetwork(lanes=16, weight_ram="spram")

@@ -39,7 +39,7 @@ samples; per layer ``spikes``, ``synops`` (``n_out`` per non-zero active entry) 
 from __future__ import annotations
 
 import numpy as np
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, ClockSignal, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -150,6 +150,10 @@ class LIFNetwork(wiring.Component):
     weight_width : bits of a stored weight, 2..WEIGHT.width (a narrower memory for big
         networks; weights must then lie in that signed range).
     fifo_depth : spike-mask FIFO depth (>= 8).
+    weight_ram : ``"memory"`` (an ``amaranth.lib.memory.Memory`` with a read and a write
+        port: EBR / block RAM) or ``"spram"`` (one shared port, the weight writes taking
+        it while ``cfg`` writes: iCE40 UP ``SB_SPRAM256KA`` blocks on an iCE40 platform,
+        a single-port ``Memory`` model elsewhere, so simulation covers the port mux).
 
     Ports
     -----
@@ -161,7 +165,8 @@ class LIFNetwork(wiring.Component):
 
     def __init__(self, *, lanes: int = 4, max_layers: int = 4, max_neurons: int = 128,
                  max_inputs: int = 64, weight_words: int = 4096, group_words: int = 128,
-                 weight_width: int = WEIGHT.width, fifo_depth: int = 8):
+                 weight_width: int = WEIGHT.width, fifo_depth: int = 8,
+                 weight_ram: str = "memory"):
         _check_int("lanes", lanes, 1, 64)
         if lanes & (lanes - 1):
             raise ValueError(f"lanes must be a power of two, not {lanes}")
@@ -172,6 +177,13 @@ class LIFNetwork(wiring.Component):
         _check_int("group_words", group_words, 1, 1 << 14)
         _check_int("weight_width", weight_width, 2, WEIGHT.width)
         _check_int("fifo_depth", fifo_depth, 8, 256)
+        if weight_ram not in ("memory", "spram"):
+            raise ValueError(f"weight_ram must be 'memory' or 'spram', not {weight_ram!r}")
+        if weight_ram == "spram":
+            if weight_width % 4 or lanes * weight_width > 64 or weight_words > 1 << 14:
+                raise ValueError("weight_ram='spram' needs weight_width 4 or 8, at most 64 "
+                                 "bits per word (4 SPRAMs) and at most 16384 words")
+        self.weight_ram = weight_ram
         if lanes * max_neurons >= 1 << 14 or group_words * lanes > 1 << 14:
             raise ValueError("lanes x neurons exceeds the 14-bit read-back slot space")
         self.lanes, self.max_layers = lanes, max_layers
@@ -258,8 +270,9 @@ class LIFNetwork(wiring.Component):
         fields = [f_n_in, f_n_out, f_groups, f_wbase, f_gbase, f_beta, f_theta]
 
         # ---------------- memories
-        m.submodules.wmem = wmem = Memory(shape=unsigned(lanes * ww), depth=self.weight_words,
-                                          init=[])
+        w_wr = _Port(addr=wa, data=lanes * ww, en=lanes)
+        w_rd = _Port(addr=wa, data=lanes * ww, en=0)
+        self._weight_ram(m, platform, w_wr, w_rd)
         m.submodules.bmem = bmem = Memory(shape=unsigned(lanes * BIAS.width),
                                           depth=self.group_words, init=[])
         m.submodules.smem = smem = Memory(shape=unsigned(lanes * STW), depth=self.group_words,
@@ -267,8 +280,6 @@ class LIFNetwork(wiring.Component):
         m.submodules.inmem = inmem = Memory(shape=unsigned(iw + ACT.width),
                                             depth=2 << in_ew, init=[])
         m.submodules.spmem = spmem = Memory(shape=unsigned(iw), depth=2 << sp_ew, init=[])
-        w_wr = wmem.write_port(granularity=ww)
-        w_rd = wmem.read_port()
         b_wr = bmem.write_port(granularity=BIAS.width)
         b_rd = bmem.read_port()
         s_wr = smem.write_port()
@@ -372,7 +383,9 @@ class LIFNetwork(wiring.Component):
         f1_state = Signal(lanes * STW)
         f1_bias = Signal(lanes * BIAS.width)
         f2 = dict(valid=Signal(), g=Signal(gcw + 1))
-        f2_leak = [Signal(signed(SW), name=f"leak{k}") for k in range(lanes)]
+        f2_leak_hi = [Signal(signed(SW), name=f"leak_hi{k}") for k in range(lanes)]
+        f2_leak_lo = [Signal(BETA.width + LEAK_SHIFT, name=f"leak_lo{k}")
+                      for k in range(lanes)]
         f2_ab = [Signal(signed(SW), name=f"ab{k}") for k in range(lanes)]
         f2_cnt = [Signal(CW, name=f"cnt{k}") for k in range(lanes)]
 
@@ -525,8 +538,14 @@ class LIFNetwork(wiring.Component):
             v_old = Mux(first_step, 0, word[:MEM.width].as_signed())
             c_old = Mux(first_step, 0, word[MEM.width:])
             bias = f1_bias[k * BIAS.width:(k + 1) * BIAS.width].as_signed()
-            m.d.sync += [f2_leak[k].eq(beta_l * v_old), f2_ab[k].eq(f1_acc[k] + bias),
-                         f2_cnt[k].eq(c_old)]
+            # beta * v = beta * v_hi * 2**8 + beta * v_lo  with v_hi = v >> 8 (signed, 16
+            # bits: one 16x16 DSP) and v_lo = v & 0xff (unsigned: shift-and-add in LUTs),
+            # so round_shift(beta * v, 8) = beta * v_hi + ((beta * v_lo + 128) >> 8).
+            v_hi = v_old[LEAK_SHIFT:].as_signed()
+            v_lo = v_old[:LEAK_SHIFT]
+            lo = sum(Mux(f_beta[layer][b], v_lo << b, 0) for b in range(BETA.width))
+            m.d.sync += [f2_leak_hi[k].eq(beta_l * v_hi), f2_leak_lo[k].eq(lo),
+                         f2_ab[k].eq(f1_acc[k] + bias), f2_cnt[k].eq(c_old)]
 
         # ---- F2: u = sat_MEM(round_shift(leak, 8) + acc + bias); spike; reset; write
         spike = Signal(lanes)
@@ -535,7 +554,8 @@ class LIFNetwork(wiring.Component):
         base_slot = f2["g"] << lb
         for k in range(lanes):
             u = Signal(signed(SW), name=f"u{k}")
-            m.d.comb += u.eq(((f2_leak[k] + (1 << (LEAK_SHIFT - 1))) >> LEAK_SHIFT) + f2_ab[k])
+            lo_r = (f2_leak_lo[k] + (1 << (LEAK_SHIFT - 1))) >> LEAK_SHIFT
+            m.d.comb += u.eq(f2_leak_hi[k] + lo_r + f2_ab[k])
             us = Signal(signed(MEM.width), name=f"us{k}")
             m.d.comb += us.eq(Mux(u > MEM.max_int, MEM.max_int,
                                   Mux(u < MEM.min_int, MEM.min_int, u)))
@@ -599,6 +619,60 @@ class LIFNetwork(wiring.Component):
         with m.Else():
             m.d.sync += self.rd_data.eq(stat)
         return m
+
+    def _weight_ram(self, m, platform, w_wr, w_rd):
+        """Weight memory: see ``weight_ram`` in the class docstring."""
+        lanes, ww = self.lanes, self.weight_width
+        width = lanes * ww
+        if self.weight_ram == "memory":
+            m.submodules.wmem = wmem = Memory(shape=unsigned(width), depth=self.weight_words,
+                                              init=[])
+            wp = wmem.write_port(granularity=ww)
+            rp = wmem.read_port()
+            m.d.comb += [wp.addr.eq(w_wr.addr), wp.data.eq(w_wr.data), wp.en.eq(w_wr.en),
+                         rp.addr.eq(w_rd.addr), w_rd.data.eq(rp.data)]
+            return
+        # single port: a write (configuration, engine idle) takes the address
+        addr = Signal(14)
+        m.d.comb += addr.eq(Mux(w_wr.en.any(), w_wr.addr, w_rd.addr))
+        if not _is_ice40(platform):
+            m.submodules.wmem = wmem = Memory(shape=unsigned(width), depth=self.weight_words,
+                                              init=[])
+            wp = wmem.write_port(granularity=ww)
+            rp = wmem.read_port()
+            m.d.comb += [wp.addr.eq(addr), wp.data.eq(w_wr.data), wp.en.eq(w_wr.en),
+                         rp.addr.eq(addr), w_rd.data.eq(rp.data)]
+            return
+        from amaranth.hdl import Instance
+        blocks = _ceil_div(width, 16)
+        data_in = Signal(16 * blocks)
+        data_out = Signal(16 * blocks)
+        m.d.comb += [data_in.eq(w_wr.data), w_rd.data.eq(data_out)]
+        for b in range(blocks):
+            mask = Cat(*[w_wr.en[(16 * b + 4 * n) // ww] if 16 * b + 4 * n < width else Const(0)
+                         for n in range(4)])
+            m.submodules[f"spram{b}"] = Instance(
+                "SB_SPRAM256KA",
+                i_ADDRESS=addr, i_DATAIN=data_in[16 * b:16 * b + 16], i_MASKWREN=mask,
+                i_WREN=w_wr.en.any(), i_CHIPSELECT=1, i_CLOCK=ClockSignal(), i_STANDBY=0,
+                i_SLEEP=0, i_POWEROFF=1, o_DATAOUT=data_out[16 * b:16 * b + 16])
+
+
+class _Port:
+    """Loose address/data/enable signals of a memory port (wired by ``_weight_ram``)."""
+
+    def __init__(self, *, addr, data, en):
+        self.addr = Signal(addr)
+        self.data = Signal(data)
+        self.en = Signal(max(en, 1))
+
+
+def _is_ice40(platform) -> bool:
+    try:
+        from amaranth.vendor import SiliconBluePlatform
+    except ImportError:                       # pragma: no cover -- older amaranth
+        from amaranth.vendor import LatticeICE40Platform as SiliconBluePlatform
+    return isinstance(platform, SiliconBluePlatform)
 
 
 def config_writes(dut: LIFNetwork, net: LIFNetworkParams, steps: int) -> list[tuple[int, int]]:
