@@ -25,7 +25,8 @@ import time
 from pathlib import Path
 
 from amaranth import Cat, Elaboratable, Module, Signal, Value
-from amaranth.lib import wiring
+from amaranth.build import ResourceError
+from amaranth.lib import io, wiring
 
 __all__ = ["BOARDS", "YOWASP_ENV", "SmokeWrapper", "build", "parse_nextpnr", "port_signals"]
 
@@ -94,9 +95,9 @@ class SmokeWrapper(Elaboratable):
         serial_in = Signal()
         led = Signal()
         if platform is not None:
-            serial_in = _request_input(platform)
-            led_res = platform.request("led", 0)
-            m.d.comb += led_res.o.eq(led)
+            m.submodules.serial_in = ibuf = io.Buffer("i", _request_input(platform))
+            m.submodules.led = obuf = io.Buffer("o", platform.request("led", 0, dir="-"))
+            m.d.comb += [serial_in.eq(ibuf.i), obuf.o.eq(led)]
         m.d.sync += chain.eq(Cat(serial_in, chain[:-1]))
         pos = 0
         for s in self.inputs:
@@ -110,10 +111,10 @@ class SmokeWrapper(Elaboratable):
 def _request_input(platform):
     for name in ("uart", "button"):
         try:
-            res = platform.request(name, 0)
-        except Exception:           # noqa: BLE001 -- resource absent on this board
+            res = platform.request(name, 0, dir="-")
+        except ResourceError:       # resource absent on this board
             continue
-        return res.rx.i if name == "uart" else res.i
+        return res.rx if name == "uart" else res
     raise ValueError(f"{type(platform).__name__} has no uart or button for the serial input")
 
 
