@@ -44,3 +44,16 @@ distclean: clean  ## also remove .venv
 	rm -rf $(VENV)
 
 .PHONY: help setup test lint demo bench clean distclean
+
+# --- LIF network (issue 4) ---
+bench-lif: setup  ## LIF: golden throughput, RTL cycles vs bound at 5 % / 30 % spikes (JSON)
+	$(PY) bench/bench_lif_ref.py
+	$(PY) bench/bench_lif_cycles.py
+
+synth-lif: setup  ## LIF: resources and Fmax on iCEBreaker and ULX3S-85F (YoWASP, JSON)
+	$(PY) bench/bench_lif_synth.py
+
+verify-network: setup  ## LIF: Verilated network vs golden, 200 random samples (JSON)
+	$(VENV)/bin/dynalign verify network --random --layers 21,64,32,10 --samples 200 --seed 1 --json
+
+.PHONY: bench-lif synth-lif verify-network

@@ -284,7 +284,6 @@ class LIFNetwork(wiring.Component):
         b_rd = bmem.read_port()
         s_wr = smem.write_port()
         s_rd = smem.read_port()
-        s_rb = smem.read_port()
         in_wr = inmem.write_port()
         in_rd = inmem.read_port()
         sp_wr = spmem.write_port()
@@ -334,8 +333,8 @@ class LIFNetwork(wiring.Component):
         m.d.comb += rounded.eq((x + ((Const(1, SAMPLE.width + 1) << in_shift) >> 1))
                                >> in_shift)
         act = Signal(signed(ACT.width))
-        m.d.comb += act.eq(Mux(rounded > ACT.max_int, ACT.max_int,
-                               Mux(rounded < ACT.min_int, ACT.min_int, rounded)))
+        m.d.comb += act.eq(Mux(_overflows(rounded, ACT.width),
+                               Mux(rounded[-1], ACT.min_int, ACT.max_int), rounded[:ACT.width]))
         m.d.comb += self.i.ready.eq(~full[ld_bank])
         m.d.comb += [in_wr.addr.eq(Cat(ld_n[:in_ew], ld_bank)), in_wr.data.eq(Cat(act, ld_j)),
                      in_wr.en.eq(self.i.valid & self.i.ready & (act != 0))]
@@ -375,18 +374,13 @@ class LIFNetwork(wiring.Component):
         p3 = dict(valid=Signal(), first=Signal(), last=Signal(), g=Signal(gcw + 1))
         prod = [Signal(signed(ACT.width + ww), name=f"prod{k}") for k in range(lanes)]
         acc = [Signal(signed(self.acc_width), name=f"acc{k}") for k in range(lanes)]
-        p3_state = Signal(lanes * STW)
-        p3_bias = Signal(lanes * BIAS.width)
         # finalise stages F1 (leak product), F2 (sum, saturate, threshold, write)
         f1 = dict(valid=Signal(), g=Signal(gcw + 1))
         f1_acc = [Signal(signed(self.acc_width), name=f"f1acc{k}") for k in range(lanes)]
-        f1_state = Signal(lanes * STW)
-        f1_bias = Signal(lanes * BIAS.width)
         f2 = dict(valid=Signal(), g=Signal(gcw + 1))
-        f2_leak_hi = [Signal(signed(SW), name=f"leak_hi{k}") for k in range(lanes)]
-        f2_leak_lo = [Signal(BETA.width + LEAK_SHIFT, name=f"leak_lo{k}")
-                      for k in range(lanes)]
-        f2_ab = [Signal(signed(SW), name=f"ab{k}") for k in range(lanes)]
+        f2_leak_hi = [Signal(signed(BETA.width + 1 + MEM.width - LEAK_SHIFT),
+                             name=f"leak_hi{k}") for k in range(lanes)]
+        f2_rest = [Signal(signed(SW), name=f"rest{k}") for k in range(lanes)]
         f2_cnt = [Signal(CW, name=f"cnt{k}") for k in range(lanes)]
 
         m.submodules.mfifo = mfifo = fifo.SyncFIFOBuffered(width=lanes + gcw + 1,
@@ -422,10 +416,12 @@ class LIFNetwork(wiring.Component):
         best_key = Signal(MEM.width + CW)
         last_layer = Signal(range(L))
         reading = Signal()
+        eng_idle = Signal()
         m.d.comb += last_layer.eq(n_layers - 1)
 
         with m.FSM(name="engine"):
             with m.State("IDLE"):
+                m.d.comb += eng_idle.eq(1)
                 m.d.sync += [layer.eq(0), t.eq(0)]
                 with m.If(full[eng_bank]):
                     m.d.sync += [cycles.eq(0), first_step.eq(1),
@@ -479,16 +475,19 @@ class LIFNetwork(wiring.Component):
                 with m.Else():
                     m.d.sync += cycles.eq(cycles + 1)
             with m.State("DONE"):
-                m.d.comb += self.o.valid.eq(1)
+                m.d.comb += [self.o.valid.eq(1), eng_idle.eq(1)]
                 with m.If(self.o.ready):
                     m.next = "IDLE"
         m.d.comb += self.o.payload.eq(cls)
 
-        # state read address: engine groups, or the read-out scan of the last layer
+        # state read port: the group finalised next (data in F1), the read-out scan of
+        # the last layer, or the read-back port while the engine is idle
         with m.If(reading):
             m.d.comb += s_rd.addr.eq(f_gbase[last_layer] + (ro_i >> lb))
+        with m.Elif(eng_idle):
+            m.d.comb += s_rd.addr.eq(self.rd_addr[lb:14])
         with m.Else():
-            m.d.comb += s_rd.addr.eq(cur_gbase + p1["g"])
+            m.d.comb += s_rd.addr.eq(cur_gbase + p3["g"])
         # read-out comparison: key = (count, v + 2**23) as one unsigned number
         ro_word = s_rd.data.word_select(ro_lane, STW) if lanes > 1 else s_rd.data
         ro_key = Cat(ro_word[:MEM.width - 1], ~ro_word[MEM.width - 1], ro_word[MEM.width:])
@@ -507,21 +506,19 @@ class LIFNetwork(wiring.Component):
         p1_idx = Mux(cur_is_l0, in_idx, sp_rd.data)
         p1_val = Mux(p1["dummy"], 0, Mux(cur_is_l0, in_val, 1))
         m.d.comb += [w_rd.addr.eq(p1["wg"] + Mux(p1["dummy"], 0, p1_idx)),
-                     b_rd.addr.eq(cur_gbase + p1["g"])]
+                     b_rd.addr.eq(cur_gbase + p3["g"])]
         m.d.sync += [p2["valid"].eq(p1["valid"]), p2["first"].eq(p1["first"]),
                      p2["last"].eq(p1["last"]), p2["val"].eq(p1_val), p2["g"].eq(p1["g"])]
 
         # ---- P2: products, latch state and bias words
         m.d.sync += [p3["valid"].eq(p2["valid"]), p3["first"].eq(p2["first"]),
-                     p3["last"].eq(p2["last"]), p3["g"].eq(p2["g"]),
-                     p3_state.eq(s_rd.data), p3_bias.eq(b_rd.data)]
+                     p3["last"].eq(p2["last"]), p3["g"].eq(p2["g"])]
         for k in range(lanes):
             wk = w_rd.data[k * ww:(k + 1) * ww].as_signed()
             m.d.sync += prod[k].eq(wk * p2["val"])
 
         # ---- P3: accumulate; the last entry of a group hands the sum to F1
-        m.d.sync += [f1["valid"].eq(p3["valid"] & p3["last"]), f1["g"].eq(p3["g"]),
-                     f1_state.eq(p3_state), f1_bias.eq(p3_bias)]
+        m.d.sync += [f1["valid"].eq(p3["valid"] & p3["last"]), f1["g"].eq(p3["g"])]
         for k in range(lanes):
             s = Mux(p3["first"], 0, acc[k]) + prod[k]
             with m.If(p3["valid"]):
@@ -534,18 +531,19 @@ class LIFNetwork(wiring.Component):
         m.d.comb += [beta_l.eq(f_beta[layer]), theta_l.eq(f_theta[layer])]
         m.d.sync += [f2["valid"].eq(f1["valid"]), f2["g"].eq(f1["g"])]
         for k in range(lanes):
-            word = f1_state[k * STW:(k + 1) * STW]
+            word = s_rd.data[k * STW:(k + 1) * STW]
             v_old = Mux(first_step, 0, word[:MEM.width].as_signed())
             c_old = Mux(first_step, 0, word[MEM.width:])
-            bias = f1_bias[k * BIAS.width:(k + 1) * BIAS.width].as_signed()
+            bias = b_rd.data[k * BIAS.width:(k + 1) * BIAS.width].as_signed()
             # beta * v = beta * v_hi * 2**8 + beta * v_lo  with v_hi = v >> 8 (signed, 16
             # bits: one 16x16 DSP) and v_lo = v & 0xff (unsigned: shift-and-add in LUTs),
             # so round_shift(beta * v, 8) = beta * v_hi + ((beta * v_lo + 128) >> 8).
             v_hi = v_old[LEAK_SHIFT:].as_signed()
             v_lo = v_old[:LEAK_SHIFT]
             lo = sum(Mux(f_beta[layer][b], v_lo << b, 0) for b in range(BETA.width))
-            m.d.sync += [f2_leak_hi[k].eq(beta_l * v_hi), f2_leak_lo[k].eq(lo),
-                         f2_ab[k].eq(f1_acc[k] + bias), f2_cnt[k].eq(c_old)]
+            lo_r = (lo + (1 << (LEAK_SHIFT - 1))) >> LEAK_SHIFT
+            m.d.sync += [f2_leak_hi[k].eq(beta_l * v_hi),
+                         f2_rest[k].eq(f1_acc[k] + bias + lo_r), f2_cnt[k].eq(c_old)]
 
         # ---- F2: u = sat_MEM(round_shift(leak, 8) + acc + bias); spike; reset; write
         spike = Signal(lanes)
@@ -554,13 +552,12 @@ class LIFNetwork(wiring.Component):
         base_slot = f2["g"] << lb
         for k in range(lanes):
             u = Signal(signed(SW), name=f"u{k}")
-            lo_r = (f2_leak_lo[k] + (1 << (LEAK_SHIFT - 1))) >> LEAK_SHIFT
-            m.d.comb += u.eq(f2_leak_hi[k] + lo_r + f2_ab[k])
+            m.d.comb += u.eq(f2_leak_hi[k] + f2_rest[k])
             us = Signal(signed(MEM.width), name=f"us{k}")
-            m.d.comb += us.eq(Mux(u > MEM.max_int, MEM.max_int,
-                                  Mux(u < MEM.min_int, MEM.min_int, u)))
+            ovf = _overflows(u, MEM.width)
+            m.d.comb += us.eq(Mux(ovf, Mux(u[-1], MEM.min_int, MEM.max_int), u[:MEM.width]))
             valid_lane = (base_slot + k) < cur_n_out
-            m.d.comb += [satm[k].eq(valid_lane & ((u > MEM.max_int) | (u < MEM.min_int))),
+            m.d.comb += [satm[k].eq(valid_lane & ovf),
                          spike[k].eq(valid_lane & (us >= theta_l))]
             v_new = Mux(spike[k], us - theta_l, us)
             new_words.append(Cat(v_new[:MEM.width], (f2_cnt[k] + spike[k])[:CW]))
@@ -599,8 +596,7 @@ class LIFNetwork(wiring.Component):
         # ---------------- read-back port (2 cycles latency)
         rd_q = Signal(RD_ADDR_WIDTH)
         m.d.sync += rd_q.eq(self.rd_addr)
-        m.d.comb += s_rb.addr.eq(self.rd_addr[lb:14])
-        rb_word = (s_rb.data.word_select(rd_q[:lb], STW) if lanes > 1 else s_rb.data)
+        rb_word = (s_rd.data.word_select(rd_q[:lb], STW) if lanes > 1 else s_rd.data)
         stat = Signal(32)
         with m.Switch(rd_q):
             with m.Case(RD_CLS):
@@ -656,6 +652,13 @@ class LIFNetwork(wiring.Component):
                 i_ADDRESS=addr, i_DATAIN=data_in[16 * b:16 * b + 16], i_MASKWREN=mask,
                 i_WREN=w_wr.en.any(), i_CHIPSELECT=1, i_CLOCK=ClockSignal(), i_STANDBY=0,
                 i_SLEEP=0, i_POWEROFF=1, o_DATAOUT=data_out[16 * b:16 * b + 16])
+
+
+def _overflows(value, width):
+    """True when the signed ``value`` does not fit ``width`` bits: its bits from
+    ``width - 1`` up are neither all zeros nor all ones (cheaper than two compares)."""
+    top = value[width - 1:]
+    return ~((top == 0) | (top == (1 << len(top)) - 1))
 
 
 class _Port:
