@@ -219,3 +219,13 @@ def test_weight_ram_validation():
         LIFNetwork(weight_ram="bram")
     with pytest.raises(ValueError, match="weight_ram='spram' needs"):
         LIFNetwork(lanes=16, weight_ram="spram")
+
+
+def test_narrow_weight_memory():
+    """``weight_width=5`` (the ECP5 build of the paper's network) stores and sign-extends
+    5-bit weights, extremes included."""
+    rng = np.random.default_rng(8)
+    dut = LIFNetwork(**SMALL, weight_width=5)
+    nets = [random_network(rng, [8, 16, 6], rate=0.3, weight_bits=5),
+            random_network(rng, [5, 9], extreme=True, weight_bits=5)]
+    check(dut, [(n, random_samples(rng, 2, 3, n.topology[0], extreme=0.2)) for n in nets])

@@ -10,7 +10,7 @@ Organisation
   ``i % lanes`` of group ``i // lanes``); every memory word holds one group.
 * **Active lists.**  Layer 1's inputs are the non-zero activations
   ``a = sat_ACT(round_shift(sample, in_shift))`` of one time step, written as
-  ``(index, a)`` entries by the :class:`InputLoader` into one of two banks (the loader
+  ``(index, a)`` entries by the input loader into one of two banks (the loader
   fills step ``t+1`` while the engine works on step ``t``).  A deeper layer's inputs are
   the indices of the previous layer's spikes in that step (value 1), written by the
   spike serialiser into one of two ping-pong banks.
@@ -27,8 +27,20 @@ Organisation
 * **Configuration** goes through the ``cfg`` write port (:func:`config_writes` builds the
   writes for a network); results through ``o`` (the class) and the ``rd_addr`` /
   ``rd_data`` read-back port (counters, per-neuron counts and membranes; see
-  :data:`RD_CLS` ...).  The read-back values of an inference are stable while ``o.valid``
-  is high, i.e. until the class is taken.
+  :func:`rd_stat_addr`, :func:`rd_count_addr`, :func:`rd_vmem_addr`).  The read-back
+  values of an inference are stable while ``o.valid`` is high, i.e. until the class is
+  taken (per-neuron values share the engine's state port, so they read correctly only
+  while the engine is idle: class valid, or no inference started).
+
+Pipeline (one active entry per cycle): issue (list read) -> P1 (weight read at
+``wbase + g * n_in + j``) -> P2 (``lanes`` products ``W * a``, 8 x 16 bits) -> P3
+(accumulate; state and bias of the group read) -> F1 (``beta * v`` split as
+``beta * (v >> 8) * 2**8 + beta * (v & 0xff)``, exact, so that
+``round_shift(beta * v, 8) = beta * (v >> 8) + ((beta * (v & 0xff) + 128) >> 8)``: one
+16 x 16 DSP product and a small shift-and-add per lane) -> F2 (sum, ``sat_MEM``,
+threshold, subtract, count, write back, spike mask into a FIFO) -> serialiser (one spike
+index per cycle into the next layer's list).  A ``last`` entry is only issued while the
+FIFO has room for every mask in flight, so nothing ever stalls inside the pipeline.
 
 Counters (per inference, reset when it starts): ``cycles`` -- engine cycles from the
 start of step 0 to the class being valid, *not* counting cycles spent waiting for input
@@ -160,7 +172,7 @@ class LIFNetwork(wiring.Component):
     i : In(stream of signed SAMPLE)  -- C samples per step, steps in order, T steps.
     o : Out(stream of unsigned class index).
     cfg : In(ConfigSignature)  -- register / bias / weight writes (while idle).
-    rd_addr : In(16), rd_data : Out(32) -- read-back, two cycles latency.
+    rd_addr : In(16), rd_data : Out(32) -- read-back, two cycles latency (see above).
     """
 
     def __init__(self, *, lanes: int = 4, max_layers: int = 4, max_neurons: int = 128,
