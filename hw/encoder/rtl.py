@@ -305,12 +305,13 @@ class SerialMultiplier(wiring.Component):
     ``r`` a non-negative rounding constant handed in with the operands) leaves
     ``LATENCY`` cycles after ``start`` with ``valid`` and the ``tag`` given at start.
 
-    Pipeline (cycle after start): 0 issue (magnitudes, sign) | 1 DSP x digit 0 |
-    2 DSP x digit 1, combine digit 0 | 3 add digit 1 (low part) | 4 add digit 1 (middle
-    part) | 5 sign and ``r`` -> ``valid``.  Each stage holds one adder chain.
+    Pipeline (cycle after start): 0 operands registered | 1 magnitudes, sign |
+    2 DSP x digit 0 | 3 DSP x digit 1, combine digit 0 | 4 add digit 1 (low part) |
+    5 add digit 1 (middle part) | 6 sign and ``r`` -> ``valid``.  Each stage holds one
+    adder chain; ``tag_next`` is the tag of the result that is valid next cycle.
     """
 
-    LATENCY = 6
+    LATENCY = 7
 
     def __init__(self, *, tag_shape):
         self._tag_shape = tag_shape
@@ -324,6 +325,7 @@ class SerialMultiplier(wiring.Component):
             "valid": Out(1),
             "p": Out(signed(MUL_P_WIDTH)),
             "tag_out": Out(tag_shape),
+            "tag_next": Out(tag_shape),
             "busy": Out(1),
         })
 
@@ -336,15 +338,21 @@ class SerialMultiplier(wiring.Component):
         r = [Signal(R_WIDTH, name=f"r{i}") for i in range(n)]
         tag = [Signal(self._tag_shape, name=f"tag{i}") for i in range(n)]
         go = Signal()
-        m.d.comb += [self.can_start.eq(~v[1]), go.eq(self.start & ~v[1])]
+        # stage 0: operands as given
+        a_in = Signal(signed(MUL_A_WIDTH))
+        b_in = Signal(signed(MUL_B_WIDTH))
+        m.d.comb += [self.can_start.eq(~v[0]), go.eq(self.start & ~v[0])]
+        m.d.sync += [v[0].eq(go), r[0].eq(self.r), tag[0].eq(self.tag)]
+        with m.If(go):
+            m.d.sync += [a_in.eq(self.a), b_in.eq(self.b)]
         # stage 1: magnitudes
         mag_a = Signal(aw)
         mag_b = Signal(_B_DIGITS * DIGIT)
-        m.d.sync += [v[1].eq(go), neg[1].eq((self.a < 0) ^ (self.b < 0)),
-                     r[1].eq(self.r), tag[1].eq(self.tag)]
-        with m.If(go):
-            m.d.sync += [mag_a.eq(Mux(self.a < 0, -self.a, self.a)),
-                         mag_b.eq(Mux(self.b < 0, -self.b, self.b))]
+        m.d.sync += [v[1].eq(v[0]), neg[1].eq((a_in < 0) ^ (b_in < 0)),
+                     r[1].eq(r[0]), tag[1].eq(tag[0])]
+        with m.If(v[0]):
+            m.d.sync += [mag_a.eq(Mux(a_in < 0, -a_in, a_in)),
+                         mag_b.eq(Mux(b_in < 0, -b_in, b_in))]
         for i in range(1, n - 1):
             m.d.sync += [v[i + 1].eq(v[i]), neg[i + 1].eq(neg[i]), r[i + 1].eq(r[i]),
                          tag[i + 1].eq(tag[i])]
@@ -360,18 +368,20 @@ class SerialMultiplier(wiring.Component):
         pp1h = Signal(2 * DIGIT)
         mag = Signal(MUL_P_WIDTH)        # stage 5: + digit-1 pp1
         p = Signal(signed(MUL_P_WIDTH))
+        negr = Signal(R_WIDTH + 1)       # neg + r, ready for stage 6: one adder there
+        m.d.sync += negr.eq(neg[4] + r[4])
         m.d.sync += [
             lo.eq(Cat(pp[0], pp[2]) + (pp[1] << DIGIT)),                 # in stage 2
             mid.eq(lo + (Cat(pp[0], pp[2]) << DIGIT)),                   # in stage 3
             pp1h.eq(pp[1]),
             mag.eq(mid + (pp1h << (2 * DIGIT))),                         # in stage 4
-            p.eq((mag ^ Mux(neg[5], ~Const(0, MUL_P_WIDTH), 0)) + neg[5] + r[5]),
+            p.eq((mag ^ Mux(neg[5], ~Const(0, MUL_P_WIDTH), 0)) + negr),
         ]
         vout = Signal()
         tag_out = Signal(self._tag_shape)
         m.d.sync += [vout.eq(v[5]), tag_out.eq(tag[5])]
         m.d.comb += [self.valid.eq(vout), self.p.eq(p), self.tag_out.eq(tag_out),
-                     self.busy.eq(Cat(*v[1:]).any() | vout)]
+                     self.tag_next.eq(tag[5]), self.busy.eq(Cat(*v).any() | vout)]
         return m
 
 
@@ -478,18 +488,21 @@ class TrajectoryIntegrator(wiring.Component):
         cw = self.code_format.width
         m.submodules.mul = mul = SerialMultiplier(tag_shape=_TAG_LAYOUT)
 
-        # microprogram ROM: one block per system
+        # microprogram ROM: one power-of-two block per system, addressed Cat(pc, system).
+        # The fetched micro-op is registered (``uop``); ``pc`` points one past it.  Each
+        # block ends with a copy of entry 1 so that fetching past ``eos`` wraps.
         progs = [microprogram(s) for s in sorted(System, key=lambda s: SYSTEM_CODES[s])]
-        plen = max(len(p) for p in progs)
+        plen = max(len(p) for p in progs) + 1
+        blk = 1 << (plen - 1).bit_length()
         pad = Uop(Kind.OPS, wait=True).const()
         init = []
         for p in progs:
-            init += [u.const() for u in p] + [pad] * (plen - len(p))
+            init += [u.const() for u in p] + [p[1].const()] + [pad] * (blk - len(p) - 1)
         m.submodules.rom = rom = memory.Memory(shape=UOP_LAYOUT, depth=len(init), init=init)
         rom_rd = rom.read_port(domain="comb")
-        pc = Signal(range(plen))
-        m.d.comb += rom_rd.addr.eq(self.system * plen + pc)
-        uop = rom_rd.data
+        pc = Signal(range(blk))
+        m.d.comb += rom_rd.addr.eq(Cat(pc, self.system))
+        uop = Signal(UOP_LAYOUT)
 
         # datapath registers
         S = [Signal(signed(STATE.width), name=f"S{c}") for c in range(3)]
@@ -554,7 +567,8 @@ class TrajectoryIntegrator(wiring.Component):
         sat_events = []
         xx_n, xx_s = _saturate(m, P >> PRODUCT_SHIFT, SAMPLE, "xx_n")
         pr_n, pr_s = _saturate(m, P >> PRODUCT_SHIFT, PRODUCT, "pr_n")
-        s_sel = Array(S)[tg.comp]
+        s_sel = Signal(signed(STATE.width))       # S[comp], fetched a cycle ahead
+        m.d.sync += s_sel.eq(Array(S)[mul.tag_next.comp])
         inc_sum = Signal(signed(max(STATE.width, MUL_P_WIDTH - INCREMENT_SHIFT) + 1))
         m.d.comb += inc_sum.eq(s_sel + (P >> INCREMENT_SHIFT))
         st_n, st_s = _saturate(m, inc_sum, STATE, "st_n")
@@ -637,20 +651,20 @@ class TrajectoryIntegrator(wiring.Component):
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(self.start):
-                    m.d.sync += idx.eq(0)
+                    m.d.sync += [idx.eq(0), pc.eq(0)]
                     m.next = "CODE"
             with m.State("CODE"):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += [S[0].eq(x0), U[0].eq(x0), S[2].eq(-x0), U[2].eq(-x0),
-                             S[1].eq(0), U[1].eq(0), pc.eq(0), t.eq(0), sc.eq(0),
-                             satc.eq(0)]
+                             S[1].eq(0), U[1].eq(0), uop.eq(rom_rd.data), pc.eq(1),
+                             t.eq(0), sc.eq(0), satc.eq(0)]
                 m.next = "RUN"
             with m.State("RUN"):
                 m.d.comb += self.busy.eq(1)
                 with m.If(issue_ok):
                     with m.If(uop.kind == Kind.OPS):
                         m.d.sync += [X.eq(ops_n[0]), Y.eq(ops_n[1]), Z.eq(ops_n[2]),
-                                     pc.eq(pc + 1)]
+                                     uop.eq(rom_rd.data), pc.eq(pc + 1)]
                         m.d.comb += code_sat.eq(satc | wb_sat | (f1 & k_s) | ops_sat)
                         with m.If(uop.stage == 0):
                             with m.If(sc == 0):
@@ -664,13 +678,13 @@ class TrajectoryIntegrator(wiring.Component):
                                 m.d.sync += sc.eq(sc - 1)
                     with m.Else():
                         m.d.comb += mul.start.eq(1)
-                        m.d.sync += pc.eq(Mux(uop.eos, 1, pc + 1))
+                        m.d.sync += [uop.eq(rom_rd.data), pc.eq(Mux(uop.eos, 2, pc + 1))]
             with m.State("END"):
                 m.d.comb += self.busy.eq(1)
                 with m.If(~wpend & ~pipe_busy):
                     m.d.comb += [self.sat_en.eq(1), self.sat_addr.eq(idx),
                                  self.sat_data.eq(satc)]
-                    m.d.sync += idx.eq(idx + 1)
+                    m.d.sync += [idx.eq(idx + 1), pc.eq(0)]
                     with m.If(idx == (1 << cw) - 1):
                         m.next = "DONE"
                     with m.Else():
