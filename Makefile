@@ -57,3 +57,12 @@ verify-network: setup  ## LIF: Verilated network vs golden, 200 random samples (
 	$(VENV)/bin/dynalign verify network --random --layers 21,64,32,10 --samples 200 --seed 1 --json
 
 .PHONY: bench-lif synth-lif verify-network
+
+# --- trajectory encoder RTL (issue 3) ---
+verify-encoder: setup  ## encoder: Verilated encoder vs golden, 500 samples over 20 configs (JSON)
+	$(VENV)/bin/dynalign verify encoder --samples 500 --seed 1 --json
+
+synth-encoder: setup  ## encoder: resources and Fmax on iCEBreaker and ULX3S-85F (YoWASP, JSON)
+	$(PY) bench/synth_encoder.py
+
+.PHONY: verify-encoder synth-encoder
