@@ -229,3 +229,14 @@ def test_narrow_weight_memory():
     nets = [random_network(rng, [8, 16, 6], rate=0.3, weight_bits=5),
             random_network(rng, [5, 9], extreme=True, weight_bits=5)]
     check(dut, [(n, random_samples(rng, 2, 3, n.topology[0], extreme=0.2)) for n in nets])
+
+
+def test_cycle_counter_ignores_stalls():
+    """The cycle counter counts engine work only: idles and backpressure do not move it."""
+    rng = np.random.default_rng(4)
+    dut = LIFNetwork(**SMALL)
+    net = random_network(rng, [8, 12, 6], rate=0.3)
+    x = random_samples(rng, 3, 4, 8)
+    calm = check(dut, [(net, x)], idle=0.0, stall=0.0)
+    busy = check(dut, [(net, x)], idle=0.6, stall=0.6, seed=5)
+    assert [g[RD_CYCLES] for g in calm] == [g[RD_CYCLES] for g in busy]
