@@ -13,9 +13,9 @@ from ..params import add_system_args, config_from_args
 READOUTS = ("counts", "membrane")
 
 #: Shown in --help; equal to sw.train.TrainOptions' defaults (a test holds them equal).
-DEFAULTS = {"dataset": "digits", "features": 16, "layers": "128,128", "epochs": 60,
-            "patience": 15, "batch_size": 64, "lr": 0.003, "seed": 0, "readout": "counts",
-            "spike_reg": 0.0, "dropout": 0.0, "code_noise": 0.0, "beta_init": 0.9,
+DEFAULTS = {"dataset": "digits", "features": 16, "layers": "128,128", "epochs": 100,
+            "patience": 25, "batch_size": 64, "lr": 0.003, "seed": 0, "readout": "counts",
+            "spike_reg": 0.0, "dropout": 0.2, "code_noise": 4.0, "beta_init": 0.9,
             "in_shift_percentile": 100.0, "ann_epochs": 100}
 
 
