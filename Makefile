@@ -66,3 +66,13 @@ synth-encoder: setup  ## encoder: resources and Fmax on iCEBreaker and ULX3S-85F
 	$(PY) bench/synth_encoder.py
 
 .PHONY: verify-encoder synth-encoder
+
+# -- training and quantisation (issue 5) --------------------------------------------------
+train: setup  ## train + export + evaluate digits in both modes (runs under $(OUT)/runs)
+	$(VENV)/bin/dynalign train --dataset digits --mode expansive --out $(OUT)/runs/digits_expansive
+	$(VENV)/bin/dynalign train --dataset digits --mode dissipative --out $(OUT)/runs/digits_dissipative
+
+bench-train: setup  ## training targets: accuracy, float/ANN gap, spikes per mode, time (JSON)
+	$(PY) bench/bench_train.py
+
+.PHONY: train bench-train
