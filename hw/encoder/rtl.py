@@ -192,10 +192,15 @@ class BSel(enum.Enum, shape=2):
     Y0 = 3
 
 
+#: Values tracked by the scoreboard (a pending bit each, from the issue of the micro-op
+#: that writes it to its writeback); index 0 means "none".
+SCOREBOARD = (None, "xx", "x3", "xy", "xz", "k0", "k1", "k2", "ks0", "ks1", "ks2")
+
 UOP_LAYOUT = data.StructLayout({
     "kind": Kind, "a": ASel, "b": BSel,
     "slot": range(N_SLOTS), "comp": 2, "dst": 3, "hsel": 2, "stage": 2,
     "first": 1, "last": 1, "wait": 1, "eos": 1,
+    "rd": range(len(SCOREBOARD)), "wmask": len(SCOREBOARD),
 })
 
 _TERM_ASEL = {"x": ASel.X, "y": ASel.Y, "z": ASel.Z, "x3": ASel.X3, "xy": ASel.XY,
@@ -223,16 +228,29 @@ class Uop:
         return {"kind": self.kind, "a": self.a, "b": self.b, "slot": self.slot,
                 "comp": self.comp, "dst": self.dst, "hsel": self.hsel, "stage": self.stage,
                 "first": int(self.first), "last": int(self.last), "wait": int(self.wait),
-                "eos": int(self.eos)}
+                "eos": int(self.eos), "rd": self.rd, "wmask": self.wmask}
+
+    @property
+    def rd(self) -> int:
+        """The scoreboarded value this micro-op reads (0: none)."""
+        tracked = [SCOREBOARD.index(r) for r in self.reads if r in SCOREBOARD]
+        assert len(tracked) <= 1
+        return tracked[0] if tracked else 0
+
+    @property
+    def wmask(self) -> int:
+        return sum(1 << SCOREBOARD.index(w) for w in self.writes if w in SCOREBOARD)
 
 
 def microprogram(system) -> list:
     """The micro-operations of one code: entry 0 initialises y (``INITY``), entries
     ``1 ..`` are one RK4 step, ending with ``eos``; the sequencer loops over them.
 
-    Dependencies are resolved conservatively: a micro-op that reads a value written by
-    a micro-op issued after the last drain point carries ``wait`` (issue only when the
-    pipeline is empty).
+    Dependencies: the values in :data:`SCOREBOARD` (product terms, derivatives,
+    k-sums) have a pending bit from the issue of their writer to its writeback, and a
+    reader (``rd``) stalls while it is set.  Any other dependency (the stage states
+    ``U``, read by ``OPS``) is resolved by ``wait``: issue only when the pipeline is
+    empty.
     """
     terms = program_terms(system)
     needed = {t for comp in terms for t in comp}
@@ -271,10 +289,10 @@ def microprogram(system) -> list:
     uops[-1].eos = True
     pending = set()
     for u in uops:
-        if u.kind is Kind.OPS or u.reads & pending:
+        if u.kind is Kind.OPS or (u.reads - set(SCOREBOARD)) & pending:
             u.wait = True
             pending = set()
-        pending |= u.writes
+        pending |= u.writes - set(SCOREBOARD)
     return uops
 
 
@@ -642,8 +660,27 @@ class TrajectoryIntegrator(wiring.Component):
         m.d.sync += satc.eq(code_sat)
         ops_sat = Signal()
         m.d.comb += ops_sat.eq(Cat(ops_s).any())
+        # scoreboard: pending bits set at issue (uop.wmask), cleared at writeback
+        pend = Signal(len(SCOREBOARD))
+        pend_set = Signal(len(SCOREBOARD))
+        pend_clr = Signal(len(SCOREBOARD))
+        m.d.sync += pend.eq((pend | pend_set) & ~pend_clr)
+        res = {name: i for i, name in enumerate(SCOREBOARD) if name}
+        with m.If(mul.valid & (tg.kind == Kind.PRODS)):
+            m.d.comb += pend_clr[res["xx"]].eq(1)
+        with m.If(mul.valid & (tg.kind == Kind.PRODP)):
+            for dst, name in ((ASel.X3, "x3"), (ASel.XY, "xy"), (ASel.XZ, "xz")):
+                with m.If(tg.dst == dst.value):
+                    m.d.comb += pend_clr[res[name]].eq(1)
+        for c in range(3):
+            with m.If(f1 & (f1c == c)):
+                m.d.comb += pend_clr[res[f"k{c}"]].eq(1)
+            with m.If(f2 & (f2c == c)):
+                m.d.comb += pend_clr[res[f"ks{c}"]].eq(1)
+        with m.If(mul.start):
+            m.d.comb += pend_set.eq(uop.wmask)
         issue_ok = Signal()
-        m.d.comb += issue_ok.eq(~(uop.wait & pipe_busy)
+        m.d.comb += issue_ok.eq(~(uop.wait & pipe_busy) & ~pend.bit_select(uop.rd, 1)
                                 & Mux(uop.kind == Kind.OPS, ~wpend, mul.can_start))
 
         x0 = Signal(signed(STATE.width))
