@@ -1,5 +1,7 @@
-"""Host link: the command engine gateware and its byte-exact Python model of the device behind the host link (the golden model of
-:class:`hw.link.CommandEngine` and of the whole top level).
+"""Host link: the command engine gateware and its byte-exact Python model.
+
+:class:`DeviceModel` is the golden model of :class:`CommandEngine` (and of the whole
+top level, :class:`hw.top.DynalignTop`).
 
 :class:`DeviceModel` consumes the bytes the host sends, one at a time, plus two line
 events (``timeout()``: the line went quiet for the device's timeout; ``framing_error()``:
@@ -19,11 +21,34 @@ import struct
 import zlib
 
 import numpy as np
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
 
 from .protocol import (
-    DATA_OFFSET_LEN, ENCODER_LEN, ENCODER_OFFSET, ERROR, IMAGE_HEADER_LEN, LAYER_HEADER,
-    LAYERS_OFFSET, REPLY, RESULT_FIXED, RESULT_SUMMARY_LEN, STATUS, SYNC, Cmd,
-    EncoderRegisters, Err, ImageHeader, Limits, crc16, encode_frame,
+    DATA_OFFSET_LEN,
+    ENCODER_LEN,
+    ENCODER_OFFSET,
+    ERROR,
+    HEADER_LEN,
+    IMAGE_HEADER_LEN,
+    IMAGE_MAGIC,
+    IMAGE_VERSION,
+    LAYER_HEADER,
+    LAYERS_OFFSET,
+    MAX_LAYERS,
+    REPLY,
+    RESULT_FIXED,
+    RESULT_SUMMARY_LEN,
+    STATUS,
+    SYNC,
+    Cmd,
+    Err,
+    ImageHeader,
+    Limits,
+    crc16,
+    encode_frame,
 )
 
 __all__ = ["DeviceModel", "StubCore", "GoldenCore", "stub_result", "COMMAND_LENGTHS"]
@@ -311,3 +336,547 @@ class DeviceModel:
         if not self.result_valid:
             return Err.NO_RESULT, b""
         return None, self.result
+
+
+# ======================================================================================
+# Gateware
+# ======================================================================================
+
+
+__all__ += ["CoreSignature", "CommandEngine", "StubCore_", "crc16_next", "crc32_next",
+            "bank_addr_width"]
+
+
+def crc16_next(crc, byte):
+    """Amaranth expression: :func:`hw.protocol.crc16_update` unrolled."""
+    c = crc ^ (byte << 8)
+    for _ in range(8):
+        c = Mux(c[15], (c << 1)[:16] ^ 0x1021, (c << 1)[:16])
+    return c[:16]
+
+
+def crc32_next(crc, byte):
+    """Amaranth expression: one byte of reflected CRC-32 (poly 0xEDB88320)."""
+    c = crc ^ byte
+    for _ in range(8):
+        c = Mux(c[0], (c >> 1) ^ 0xEDB88320, c >> 1)
+    return c[:32]
+
+
+def bank_addr_width(bank_bytes: int) -> int:
+    """Address bits of one store bank (banks are a power of two apart)."""
+    return max(1, (bank_bytes - 1).bit_length())
+
+
+class CoreSignature(wiring.Signature):
+    """What the command engine asks of a compute core (members seen from the core).
+
+    * ``load`` (in, strobe): the active model in the store changed; re-read it.
+    * ``start`` (in, strobe): classify the features in the feature buffer.  The engine
+      strobes ``load`` and ``start`` only while ``ready`` is high.
+    * ``ready`` (out): idle and loaded.  ``done`` (out, strobe): the run finished and
+      the results record is readable.
+    * ``store_addr`` / ``store_data``: read port into the active bank of the model
+      store (byte address within the image; data one cycle after the address).
+    * ``feat_addr`` / ``feat_data``: read port into the feature buffer (int8 codes).
+    * ``res_addr`` / ``res_data`` / ``res_len``: the results record
+      (:mod:`hw.protocol`), byte ``res_addr`` valid at most one cycle after the address.
+    """
+
+    def __init__(self, *, store_addr_width: int, feat_addr_width: int):
+        super().__init__({
+            "load": In(1), "start": In(1), "ready": Out(1), "done": Out(1),
+            "store_addr": Out(store_addr_width), "store_data": In(8),
+            "feat_addr": Out(feat_addr_width), "feat_data": In(8),
+            "res_addr": In(16), "res_data": Out(8), "res_len": Out(16),
+        })
+
+
+def _check_int(name, value, lo, hi=None):
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{name} must be an integer, not {value!r}")
+    if value < lo or (hi is not None and value > hi):
+        rng = f"at least {lo}" if hi is None else f"in {lo}..{hi}"
+        raise ValueError(f"{name} must be {rng}, not {value!r}")
+    return value
+
+
+class CommandEngine(wiring.Component):
+    """Frame parser and command engine of protocol v1 (:mod:`hw.protocol`).
+
+    Owns the double-buffered model store (two banks of ``bank_bytes``, a power of two
+    apart; uploads go to the shadow bank, ``IMAGE_COMMIT`` flips the active bank only
+    after a complete image with the right CRC-32), the payload buffer (a frame is
+    executed only after its CRC-16 checked), the feature buffer, and the reply
+    transmitter.  Reply bytes equal :class:`DeviceModel`'s, byte for byte.
+
+    Parameters (keyword-only)
+    -------------------------
+    limits : Limits
+        Elaborated limits (reported by ``IDENTIFY``, enforced on ``IMAGE_BEGIN``).
+    timeout_cycles : int >= 16
+        A frame whose next byte does not arrive within this many cycles is dropped and
+        answered with ``Err.TIMEOUT``.
+
+    Ports
+    -----
+    rx : In(stream.Signature(8))       bytes from the UART receiver
+    rx_framing_error : In(1)           strobe from the UART receiver
+    tx : Out(stream.Signature(8))      reply bytes to the UART transmitter
+    core : In(CoreSignature)           the compute core (this engine is its host)
+    """
+
+    def __init__(self, *, limits: Limits, timeout_cycles: int):
+        if not isinstance(limits, Limits):
+            raise TypeError(f"limits must be a Limits, not {limits!r}")
+        _check_int("timeout_cycles", timeout_cycles, 16)
+        self.limits = limits
+        self.timeout_cycles = timeout_cycles
+        self.store_aw = bank_addr_width(limits.bank_bytes)
+        self.feat_aw = max(1, (limits.max_features - 1).bit_length())
+        super().__init__({
+            "rx": In(stream.Signature(8)),
+            "rx_framing_error": In(1),
+            "tx": Out(stream.Signature(8)),
+            "core": In(CoreSignature(store_addr_width=self.store_aw,
+                                     feat_addr_width=self.feat_aw)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        lim = self.limits
+        aw = self.store_aw
+
+        # ---- memories -----------------------------------------------------------------
+        m.submodules.pbuf = pbuf = Memory(shape=8, depth=lim.max_payload, init=[])
+        pbuf_w = pbuf.write_port()
+        pbuf_r = pbuf.read_port()
+        m.submodules.store = store = Memory(shape=8, depth=2 << aw, init=[])
+        store_w = store.write_port()
+        store_r = store.read_port()
+        m.submodules.feat = feat = Memory(shape=8, depth=1 << self.feat_aw, init=[])
+        feat_w = feat.write_port()
+        feat_r = feat.read_port()
+        ident = list(lim.pack())
+        m.submodules.rom = rom = Memory(shape=8, depth=len(ident), init=ident)
+        rom_r = rom.read_port()
+
+        # ---- state --------------------------------------------------------------------
+        active = Signal()
+        model_valid = Signal()
+        upload_open = Signal()
+        result_valid = Signal()
+        last_error = Signal(8)
+        k_active = Signal(8)
+        cnt = {n: Signal(16, name=f"cnt_{n}") for n in ("framing", "crc", "timeout",
+                                                        "dropped")}
+        bump = {n: Signal(name=f"bump_{n}") for n in cnt}
+        for n in cnt:
+            with m.If(bump[n] & (cnt[n] != 0xFFFF)):
+                m.d.sync += cnt[n].eq(cnt[n] + 1)
+
+        cmd = Signal(8)
+        seq = Signal(8)
+        length = Signal(16)
+        count = Signal(17)
+        crc = Signal(16)
+        crc_hi = Signal(8)
+        timer = Signal(range(self.timeout_cycles + 1))
+        err = Signal(8)
+
+        total_len = Signal(32)
+        ptr = Signal(32)
+        crc32 = Signal(32)
+        word = Signal(32)
+        hdr = Array(Signal(8, name=f"hdr{i}") for i in range(IMAGE_HEADER_LEN))
+
+        # copy loop
+        idx = Signal(17)
+        dst = Signal(4)           # 0 store(shadow, header capture), 1 store(shadow, data),
+        #                           2 store(active, encoder), 3 features
+        # reply
+        r_src = Signal(3)         # 0 none, 1 rom, 2 status, 3 small, 4 core results
+        r_len = Signal(16)
+        r_idx = Signal(16)
+        r_byte = Signal(8)
+        r_crc = Signal(16)
+        r_cmd = Signal(8)
+        small = Array(Signal(8, name=f"small{i}") for i in range(2))
+
+        # ---- fixed connections ----------------------------------------------------------
+        m.d.comb += [
+            store_r.addr.eq(Cat(self.core.store_addr, active)),
+            self.core.store_data.eq(store_r.data),
+            feat_r.addr.eq(self.core.feat_addr),
+            self.core.feat_data.eq(feat_r.data),
+            self.core.res_addr.eq(r_idx),
+            rom_r.addr.eq(r_idx),
+        ]
+        status = [model_valid, upload_open, active, last_error]
+        for n in ("framing", "crc", "timeout", "dropped"):
+            status += [cnt[n][:8], cnt[n][8:]]
+        status = Array(Cat(v, Const(0, 8))[:8] for v in status)
+        src_byte = Signal(8)
+        with m.Switch(r_src):
+            with m.Case(1):
+                m.d.comb += src_byte.eq(rom_r.data)
+            with m.Case(2):
+                m.d.comb += src_byte.eq(status[r_idx[:4]])
+            with m.Case(3):
+                m.d.comb += src_byte.eq(small[r_idx[0]])
+            with m.Case(4):
+                m.d.comb += src_byte.eq(self.core.res_data)
+
+        # payload length rule per command (COMMAND_LENGTHS)
+        len_ok = Signal()
+        known = Signal()
+        with m.Switch(cmd):
+            for c, rule in COMMAND_LENGTHS.items():
+                with m.Case(int(c)):
+                    m.d.comb += known.eq(1)
+                    if isinstance(rule, int):
+                        m.d.comb += len_ok.eq(length == rule)
+                    else:
+                        m.d.comb += len_ok.eq(length >= rule[0])
+
+        # header admission check (Limits.check_header, same order)
+        h_k, h_t, h_l, h_shift = hdr[3], hdr[4], hdr[5], hdr[6]
+        h_total = Cat(hdr[8], hdr[9], hdr[10], hdr[11])
+        admit = Signal(8)
+        fmt_bad = ((hdr[0] != IMAGE_MAGIC[0]) | (hdr[1] != IMAGE_MAGIC[1])
+                   | (hdr[2] != IMAGE_VERSION))
+        field_bad = (h_shift > 31) | (h_t < 2) | (h_k < 1) | (h_l < 1)
+        too_large = ((h_k > lim.max_features) | (h_t > lim.max_samples)
+                     | (h_l > lim.max_layers) | (h_total > lim.bank_bytes))
+        size_chk = Const(0, 8)
+        for i in reversed(range(min(MAX_LAYERS, lim.max_layers))):
+            size = Cat(hdr[16 + 2 * i], hdr[17 + 2 * i])
+            this = Mux(size == 0, int(Err.IMAGE_FORMAT),
+                       Mux(size > lim.max_sizes[i], int(Err.TOO_LARGE), 0))
+            size_chk = Mux((i < h_l) & (this != 0), this, size_chk)
+        m.d.comb += admit.eq(
+            Mux(fmt_bad | field_bad | (h_total < LAYERS_OFFSET), int(Err.IMAGE_FORMAT),
+                Mux(too_large, int(Err.TOO_LARGE), size_chk)))
+
+        # ---- rx defaults ------------------------------------------------------------------
+        byte = self.rx.payload
+        got = Signal()
+        m.d.comb += got.eq(self.rx.valid & self.rx.ready)
+        m.d.comb += pbuf_w.data.eq(byte)
+
+        def fail(code):
+            m.d.sync += [err.eq(code), r_src.eq(3), r_len.eq(2), small[0].eq(code),
+                         small[1].eq(cmd), r_cmd.eq(ERROR), last_error.eq(code)]
+            m.next = "REPLY"
+
+        def reply(src, n, then="REPLY"):
+            m.d.sync += [r_src.eq(src), r_len.eq(n), r_cmd.eq(cmd | REPLY)]
+            m.next = then
+
+        mid_frame_states = ("CMD", "SEQ", "LEN_LO", "LEN_HI", "PAYLOAD", "CRC_HI",
+                            "CRC_LO", "SKIP")
+
+        with m.FSM():
+            # ------------------------------------------------------------ receive
+            with m.State("IDLE"):
+                m.d.comb += self.rx.ready.eq(1)
+                m.d.sync += [cmd.eq(0), seq.eq(0), timer.eq(0)]
+                m.d.comb += bump["framing"].eq(self.rx_framing_error)
+                with m.If(got):
+                    with m.If(byte == SYNC):
+                        m.d.sync += crc.eq(0xFFFF)
+                        m.next = "CMD"
+                    with m.Else():
+                        m.d.comb += bump["dropped"].eq(1)
+
+            for name in mid_frame_states:
+                with m.State(name):
+                    m.d.comb += self.rx.ready.eq(1)
+                    with m.If(self.rx_framing_error):
+                        m.d.comb += bump["framing"].eq(1)
+                        fail(Err.FRAMING)
+                    with m.Elif(got):
+                        m.d.sync += timer.eq(0)
+                        if name in ("CMD", "SEQ", "LEN_LO", "LEN_HI", "PAYLOAD"):
+                            m.d.sync += crc.eq(crc16_next(crc, byte))
+                        if name == "CMD":
+                            m.d.sync += cmd.eq(byte)
+                            m.next = "SEQ"
+                        elif name == "SEQ":
+                            m.d.sync += seq.eq(byte)
+                            m.next = "LEN_LO"
+                        elif name == "LEN_LO":
+                            m.d.sync += length[:8].eq(byte)
+                            m.next = "LEN_HI"
+                        elif name == "LEN_HI":
+                            n = Cat(length[:8], byte)
+                            m.d.sync += [length[8:].eq(byte), count.eq(0)]
+                            with m.If(n > lim.max_payload):
+                                m.d.sync += count.eq(n + 1)
+                                m.next = "SKIP"
+                            with m.Elif(n == 0):
+                                m.next = "CRC_HI"
+                            with m.Else():
+                                m.next = "PAYLOAD"
+                        elif name == "PAYLOAD":
+                            m.d.comb += [pbuf_w.addr.eq(count), pbuf_w.en.eq(1)]
+                            m.d.sync += count.eq(count + 1)
+                            with m.If(count + 1 == length):
+                                m.next = "CRC_HI"
+                        elif name == "CRC_HI":
+                            m.d.sync += crc_hi.eq(byte)
+                            m.next = "CRC_LO"
+                        elif name == "CRC_LO":
+                            with m.If(Cat(byte, crc_hi) != crc):
+                                m.d.comb += bump["crc"].eq(1)
+                                fail(Err.CRC)
+                            with m.Elif(~known):
+                                fail(Err.UNKNOWN_CMD)
+                            with m.Elif(~len_ok):
+                                fail(Err.LENGTH)
+                            with m.Else():
+                                m.next = "EXEC"
+                        elif name == "SKIP":
+                            m.d.sync += count.eq(count - 1)
+                            with m.If(count == 0):
+                                fail(Err.LENGTH)
+                    with m.Elif(timer == self.timeout_cycles - 1):
+                        m.d.comb += bump["timeout"].eq(1)
+                        fail(Err.TIMEOUT)
+                    with m.Else():
+                        m.d.sync += timer.eq(timer + 1)
+
+            # ------------------------------------------------------------ execute
+            with m.State("EXEC"):
+                m.d.sync += [idx.eq(0), word.eq(0)]
+                with m.Switch(cmd):
+                    with m.Case(Cmd.IDENTIFY):
+                        reply(1, len(ident))
+                    with m.Case(Cmd.STATUS):
+                        reply(2, STATUS.size)
+                    with m.Case(Cmd.WRITE_ENCODER):
+                        with m.If(~model_valid):
+                            fail(Err.NO_MODEL)
+                        with m.Else():
+                            m.d.sync += dst.eq(2)
+                            m.next = "COPY_RD"
+                    with m.Case(Cmd.IMAGE_BEGIN):
+                        m.d.sync += [dst.eq(0), crc32.eq(0xFFFFFFFF)]
+                        m.next = "COPY_RD"
+                    with m.Case(Cmd.IMAGE_DATA, Cmd.IMAGE_COMMIT):
+                        with m.If(~upload_open):
+                            fail(Err.NO_UPLOAD)
+                        with m.Else():
+                            m.next = "WORD_RD"
+                    with m.Case(Cmd.FEATURES):
+                        with m.If(~model_valid):
+                            fail(Err.NO_MODEL)
+                        with m.Elif(length != k_active):
+                            fail(Err.FEATURES)
+                        with m.Else():
+                            m.d.sync += dst.eq(3)
+                            m.next = "COPY_RD"
+                    with m.Case(Cmd.RUN):
+                        with m.If(~model_valid):
+                            fail(Err.NO_MODEL)
+                        with m.Else():
+                            m.next = "RUN_WAIT_READY"
+                    with m.Case(Cmd.RESULTS):
+                        with m.If(~result_valid):
+                            fail(Err.NO_RESULT)
+                        with m.Else():
+                            m.d.sync += [r_src.eq(4), r_len.eq(self.core.res_len),
+                                         r_cmd.eq(cmd | REPLY)]
+                            m.next = "REPLY"
+
+            # 32-bit little-endian word from payload bytes 0..3
+            with m.State("WORD_RD"):
+                m.d.comb += pbuf_r.addr.eq(idx)
+                m.next = "WORD_WAIT"
+            with m.State("WORD_WAIT"):
+                m.d.comb += pbuf_r.addr.eq(idx)
+                m.d.sync += [word.eq(Cat(word[8:], pbuf_r.data)), idx.eq(idx + 1)]
+                with m.If(idx == 3):
+                    m.next = "WORD_DONE"
+                with m.Else():
+                    m.next = "WORD_RD"
+            with m.State("WORD_DONE"):
+                with m.If(cmd == Cmd.IMAGE_DATA):
+                    with m.If(word != ptr):
+                        fail(Err.SEQUENCE)
+                    with m.Elif(ptr + (length - 4) > total_len):
+                        fail(Err.OVERFLOW)
+                    with m.Else():
+                        m.d.sync += dst.eq(1)
+                        m.next = "COPY_RD"
+                with m.Else():      # IMAGE_COMMIT
+                    m.d.sync += upload_open.eq(0)
+                    with m.If(ptr != total_len):
+                        fail(Err.INCOMPLETE)
+                    with m.Elif(word != ~crc32):
+                        fail(Err.IMAGE_CRC)
+                    with m.Else():
+                        m.d.sync += [active.eq(~active), model_valid.eq(1),
+                                     result_valid.eq(0), k_active.eq(h_k),
+                                     small[0].eq(~active)]
+                        m.next = "LOAD_WAIT_READY"
+
+            # copy payload bytes idx..length-1 to the destination
+            with m.State("COPY_RD"):
+                m.d.comb += pbuf_r.addr.eq(idx)
+                m.next = "COPY_WR"
+            with m.State("COPY_WR"):
+                data = pbuf_r.data
+                m.d.comb += [store_w.data.eq(data), feat_w.data.eq(data)]
+                m.d.sync += idx.eq(idx + 1)
+                with m.Switch(dst):
+                    with m.Case(0):     # IMAGE_BEGIN: header into shadow bank
+                        m.d.comb += [store_w.addr.eq(Cat(idx[:aw], ~active)),
+                                     store_w.en.eq(1)]
+                        m.d.sync += [hdr[idx[:5]].eq(data), crc32.eq(crc32_next(crc32, data))]
+                    with m.Case(1):     # IMAGE_DATA: at ptr into shadow bank
+                        m.d.comb += [store_w.addr.eq(Cat(ptr[:aw], ~active)),
+                                     store_w.en.eq(1)]
+                        m.d.sync += [ptr.eq(ptr + 1), crc32.eq(crc32_next(crc32, data))]
+                    with m.Case(2):     # WRITE_ENCODER: into the active bank
+                        m.d.comb += [store_w.addr.eq(Cat((idx + ENCODER_OFFSET)[:aw],
+                                                         active)),
+                                     store_w.en.eq(1)]
+                    with m.Case(3):
+                        m.d.comb += [feat_w.addr.eq(idx), feat_w.en.eq(1)]
+                with m.If(idx + 1 == length):
+                    m.next = "COPY_DONE"
+                with m.Else():
+                    m.next = "COPY_RD"
+            with m.State("COPY_DONE"):
+                with m.Switch(dst):
+                    with m.Case(0):
+                        m.next = "ADMIT"
+                    with m.Case(2):
+                        m.d.sync += result_valid.eq(0)
+                        m.next = "LOAD_WAIT_READY"
+                    with m.Default():
+                        reply(0, 0)
+            with m.State("ADMIT"):
+                with m.If(admit != 0):
+                    m.d.sync += upload_open.eq(0)
+                    fail(admit)
+                with m.Else():
+                    m.d.sync += [upload_open.eq(1), total_len.eq(h_total),
+                                 ptr.eq(IMAGE_HEADER_LEN)]
+                    reply(0, 0)
+
+            # core handshakes
+            with m.State("LOAD_WAIT_READY"):
+                with m.If(self.core.ready):
+                    m.d.comb += self.core.load.eq(1)
+                    with m.If(cmd == Cmd.IMAGE_COMMIT):
+                        reply(3, 1)
+                    with m.Else():
+                        reply(0, 0)
+            with m.State("RUN_WAIT_READY"):
+                with m.If(self.core.ready):
+                    m.d.comb += self.core.start.eq(1)
+                    m.next = "RUN_WAIT_DONE"
+            with m.State("RUN_WAIT_DONE"):
+                with m.If(self.core.done):
+                    m.d.sync += result_valid.eq(1)
+                    reply(4, RESULT_SUMMARY_LEN)
+
+            # ------------------------------------------------------------ reply
+            hdr_bytes = Array([Const(SYNC, 8), r_cmd, seq, r_len[:8], r_len[8:]])
+            with m.State("REPLY"):
+                m.d.sync += [r_idx.eq(0), r_crc.eq(0xFFFF)]
+                m.next = "R_HDR"
+            with m.State("R_HDR"):
+                m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(hdr_bytes[r_idx[:3]])]
+                with m.If(self.tx.ready):
+                    with m.If(r_idx != 0):
+                        m.d.sync += r_crc.eq(crc16_next(r_crc, self.tx.payload))
+                    m.d.sync += r_idx.eq(r_idx + 1)
+                    with m.If(r_idx == HEADER_LEN - 1):
+                        m.d.sync += r_idx.eq(0)
+                        with m.If(r_len == 0):
+                            m.next = "R_CRC_HI"
+                        with m.Else():
+                            m.next = "R_W1"
+            with m.State("R_W1"):
+                m.next = "R_W2"
+            with m.State("R_W2"):
+                m.d.sync += r_byte.eq(src_byte)
+                m.next = "R_DATA"
+            with m.State("R_DATA"):
+                m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(r_byte)]
+                with m.If(self.tx.ready):
+                    m.d.sync += [r_crc.eq(crc16_next(r_crc, r_byte)), r_idx.eq(r_idx + 1)]
+                    with m.If(r_idx + 1 == r_len):
+                        m.next = "R_CRC_HI"
+                    with m.Else():
+                        m.next = "R_W1"
+            with m.State("R_CRC_HI"):
+                m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(r_crc[8:])]
+                with m.If(self.tx.ready):
+                    m.next = "R_CRC_LO"
+            with m.State("R_CRC_LO"):
+                m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(r_crc[:8])]
+                with m.If(self.tx.ready):
+                    m.next = "IDLE"
+        return m
+
+
+class StubCore_(wiring.Component):
+    """Gateware twin of :class:`StubCore` (:func:`stub_result`): a dot product of the
+    features with the first K weights of layer 1, so the link is testable on its own."""
+
+    def __init__(self, *, store_addr_width: int, feat_addr_width: int):
+        super().__init__({"bus": Out(CoreSignature(store_addr_width=store_addr_width,
+                                                   feat_addr_width=feat_addr_width))})
+
+    def elaborate(self, platform):
+        m = Module()
+        bus = self.bus
+        k = Signal(8)
+        n_out = Signal(16)
+        j = Signal(8)
+        acc = Signal(32)
+        res = Array([acc[:8], Const(0, 8), Const(1, 8), Const(0, 8),
+                     (k + 2)[:8], Const(0, 8), Const(0, 8), Const(0, 8),
+                     acc[:8], acc[8:16], acc[16:24], acc[24:],
+                     Const(0, 8), Const(0, 8), Const(0, 8), Const(0, 8)])
+        m.d.comb += [bus.res_len.eq(16), bus.res_data.eq(res[bus.res_addr[:4]])]
+        w0 = LAYERS_OFFSET + LAYER_HEADER.size
+        with m.FSM():
+            with m.State("IDLE"):
+                m.d.comb += bus.ready.eq(1)
+                with m.If(bus.start):
+                    m.d.sync += [acc.eq(0), j.eq(0)]
+                    m.next = "K"
+            with m.State("K"):
+                m.d.comb += bus.store_addr.eq(3)
+                m.next = "K2"
+            with m.State("K2"):
+                m.d.comb += bus.store_addr.eq(16)
+                m.d.sync += k.eq(bus.store_data)
+                m.next = "N0"
+            with m.State("N0"):
+                m.d.comb += bus.store_addr.eq(17)
+                m.d.sync += n_out[:8].eq(bus.store_data)
+                m.next = "N1"
+            with m.State("N1"):
+                m.d.sync += n_out[8:].eq(bus.store_data)
+                m.next = "LOOP"
+            with m.State("LOOP"):
+                with m.If(j == k):
+                    m.next = "DONE"
+                with m.Else():
+                    m.d.comb += [bus.store_addr.eq(w0 + 2 * n_out + j),
+                                 bus.feat_addr.eq(j)]
+                    m.next = "MAC"
+            with m.State("MAC"):
+                m.d.sync += [acc.eq(acc + bus.store_data.as_signed() *
+                                    bus.feat_data.as_signed()), j.eq(j + 1)]
+                m.next = "LOOP"
+            with m.State("DONE"):
+                m.d.comb += bus.done.eq(1)
+                m.next = "IDLE"
+        return m

@@ -1,0 +1,221 @@
+"""CommandEngine gateware (with the stub core) against the Python DeviceModel, byte for
+byte, over every fault of the issue, with random stalls on both streams."""
+
+import random
+import struct
+
+import numpy as np
+import pytest
+from amaranth.hdl import Module
+from amaranth.lib import wiring
+from amaranth.sim import Simulator
+
+from hw.link import CommandEngine, DeviceModel, StubCore_
+from hw.lif.ref import random_network
+from hw.protocol import IMAGE_HEADER_LEN, Cmd, Err, FrameDecoder, Limits, encode_frame
+from hw.systems import EncoderConfig
+from sw.protocol import build_image, image_requests
+
+LIMITS = Limits(max_features=4, max_samples=5, max_sizes=(16, 8, 4), max_payload=96)
+TIMEOUT = 64
+
+
+def small_image(seed=0, *, sizes=(8, 4), k=3):
+    net = random_network(np.random.default_rng(seed), [3 * k, *sizes])
+    return build_image(network=net, encoder=EncoderConfig(delta=2.0), n_features=k)
+
+
+def upload_events(image, **kw):
+    return [("bytes", encode_frame(c, p, seq=i & 0xFF))
+            for i, (c, p) in enumerate(image_requests(image, max_payload=LIMITS.max_payload))]
+
+
+def classify_events(codes, seq=0x30):
+    return [("bytes", encode_frame(Cmd.FEATURES, bytes(c & 0xFF for c in codes), seq=seq)),
+            ("bytes", encode_frame(Cmd.RUN, seq=seq + 1)),
+            ("bytes", encode_frame(Cmd.RESULTS, seq=seq + 2))]
+
+
+def model_replies(events):
+    dev = DeviceModel(limits=LIMITS)
+    out = bytearray()
+    for ev in events:
+        if ev[0] == "bytes":
+            out += dev.feed(ev[1])
+        elif ev[0] == "idle":
+            if ev[1] >= TIMEOUT:
+                out += dev.timeout()
+        elif ev[0] == "framing":
+            out += dev.framing_error()
+    return bytes(out)
+
+
+def rtl_replies(events, *, seed=0, valid_prob=0.7, ready_prob=0.7):
+    m = Module()
+    m.submodules.eng = eng = CommandEngine(limits=LIMITS, timeout_cycles=TIMEOUT)
+    m.submodules.core = core = StubCore_(store_addr_width=eng.store_aw,
+                                         feat_addr_width=eng.feat_aw)
+    wiring.connect(m, eng.core, core.bus)
+    rng = random.Random(seed)
+    out = bytearray()
+    state = {"done": False, "idle": 0}
+
+    async def source(ctx):
+        for ev in events:
+            if ev[0] == "bytes":
+                for b in ev[1]:
+                    while rng.random() > valid_prob:
+                        await ctx.tick()
+                    ctx.set(eng.rx.payload, b)
+                    ctx.set(eng.rx.valid, 1)
+                    await ctx.tick().until(eng.rx.ready)
+                    ctx.set(eng.rx.valid, 0)
+            elif ev[0] == "idle":
+                await ctx.tick().repeat(ev[1])
+            elif ev[0] == "framing":
+                ctx.set(eng.rx_framing_error, 1)
+                await ctx.tick()
+                ctx.set(eng.rx_framing_error, 0)
+        # let the last reply drain: stop once the transmitter has been quiet a while
+        state["idle"] = 0
+        while state["idle"] < 120:
+            await ctx.tick()
+        state["done"] = True
+
+    async def sink(ctx):
+        while not state["done"]:
+            ctx.set(eng.tx.ready, rng.random() < ready_prob)
+            _, _, valid, ready, payload = await ctx.tick().sample(
+                eng.tx.valid, eng.tx.ready, eng.tx.payload)
+            if valid and ready:
+                out.append(payload)
+                state["idle"] = 0
+            else:
+                state["idle"] += 1
+
+    sim = Simulator(m)
+    sim.add_clock(1e-8)
+    sim.add_testbench(source)
+    sim.add_testbench(sink)
+    sim.run()
+    return bytes(out)
+
+
+def check(events, **kw):
+    exp = model_replies(events)
+    got = rtl_replies(events, **kw)
+    assert got == exp, (FrameDecoder().feed(got), FrameDecoder().feed(exp))
+    return FrameDecoder().feed(got)
+
+
+BASE = upload_events(small_image()) + classify_events([5, -7, 100])
+
+
+def test_identify_status_and_no_model_errors():
+    frames = check([("bytes", encode_frame(Cmd.IDENTIFY, seq=1)),
+                    ("bytes", encode_frame(Cmd.STATUS, seq=2)),
+                    ("bytes", encode_frame(Cmd.RUN, seq=3)),
+                    ("bytes", encode_frame(Cmd.RESULTS, seq=4)),
+                    ("bytes", encode_frame(Cmd.IMAGE_DATA, bytes(8), seq=5)),
+                    ("bytes", encode_frame(Cmd.WRITE_ENCODER, bytes(80), seq=6))])
+    assert Limits.unpack(frames[0].payload)[0] == LIMITS
+    assert [f.error for f in frames[2:]] == [Err.NO_MODEL, Err.NO_RESULT, Err.NO_UPLOAD,
+                                            Err.NO_MODEL]
+
+
+def test_upload_run_results_and_switch():
+    frames = check(BASE + upload_events(small_image(seed=3)) + classify_events([5, -7, 100])
+                   + [("bytes", encode_frame(Cmd.STATUS))], seed=1)
+    assert all(not f.is_error for f in frames)
+
+
+def _fault_events(fault):
+    other = image_requests(small_image(seed=5), max_payload=LIMITS.max_payload)
+    if fault == "flipped_bit":
+        f = bytearray(encode_frame(Cmd.FEATURES, b"\x01\x02\x03", seq=2))
+        f[6] ^= 0x10
+        return [("bytes", bytes(f))]
+    if fault == "wrong_crc":
+        f = bytearray(encode_frame(Cmd.RUN, seq=2))
+        f[-1] ^= 0xFF
+        return [("bytes", bytes(f))]
+    if fault == "truncated":
+        return [("bytes", encode_frame(Cmd.FEATURES, b"\x01\x02\x03", seq=2)[:-3]),
+                ("idle", TIMEOUT + 10)]
+    if fault == "unknown_cmd":
+        return [("bytes", encode_frame(0x55, b"xy"))]
+    if fault == "wrong_length":
+        return [("bytes", encode_frame(Cmd.IMAGE_COMMIT, bytes(3)))]
+    if fault == "too_long":
+        return [("bytes", encode_frame(Cmd.FEATURES, bytes(LIMITS.max_payload + 1)))]
+    if fault == "garbage":
+        return [("bytes", bytes([0x00, 0x13, 0xFF, 0x37]))]
+    if fault == "garbage_with_sync":
+        return [("bytes", bytes([0x00, 0xA5, 0x13, 0x37])), ("idle", TIMEOUT + 10)]
+    if fault == "framing":
+        return [("bytes", encode_frame(Cmd.RUN)[:3]), ("framing",)]
+    if fault == "too_large_topology":
+        big = small_image(sizes=(17, 4))
+        return [("bytes", encode_frame(Cmd.IMAGE_BEGIN, big[:IMAGE_HEADER_LEN]))]
+    if fault == "bad_image_crc":
+        return [("bytes", encode_frame(c, p)) for c, p in other[:-1]] + \
+            [("bytes", encode_frame(Cmd.IMAGE_COMMIT, struct.pack("<I", 1234)))]
+    if fault == "incomplete_commit":
+        return [("bytes", encode_frame(c, p)) for c, p in other[:-2] + other[-1:]]
+    if fault == "out_of_order_chunk":
+        return [("bytes", encode_frame(c, p)) for c, p in other[:-2] + [other[-3]]]
+    if fault == "overflow_chunk":
+        c, p = other[-2]
+        return [("bytes", encode_frame(c, p)) for c, p in other[:-2]] + \
+            [("bytes", encode_frame(c, p + b"\x00"))]
+    if fault == "wrong_feature_count":
+        return [("bytes", encode_frame(Cmd.FEATURES, b"\x01\x02"))]
+    raise AssertionError(fault)
+
+
+FAULTS = ["flipped_bit", "wrong_crc", "truncated", "unknown_cmd", "wrong_length",
+          "too_long", "garbage", "garbage_with_sync", "framing", "too_large_topology",
+          "bad_image_crc", "incomplete_commit", "out_of_order_chunk", "overflow_chunk",
+          "wrong_feature_count"]
+
+
+def test_all_faults_in_one_session():
+    """Every fault in turn, each followed by a good command; the model committed first
+    still classifies identically at the end."""
+    events = list(BASE)
+    for i, fault in enumerate(FAULTS):
+        events += _fault_events(fault) + [("bytes", encode_frame(Cmd.STATUS, seq=0x80 + i))]
+    events += classify_events([5, -7, 100])
+    frames = check(events, seed=2)
+    results = [f.payload for f in frames if f.cmd == Cmd.RESULTS | 0x80]
+    assert len(results) == 2 and results[0] == results[1]
+    status_seqs = [f.seq for f in frames if f.cmd == Cmd.STATUS | 0x80]
+    assert status_seqs == [0x80 + i for i in range(len(FAULTS))]
+    assert sum(f.is_error for f in frames) >= len(FAULTS) - 1    # garbage alone: no reply
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fault", FAULTS)
+def test_fault_then_good_command_and_same_model(fault):
+    events = BASE + _fault_events(fault) + [("bytes", encode_frame(Cmd.STATUS, seq=0x77))] \
+        + classify_events([5, -7, 100])
+    frames = check(events, seed=hash(fault) & 0xFFFF)
+    # the classification after the fault equals the one before it
+    results = [f.payload for f in frames if f.cmd == Cmd.RESULTS | 0x80]
+    assert len(results) == 2 and results[0] == results[1]
+    assert frames[-4].seq == 0x77 and not frames[-4].is_error
+
+
+def test_checker_catches_a_one_bit_error():
+    exp = bytearray(model_replies(BASE))
+    got = rtl_replies(BASE)
+    assert got == bytes(exp)
+    exp[-3] ^= 1
+    assert got != bytes(exp)
+
+
+def test_engine_parameter_validation():
+    with pytest.raises(TypeError, match="limits must be a Limits"):
+        CommandEngine(limits=None, timeout_cycles=100)
+    with pytest.raises(ValueError, match="timeout_cycles must be at least 16"):
+        CommandEngine(limits=LIMITS, timeout_cycles=3)
