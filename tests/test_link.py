@@ -10,8 +10,8 @@ from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.sim import Simulator
 
-from hw.link import CommandEngine, DeviceModel, StubCore_
 from hw.lif.ref import random_network
+from hw.link import CommandEngine, DeviceModel, StubCore_
 from hw.protocol import IMAGE_HEADER_LEN, Cmd, Err, FrameDecoder, Limits, encode_frame
 from hw.systems import EncoderConfig
 from sw.protocol import build_image, image_requests
