@@ -1,0 +1,233 @@
+"""Host driver: one class that speaks the link protocol (:mod:`hw.protocol`) over any
+byte transport.
+
+:class:`Device` is written once, with ``async`` methods that only await its transport,
+so the same code runs
+
+* on a board, over :class:`SerialTransport` (pyserial), driven by ``asyncio.run``
+  (see :func:`run_sync`);
+* against :class:`ModelTransport`, a loopback into the Python device model
+  (:class:`hw.link.DeviceModel`) -- the fake serial port of the CLI tests;
+* in simulation, over the cocotb bridge of ``sim/tb_top.py`` that drives the UART pins
+  of the Verilated top level (its transport awaits simulator triggers).
+
+A transport has ``async send(data)`` and ``async recv() -> bytes`` (whatever arrived,
+``b""`` when the line stayed quiet for the transport's timeout).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from hw.protocol import (
+    ENCODER_LEN,
+    REPLY,
+    RESULT_SUMMARY_LEN,
+    Cmd,
+    Err,
+    FrameDecoder,
+    Limits,
+    encode_frame,
+)
+from sw.protocol import Results, Status, image_requests
+
+__all__ = ["Device", "DeviceError", "LinkTimeout", "SerialTransport", "ModelTransport",
+           "run_sync", "RETRYABLE"]
+
+#: Errors caused by a damaged frame on the wire: the request can simply be sent again.
+RETRYABLE = {Err.CRC, Err.TIMEOUT, Err.FRAMING}
+
+
+class DeviceError(Exception):
+    """The device answered with an error reply."""
+
+    def __init__(self, err, cmd):
+        try:
+            err = Err(err)
+        except ValueError:
+            pass
+        self.err, self.cmd = err, cmd
+        name = err.name if isinstance(err, Err) else f"error {err}"
+        super().__init__(f"device rejected command 0x{cmd:02x}: {name}")
+
+
+class LinkTimeout(TimeoutError):
+    """No reply within the allowed number of quiet periods."""
+
+
+class Device:
+    """The protocol, over ``transport``.
+
+    Parameters (keyword-only)
+    -------------------------
+    transport : object with ``async send(bytes)`` and ``async recv() -> bytes``
+    quiet_limit : int
+        Consecutive empty ``recv()`` results (quiet periods) before :class:`LinkTimeout`.
+    retries : int
+        How often :meth:`request` resends after a wire error (:data:`RETRYABLE`).
+    """
+
+    def __init__(self, transport, *, quiet_limit: int = 3, retries: int = 2):
+        if not hasattr(transport, "send") or not hasattr(transport, "recv"):
+            raise TypeError(f"transport must have send() and recv(), not {transport!r}")
+        for name, value in (("quiet_limit", quiet_limit), ("retries", retries)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"{name} must be a non-negative integer, not {value!r}")
+        self.transport = transport
+        self.quiet_limit = max(1, quiet_limit)
+        self.retries = retries
+        self._seq = 0
+        self._decoder = FrameDecoder(max_payload=0xFFFF)
+        self.limits: Limits | None = None
+        self.bytes_sent = 0
+        self.bytes_received = 0
+
+    # -- frames ---------------------------------------------------------------------
+    def _next_seq(self) -> int:
+        self._seq = (self._seq + 1) & 0xFF
+        return self._seq
+
+    async def send_raw(self, data: bytes) -> None:
+        """Put bytes on the wire as they are (fault injection)."""
+        self.bytes_sent += len(data)
+        await self.transport.send(bytes(data))
+
+    async def receive(self, *, seq: int | None = None):
+        """The next reply frame (with ``seq`` if given; stale replies are dropped)."""
+        quiet = 0
+        while True:
+            data = await self.transport.recv()
+            if not data:
+                quiet += 1
+                if quiet >= self.quiet_limit:
+                    self._decoder.reset()
+                    raise LinkTimeout("no reply from the device")
+                continue
+            quiet = 0
+            self.bytes_received += len(data)
+            for frame in self._decoder.feed(data):
+                if seq is None or frame.seq == seq:
+                    return frame
+
+    async def request_once(self, cmd: int, payload: bytes = b""):
+        seq = self._next_seq()
+        await self.send_raw(encode_frame(cmd, payload, seq=seq))
+        frame = await self.receive(seq=seq)
+        if frame.is_error:
+            raise DeviceError(frame.payload[0] if frame.payload else 0, cmd)
+        if frame.cmd != (cmd | REPLY):
+            raise DeviceError(0, cmd)
+        return frame.payload
+
+    async def request(self, cmd: int, payload: bytes = b"") -> bytes:
+        """Send one request and return its reply payload; resend after wire errors
+        (:data:`RETRYABLE`, lost replies) up to ``retries`` times."""
+        for attempt in range(self.retries + 1):
+            try:
+                return await self.request_once(cmd, payload)
+            except DeviceError as exc:
+                if exc.err not in RETRYABLE or attempt == self.retries:
+                    raise
+            except LinkTimeout:
+                if attempt == self.retries:
+                    raise
+        raise AssertionError("unreachable")
+
+    # -- commands -------------------------------------------------------------------
+    async def identify(self) -> Limits:
+        self.limits, version = Limits.unpack(await self.request(Cmd.IDENTIFY))
+        if version != 1:
+            raise DeviceError(0, Cmd.IDENTIFY)
+        return self.limits
+
+    async def status(self) -> Status:
+        return Status.unpack(await self.request(Cmd.STATUS))
+
+    async def upload(self, image: bytes) -> int:
+        """Upload a device image (:func:`sw.protocol.build_image`); returns the new
+        active bank.  The previous model keeps running until the commit succeeds."""
+        limits = self.limits or await self.identify()
+        bank = None
+        for cmd, payload in image_requests(image, max_payload=limits.max_payload):
+            bank = await self.request(cmd, payload)
+        return bank[0]
+
+    async def write_encoder(self, block: bytes) -> None:
+        if len(block) != ENCODER_LEN:
+            raise ValueError(f"encoder block must be {ENCODER_LEN} bytes, not {len(block)}")
+        await self.request(Cmd.WRITE_ENCODER, block)
+
+    async def set_features(self, codes) -> None:
+        codes = [int(c) for c in codes]
+        if any(not -128 <= c <= 127 for c in codes):
+            raise ValueError(f"feature codes must be int8, got {codes}")
+        await self.request(Cmd.FEATURES, bytes(c & 0xFF for c in codes))
+
+    async def run(self) -> tuple[int, int, int]:
+        """``RUN`` -> ``(class, flags, cycles)``."""
+        reply = await self.request(Cmd.RUN)
+        if len(reply) != RESULT_SUMMARY_LEN:
+            raise DeviceError(0, Cmd.RUN)
+        return Results.unpack_summary(reply)
+
+    async def results(self) -> Results:
+        return Results.unpack(await self.request(Cmd.RESULTS))
+
+    async def classify(self, codes) -> Results:
+        await self.set_features(codes)
+        await self.run()
+        return await self.results()
+
+
+def run_sync(coro):
+    """Run a driver coroutine from synchronous code (CLI, tests)."""
+    return asyncio.run(coro)
+
+
+class SerialTransport:
+    """pyserial port (a board's USB serial).  ``recv`` waits up to ``timeout`` s."""
+
+    def __init__(self, port: str, *, baud: int = 115200, timeout: float = 0.5):
+        import serial
+        self._serial = serial.Serial(port, baudrate=baud, timeout=timeout)
+        self._serial.reset_input_buffer()
+
+    async def send(self, data: bytes) -> None:
+        self._serial.write(data)
+        self._serial.flush()
+
+    async def recv(self) -> bytes:
+        first = self._serial.read(1)
+        if not first:
+            return b""
+        return first + self._serial.read(self._serial.in_waiting)
+
+    def close(self):
+        self._serial.close()
+
+
+class ModelTransport:
+    """Loopback into a :class:`hw.link.DeviceModel` (a fake serial port).
+
+    ``recv`` returns the model's pending reply bytes; when there are none it tells the
+    model that the line went quiet (its timeout), as a real device's timer would.
+    ``corrupt`` (optional) maps the bytes of each ``send`` before the model sees them.
+    """
+
+    def __init__(self, model, *, corrupt=None):
+        self.model = model
+        self.corrupt = corrupt
+        self._pending = bytearray()
+        self.sent = 0
+
+    async def send(self, data: bytes) -> None:
+        self.sent += len(data)
+        if self.corrupt is not None:
+            data = self.corrupt(bytes(data))
+        self._pending += self.model.feed(data)
+
+    async def recv(self) -> bytes:
+        if not self._pending:
+            self._pending += self.model.timeout()
+        out, self._pending = bytes(self._pending), bytearray()
+        return out

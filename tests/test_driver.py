@@ -1,0 +1,126 @@
+"""The host driver against the Python device model (fake serial loopback): uploads,
+classification, mode switch, and the issue's faults with recovery."""
+
+import numpy as np
+import pytest
+
+from hw.link import DeviceModel, GoldenCore
+from hw.lif.ref import random_network
+from hw.protocol import IMAGE_HEADER_LEN, Cmd, Err, Limits, encode_frame
+from hw.systems import EncoderConfig
+from sw.driver import Device, DeviceError, LinkTimeout, ModelTransport, run_sync
+from sw.protocol import Results, build_image, golden_results, parse_image
+
+LIMITS = Limits(max_features=4, max_samples=5, max_sizes=(16, 8, 4), max_payload=96)
+
+
+def image(seed=0, *, sizes=(8, 4), k=3, delta=2.0):
+    net = random_network(np.random.default_rng(seed), [3 * k, *sizes])
+    return build_image(network=net, encoder=EncoderConfig(delta=delta, tmax=0.4,
+                                                          samples=5), n_features=k)
+
+
+def device(corrupt=None):
+    model = DeviceModel(limits=LIMITS, core=GoldenCore())
+    return Device(ModelTransport(model, corrupt=corrupt)), model
+
+
+def test_identify_upload_classify_switch():
+    dev, model = device()
+    a, b = image(0, delta=2.0), image(1, delta=-1.5)
+    codes = [3, -50, 77]
+
+    async def go():
+        assert await dev.identify() == LIMITS
+        assert await dev.upload(a) == 1
+        ra = await dev.classify(codes)
+        assert await dev.upload(b) == 0
+        rb = await dev.classify(codes)
+        assert (await dev.status()).active_bank == 0
+        return ra, rb
+    ra, rb = run_sync(go())
+    assert ra == golden_results(parse_image(a), codes)
+    assert rb == golden_results(parse_image(b), codes)
+
+
+def test_device_errors_are_raised():
+    dev, _ = device()
+
+    async def go():
+        with pytest.raises(DeviceError, match="NO_MODEL") as exc:
+            await dev.run()
+        assert exc.value.err is Err.NO_MODEL and exc.value.cmd == Cmd.RUN
+        await dev.upload(image())
+        with pytest.raises(DeviceError, match="FEATURES"):
+            await dev.set_features([1, 2])
+        with pytest.raises(DeviceError, match="TOO_LARGE"):
+            await dev.upload(image(sizes=(17, 4)))
+        with pytest.raises(ValueError, match="int8"):
+            await dev.set_features([1, 2, 300])
+    run_sync(go())
+
+
+def test_wire_corruption_is_retried():
+    flips = {"n": 0}
+
+    def corrupt(data):
+        # damage every third frame on the wire: one flipped bit in its last byte
+        flips["n"] += 1
+        if flips["n"] % 3 == 0:
+            return data[:-1] + bytes([data[-1] ^ 0x04])
+        return data
+    dev, model = device(corrupt)
+    codes = [1, 2, 3]
+
+    async def go():
+        await dev.upload(image())
+        return await dev.classify(codes)
+    res = run_sync(go())
+    assert res == golden_results(parse_image(image()), codes)
+    assert model.counters["crc"] >= 3
+
+
+@pytest.mark.parametrize("raw", [
+    b"\x00\x13\x37",                                         # garbage
+    b"\xa5\x21",                                             # truncated frame
+    encode_frame(Cmd.RUN)[:-1] + b"\x00",                     # wrong CRC
+    encode_frame(0x66),                                      # unknown command
+    encode_frame(Cmd.IMAGE_BEGIN, image(sizes=(17, 4))[:IMAGE_HEADER_LEN]),  # too large
+])
+def test_raw_fault_then_same_model(raw):
+    dev, _ = device()
+    codes = [9, 8, -7]
+
+    async def go():
+        await dev.upload(image())
+        before = await dev.classify(codes)
+        await dev.send_raw(raw)
+        try:
+            await dev.receive()
+        except LinkTimeout:
+            pass                      # garbage alone gets no reply
+        st = await dev.status()
+        after = await dev.classify(codes)
+        return before, after, st
+    before, after, st = run_sync(go())
+    assert before == after and st.model_valid
+
+
+def test_checker_catches_a_one_bit_error():
+    dev, _ = device()
+    codes = [1, 1, 1]
+
+    async def go():
+        await dev.upload(image())
+        return await dev.classify(codes)
+    got = run_sync(go())
+    exp = golden_results(parse_image(image()), codes)
+    assert got == exp
+    assert got != Results(*exp[:1], exp.flags ^ 1, *exp[2:])
+
+
+def test_driver_validation():
+    with pytest.raises(TypeError, match="transport must have send"):
+        Device(object())
+    with pytest.raises(ValueError, match="retries must be a non-negative"):
+        Device(ModelTransport(None), retries=-1)
