@@ -369,10 +369,12 @@ def _train_run(out_dir: Path, encoder: EncoderConfig, opts: TrainOptions, evalua
     hist = fit_lif(model, x_tr, y_tr, x_va, y_va, opts, gen=gen,
                    codes_tr=prep.codes["train"], table=prep.act_table)
     fit_seconds = time.perf_counter() - t_fit
+    ann_gen = seed_everything(opts.seed)      # the baseline does not depend on the SNN's run
     ann, ann_hist = fit_mlp(ann_inputs(prep.codes["train"]),
                             torch.as_tensor(prep.labels["train"]),
                             ann_inputs(prep.codes["val"]), torch.as_tensor(prep.labels["val"]),
-                            sizes=[opts.features, *opts.layers, n_classes], opts=opts, gen=gen)
+                            sizes=[opts.features, *opts.layers, n_classes], opts=opts,
+                            gen=ann_gen)
     train_seconds = time.perf_counter() - t0
     opts_dict = asdict(opts)
     opts_dict["layers"] = list(opts.layers)
