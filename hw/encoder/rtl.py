@@ -572,7 +572,8 @@ class TrajectoryIntegrator(wiring.Component):
         f1c, f2c = Signal(2), Signal(2)
         f1s, f2s = Signal(2), Signal(2)
         pipe_busy = Signal()
-        m.d.comb += pipe_busy.eq(mul.busy | f1 | f2)
+        g1, g1fin = Signal(), Signal()            # state update, second cycle
+        m.d.comb += pipe_busy.eq(mul.busy | f1 | f2 | g1)
 
         # sample writer
         wpend = Signal()
@@ -589,7 +590,19 @@ class TrajectoryIntegrator(wiring.Component):
         m.d.sync += s_sel.eq(Array(S)[mul.tag_next.comp])
         inc_sum = Signal(signed(max(STATE.width, MUL_P_WIDTH - INCREMENT_SHIFT) + 1))
         m.d.comb += inc_sum.eq(s_sel + (P >> INCREMENT_SHIFT))
-        st_n, st_s = _saturate(m, inc_sum, STATE, "st_n")
+        # the state update takes one more cycle: the sum is registered, then saturated
+        g1c = Signal(2)
+        g1sum = Signal.like(inc_sum)
+        m.d.sync += [g1.eq(mul.valid & ((tg.kind == Kind.INC) | (tg.kind == Kind.FIN))),
+                     g1fin.eq(tg.kind == Kind.FIN), g1c.eq(tg.comp), g1sum.eq(inc_sum)]
+        st_n, st_s = _saturate(m, g1sum, STATE, "st_n")
+        with m.If(g1):
+            with m.Switch(g1c):
+                for c in range(3):
+                    with m.Case(c):
+                        m.d.sync += U[c].eq(st_n)
+                        with m.If(g1fin):
+                            m.d.sync += S[c].eq(st_n)
         nacc = Signal(signed(MUL_P_WIDTH))
         m.d.comb += nacc.eq(Mux(tg.first, 0, acc) + P)
         m.d.sync += [f1.eq(0), f2.eq(f1), f2c.eq(f1c), f2s.eq(f1s)]
@@ -608,22 +621,12 @@ class TrajectoryIntegrator(wiring.Component):
                     with m.If(tg.last):
                         m.d.sync += [kacc.eq(nacc), f1.eq(1), f1c.eq(tg.comp),
                                      f1s.eq(tg.stage)]
-                with m.Case(Kind.INC):
-                    with m.Switch(tg.comp):
-                        for c in range(3):
-                            with m.Case(c):
-                                m.d.sync += U[c].eq(st_n)
-                with m.Case(Kind.FIN):
-                    with m.Switch(tg.comp):
-                        for c in range(3):
-                            with m.Case(c):
-                                m.d.sync += [U[c].eq(st_n), S[c].eq(st_n)]
                 with m.Case(Kind.INITY):
                     m.d.sync += [U[1].eq(P << Y0_SHIFT), S[1].eq(P << Y0_SHIFT)]
         wb_sat = Signal()
-        m.d.comb += wb_sat.eq(mul.valid & (
-            ((tg.kind == Kind.PRODS) & xx_s) | ((tg.kind == Kind.PRODP) & pr_s)
-            | (((tg.kind == Kind.INC) | (tg.kind == Kind.FIN)) & st_s)))
+        m.d.comb += wb_sat.eq((mul.valid & (
+            ((tg.kind == Kind.PRODS) & xx_s) | ((tg.kind == Kind.PRODP) & pr_s)))
+            | (g1 & st_s))
         # finalisation stage 1: k = sat_DERIV(kacc >> DERIV_SHIFT)
         k_n, k_s = _saturate(m, kacc >> DERIV_SHIFT, DERIV, "k_n")
         with m.If(f1):
