@@ -24,6 +24,7 @@ COMMANDS = [
     "sw.commands.lyapunov",
     "sw.commands.plot",
     "sw.commands.verify",
+    "sw.commands.sweep",
 ]
 
 

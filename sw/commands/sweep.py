@@ -1,0 +1,83 @@
+"""``dynalign sweep``: train and score one network across deltas, seeds and codings."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from ..cli import print_json
+from ..params import parse_floats
+
+
+def register(sub):
+    p = sub.add_parser(
+        "sweep", help="delta sweep + baselines on the golden model (resumable)",
+        description="Train one network size for every delta and seed (mixed oscillator), "
+                    "a Lorenz row and the direct / rate / latency baselines; score each on "
+                    "the golden model; write OUT/sweep.json, OUT/table.md and plots. "
+                    "Finished settings are reused when the command is run again.")
+    p.add_argument("--dataset", default="digits", choices=["digits", "mnist"])
+    p.add_argument("--data-dir", help="MNIST IDX folder (default: ../shared/data/mnist)")
+    p.add_argument("--deltas", default="-1.5,-1,-0.6,-0.3,0,0.3,0.6,1,2,5,10")
+    p.add_argument("--seeds", type=int, default=3, help="seeds per setting (default 3)")
+    p.add_argument("--features", type=int, default=7, help="K features (default 7)")
+    p.add_argument("--layers", default="128", help="hidden sizes (default 128)")
+    p.add_argument("--steps", type=int, default=5, help="T (default 5)")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--patience", type=int, default=10)
+    p.add_argument("--limit", type=int, help="use only this many samples (quick runs)")
+    p.add_argument("--lanes", type=int, default=8, help="LIF lanes for the cycle model")
+    p.add_argument("--in-shift-percentile", type=float, default=100.0,
+                   help="percentile of |samples| that layer-1's input shift keeps "
+                        "unclamped (default 100: nothing saturates)")
+    p.add_argument("--baselines", default="direct,rate,latency",
+                   help="comma-separated baselines ('' for none)")
+    p.add_argument("--no-lorenz", action="store_true", help="skip the Lorenz row")
+    p.add_argument("--workers", type=int, help="parallel processes (default: all cores)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..sweep import (
+        SweepOptions, aggregate, make_settings, raster_data, run_sweep, summary, write_plots,
+    )
+    from ..results import write_table
+
+    deltas = parse_floats(args.deltas, what="--deltas")
+    try:
+        layers = tuple(int(v) for v in args.layers.split(",") if v.strip())
+    except ValueError:
+        raise ValueError(f"--layers must be comma-separated integers, not {args.layers!r}") \
+            from None
+    baselines = [b for b in args.baselines.split(",") if b.strip()]
+    opts = SweepOptions(dataset=args.dataset, data_dir=args.data_dir, features=args.features,
+                        layers=layers, steps=args.steps, epochs=args.epochs,
+                        patience=args.patience, limit=args.limit, lanes=args.lanes,
+                        in_shift_percentile=args.in_shift_percentile)
+    opts.validate()
+    settings = make_settings(deltas, args.seeds, lorenz=not args.no_lorenz,
+                             baselines=baselines)
+    out = Path(args.out)
+    t0 = time.perf_counter()
+    results = run_sweep(settings, opts, out, workers=args.workers, progress=not args.json)
+    rows = aggregate(results)
+    examples = []
+    for d in (min(deltas), max(deltas)):
+        run_dir = out / "settings" / f"mixed_d{d:+g}_s0" / "run"
+        if run_dir.is_dir():
+            examples.append(raster_data(run_dir))
+    plots = write_plots(rows, out, example=examples or None)
+    summ = summary(results, rows, opts, seconds=time.perf_counter() - t0)
+    summ["plots"] = plots
+    (out / "sweep.json").write_text(json.dumps(summ, indent=2) + "\n")
+    (out / "table.md").write_text(write_table(rows) + "\n")
+    if args.json:
+        print_json({k: v for k, v in summ.items() if k != "results"})
+    else:
+        print(write_table(rows))
+        print(f"wrote {out / 'sweep.json'}, {out / 'table.md'}, plots: "
+              + ", ".join(plots.values()))
+    return 0

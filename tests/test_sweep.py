@@ -1,0 +1,80 @@
+"""A small sweep end to end: two deltas, one seed, a tiny network, every output."""
+
+import json
+
+import pytest
+
+from sw import cli
+from sw.sweep import SweepOptions, make_settings, run_setting
+
+
+@pytest.fixture(scope="module")
+def sweep_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sweep")
+    code = cli.main(["sweep", "--deltas=-1.5,2", "--seeds", "1", "--limit", "240",
+                     "--layers", "12", "--features", "4", "--epochs", "2", "--patience",
+                     "2", "--baselines", "rate", "--no-lorenz", "--workers", "1",
+                     "--out", str(out), "--json"])
+    assert code == 0
+    return out
+
+
+def test_sweep_outputs(sweep_dir, capsys):
+    summ = json.loads((sweep_dir / "sweep.json").read_text())
+    assert summ["settings"] == 3
+    kinds = [(r["kind"], r["delta"]) for r in summ["table"]]
+    assert kinds == [("mixed", -1.5), ("mixed", 2.0), ("rate", None)]
+    for r in summ["table"]:
+        assert 0.0 <= r["golden_accuracy"] <= 1.0
+        assert r["spikes_per_inference"] >= 0 and r["cycles_per_inference"] > 0
+        assert r["energy_pj_per_inference"] > 0
+    mixed = {r["delta"]: r for r in summ["table"] if r["kind"] == "mixed"}
+    assert mixed[-1.5]["lyapunov_sum"] == 3.0 and mixed[2.0]["lyapunov_sum"] == -4.0
+    for res in summ["results"]:
+        if res["setting"]["kind"] == "mixed":
+            assert res["torch_golden_agreement"] == 1.0
+    assert set(summ["headline"]) >= {"spike_ratio_expansive_over_dissipative"}
+    for name in ("landscape", "trajectories", "raster"):
+        png = sweep_dir / f"{name}.png"
+        assert png.read_bytes()[:4] == b"\x89PNG"
+    assert "| mixed | -1.5 |" in (sweep_dir / "table.md").read_text()
+
+
+def test_sweep_is_resumable(sweep_dir):
+    s = make_settings([2.0], 1, lorenz=False, baselines=())[0]
+    path = sweep_dir / "settings" / s.key / "result.json"
+    before = path.stat().st_mtime_ns
+    opts = SweepOptions(features=4, layers=(12,), epochs=2, patience=2, limit=240)
+    again = run_setting(s, opts, sweep_dir)
+    assert path.stat().st_mtime_ns == before            # reused, not retrained
+    assert again["setting"]["delta"] == 2.0
+
+
+def test_results_page(sweep_dir, tmp_path):
+    from sw.results import write_results_page
+    page = tmp_path / "docs" / "results.md"
+    text = write_results_page([("digits", sweep_dir, "dynalign sweep ..."),
+                               ("MNIST", tmp_path / "none", "dynalign sweep --dataset mnist")],
+                              page, verdict="A verdict.")
+    assert "| mixed | -1.5 |" in text and "(not run:" in text
+    assert "](img/digits-landscape.png)" in text
+    assert (page.parent / "img" / "digits-landscape.png").is_file()
+
+
+@pytest.mark.parametrize("kwargs, msg", [
+    ({"deltas": [], "seeds": 1}, "at least one delta"),
+    ({"deltas": [float("nan")], "seeds": 1}, "finite"),
+    ({"deltas": [500.0], "seeds": 1}, "outside the range"),
+    ({"deltas": [1.0], "seeds": 0}, "seeds must be a positive integer"),
+    ({"deltas": [1.0], "seeds": 1, "baselines": ["morse"]}, "unknown baseline"),
+])
+def test_settings_validation(kwargs, msg):
+    with pytest.raises(ValueError, match=msg):
+        make_settings(**kwargs)
+
+
+def test_options_validation():
+    with pytest.raises(ValueError, match="epochs must be a positive integer"):
+        SweepOptions(epochs=0).validate()
+    with pytest.raises(ValueError, match="in_shift_percentile"):
+        SweepOptions(in_shift_percentile=0).validate()
