@@ -14,6 +14,10 @@ def _f(v, fmt):
     return "-" if v is None else format(v, fmt)
 
 
+def _nj(pj):
+    return None if pj is None else pj / 1000.0
+
+
 def write_table(rows) -> str:
     head = ("| coding | delta | Lyapunov sum | golden acc | float acc | ANN acc | "
             "spikes/inf | SynOps/inf | cycles/inf | energy (nJ, est.) | seeds |")
@@ -27,7 +31,7 @@ def write_table(rows) -> str:
             f"{acc} | {_f(r['float_accuracy'], '.3f')} | {_f(r['ann_accuracy'], '.3f')} | "
             f"{spk} | {_f(r['synops_per_inference'], '.0f')} | "
             f"{_f(r['cycles_per_inference'], '.0f')} | "
-            f"{_f(None if r['energy_pj_per_inference'] is None else r['energy_pj_per_inference'] / 1000, '.2f')} | "
+            f"{_f(_nj(r['energy_pj_per_inference']), '.2f')} | "
             f"{r['seeds']} |")
     return "\n".join(lines)
 

@@ -41,10 +41,16 @@ def register(sub):
 
 
 def run(args) -> int:
-    from ..sweep import (
-        SweepOptions, aggregate, make_settings, raster_data, run_sweep, summary, write_plots,
-    )
     from ..results import write_table
+    from ..sweep import (
+        SweepOptions,
+        aggregate,
+        make_settings,
+        raster_data,
+        run_sweep,
+        summary,
+        write_plots,
+    )
 
     deltas = parse_floats(args.deltas, what="--deltas")
     try:
