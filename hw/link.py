@@ -347,20 +347,27 @@ __all__ += ["CoreSignature", "CommandEngine", "StubCore_", "crc16_next", "crc32_
             "bank_addr_width"]
 
 
-def crc16_next(crc, byte):
-    """Amaranth expression: :func:`hw.protocol.crc16_update` unrolled."""
-    c = crc ^ (byte << 8)
-    for _ in range(8):
-        c = Mux(c[15], (c << 1)[:16] ^ 0x1021, (c << 1)[:16])
-    return c[:16]
+def crc16_next(m, crc, byte, *, name="crc16"):
+    """:func:`hw.protocol.crc16_update` unrolled into eight named comb steps of ``m``
+    (one wire per step keeps the netlist linear); returns the new CRC signal."""
+    c = Signal(16, name=f"{name}_in")
+    m.d.comb += c.eq(crc ^ (byte << 8))
+    for i in range(8):
+        n = Signal(16, name=f"{name}_s{i}")
+        m.d.comb += n.eq((c << 1)[:16] ^ Mux(c[15], 0x1021, 0))
+        c = n
+    return c
 
 
-def crc32_next(crc, byte):
-    """Amaranth expression: one byte of reflected CRC-32 (poly 0xEDB88320)."""
-    c = crc ^ byte
-    for _ in range(8):
-        c = Mux(c[0], (c >> 1) ^ 0xEDB88320, c >> 1)
-    return c[:32]
+def crc32_next(m, crc, byte, *, name="crc32"):
+    """One byte of reflected CRC-32 (poly 0xEDB88320), eight named comb steps."""
+    c = Signal(32, name=f"{name}_in")
+    m.d.comb += c.eq(crc ^ byte)
+    for i in range(8):
+        n = Signal(32, name=f"{name}_s{i}")
+        m.d.comb += n.eq((c >> 1) ^ Mux(c[0], 0xEDB88320, 0))
+        c = n
+    return c
 
 
 def bank_addr_width(bank_bytes: int) -> int:
@@ -563,6 +570,9 @@ class CommandEngine(wiring.Component):
         got = Signal()
         m.d.comb += got.eq(self.rx.valid & self.rx.ready)
         m.d.comb += pbuf_w.data.eq(byte)
+        rx_crc_next = crc16_next(m, crc, byte, name="rx_crc")
+        tx_crc_next = crc16_next(m, r_crc, self.tx.payload, name="tx_crc")
+        crc32_nx = crc32_next(m, crc32, pbuf_r.data, name="img_crc")
 
         def fail(code):
             m.d.sync += [err.eq(code), r_src.eq(3), r_len.eq(2), small[0].eq(code),
@@ -598,7 +608,7 @@ class CommandEngine(wiring.Component):
                     with m.Elif(got):
                         m.d.sync += timer.eq(0)
                         if name in ("CMD", "SEQ", "LEN_LO", "LEN_HI", "PAYLOAD"):
-                            m.d.sync += crc.eq(crc16_next(crc, byte))
+                            m.d.sync += crc.eq(rx_crc_next)
                         if name == "CMD":
                             m.d.sync += cmd.eq(byte)
                             m.next = "SEQ"
@@ -733,11 +743,11 @@ class CommandEngine(wiring.Component):
                     with m.Case(0):     # IMAGE_BEGIN: header into shadow bank
                         m.d.comb += [store_w.addr.eq(Cat(idx[:aw], ~active)),
                                      store_w.en.eq(1)]
-                        m.d.sync += [hdr[idx[:5]].eq(data), crc32.eq(crc32_next(crc32, data))]
+                        m.d.sync += [hdr[idx[:5]].eq(data), crc32.eq(crc32_nx)]
                     with m.Case(1):     # IMAGE_DATA: at ptr into shadow bank
                         m.d.comb += [store_w.addr.eq(Cat(ptr[:aw], ~active)),
                                      store_w.en.eq(1)]
-                        m.d.sync += [ptr.eq(ptr + 1), crc32.eq(crc32_next(crc32, data))]
+                        m.d.sync += [ptr.eq(ptr + 1), crc32.eq(crc32_nx)]
                     with m.Case(2):     # WRITE_ENCODER: into the active bank
                         m.d.comb += [store_w.addr.eq(Cat((idx + ENCODER_OFFSET)[:aw],
                                                          active)),
@@ -792,7 +802,7 @@ class CommandEngine(wiring.Component):
                 m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(hdr_bytes[r_idx[:3]])]
                 with m.If(self.tx.ready):
                     with m.If(r_idx != 0):
-                        m.d.sync += r_crc.eq(crc16_next(r_crc, self.tx.payload))
+                        m.d.sync += r_crc.eq(tx_crc_next)
                     m.d.sync += r_idx.eq(r_idx + 1)
                     with m.If(r_idx == HEADER_LEN - 1):
                         m.d.sync += r_idx.eq(0)
@@ -808,7 +818,7 @@ class CommandEngine(wiring.Component):
             with m.State("R_DATA"):
                 m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(r_byte)]
                 with m.If(self.tx.ready):
-                    m.d.sync += [r_crc.eq(crc16_next(r_crc, r_byte)), r_idx.eq(r_idx + 1)]
+                    m.d.sync += [r_crc.eq(tx_crc_next), r_idx.eq(r_idx + 1)]
                     with m.If(r_idx + 1 == r_len):
                         m.next = "R_CRC_HI"
                     with m.Else():

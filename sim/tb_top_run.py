@@ -1,0 +1,54 @@
+"""Build the Verilated ``DynalignTop`` once per Verilog text (``build/cocotb_top_<hash>``)
+and run a job of driver operations on it through the cocotb bridge (``sim.tb_top``)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from sim.runner import run_cocotb, verilog_of
+
+__all__ = ["TOPLEVEL", "run_top_job", "default_build_root"]
+
+TOPLEVEL = "dynalign_top"
+
+
+def default_build_root() -> Path:
+    return Path(os.environ.get("DYNALIGN_BUILD", "build"))
+
+
+def run_top_job(top, ops: list, *, quiet_cycles: int = 4000, quiet_limit: int = 5000,
+                build_root=None, tag: str = "run") -> dict:
+    """Simulate ``ops`` (see :mod:`sim.tb_top`) on ``top`` (a :class:`hw.top.DynalignTop`);
+    returns the testbench's summary dict (one output per operation)."""
+    text = verilog_of(top, name=TOPLEVEL, ports=[top.rx, top.tx])
+    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+    build_dir = Path(build_root or default_build_root()).resolve() / f"cocotb_top_{digest}"
+    build_dir.mkdir(parents=True, exist_ok=True)
+    job_file = build_dir / f"job_{tag}.json"
+    result_file = build_dir / f"result_{tag}.json"
+    job_file.write_text(json.dumps({"divisor": top.divisor, "quiet_cycles": quiet_cycles,
+                                    "quiet_limit": quiet_limit, "ops": ops}))
+    if result_file.exists():
+        result_file.unlink()
+    saved = os.environ.get("MAKEFLAGS")
+    # see sim/tb_lif_run.py: restore the precompiled-header include flag of the wheel
+    os.environ["MAKEFLAGS"] = ((saved + " ") if saved else "") + "CFG_CXXFLAGS_PCH_I=-include"
+    try:
+        run_cocotb(verilog_text=text, toplevel=TOPLEVEL, test_module="sim.tb_top",
+                   build_dir=build_dir,
+                   extra_env={"DYNALIGN_TOP_JOB": str(job_file),
+                              "DYNALIGN_TOP_RESULT": str(result_file)})
+    except SystemExit:
+        pass
+    finally:
+        if saved is None:
+            del os.environ["MAKEFLAGS"]
+        else:
+            os.environ["MAKEFLAGS"] = saved
+    if not result_file.exists():
+        raise RuntimeError(f"the top-level testbench wrote no results (see "
+                           f"{build_dir}/test.log)")
+    return json.loads(result_file.read_text())
