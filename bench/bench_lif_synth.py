@@ -6,7 +6,8 @@ and prints JSON per design: board, topology, lanes, weight width, weight RAM, LU
 DSPs, block RAMs, SPRAMs and Fmax from nextpnr.
 
 * iCEBreaker: 48-128-128-10 (16 features x 3 channels), 8-bit weights in SPRAM
-  (24 K weights do not fit the UP5K's 120 kbit of EBR), lanes 1, 2 and 4.
+  (24 K weights do not fit the UP5K's 120 kbit of EBR), lanes 2 and 4 (lanes 1 would
+  need two weights per 16-bit SPRAM word: not done).
 * ULX3S-85F: the paper's 21-500-500-500-10 with 5-bit weights (518,500 weights; at 8 or
   6 bits they exceed the 208 DP16KD blocks once the state memory is counted), lanes 8.
 """
@@ -19,7 +20,6 @@ from hw.lif.rtl import LIFNetwork, NetworkLayout
 from hw.synth import build
 
 DESIGNS = {
-    "ice40_l1": ("icebreaker", [48, 128, 128, 10], 1, 8, "spram"),
     "ice40_l2": ("icebreaker", [48, 128, 128, 10], 2, 8, "spram"),
     "ice40_l4": ("icebreaker", [48, 128, 128, 10], 4, 8, "spram"),
     "ecp5_paper": ("ulx3s", [21, 500, 500, 500, 10], 8, 5, "memory"),
