@@ -1,7 +1,7 @@
 """Quantisation-aware LIF network in torch: the golden integer arithmetic, trainable.
 
 The integer forward (:meth:`LIFNet.forward` with ``integer=True``) computes exactly the
-golden LIF network of ``/work/briefs/lif_spec.md`` (``hw.lif.ref.ref_network``), on
+golden LIF network (:func:`hw.lif.ref.ref_network`, the project's LIF contract), on
 float64 tensors that hold integers.  Every intermediate is an integer below 2**53, so
 float64 add, multiply and matmul are exact whatever the summation order, and the
 result equals the numpy golden model bit for bit (the tests hold the two with ``==``).
