@@ -77,7 +77,8 @@ class SimUARTTransport:
     async def recv(self) -> bytes:
         if not self.buf:
             self.event.clear()
-            await First(self.event.wait(), ClockCycles(self.dut.clk, self.quiet_cycles))
+            # one timed callback (not one per clock edge) keeps long waits cheap
+            await First(self.event.wait(), Timer(self.quiet_cycles * CLOCK_NS, unit="ns"))
             await Timer(1, unit="ps")
         out, self.buf = bytes(self.buf), bytearray()
         return out

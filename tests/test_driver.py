@@ -4,8 +4,8 @@ classification, mode switch, and the issue's faults with recovery."""
 import numpy as np
 import pytest
 
-from hw.link import DeviceModel, GoldenCore
 from hw.lif.ref import random_network
+from hw.link import DeviceModel, GoldenCore
 from hw.protocol import IMAGE_HEADER_LEN, Cmd, Err, Limits, encode_frame
 from hw.systems import EncoderConfig
 from sw.driver import Device, DeviceError, LinkTimeout, ModelTransport, run_sync

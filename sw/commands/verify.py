@@ -11,6 +11,7 @@ import importlib
 TARGETS: list[str] = [
     "sw.verify_encoder",
     "sw.verify_network",
+    "sw.verify_system",
 ]
 
 
