@@ -139,11 +139,15 @@ def test_serial_multiplier_exact():
 # integrator
 # --------------------------------------------------------------------------------------
 
-def _set_regs_integrator(ctx, dut, regs):
+async def _set_regs_integrator(ctx, dut, regs):
     ctx.set(dut.system, regs[Reg.SYSTEM])
     for i in range(N_SLOTS):
         v = regs[Reg.COEF0 + i]
-        ctx.set(dut.coef[i], v - (1 << 32) * (v >> 31))
+        ctx.set(dut.coef_we, 1)
+        ctx.set(dut.coef_waddr, i)
+        ctx.set(dut.coef_wdata, v - (1 << 32) * (v >> 31))
+        await ctx.tick()
+    ctx.set(dut.coef_we, 0)
     for name in ("h1", "h2", "h6"):
         ctx.set(getattr(dut, name), regs[getattr(Reg, name.upper())])
     ctx.set(dut.stride, regs[Reg.STRIDE])
@@ -155,7 +159,7 @@ def run_integrator(config, lanes):
     table, sat = {}, {}
 
     async def drive(ctx):
-        _set_regs_integrator(ctx, dut, encoder_registers(config))
+        await _set_regs_integrator(ctx, dut, encoder_registers(config))
         ctx.set(dut.start, 1)
         await ctx.tick()
         ctx.set(dut.start, 0)

@@ -492,7 +492,8 @@ class TrajectoryIntegrator(wiring.Component):
             "busy": Out(1),
             "done": Out(1),
             "system": In(1),
-            "coef": In(data.ArrayLayout(signed(COEF.width), N_SLOTS)),
+            "coef_we": In(1), "coef_waddr": In(range(N_SLOTS)),
+            "coef_wdata": In(signed(COEF.width)),
             "h1": In(STEP.width), "h2": In(STEP.width), "h6": In(STEP.width),
             "stride": In(STRIDE_WIDTH),
             "samples": In(range(max_T + 1)),
@@ -521,6 +522,15 @@ class TrajectoryIntegrator(wiring.Component):
         pc = Signal(range(blk))
         m.d.comb += rom_rd.addr.eq(Cat(pc, self.system))
         uop = Signal(UOP_LAYOUT)
+        fetch = Signal()            # uop <= rom[pc] this cycle
+        # coefficient registers in a small RAM, read together with the micro-op fetch
+        m.submodules.coefs = coefs = memory.Memory(shape=signed(COEF.width), depth=N_SLOTS,
+                                                   init=[])
+        coef_wr = coefs.write_port()
+        coef_rd = coefs.read_port(domain="sync")
+        m.d.comb += [coef_wr.en.eq(self.coef_we), coef_wr.addr.eq(self.coef_waddr),
+                     coef_wr.data.eq(self.coef_wdata),
+                     coef_rd.addr.eq(rom_rd.data.slot), coef_rd.en.eq(fetch)]
 
         # datapath registers
         S = [Signal(signed(STATE.width), name=f"S{c}") for c in range(3)]
@@ -547,7 +557,7 @@ class TrajectoryIntegrator(wiring.Component):
             with m.Case(BSel.X):
                 m.d.comb += b_val.eq(X)
             with m.Case(BSel.COEF):
-                m.d.comb += b_val.eq(self.coef[uop.slot])
+                m.d.comb += b_val.eq(coef_rd.data)
             with m.Case(BSel.STEP):
                 m.d.comb += b_val.eq(hs[uop.hsel])
             with m.Case(BSel.Y0):
@@ -634,12 +644,15 @@ class TrajectoryIntegrator(wiring.Component):
                 for c in range(3):
                     with m.Case(c):
                         m.d.sync += K[c].eq(k_n)
-        # stage 2: KS = k1 + 2 k2 + 2 k3 + k4, accumulated per stage
-        k_sel = Array(K)[f2c]
-        ks_sel = Array(KS)[f2c]
+        # stage 2: KS = k1 + 2 k2 + 2 k3 + k4, accumulated per stage; both addends are
+        # prepared in stage 1 so that stage 2 is one adder
+        ks_base = Signal(signed(KS_WIDTH))
+        ks_add = Signal(signed(KS_WIDTH))
+        with m.If(f1):
+            m.d.sync += [ks_base.eq(Mux(f1s == 0, 0, Array(KS)[f1c])),
+                         ks_add.eq(Mux((f1s == 1) | (f1s == 2), k_n << 1, k_n))]
         ks_n = Signal(signed(KS_WIDTH))
-        m.d.comb += ks_n.eq(Mux(f2s == 0, 0, ks_sel)
-                            + Mux((f2s == 1) | (f2s == 2), k_sel << 1, k_sel))
+        m.d.comb += ks_n.eq(ks_base + ks_add)
         with m.If(f2):
             with m.Switch(f2c):
                 for c in range(3):
@@ -694,7 +707,7 @@ class TrajectoryIntegrator(wiring.Component):
                     m.d.sync += [idx.eq(0), pc.eq(0)]
                     m.next = "CODE"
             with m.State("CODE"):
-                m.d.comb += self.busy.eq(1)
+                m.d.comb += [self.busy.eq(1), fetch.eq(1)]
                 m.d.sync += [S[0].eq(x0), U[0].eq(x0), S[2].eq(-x0), U[2].eq(-x0),
                              S[1].eq(0), U[1].eq(0), uop.eq(rom_rd.data), pc.eq(1),
                              t.eq(0), sc.eq(0), satc.eq(0)]
@@ -702,6 +715,7 @@ class TrajectoryIntegrator(wiring.Component):
             with m.State("RUN"):
                 m.d.comb += self.busy.eq(1)
                 with m.If(issue_ok):
+                    m.d.comb += fetch.eq(1)
                     with m.If(uop.kind == Kind.OPS):
                         m.d.sync += [X.eq(ops_n[0]), Y.eq(ops_n[1]), Z.eq(ops_n[2]),
                                      uop.eq(rom_rd.data), pc.eq(pc + 1)]
@@ -898,35 +912,45 @@ class TrajectoryEncoder(wiring.Component):
         m.submodules.integ = integ = TrajectoryIntegrator(
             max_T=self.max_T, lanes=self.lanes, code_format=self.code_format)
 
-        # ---- registers ------------------------------------------------------------
-        system = Signal(32)
-        coef = Signal(data.ArrayLayout(signed(COEF.width), N_SLOTS))
+        # ---- registers ----------------------------------------------------------------
+        # each register keeps the bits it needs plus an "out of range" flag taken at write
+        system = Signal(1)
         h1, h2, h6 = (Signal(STEP.width, name=n) for n in ("h1", "h2", "h6"))
-        stride = Signal(32)
-        samples = Signal(32)
-        features = Signal(32)
+        stride = Signal(STRIDE_WIDTH)
+        samples = Signal(range(self.max_T + 1))
+        maxf = self.max_features
+        features = Signal(range(maxf + 1))
+        bad_system = Signal()
+        bad_stride = Signal(init=1)
+        bad_samples = Signal(init=1)
+        bad_features = Signal(init=1)
         err = Signal(ERROR_WIDTH)
         err_set = Signal(ERROR_WIDTH)
         m.d.sync += err.eq(Mux(self.clear, 0, err) | err_set)
         m.d.comb += self.error.eq(err)
+        d = self.reg_data
         with m.If(self.reg_we):
             with m.If(integ.busy):
                 m.d.comb += err_set.eq(Error.BUSY_WRITE)
             with m.Else():
                 with m.Switch(self.reg_addr):
                     with m.Case(Reg.SYSTEM):
-                        m.d.sync += system.eq(self.reg_data)
-                    for i in range(N_SLOTS):
-                        with m.Case(Reg.COEF0 + i):
-                            m.d.sync += coef[i].eq(self.reg_data[:COEF.width])
+                        m.d.sync += [system.eq(d[0]), bad_system.eq(d > 1)]
+                    with m.Case(*range(Reg.COEF0, Reg.COEF0 + N_SLOTS)):
+                        m.d.comb += integ.coef_we.eq(1)
                     for reg, sig in ((Reg.H1, h1), (Reg.H2, h2), (Reg.H6, h6)):
                         with m.Case(reg):
-                            m.d.sync += sig.eq(self.reg_data[:STEP.width])
-                    for reg, sig in ((Reg.STRIDE, stride), (Reg.SAMPLES, samples),
-                                     (Reg.FEATURES, features)):
-                        with m.Case(reg):
-                            m.d.sync += sig.eq(self.reg_data)
-        m.d.comb += [integ.system.eq(system[0]), integ.coef.eq(coef), integ.h1.eq(h1),
+                            m.d.sync += sig.eq(d[:STEP.width])
+                    with m.Case(Reg.STRIDE):
+                        m.d.sync += [stride.eq(d), bad_stride.eq((d == 0)
+                                                                 | (d >= 1 << STRIDE_WIDTH))]
+                    with m.Case(Reg.SAMPLES):
+                        m.d.sync += [samples.eq(d), bad_samples.eq((d < 2) | (d > self.max_T))]
+                    with m.Case(Reg.FEATURES):
+                        m.d.sync += [features.eq(d), bad_features.eq((d == 0) | (d > maxf))]
+        m.d.comb += [integ.coef_waddr.eq(self.reg_addr - Reg.COEF0),
+                     integ.coef_wdata.eq(d[:COEF.width]),
+                     integ.system.eq(system), integ.h1.eq(h1),
                      integ.h2.eq(h2), integ.h6.eq(h6), integ.stride.eq(stride),
                      integ.samples.eq(samples)]
 
@@ -937,10 +961,7 @@ class TrajectoryEncoder(wiring.Component):
         cycles = Signal(CYCLES.width)
         refill_cycles = Signal(CYCLES.width)
         bad = Signal(ERROR_WIDTH)
-        m.d.comb += bad.eq(Cat(
-            (stride == 0) | (stride >= (1 << STRIDE_WIDTH)),     # Error.STRIDE
-            (samples < 2) | (samples > self.max_T),              # Error.SAMPLES
-            system > 1))                                         # Error.SYSTEM
+        m.d.comb += bad.eq(Cat(bad_stride, bad_samples, bad_system))  # Error bits 0..2
         with m.If(self.refill):
             with m.If(integ.busy):
                 m.d.comb += err_set.eq(Error.BUSY_WRITE)
@@ -971,7 +992,6 @@ class TrajectoryEncoder(wiring.Component):
         s_rd = satmem.read_port(domain="sync")
         m.d.comb += [s_wr.en.eq(integ.sat_en), s_wr.addr.eq(integ.sat_addr),
                      s_wr.data.eq(integ.sat_data)]
-        maxf = self.max_features
         m.submodules.codebuf = codebuf = memory.Memory(
             shape=signed(cw), depth=2 * maxf, init=[])
         c_wr = codebuf.write_port()
@@ -983,7 +1003,7 @@ class TrajectoryEncoder(wiring.Component):
         wb = Signal()
         wi = Signal(range(maxf))
         k_ok = Signal()
-        m.d.comb += k_ok.eq((features >= 1) & (features <= maxf))
+        m.d.comb += k_ok.eq(~bad_features)
         drop = Signal()
         m.d.comb += drop.eq(~table_valid | ~k_ok)
         m.d.comb += self.i_codes.ready.eq(~self.busy & (drop | ~full.bit_select(wb, 1)))
