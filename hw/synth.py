@@ -157,15 +157,18 @@ def parse_nextpnr(build_dir, name: str, board: str) -> dict:
 
 
 def _yosys_ff_count(build_dir, name) -> int | None:
+    """Flip-flops of the final netlist: the ``SB_DFF*`` lines of Yosys's last ``stat``."""
     rpt = Path(build_dir) / f"{name}.rpt"
     if not rpt.exists():
         return None
     text = rpt.read_text()
-    # the last statistics block is the final netlist
-    block = text[text.rfind("Number of cells"):]
-    return sum(int(n) for n in re.findall(r"^\s+(\d+)\s+SB_DFF\w*$|^\s+SB_DFF\w*\s+(\d+)$",
-                                           block, flags=re.M) for n in n if n) or \
-        sum(int(n) for n in re.findall(r"SB_DFF\w*\s+(\d+)", block))
+    # the last cell list of the last statistics (the whole design, counted once)
+    heads = list(re.finditer(r"^\s+\d+\s+cells\s*$", text, flags=re.M))
+    block = text[heads[-1].start():] if heads else text
+    counts = re.findall(r"^\s+(\d+)\s+SB_DFF\w*\s*$", block, flags=re.M)
+    if not counts:                                   # older Yosys: name first
+        counts = re.findall(r"^\s+SB_DFF\w*\s+(\d+)\s*$", block, flags=re.M)
+    return sum(int(n) for n in counts) if counts else None
 
 
 def _yowasp_environment():

@@ -73,3 +73,13 @@ def test_real_build_small(board, tmp_path):
     res = build(Counter(), board=board, name="counter", build_dir=tmp_path)
     assert res["board"] == board and res["fmax_mhz"] > 30
     assert 0 < res["luts"] < res["luts_total"] and res["dsps"] == 0
+
+
+def test_yosys_ff_count_reads_the_last_statistics(tmp_path):
+    from hw.synth import _yosys_ff_count
+    block = ("       19 cells\n        3   SB_MAC16\n      152   SB_DFFE\n"
+             "     1552   SB_DFFESR\n     3309   SB_LUT4\n")
+    (tmp_path / "x.rpt").write_text("Printing statistics.\n" + block.replace("152", "7")
+                                    + "\n=== design hierarchy ===\n" + block)
+    assert _yosys_ff_count(tmp_path, "x") == 152 + 1552
+    assert _yosys_ff_count(tmp_path, "missing") is None
