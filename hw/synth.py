@@ -67,7 +67,7 @@ BOARDS = {
 def port_signals(component) -> tuple[list, list]:
     """``(inputs, outputs)``: the flattened port signals of a ``wiring.Component``."""
     ins, outs = [], []
-    for path, member, value in component.signature.flatten(component):
+    for _path, member, value in component.signature.flatten(component):
         (ins if member.flow is wiring.In else outs).append(value)
     return ins, outs
 

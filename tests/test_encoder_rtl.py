@@ -11,8 +11,19 @@ from amaranth.sim import Simulator
 
 from hw.encoder.ref import FixedEncoder
 from hw.encoder.rtl import (
-    MUL_A_WIDTH, MUL_B_WIDTH, N_SLOTS, SLOTS_PER_COMP, Error, Kind, Reg, SerialMultiplier,
-    TrajectoryEncoder, TrajectoryIntegrator, _TAG_LAYOUT, encoder_registers, microprogram,
+    _TAG_LAYOUT,
+    MUL_A_WIDTH,
+    MUL_B_WIDTH,
+    N_SLOTS,
+    SLOTS_PER_COMP,
+    Error,
+    Kind,
+    Reg,
+    SerialMultiplier,
+    TrajectoryEncoder,
+    TrajectoryIntegrator,
+    encoder_registers,
+    microprogram,
     program_terms,
 )
 from hw.encoder.rtl_check import Checker, expected_beats, expected_sat

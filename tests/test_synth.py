@@ -1,7 +1,7 @@
 """Synthesis helper: build plans for both boards always; real YoWASP builds when asked."""
 
 import pytest
-from amaranth import Module, Signal
+from amaranth import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 

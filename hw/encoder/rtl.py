@@ -66,10 +66,23 @@ from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
 from ..formats import (
-    CODE, COEF, CYCLES, DERIV, DERIV_SHIFT, INCREMENT_SHIFT, OPERAND_SHIFT, PRODUCT,
-    PRODUCT_SHIFT, SAMPLE, STATE, STEP, X0_SHIFT, Y0_SHIFT, QFormat,
+    CODE,
+    COEF,
+    CYCLES,
+    DERIV,
+    DERIV_SHIFT,
+    INCREMENT_SHIFT,
+    OPERAND_SHIFT,
+    PRODUCT,
+    PRODUCT_SHIFT,
+    SAMPLE,
+    STATE,
+    STEP,
+    X0_SHIFT,
+    Y0_SHIFT,
+    QFormat,
 )
-from ..systems import TERMS, EncoderConfig, System
+from ..systems import EncoderConfig, System
 from .ref import Y0_COEF
 
 __all__ = [
