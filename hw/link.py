@@ -371,7 +371,7 @@ def crc32_next(m, crc, byte, *, name="crc32"):
 
 
 def bank_addr_width(bank_bytes: int) -> int:
-    """Address bits of one store bank (banks are a power of two apart)."""
+    """Address bits of a byte offset inside one store bank."""
     return max(1, (bank_bytes - 1).bit_length())
 
 
@@ -458,7 +458,13 @@ class CommandEngine(wiring.Component):
         m.submodules.pbuf = pbuf = Memory(shape=8, depth=lim.max_payload, init=[])
         pbuf_w = pbuf.write_port()
         pbuf_r = pbuf.read_port()
-        m.submodules.store = store = Memory(shape=8, depth=2 << aw, init=[])
+        # bank b holds bytes b * bank_bytes .. (b + 1) * bank_bytes - 1 (no power-of-two
+        # rounding: block RAM is the scarce resource on the small boards)
+        nb = lim.bank_bytes
+        m.submodules.store = store = Memory(shape=8, depth=2 * nb, init=[])
+
+        def baddr(offset, bank):
+            return Mux(bank, offset[:aw] + nb, offset[:aw])
         store_w = store.write_port()
         store_r = store.read_port()
         m.submodules.feat = feat = Memory(shape=8, depth=1 << self.feat_aw, init=[])
@@ -512,7 +518,7 @@ class CommandEngine(wiring.Component):
 
         # ---- fixed connections ----------------------------------------------------------
         m.d.comb += [
-            store_r.addr.eq(Cat(self.core.store_addr, active)),
+            store_r.addr.eq(baddr(self.core.store_addr, active)),
             self.core.store_data.eq(store_r.data),
             feat_r.addr.eq(self.core.feat_addr),
             self.core.feat_data.eq(feat_r.data),
@@ -741,16 +747,15 @@ class CommandEngine(wiring.Component):
                 m.d.sync += idx.eq(idx + 1)
                 with m.Switch(dst):
                     with m.Case(0):     # IMAGE_BEGIN: header into shadow bank
-                        m.d.comb += [store_w.addr.eq(Cat(idx[:aw], ~active)),
+                        m.d.comb += [store_w.addr.eq(baddr(idx, ~active)),
                                      store_w.en.eq(1)]
                         m.d.sync += [hdr[idx[:5]].eq(data), crc32.eq(crc32_nx)]
                     with m.Case(1):     # IMAGE_DATA: at ptr into shadow bank
-                        m.d.comb += [store_w.addr.eq(Cat(ptr[:aw], ~active)),
+                        m.d.comb += [store_w.addr.eq(baddr(ptr, ~active)),
                                      store_w.en.eq(1)]
                         m.d.sync += [ptr.eq(ptr + 1), crc32.eq(crc32_nx)]
                     with m.Case(2):     # WRITE_ENCODER: into the active bank
-                        m.d.comb += [store_w.addr.eq(Cat((idx + ENCODER_OFFSET)[:aw],
-                                                         active)),
+                        m.d.comb += [store_w.addr.eq(baddr(idx + ENCODER_OFFSET, active)),
                                      store_w.en.eq(1)]
                     with m.Case(3):
                         m.d.comb += [feat_w.addr.eq(idx), feat_w.en.eq(1)]

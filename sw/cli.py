@@ -25,6 +25,9 @@ COMMANDS = [
     "sw.commands.plot",
     "sw.commands.verify",
     "sw.commands.sweep",
+    "sw.commands.build",
+    "sw.commands.upload",
+    "sw.commands.run",
 ]
 
 

@@ -1,0 +1,52 @@
+"""``dynalign upload --port /dev/ttyUSB0 RUN``: upload a model to a board.
+
+Speaks the link protocol through :class:`sw.driver.Device` over pyserial: reads the
+device's identity (limits), uploads RUN's device image in chunks (``IMAGE_BEGIN`` /
+``IMAGE_DATA`` / ``IMAGE_COMMIT``; the previous model keeps running until the commit
+succeeds) and prints the new active bank.
+"""
+
+from __future__ import annotations
+
+import json
+
+__all__ = ["register", "upload", "open_device"]
+
+
+def open_device(port: str, *, baud: int, transport=None):
+    """A :class:`sw.driver.Device` on ``port`` (or on ``transport``, for tests)."""
+    from sw.driver import Device, SerialTransport
+    return Device(transport if transport is not None else SerialTransport(port, baud=baud))
+
+
+def upload(dev, run) -> dict:
+    from sw.driver import run_sync
+    from sw.protocol import parse_image
+    from sw.verify_system import run_codes
+    image, _, _ = run_codes(run)
+
+    async def go():
+        limits = await dev.identify()
+        bank = await dev.upload(image)
+        return limits, bank
+    limits, bank = run_sync(go())
+    hdr = parse_image(image).header
+    return {"bank": bank, "image_bytes": len(image),
+            "topology": [3 * hdr.n_features, *hdr.sizes],
+            "device_max": [3 * limits.max_features, *limits.max_sizes]}
+
+
+def register(sub):
+    p = sub.add_parser("upload", help="upload a model to a board over its serial port",
+                       description=__doc__)
+    p.add_argument("run", help="run directory (dynalign train --out) or weight image")
+    p.add_argument("--port", required=True, help="serial port, e.g. /dev/ttyUSB0")
+    p.add_argument("--baud", type=int, default=115200)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_main)
+
+
+def _main(args, transport=None) -> int:
+    rep = upload(open_device(args.port, baud=args.baud, transport=transport), args.run)
+    print(json.dumps(rep) if args.json else f"uploaded to bank {rep['bank']}")
+    return 0
