@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from amaranth.hdl import Elaboratable, Module
+from amaranth.hdl import ClockDomain, ClockSignal, Elaboratable, Module
 from amaranth.lib import io
 
 __all__ = ["BOARDS", "BoardSpec", "BoardTop", "default_limits", "platform_for"]
@@ -98,8 +98,14 @@ class BoardTop(Elaboratable):
 
     def elaborate(self, platform):
         m = Module()
+        # the sync domain straight from the oscillator pin (its period constraint comes
+        # with the resource), instead of the platform's implicit (deprecated) request
+        m.domains.sync = ClockDomain("sync")
+        clk = platform.request(platform.default_clk, dir="-")
+        m.submodules.clk_buf = clk_buf = io.Buffer("i", clk)
+        m.d.comb += ClockSignal("sync").eq(clk_buf.i)
         m.submodules.top = top = self.top
-        uart = platform.request("uart", 0, dir={"rx": "-", "tx": "-"})
+        uart = platform.request("uart", 0, dir="-")     # ULX3S adds rts, dtr (unused)
         m.submodules.uart_rx = rx = io.Buffer("i", uart.rx)
         m.submodules.uart_tx = tx = io.Buffer("o", uart.tx)
         m.d.comb += [top.rx.eq(rx.i), tx.o.eq(top.tx)]

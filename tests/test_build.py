@@ -1,0 +1,40 @@
+"""Board builds: the build plan for both boards always (no tools run); real bitstreams
+with the YoWASP tools behind --runslow."""
+
+import json
+
+import pytest
+
+from constraints.boards import BOARDS, BoardTop, default_limits
+from sw.commands.build import build
+
+
+@pytest.mark.parametrize("board", ["icebreaker", "ulx3s"])
+def test_build_plan(board, tmp_path):
+    plan = build(board=board, do_build=False, build_dir=tmp_path)
+    files = plan.files if hasattr(plan, "files") else {}
+    assert any(name.endswith(".il") or name.endswith(".v") for name in files)
+    script = "".join(v if isinstance(v, str) else v.decode(errors="ignore")
+                     for k, v in files.items() if k.endswith((".sh", ".bat", ".ys")))
+    assert ("nextpnr-ice40" in script) if board == "icebreaker" else ("nextpnr-ecp5" in script)
+
+
+def test_board_defaults():
+    ice = default_limits("icebreaker")
+    assert ice.max_features == 7 and ice.max_sizes == (128, 10)
+    top = BoardTop(board="icebreaker")
+    assert top.top.divisor == 104            # 12 MHz / 115200
+    assert BoardTop(board="ulx3s", baud=1_000_000).top.divisor == 25
+    with pytest.raises(ValueError, match="unknown board 'arty'"):
+        default_limits("arty")
+    with pytest.raises(ValueError, match="off by"):
+        BoardTop(board="icebreaker", baud=2_500_000)
+
+
+@pytest.mark.slow
+@pytest.mark.build
+@pytest.mark.parametrize("board", sorted(BOARDS))
+def test_real_build(board, tmp_path):
+    rep = build(board=board, build_dir=tmp_path)
+    assert rep["bitstream"] and rep["luts"] > 0
+    json.dumps(rep)

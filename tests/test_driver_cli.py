@@ -1,0 +1,60 @@
+"""``dynalign upload`` / ``dynalign run`` against a fake serial port: a loopback into the
+Python device model running the golden encoder and network."""
+
+import argparse
+import json
+
+import numpy as np
+import pytest
+
+from hw.lif.ref import random_network
+from hw.link import DeviceModel, GoldenCore
+from hw.protocol import Limits
+from hw.systems import EncoderConfig
+from sw.commands import run as run_cmd
+from sw.commands import upload as upload_cmd
+from sw.driver import ModelTransport
+from sw.image import WeightImage
+from sw.protocol import golden_results, parse_image
+
+
+@pytest.fixture
+def model_file(tmp_path):
+    net = random_network(np.random.default_rng(0), [9, 8, 4], rate=0.3)
+    img = WeightImage(network=net, encoder=EncoderConfig(delta=2.0, tmax=0.4), n_features=3)
+    return img.save(tmp_path / "model.dlw"), img
+
+
+def test_upload_then_run(model_file, capsys):
+    path, img = model_file
+    dev = DeviceModel(limits=Limits(max_features=4, max_samples=5, max_sizes=(16, 8)),
+                      core=GoldenCore())
+    transport = ModelTransport(dev)
+    args = argparse.Namespace(run=str(path), port="fake", baud=115200, json=True)
+    assert upload_cmd._main(args, transport=transport) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["bank"] == 1 and rep["topology"] == [9, 8, 4]
+    args = argparse.Namespace(port="fake", baud=115200, json=True, input="3,-5,17", run=None)
+    assert run_cmd._main(args, transport=transport) == 0
+    out = json.loads(capsys.readouterr().out)
+    exp = golden_results(parse_image(img.payload()), [3, -5, 17])
+    assert out[0]["class"] == exp.cls and out[0]["spikes"] == list(exp.spikes)
+    assert out[0]["out_counts"] == list(exp.out_counts)
+
+
+def test_run_input_errors():
+    with pytest.raises(ValueError, match="comma-separated integers"):
+        run_cmd.parse_input("a,b")
+    with pytest.raises(ValueError, match="is empty"):
+        run_cmd.parse_input(",")
+    with pytest.raises(FileNotFoundError, match="no such input file"):
+        run_cmd.parse_input("missing.npy")
+
+
+def test_cli_lists_board_commands():
+    from sw.cli import build_parser
+    p = build_parser()
+    args = p.parse_args(["build", "--board", "icebreaker", "--json"])
+    assert args.board == "icebreaker" and args.run is None
+    with pytest.raises(SystemExit):
+        p.parse_args(["build", "--board", "arty"])
