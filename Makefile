@@ -88,3 +88,13 @@ results: setup  ## delta sweep on digits (11 deltas x 3 seeds + baselines) and M
 	  --section digits $(SWEEP_DIGITS) "$(SWEEP_DIGITS_CMD)" \
 	  --section "MNIST (8,000/2,000 split of t10k)" $(SWEEP_MNIST) "$(SWEEP_MNIST_CMD)"
 .PHONY: results
+
+# --- accelerator on a board (issue 6) ---
+BOARD ?= icebreaker
+bitstream: setup  ## accelerator bitstream with YoWASP: make bitstream BOARD=icebreaker|ulx3s [RUN=run-dir]
+	$(VENV)/bin/dynalign build --board $(BOARD) $(RUN) --json
+
+verify-system: setup  ## upload RUN (and SWITCH) through the simulated UART into the Verilated top
+	$(VENV)/bin/dynalign verify system $(RUN) $(if $(SWITCH),--switch $(SWITCH)) --samples 20 --json
+
+.PHONY: bitstream verify-system
