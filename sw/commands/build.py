@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -58,6 +60,10 @@ def build(*, board: str, run=None, baud: int = 115200, build_dir=None,
                               do_program=False, **opts)
     for k, v in YOWASP_ENV.items():
         os.environ.setdefault(k, v)
+    if shutil.which(os.environ["YOSYS"]) is None:      # venv launchers not on PATH
+        bin_dir = Path(sys.executable).parent
+        if (bin_dir / os.environ["YOSYS"]).exists():
+            os.environ["PATH"] = str(bin_dir) + os.pathsep + os.environ.get("PATH", "")
     t0 = time.monotonic()
     platform.build(top, name=name, build_dir=str(build_dir), do_program=False, **opts)
     rep = parse_nextpnr(build_dir, name, board)
