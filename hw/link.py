@@ -411,9 +411,10 @@ def _check_int(name, value, lo, hi=None):
 class CommandEngine(wiring.Component):
     """Frame parser and command engine of protocol v1 (:mod:`hw.protocol`).
 
-    Owns the double-buffered model store (two banks of ``bank_bytes``, a power of two
-    apart; uploads go to the shadow bank, ``IMAGE_COMMIT`` flips the active bank only
-    after a complete image with the right CRC-32), the payload buffer (a frame is
+    Owns the double-buffered model store (two banks of ``bank_bytes``, bank ``b`` at
+    byte ``b * bank_bytes``; uploads go to the shadow bank, ``IMAGE_COMMIT`` flips the
+    active bank only after a complete image with the right CRC-32), the payload buffer
+    (a frame is
     executed only after its CRC-16 checked), the feature buffer, and the reply
     transmitter.  Reply bytes equal :class:`DeviceModel`'s, byte for byte.
 
