@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import cocotb
 from cocotb.clock import Clock
@@ -94,7 +95,7 @@ def _frame_json(frame):
 async def top_job(dut):
     """Run the job's operations through sw.driver.Device over the simulated UART."""
     from sw.driver import Device, DeviceError, LinkTimeout
-    job = json.loads(open(os.environ["DYNALIGN_TOP_JOB"]).read())
+    job = json.loads(Path(os.environ["DYNALIGN_TOP_JOB"]).read_text())
     Clock(dut.clk, CLOCK_NS, unit="ns").start()
     dut.rx.value = 1
     dut.rst.value = 1
@@ -141,5 +142,4 @@ async def top_job(dut):
     summary = {"ops": out, "bytes_sent": dev.bytes_sent, "bytes_received": dev.bytes_received,
                "line_bytes": transport.line_bytes,
                "sim_cycles": int((cocotb.utils.get_sim_time("ns") - clk_start) // CLOCK_NS)}
-    with open(os.environ["DYNALIGN_TOP_RESULT"], "w") as f:
-        json.dump(summary, f)
+    Path(os.environ["DYNALIGN_TOP_RESULT"]).write_text(json.dumps(summary))
