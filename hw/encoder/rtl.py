@@ -338,11 +338,11 @@ class SerialMultiplier(wiring.Component):
 
     Pipeline (cycle after start): 0 operands registered | 1 magnitudes, sign |
     2 DSP x digit 0 | 3 DSP x digit 1, combine digit 0 | 4 add digit 1 (low part) |
-    5 add digit 1 (middle part) | 6 sign and ``r`` -> ``valid``.  Each stage holds one
+    5 add digit 1 (middle part) | 6 sign and ``r``, low half | 7 high half -> ``valid``.  Each stage holds one
     adder chain; ``tag_next`` is the tag of the result that is valid next cycle.
     """
 
-    LATENCY = 7
+    LATENCY = 8
 
     def __init__(self, *, tag_shape):
         self._tag_shape = tag_shape
@@ -406,13 +406,23 @@ class SerialMultiplier(wiring.Component):
             mid.eq(lo + (Cat(pp[0], pp[2]) << DIGIT)),                   # in stage 3
             pp1h.eq(pp[1]),
             mag.eq(mid + (pp1h << (2 * DIGIT))),                         # in stage 4
-            p.eq((mag ^ Mux(neg[5], ~Const(0, MUL_P_WIDTH), 0)) + negr),
         ]
+        # stage 6: sign and rounding constant, low half (carry kept); stage 7: high half
+        half = MUL_P_WIDTH // 2
+        mask = Signal(half)
+        m.d.comb += mask.eq(Mux(neg[5], ~Const(0, half), 0))
+        plo = Signal(half + 1)
+        phx = Signal(half)
+        v6 = Signal()
+        tag6 = Signal(self._tag_shape)
+        m.d.sync += [plo.eq((mag[:half] ^ mask) + negr), phx.eq(mag[half:] ^ mask),
+                     v6.eq(v[5]), tag6.eq(tag[5])]
+        m.d.sync += p.eq(Cat(plo[:half], phx + plo[half]))
         vout = Signal()
         tag_out = Signal(self._tag_shape)
-        m.d.sync += [vout.eq(v[5]), tag_out.eq(tag[5])]
+        m.d.sync += [vout.eq(v6), tag_out.eq(tag6)]
         m.d.comb += [self.valid.eq(vout), self.p.eq(p), self.tag_out.eq(tag_out),
-                     self.tag_next.eq(tag[5]), self.busy.eq(Cat(*v).any() | vout)]
+                     self.tag_next.eq(tag6), self.busy.eq(Cat(*v, v6).any() | vout)]
         return m
 
 
@@ -552,8 +562,14 @@ class TrajectoryIntegrator(wiring.Component):
         X3, XY, XZ = (Signal(signed(PRODUCT.width), name=n) for n in ("X3", "XY", "XZ"))
         K = [Signal(signed(DERIV.width), name=f"K{c}") for c in range(3)]
         KS = [Signal(signed(KS_WIDTH), name=f"KS{c}") for c in range(3)]
-        acc = Signal(signed(MUL_P_WIDTH))
-        kacc = Signal(signed(MUL_P_WIDTH))
+        # the derivative accumulator, added in two halves over two cycles (MAC results
+        # arrive at most every other cycle): low half at writeback, high half after
+        half = MUL_P_WIDTH // 2
+        acc_lo = Signal(half)
+        acc_hi = Signal(half)
+        h1, h1_first, h1_last, h1_carry = Signal(), Signal(), Signal(), Signal()
+        h1_comp, h1_stage = Signal(2), Signal(2)
+        p_hi = Signal(half)
         idx = Signal(cw)
         code = Signal(signed(cw))
         m.d.comb += code.eq(Cat(idx[:cw - 1], ~idx[cw - 1]))
@@ -596,7 +612,7 @@ class TrajectoryIntegrator(wiring.Component):
         f1s, f2s = Signal(2), Signal(2)
         pipe_busy = Signal()
         g1, g1fin = Signal(), Signal()            # state update, second cycle
-        m.d.comb += pipe_busy.eq(mul.busy | f1 | f2 | g1)
+        m.d.comb += pipe_busy.eq(mul.busy | h1 | f1 | f2 | g1)
 
         # sample writer
         wpend = Signal()
@@ -626,9 +642,18 @@ class TrajectoryIntegrator(wiring.Component):
                         m.d.sync += U[c].eq(st_n)
                         with m.If(g1fin):
                             m.d.sync += S[c].eq(st_n)
-        nacc = Signal(signed(MUL_P_WIDTH))
-        m.d.comb += nacc.eq(Mux(tg.first, 0, acc) + P)
         m.d.sync += [f1.eq(0), f2.eq(f1), f2c.eq(f1c), f2s.eq(f1s)]
+        lo_sum = Signal(half + 1)
+        m.d.comb += lo_sum.eq(Mux(tg.first, 0, acc_lo) + P[:half])
+        m.d.sync += h1.eq(0)
+        with m.If(h1):
+            # (Cat(c, a) + Cat(1, b)) >> 1 == a + b + c: one adder with a carry in
+            hi_sum = Signal(half + 2)
+            m.d.comb += hi_sum.eq(Cat(h1_carry, Mux(h1_first, 0, acc_hi))
+                                  + Cat(Const(1, 1), p_hi))
+            m.d.sync += acc_hi.eq(hi_sum[1:half + 1])
+            with m.If(h1_last):
+                m.d.sync += [f1.eq(1), f1c.eq(h1_comp), f1s.eq(h1_stage)]
         with m.If(mul.valid):
             with m.Switch(tg.kind):
                 with m.Case(Kind.PRODS):
@@ -640,17 +665,20 @@ class TrajectoryIntegrator(wiring.Component):
                             with m.Case(dst.value):
                                 m.d.sync += reg.eq(pr_n)
                 with m.Case(Kind.MAC):
-                    m.d.sync += acc.eq(nacc)
-                    with m.If(tg.last):
-                        m.d.sync += [kacc.eq(nacc), f1.eq(1), f1c.eq(tg.comp),
-                                     f1s.eq(tg.stage)]
+                    m.d.sync += [acc_lo.eq(lo_sum[:half]), h1_carry.eq(lo_sum[half]),
+                                 p_hi.eq(P[half:]), h1.eq(1), h1_first.eq(tg.first),
+                                 h1_last.eq(tg.last), h1_comp.eq(tg.comp),
+                                 h1_stage.eq(tg.stage)]
                 with m.Case(Kind.INITY):
                     m.d.sync += [U[1].eq(P << Y0_SHIFT), S[1].eq(P << Y0_SHIFT)]
         wb_sat = Signal()
         m.d.comb += wb_sat.eq((mul.valid & (
             ((tg.kind == Kind.PRODS) & xx_s) | ((tg.kind == Kind.PRODP) & pr_s)))
             | (g1 & st_s))
-        # finalisation stage 1: k = sat_DERIV(kacc >> DERIV_SHIFT)
+        # finalisation stage 1: k = sat_DERIV(acc >> DERIV_SHIFT) (the next MAC result
+        # cannot land before this cycle's end)
+        kacc = Signal(signed(MUL_P_WIDTH))
+        m.d.comb += kacc.eq(Cat(acc_lo, acc_hi))
         k_n, k_s = _saturate(m, kacc >> DERIV_SHIFT, DERIV, "k_n")
         with m.If(f1):
             with m.Switch(f1c):
