@@ -80,9 +80,10 @@ class BoardTop(Elaboratable):
     board : "icebreaker" or "ulx3s"
     limits : Limits (default :func:`default_limits`)
     baud : int   link speed (default 115200; 1000000 works on both boards' bridges)
+    core : "lif" (the accelerator) or "stub" (the host link with the stub core)
     """
 
-    def __init__(self, *, board: str, limits=None, baud: int = 115200):
+    def __init__(self, *, board: str, limits=None, baud: int = 115200, core: str = "lif"):
         from hw.top import DynalignTop
         from hw.uart import baud_divisor
         spec = _check_board(board)
@@ -92,9 +93,12 @@ class BoardTop(Elaboratable):
         self.clk_freq = clk
         self.baud = baud
         self.limits = limits or default_limits(board)
+        if core == "stub":          # the host link alone (its share of the resources)
+            from dataclasses import replace
+            self.limits = replace(self.limits, core=0)
         self.top = DynalignTop(limits=self.limits, divisor=baud_divisor(clk_freq=clk,
                                                                         baud=baud),
-                               weight_ram=spec.weight_ram)
+                               weight_ram=spec.weight_ram, core=core)
 
     def elaborate(self, platform):
         m = Module()

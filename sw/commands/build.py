@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -33,7 +34,8 @@ def limits_for_run(run, *, lanes: int, max_payload: int = 256):
 
 
 def build(*, board: str, run=None, baud: int = 115200, build_dir=None,
-          do_build: bool = True, name: str = "dynalign", lanes: int | None = None):
+          do_build: bool = True, name: str = "dynalign", lanes: int | None = None,
+          core: str = "lif"):
     """Build (or, with ``do_build=False``, only plan) the bitstream for ``board``.
 
     Returns the report dict, or the Amaranth ``BuildPlan`` when ``do_build`` is False.
@@ -50,7 +52,7 @@ def build(*, board: str, run=None, baud: int = 115200, build_dir=None,
         limits = lif_limits(max_features=limits.max_features,
                             max_samples=limits.max_samples, max_sizes=limits.max_sizes,
                             lanes=lanes, max_payload=limits.max_payload)
-    top = BoardTop(board=board, limits=limits, baud=baud)
+    top = BoardTop(board=board, limits=limits, baud=baud, core=core)
     platform = platform_for(board)
     build_dir = Path(build_dir or Path("build") / "bitstream" / board)
     opts = {"synth_opts": spec.synth_opts,
@@ -64,21 +66,30 @@ def build(*, board: str, run=None, baud: int = 115200, build_dir=None,
         bin_dir = Path(sys.executable).parent
         if (bin_dir / os.environ["YOSYS"]).exists():
             os.environ["PATH"] = str(bin_dir) + os.pathsep + os.environ.get("PATH", "")
+    bitstream = build_dir / f"{name}.{spec.bitstream_ext}"
+    bitstream.unlink(missing_ok=True)
     t0 = time.monotonic()
-    platform.build(top, name=name, build_dir=str(build_dir), do_program=False, **opts)
+    error = None
+    try:
+        platform.build(top, name=name, build_dir=str(build_dir), do_program=False, **opts)
+    except subprocess.CalledProcessError:
+        # e.g. the design does not fit: report the utilisation nextpnr printed
+        log = build_dir / f"{name}.tim"
+        text = log.read_text() if log.exists() else ""
+        errors = [ln for ln in text.splitlines() if ln.startswith("ERROR")]
+        error = errors[0] if errors else "the build failed (see the build directory)"
     rep = parse_nextpnr(build_dir, name, board)
     clock_mhz = round(platform.default_clk_frequency / 1e6, 3)
     fmax = rep.get("fmax_mhz")
-    bitstream = build_dir / f"{name}.{spec.bitstream_ext}"
     return {"board": board, "bitstream": str(bitstream) if bitstream.exists() else None,
             "fmax_mhz": fmax, "clock_mhz": clock_mhz, "luts": rep.get("luts"),
             "luts_total": rep.get("luts_total"), "ffs": rep.get("ffs"),
             "dsps": rep.get("dsps"), "brams": rep.get("brams"),
-            "meets_timing": bool(fmax is not None and fmax >= clock_mhz),
+            "meets_timing": bool(error is None and fmax is not None and fmax >= clock_mhz),
             "sprams": rep.get("sprams"), "baud": baud, "divisor": top.top.divisor,
             "topology_max": [3 * limits.max_features, *limits.max_sizes],
             "lanes": limits.lanes, "bank_bytes": limits.bank_bytes,
-            "seconds": round(time.monotonic() - t0, 1)}
+            "core": core, "error": error, "seconds": round(time.monotonic() - t0, 1)}
 
 
 def register(sub):
@@ -90,13 +101,15 @@ def register(sub):
     p.add_argument("--baud", type=int, default=115200, help="UART baud (default 115200)")
     p.add_argument("--lanes", type=int, help="LIF lanes (default: the board's)")
     p.add_argument("--out", help="build directory (default build/bitstream/BOARD)")
+    p.add_argument("--core", choices=["lif", "stub"], default="lif",
+                   help="stub: the host link alone, to measure its share")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=_main)
 
 
 def _main(args) -> int:
     rep = build(board=args.board, run=args.run, baud=args.baud, build_dir=args.out,
-                lanes=args.lanes)
+                lanes=args.lanes, core=args.core)
     if args.json:
         print(json.dumps(rep))
     else:
