@@ -96,3 +96,20 @@ def test_cocotb_dataset_scale():
         cases.append(case)
     results, passed = _run(cases, "dataset")
     assert passed, [r["first"] for r in results if r["mismatches"]][:1]
+
+
+def test_verify_encoder_cli(capsys):
+    import json
+
+    from sw.cli import main
+    rc = main(["verify", "encoder", "--samples", "3", "--configs", "1", "--max-steps", "2",
+               "--seed", "4", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0 and out["mismatches"] == 0 and out["configs"] == 1
+    assert out["compared"] > 0 and out["cycles_per_feature"] >= 15
+
+
+def test_verify_encoder_cli_bad_arguments(capsys):
+    from sw.cli import main
+    assert main(["verify", "encoder", "--samples", "0"]) == 2
+    assert "--samples must be a positive integer" in capsys.readouterr().err
