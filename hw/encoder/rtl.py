@@ -912,10 +912,9 @@ class TrajectoryEncoder(wiring.Component):
     refill_cycles : Out(CYCLES)  cycles the last successful refill took.
 
     Timing (Verilator, ``bench/bench_encoder_rtl.py``): a refill takes
-    ``refill_cycles`` = ``2**w * (n_steps * c_step + c_code)`` with ``c_step`` about 180
-    cycles per RK4 step for the mixed oscillator (45 multiplies), about 140 for Lorenz
-    (37), ``c_code`` about 14 -- 37M cycles for the paper's window (800 steps), 1.2 s at
-    30 MHz.  A request of ``K`` codes then streams ``3 T K / lanes`` beats, one per
+    ``refill_cycles`` = ``2**w * (n_steps * c_step + c_code)`` with ``c_step`` = 197
+    cycles per RK4 step for the mixed oscillator (45 multiplies), 153 for Lorenz (37),
+    ``c_code`` = 15 -- 40M cycles for the paper's window (800 steps), 1.35 s at 30 MHz.  A request of ``K`` codes then streams ``3 T K / lanes`` beats, one per
     cycle when the sink is ready (15.2 cycles per feature measured at T=5, lanes=1,
     including the pipeline fill); the next request's codes are accepted meanwhile.
     Writing registers, ``refill`` and reading flags must happen between requests.
