@@ -89,7 +89,7 @@ def test_cocotb_dataset_scale():
     for cfg in (EncoderConfig(system="mixed", delta=-1.5),
                 EncoderConfig(system="mixed", delta=10.0),
                 EncoderConfig(system="lorenz", tmax=2.0)):
-        reqs = [[int(c) for c in rng.integers(CODE.min_int, CODE.max_int + 1, size=16)]
+        reqs = [[int(c) for c in rng.integers(CODE.min_int, CODE.max_int + 1, size=8)]
                 for _ in range(4)]
         case = make_case(cfg, reqs)
         case.update(idle=0.3, backpressure=0.3, seed=int(rng.integers(1 << 30)))
