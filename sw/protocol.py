@@ -21,9 +21,20 @@ from typing import NamedTuple
 import numpy as np
 
 from hw.protocol import (
-    DATA_OFFSET_LEN, ENCODER_LEN, ENCODER_OFFSET, FLAG_ENC_SAT, FLAG_MEM_SAT,
-    IMAGE_HEADER_LEN, LAYER_HEADER, LAYERS_OFFSET, RESULT_FIXED, STATUS, Cmd,
-    EncoderRegisters, ImageHeader, crc32,
+    DATA_OFFSET_LEN,
+    ENCODER_LEN,
+    ENCODER_OFFSET,
+    FLAG_ENC_SAT,
+    FLAG_MEM_SAT,
+    IMAGE_HEADER_LEN,
+    LAYER_HEADER,
+    LAYERS_OFFSET,
+    RESULT_FIXED,
+    STATUS,
+    Cmd,
+    EncoderRegisters,
+    ImageHeader,
+    crc32,
 )
 
 __all__ = ["DeviceImage", "build_image", "parse_image", "image_requests", "Status",

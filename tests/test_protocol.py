@@ -8,15 +8,31 @@ import struct
 import numpy as np
 import pytest
 
-from hw.link import DeviceModel, GoldenCore, stub_result
 from hw.lif.ref import random_network
+from hw.link import DeviceModel, GoldenCore, stub_result
 from hw.protocol import (
-    ERROR, IMAGE_HEADER_LEN, REPLY, SYNC, Cmd, EncoderRegisters, Err, FrameDecoder,
-    ImageHeader, Limits, crc16, crc32, encode_frame,
+    ERROR,
+    IMAGE_HEADER_LEN,
+    REPLY,
+    SYNC,
+    Cmd,
+    EncoderRegisters,
+    Err,
+    FrameDecoder,
+    ImageHeader,
+    Limits,
+    crc16,
+    crc32,
+    encode_frame,
 )
 from hw.systems import EncoderConfig
 from sw.protocol import (
-    Results, Status, build_image, golden_results, image_requests, parse_image,
+    Results,
+    Status,
+    build_image,
+    golden_results,
+    image_requests,
+    parse_image,
 )
 
 LIMITS = Limits(max_features=4, max_samples=5, max_sizes=(16, 8, 4), max_payload=96)
