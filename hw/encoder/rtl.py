@@ -338,8 +338,9 @@ class SerialMultiplier(wiring.Component):
 
     Pipeline (cycle after start): 0 operands registered | 1 magnitudes, sign |
     2 DSP x digit 0 | 3 DSP x digit 1, combine digit 0 | 4 add digit 1 (low part) |
-    5 add digit 1 (middle part) | 6 sign and ``r``, low half | 7 high half -> ``valid``.  Each stage holds one
-    adder chain; ``tag_next`` is the tag of the result that is valid next cycle.
+    5 add digit 1 (middle part) | 6 sign and ``r``, low half | 7 high half -> ``valid``.
+    Each stage holds one adder chain of at most 48 bits; ``tag_next`` is the tag of the
+    result that is valid next cycle.
     """
 
     LATENCY = 8
@@ -914,7 +915,8 @@ class TrajectoryEncoder(wiring.Component):
     Timing (Verilator, ``bench/bench_encoder_rtl.py``): a refill takes
     ``refill_cycles`` = ``2**w * (n_steps * c_step + c_code)`` with ``c_step`` = 197
     cycles per RK4 step for the mixed oscillator (45 multiplies), 153 for Lorenz (37),
-    ``c_code`` = 15 -- 40M cycles for the paper's window (800 steps), 1.35 s at 30 MHz.  A request of ``K`` codes then streams ``3 T K / lanes`` beats, one per
+    ``c_code`` = 15 -- 40M cycles for the paper's window (800 steps), 1.35 s at 30 MHz.
+    A request of ``K`` codes then streams ``3 T K / lanes`` beats, one per
     cycle when the sink is ready (15.2 cycles per feature measured at T=5, lanes=1,
     including the pipeline fill); the next request's codes are accepted meanwhile.
     Writing registers, ``refill`` and reading flags must happen between requests.
