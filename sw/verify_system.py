@@ -98,7 +98,10 @@ def verify_system(images: list[bytes], codes: list, *, samples: int, lanes: int 
             c = np.asarray(codes[which])[i % len(codes[which])]
             ops.append({"op": "classify", "codes": [int(v) for v in c]})
             checks.append((len(ops) - 1, which, c))
-    out = run_top_job(top, ops, build_root=build_root, tag="verify")
+    # a RUN right after an upload waits for the encoder's table refill (37 M cycles for
+    # 256 codes x 800 RK4 steps): allow 4000 x 50000 = 2e8 quiet cycles per reply
+    out = run_top_job(top, ops, build_root=build_root, tag="verify", quiet_cycles=4000,
+                      quiet_limit=50000)
     mismatches, first, cycles = 0, None, {0: [], 1: []}
     for k, (op_i, which, c) in enumerate(checks):
         res = out["ops"][op_i]
