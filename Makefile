@@ -6,6 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+DEMO_ARGS ?=
 OUT ?= out
 
 .DEFAULT_GOAL := help
@@ -30,8 +31,8 @@ test: setup  ## run the test suite (RTL vs golden included); PYTEST_ARGS=--runsl
 lint: setup  ## ruff over the sources
 	$(VENV)/bin/ruff check hw sw sim tests bench
 
-demo: setup  ## encode digits in both modes, print Lyapunov sums, plot trajectories
-	$(PY) -m sw.demo --out $(OUT)/demo
+demo: setup  ## the main job: encode digits, train both modes, verify in RTL sim, build the iCEBreaker bitstream
+	$(PY) -m sw.demo --out $(OUT)/demo $(DEMO_ARGS)
 
 bench: setup  ## golden encoder throughput (JSON)
 	$(PY) bench/bench_encoder.py

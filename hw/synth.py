@@ -28,7 +28,8 @@ from amaranth import Cat, Elaboratable, Module, Signal, Value
 from amaranth.build import ResourceError
 from amaranth.lib import io, wiring
 
-__all__ = ["BOARDS", "YOWASP_ENV", "SmokeWrapper", "build", "parse_nextpnr", "port_signals"]
+__all__ = ["BOARDS", "YOWASP_ENV", "SmokeWrapper", "build", "parse_nextpnr", "port_signals",
+           "yowasp_environment"]
 
 #: Environment that points Amaranth at the YoWASP tools (set by :func:`build` unless
 #: already set).  ``OPENFPGALOADER`` is only a name: nothing is programmed.
@@ -171,7 +172,7 @@ def _yosys_ff_count(build_dir, name) -> int | None:
     return sum(int(n) for n in counts) if counts else None
 
 
-def _yowasp_environment():
+def yowasp_environment():
     """Set :data:`YOWASP_ENV` (unless set) and put the running interpreter's ``bin``
     folder on PATH when the YoWASP launchers live there but PATH lacks it."""
     for k, v in YOWASP_ENV.items():
@@ -203,7 +204,7 @@ def build(component, *, board: str, name: str = "top", build_dir=None, do_build:
     if not do_build:
         return platform.build(top, name=name, build_dir=str(build_dir), do_build=False,
                               do_program=False, **opts)
-    _yowasp_environment()
+    yowasp_environment()
     t0 = time.monotonic()
     platform.build(top, name=name, build_dir=str(build_dir), do_program=False, **opts)
     result = parse_nextpnr(build_dir, name, board)

@@ -1,15 +1,32 @@
 """The main job on the built-in digits data: ``make demo`` / ``python -m sw.demo``.
 
-Stage 1 (always): reduce scikit-learn digits to K features (fit on the training part),
-quantise to feature codes, encode them with the bit-exact golden encoder in the
-expansive and the dissipative mode, print each mode's Lyapunov sum, the trajectories'
-magnitude and saturation, and write trajectory plots.
+Four stages, each printed as it finishes and gathered in ``OUT/report.json``:
+
+1. **encode** -- digits reduced to K features (fit on the training part), quantised to
+   codes, encoded by the bit-exact golden encoder in the expansive and the dissipative
+   mode; each mode's Lyapunov sum (QR spectrum and theory), the trajectories' magnitude
+   and saturation; a trajectory plot.
+2. **train** -- one quantisation-aware LIF network size, trained in both modes
+   (:func:`sw.train.train_run`), exported to ``OUT/runs/{expansive,dissipative}`` and
+   scored on the test split: golden accuracy (what the hardware computes), float and MLP
+   accuracy, torch/golden agreement, spikes and SynOps per inference.
+3. **verify** -- both weight images uploaded through the simulated UART into the
+   Verilated top level, switching expansive -> dissipative -> expansive on one design
+   (:func:`sw.verify_system.verify_system`); every result record compared with ``==`` to
+   the golden model; device cycles per inference per mode.
+4. **build** -- the iCEBreaker bitstream sized for the trained topology, with the YoWASP
+   tools (:func:`sw.commands.build.build`): Fmax, utilisation, and the latency per
+   inference of each mode at the board clock.
+
+The exit code is non-zero when verification finds a mismatch or the bitstream does not
+build or meet timing.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +34,9 @@ import numpy as np
 from hw.encoder.ref import FixedEncoder, codes_to_values
 from hw.formats import CODE, SAMPLE
 from hw.systems import MODE_PRESETS, EncoderConfig, lyapunov_spectrum
+
+MODES = ("expansive", "dissipative")
+STAGES = ("encode", "train", "verify", "build")
 
 
 def digit_codes(k: int, seed: int = 0):
@@ -40,8 +60,8 @@ def digit_codes(k: int, seed: int = 0):
 def stage_encode(out: Path, k: int) -> dict:
     codes, labels = digit_codes(k)
     report = {"features": k, "test_images": int(codes.shape[0]), "modes": {}}
-    print(f"digits: {codes.shape[0]} test images -> {k} features -> codes in {CODE}")
-    for mode in ("expansive", "dissipative"):
+    print(f"[encode] digits: {codes.shape[0]} test images -> {k} features -> codes in {CODE}")
+    for mode in MODES:
         cfg = EncoderConfig(delta=MODE_PRESETS[mode])
         samples, sat = FixedEncoder(cfg).encode(codes)
         exps = lyapunov_spectrum(cfg.system, cfg.p)
@@ -64,17 +84,141 @@ def stage_encode(out: Path, k: int) -> dict:
     return report
 
 
+def stage_train(out: Path, opts) -> dict:
+    """Train the same network size in both modes; the test metrics of each."""
+    from .train import train_run
+
+    report = {}
+    for mode in MODES:
+        run_dir = out / "runs" / mode
+        print(f"[train] {mode}: {opts.dataset}, {opts.features} features, layers "
+              f"{list(opts.layers)}, at most {opts.epochs} epochs -> {run_dir}", flush=True)
+        m = train_run(run_dir, encoder=EncoderConfig(delta=MODE_PRESETS[mode]), opts=opts)
+        t = m["test"]
+        report[mode] = {
+            "run": str(run_dir), "topology": t["topology"], "delta": t["delta"],
+            "lyapunov_sum": t["lyapunov_sum"], "golden_accuracy": t["golden_accuracy"],
+            "float_accuracy": t["float_accuracy"], "ann_accuracy": t["ann_accuracy"],
+            "torch_golden_agreement": t["torch_golden_agreement"],
+            "spikes_per_inference": t["spikes_per_inference"],
+            "synops_per_inference": t["synops_per_inference"],
+            "test_samples": t["test_samples"], "best_epoch": m["best_epoch"],
+            "train_seconds": m["train_seconds"]}
+        r = report[mode]
+        print(f"  golden {r['golden_accuracy']:.4f}  float {r['float_accuracy']:.4f}  "
+              f"MLP {r['ann_accuracy']:.4f}  torch/golden agreement "
+              f"{r['torch_golden_agreement']:.4f}  spikes/inference "
+              f"{r['spikes_per_inference']:.1f}  ({r['train_seconds']:.0f} s)", flush=True)
+    e, d = report["expansive"], report["dissipative"]
+    report["spike_ratio_dissipative_to_expansive"] = (
+        d["spikes_per_inference"] / max(e["spikes_per_inference"], 1e-9))
+    return report
+
+
+def stage_verify(out: Path, samples: int, lanes: int) -> dict:
+    """Upload both images through the simulated UART (switching between them) and hold
+    every result against the golden model."""
+    from .verify_system import run_codes, verify_system
+
+    images, codes = [], []
+    for mode in MODES:
+        img, c, _ = run_codes(out / "runs" / mode)
+        images.append(img)
+        codes.append(c)
+    print(f"[verify] Verilated top level: upload expansive, run {samples}; upload "
+          f"dissipative, run {samples}; upload expansive again, run "
+          f"{min(samples, 5)} (lanes {lanes})", flush=True)
+    rep = verify_system(images, codes, samples=samples, lanes=lanes,
+                        build_root=out / "sim_build")
+    cyc = dict(zip(MODES, rep["cycles_per_inference_by_model"], strict=True))
+    rep["cycles_per_inference_by_mode"] = cyc
+    print(f"  compared {rep['compared']} inferences, mismatches {rep['mismatches']}, "
+          f"mode switches {rep['mode_switches']}, UART bytes {rep['uart_bytes']}; "
+          "device cycles per inference: "
+          + ", ".join(f"{m} {c:.0f}" for m, c in cyc.items()), flush=True)
+    return rep
+
+
+def stage_build(out: Path, board: str, verify: dict | None) -> dict:
+    from .commands.build import build
+
+    run = out / "runs" / "expansive"
+    print(f"[build] {board} bitstream sized for {run} (YoWASP; the first use compiles "
+          "the tools, about a minute)", flush=True)
+    rep = build(board=board, run=run, build_dir=out / "bitstream" / board)
+    print(f"  {rep['bitstream']}: Fmax {rep['fmax_mhz']} MHz at a {rep['clock_mhz']} MHz "
+          f"clock (meets timing: {rep['meets_timing']}), LUTs {rep['luts']}/"
+          f"{rep['luts_total']}, FFs {rep['ffs']}, DSPs {rep['dsps']}, BRAMs {rep['brams']}, "
+          f"SPRAMs {rep['sprams']}", flush=True)
+    if verify is not None and rep["lanes"] == verify["lanes"]:
+        rep["latency_us_by_mode"] = {
+            m: c / rep["clock_mhz"] for m, c in verify["cycles_per_inference_by_mode"].items()}
+        print("  latency per inference at the board clock: "
+              + ", ".join(f"{m} {v:.1f} us" for m, v in rep["latency_us_by_mode"].items()))
+    return rep
+
+
 def main(argv=None) -> int:
+    from constraints.boards import BOARDS
+
+    from .train import TrainOptions
+
     ap = argparse.ArgumentParser(prog="python -m sw.demo", description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="out/demo", help="output folder (default out/demo)")
-    ap.add_argument("--features", type=int, default=7, help="K features (default 7)")
+    ap.add_argument("--features", type=int, default=16, help="K features (default 16)")
+    ap.add_argument("--layers", default="128,128", help="hidden sizes (default 128,128)")
+    ap.add_argument("--epochs", type=int, default=60,
+                    help="most training epochs per mode (default 60; early stopping on "
+                         "the validation split)")
+    ap.add_argument("--limit", type=int, help="use a stratified subset of the digits")
+    ap.add_argument("--samples", type=int, default=10,
+                    help="test samples per model in the RTL simulation (default 10)")
+    ap.add_argument("--board", default="icebreaker", choices=sorted(BOARDS))
+    ap.add_argument("--stages", default=",".join(STAGES),
+                    help="comma list of stages to run (default: all: %(default)s); "
+                         "verify and build use the runs of an earlier train")
     args = ap.parse_args(argv)
+    stages = [s for s in args.stages.split(",") if s]
+    bad = [s for s in stages if s not in STAGES]
+    if bad:
+        ap.error(f"unknown stage(s) {bad} (choose from {', '.join(STAGES)})")
+    try:
+        layers = tuple(int(v) for v in args.layers.split(","))
+    except ValueError:
+        ap.error(f"--layers must be comma-separated integers, not {args.layers!r}")
+    opts = TrainOptions(features=args.features, layers=layers, epochs=args.epochs,
+                        limit=args.limit, progress=False)
+    try:
+        opts.validate()
+    except ValueError as exc:
+        ap.error(str(exc))
+    if args.samples < 1:
+        ap.error(f"--samples must be a positive integer, not {args.samples}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    report = {"encode": stage_encode(out, args.features)}
-    (out / "report.json").write_text(json.dumps(report, indent=2))
-    print(f"report: {out / 'report.json'}")
-    return 0
+    if any(s in stages for s in ("verify", "build")) and "train" not in stages:
+        missing = [m for m in MODES if not (out / "runs" / m / "model.dlw").exists()]
+        if missing:
+            ap.error(f"no trained runs under {out / 'runs'} ({', '.join(missing)}): "
+                     "run the train stage first")
+
+    t0 = time.perf_counter()
+    report, ok = {}, True
+    if "encode" in stages:
+        report["encode"] = stage_encode(out, args.features)
+    if "train" in stages:
+        report["train"] = stage_train(out, opts)
+    if "verify" in stages:
+        report["verify"] = stage_verify(out, args.samples, lanes=BOARDS[args.board].lanes)
+        ok &= report["verify"]["mismatches"] == 0
+    if "build" in stages:
+        report["build"] = stage_build(out, args.board, report.get("verify"))
+        ok &= bool(report["build"]["bitstream"]) and report["build"]["meets_timing"]
+    report["seconds"] = round(time.perf_counter() - t0, 1)
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(f"report: {out / 'report.json'} ({report['seconds']:.0f} s)"
+          + ("" if ok else "  -- FAILED: see above"))
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

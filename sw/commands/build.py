@@ -16,10 +16,7 @@ topology (K, T and layer sizes), so exactly that model and smaller ones fit.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -41,7 +38,7 @@ def build(*, board: str, run=None, baud: int = 115200, build_dir=None,
     Returns the report dict, or the Amaranth ``BuildPlan`` when ``do_build`` is False.
     """
     from constraints.boards import BOARDS, BoardTop, default_limits, platform_for
-    from hw.synth import YOWASP_ENV, parse_nextpnr
+    from hw.synth import parse_nextpnr, yowasp_environment
     if board not in BOARDS:
         raise ValueError(f"unknown board {board!r} (choose from {', '.join(BOARDS)})")
     spec = BOARDS[board]
@@ -60,12 +57,7 @@ def build(*, board: str, run=None, baud: int = 115200, build_dir=None,
     if not do_build:
         return platform.build(top, name=name, build_dir=str(build_dir), do_build=False,
                               do_program=False, **opts)
-    for k, v in YOWASP_ENV.items():
-        os.environ.setdefault(k, v)
-    if shutil.which(os.environ["YOSYS"]) is None:      # venv launchers not on PATH
-        bin_dir = Path(sys.executable).parent
-        if (bin_dir / os.environ["YOSYS"]).exists():
-            os.environ["PATH"] = str(bin_dir) + os.pathsep + os.environ.get("PATH", "")
+    yowasp_environment()
     bitstream = build_dir / f"{name}.{spec.bitstream_ext}"
     bitstream.unlink(missing_ok=True)
     t0 = time.monotonic()
