@@ -85,7 +85,7 @@ SWEEP_MNIST_CMD := dynalign sweep --dataset mnist --deltas=-1.5,0,2,10 --seeds 1
 results: setup  ## delta sweep on digits (11 deltas x 3 seeds + baselines) and MNIST, then docs/results.md
 	$(VENV)/bin/$(SWEEP_DIGITS_CMD)
 	$(VENV)/bin/$(SWEEP_MNIST_CMD)
-	$(PY) -m sw.results --page docs/results.md --verdict-file docs/verdict.md \
+	$(PY) -m sw.results --page docs/results.md \
 	  --section digits $(SWEEP_DIGITS) "$(SWEEP_DIGITS_CMD)" \
 	  --section "MNIST (8,000/2,000 split of t10k)" $(SWEEP_MNIST) "$(SWEEP_MNIST_CMD)"
 .PHONY: results

@@ -7,7 +7,13 @@ import json
 import shutil
 from pathlib import Path
 
-__all__ = ["write_table", "write_results_page", "main"]
+__all__ = ["write_table", "write_results_page", "landscape_verdict", "main"]
+
+#: The criterion the verdict applies (stated on the page): the paper's shape holds when
+#: spikes per inference fall at least this many times from delta=-1.5 to delta=2 ...
+SPIKE_RATIO_MIN = 2.0
+#: ... while golden accuracy falls by at most this much (absolute).
+ACCURACY_DROP_MAX = 0.05
 
 
 def _f(v, fmt):
@@ -34,6 +40,44 @@ def write_table(rows) -> str:
             f"{_f(_nj(r['energy_pj_per_inference']), '.2f')} | "
             f"{r['seeds']} |")
     return "\n".join(lines)
+
+
+def landscape_verdict(title: str, summ: dict) -> str:
+    """Plain sentences, computed from a sweep's table: does the bimodal landscape appear?
+
+    Compares delta=-1.5 with delta=2 (the paper's pair), names the pair of adjacent
+    swept deltas with the steepest fall in spikes (where the transition is), and applies
+    the stated criterion (:data:`SPIKE_RATIO_MIN`, :data:`ACCURACY_DROP_MAX`)."""
+    h = summ.get("headline") or {}
+    mixed = sorted((r for r in summ["table"] if r["kind"] == "mixed"),
+                   key=lambda r: r["delta"])
+    if not h:
+        return f"**{title}:** delta=-1.5 and delta=2 were not both swept; no verdict."
+    ratio = h["spike_ratio_expansive_over_dissipative"]
+    drop = h["accuracy_expansive"] - h["accuracy_dissipative"]
+    holds = ratio >= SPIKE_RATIO_MIN and drop <= ACCURACY_DROP_MAX
+    text = [f"**{title}:** spikes per inference fall {ratio:.2f}x from delta=-1.5 "
+            f"({h['spikes_expansive']:.1f}) to delta=2 ({h['spikes_dissipative']:.1f}) "
+            f"(paper: about 4.8x); golden accuracy goes from {h['accuracy_expansive']:.3f} "
+            f"to {h['accuracy_dissipative']:.3f} ({-drop * 100:+.1f} points; paper "
+            "0.939 -> 0.913)."]
+    if len(mixed) >= 3:
+        steps = [(a["spikes_per_inference"] / max(b["spikes_per_inference"], 1e-12), a, b)
+                 for a, b in zip(mixed, mixed[1:])]
+        r, a, b = max(steps, key=lambda x: x[0])
+        lo, hi = mixed[0], mixed[-1]
+        total = lo["spikes_per_inference"] / max(hi["spikes_per_inference"], 1e-12)
+        text.append(f"The steepest fall between adjacent swept deltas is {r:.2f}x, from "
+                    f"delta={a['delta']:g} to delta={b['delta']:g}; over the whole sweep "
+                    f"(delta={lo['delta']:g} to {hi['delta']:g}) spikes fall {total:.2f}x "
+                    f"and accuracy moves from {lo['golden_accuracy']:.3f} to "
+                    f"{hi['golden_accuracy']:.3f}.")
+    text.append(
+        ("So the paper's shape **appears** on the hardware model" if holds else
+         "So the paper's shape **does not appear** in full on the hardware model")
+        + f" (criterion: at least {SPIKE_RATIO_MIN:g}x fewer spikes at delta=2 than at "
+        f"delta=-1.5 with at most {ACCURACY_DROP_MAX * 100:g} points of accuracy lost).")
+    return " ".join(text)
 
 
 def _section(title: str, sweep_dir: Path, page_dir: Path, command: str) -> str:
@@ -79,8 +123,14 @@ def write_results_page(sections, page: Path, *, verdict: str = "") -> str:
              "SynOps x per-operation energy from Horowitz (ISSCC 2014, 45 nm: int32 add "
              "0.1 pJ, int32 mult 3.1 pJ; layer-1 SynOps are multiply-accumulates, deeper "
              "ones accumulates), never a measured power.", ""]
-    if verdict:
-        parts += ["## What the sweep shows", "", verdict, ""]
+    found = [landscape_verdict(title, json.loads((Path(d) / "sweep.json").read_text()))
+             for title, d, _ in sections if (Path(d) / "sweep.json").is_file()]
+    if verdict or found:
+        parts += ["## What the sweep shows", ""]
+        for v in found:
+            parts += [v, ""]
+        if verdict:
+            parts += [verdict, ""]
     for title, d, cmd in sections:
         if (Path(d) / "sweep.json").is_file():
             parts.append(_section(title, Path(d), page.parent, cmd))
@@ -97,9 +147,11 @@ def main(argv=None) -> int:
     ap.add_argument("--page", default="docs/results.md")
     ap.add_argument("--section", nargs=3, action="append", metavar=("TITLE", "DIR", "CMD"),
                     required=True)
-    ap.add_argument("--verdict-file", help="a Markdown paragraph to put first")
+    ap.add_argument("--verdict-file", help="a Markdown paragraph added to the computed "
+                                           "verdict (skipped when the file is absent)")
     args = ap.parse_args(argv)
-    verdict = Path(args.verdict_file).read_text() if args.verdict_file else ""
+    vf = Path(args.verdict_file) if args.verdict_file else None
+    verdict = vf.read_text() if vf is not None and vf.is_file() else ""
     write_results_page(args.section, Path(args.page), verdict=verdict)
     print(f"wrote {args.page}")
     return 0

@@ -59,6 +59,29 @@ def test_results_page(sweep_dir, tmp_path):
     assert "| mixed | -1.5 |" in text and "(not run:" in text
     assert "](img/digits-landscape.png)" in text
     assert (page.parent / "img" / "digits-landscape.png").is_file()
+    assert "**digits:** spikes per inference fall" in text and "A verdict." in text
+
+
+def test_landscape_verdict_applies_the_criterion():
+    from sw.results import landscape_verdict
+
+    def summ(spikes, accs):
+        rows = [{"kind": "mixed", "delta": d, "spikes_per_inference": s,
+                 "golden_accuracy": a} for d, s, a in zip((-1.5, 0.0, 2.0), spikes, accs)]
+        e, d = rows[0], rows[-1]
+        return {"table": rows, "headline": {
+            "spike_ratio_expansive_over_dissipative": e["spikes_per_inference"]
+            / d["spikes_per_inference"], "spikes_expansive": e["spikes_per_inference"],
+            "spikes_dissipative": d["spikes_per_inference"],
+            "accuracy_expansive": e["golden_accuracy"],
+            "accuracy_dissipative": d["golden_accuracy"]}}
+    yes = landscape_verdict("x", summ((480, 300, 100), (0.94, 0.93, 0.92)))
+    assert "**appears**" in yes and "4.80x" in yes and "from delta=0 to delta=2" in yes
+    fewer = landscape_verdict("x", summ((150, 120, 100), (0.94, 0.93, 0.92)))
+    assert "**does not appear**" in fewer
+    worse = landscape_verdict("x", summ((480, 300, 100), (0.94, 0.90, 0.80)))
+    assert "**does not appear**" in worse
+    assert "no verdict" in landscape_verdict("x", {"table": [], "headline": {}})
 
 
 @pytest.mark.parametrize("kwargs, msg", [
