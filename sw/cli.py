@@ -4,7 +4,9 @@ Every command lives in its own module under ``sw.commands`` (listed in
 :data:`COMMANDS`); a module exposes ``register(subparsers)``, which adds its parser
 and sets ``func`` to the function that runs it.  ``func(args)`` returns the exit code.
 Errors a user can cause (bad files, bad parameters) are raised as
-:class:`UsageError` or ``ValueError``/``TypeError`` and printed as one clear line.
+:class:`UsageError` or ``ValueError``/``TypeError`` and printed as one clear line (exit
+code 2); a serial port that cannot be opened, a board that does not answer or answers
+with an error reply is printed the same way with exit code 1.
 """
 
 from __future__ import annotations
@@ -53,11 +55,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from .driver import DeviceError, LinkTimeout, PortError
     try:
         return int(args.func(args) or 0)
     except (UsageError, ValueError, TypeError, FileNotFoundError) as exc:
         print(f"dynalign {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except (PortError, LinkTimeout, DeviceError) as exc:     # the board, not the user
+        print(f"dynalign {args.command}: error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from hw.protocol import (
 from sw.protocol import Results, Status, image_requests
 
 __all__ = ["Device", "DeviceError", "LinkTimeout", "SerialTransport", "ModelTransport",
-           "run_sync", "RETRYABLE"]
+           "run_sync", "RETRYABLE", "PortError"]
 
 #: Errors caused by a damaged frame on the wire: the request can simply be sent again.
 RETRYABLE = {Err.CRC, Err.TIMEOUT, Err.FRAMING}
@@ -53,6 +53,10 @@ class DeviceError(Exception):
 
 class LinkTimeout(TimeoutError):
     """No reply within the allowed number of quiet periods."""
+
+
+class PortError(OSError):
+    """The serial port cannot be opened (missing, busy, no permission, bad settings)."""
 
 
 class Device:
@@ -189,7 +193,12 @@ class SerialTransport:
 
     def __init__(self, port: str, *, baud: int = 115200, timeout: float = 0.5):
         import serial
-        self._serial = serial.Serial(port, baudrate=baud, timeout=timeout)
+        if not isinstance(baud, int) or isinstance(baud, bool) or baud <= 0:
+            raise ValueError(f"baud must be a positive integer, not {baud!r}")
+        try:
+            self._serial = serial.Serial(port, baudrate=baud, timeout=timeout)
+        except (serial.SerialException, ValueError) as exc:
+            raise PortError(f"cannot open serial port {port!r}: {exc}") from None
         self._serial.reset_input_buffer()
 
     async def send(self, data: bytes) -> None:

@@ -58,3 +58,32 @@ def test_cli_lists_board_commands():
     assert args.board == "icebreaker" and args.run is None
     with pytest.raises(SystemExit):
         p.parse_args(["build", "--board", "arty"])
+
+
+def test_missing_serial_port_is_one_clear_line(model_file, tmp_path, capsys):
+    from sw import cli
+    path, _ = model_file
+    port = str(tmp_path / "ttyNOPE")
+    assert cli.main(["upload", "--port", port, str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("dynalign upload: error: cannot open serial port")
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert cli.main(["run", "--port", port, "--input", "1,2,3"]) == 1
+    assert "cannot open serial port" in capsys.readouterr().err
+
+
+def test_bad_run_is_rejected_before_the_port_is_opened(tmp_path, capsys):
+    from sw import cli
+    bad = tmp_path / "bad.dlw"
+    bad.write_bytes(b"junk")
+    port = str(tmp_path / "ttyNOPE")           # never opened: the image check comes first
+    assert cli.main(["upload", "--port", port, str(bad)]) == 2
+    assert "weight image too short" in capsys.readouterr().err
+    assert cli.main(["upload", "--port", port, str(tmp_path / "none")]) == 2
+    assert "no such run directory or weight image" in capsys.readouterr().err
+
+
+def test_bad_baud_is_rejected():
+    from sw.driver import SerialTransport
+    with pytest.raises(ValueError, match="baud must be a positive integer"):
+        SerialTransport("/dev/null", baud=0)
