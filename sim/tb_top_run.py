@@ -33,9 +33,6 @@ def run_top_job(top, ops: list, *, quiet_cycles: int = 4000, quiet_limit: int = 
                                     "quiet_limit": quiet_limit, "ops": ops}))
     if result_file.exists():
         result_file.unlink()
-    saved = os.environ.get("MAKEFLAGS")
-    # see sim/tb_lif_run.py: restore the precompiled-header include flag of the wheel
-    os.environ["MAKEFLAGS"] = ((saved + " ") if saved else "") + "CFG_CXXFLAGS_PCH_I=-include"
     try:
         run_cocotb(verilog_text=text, toplevel=TOPLEVEL, test_module="sim.tb_top",
                    build_dir=build_dir,
@@ -43,11 +40,6 @@ def run_top_job(top, ops: list, *, quiet_cycles: int = 4000, quiet_limit: int = 
                               "DYNALIGN_TOP_RESULT": str(result_file)})
     except SystemExit:
         pass
-    finally:
-        if saved is None:
-            del os.environ["MAKEFLAGS"]
-        else:
-            os.environ["MAKEFLAGS"] = saved
     if not result_file.exists():
         raise RuntimeError(f"the top-level testbench wrote no results (see "
                            f"{build_dir}/test.log)")
