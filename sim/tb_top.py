@@ -20,10 +20,9 @@ import os
 from pathlib import Path
 
 import cocotb
-from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, Event, FallingEdge, First, ReadOnly, Timer
 
-CLOCK_NS = 10
+from sim.tb_top_run import CLOCK_NS
 
 
 class SimUARTTransport:
@@ -96,7 +95,7 @@ async def top_job(dut):
     """Run the job's operations through sw.driver.Device over the simulated UART."""
     from sw.driver import Device, DeviceError, LinkTimeout
     job = json.loads(Path(os.environ["DYNALIGN_TOP_JOB"]).read_text())
-    Clock(dut.clk, CLOCK_NS, unit="ns").start()
+    # the clock runs in the HDL wrapper (sim.tb_top_run.WRAPPER), period CLOCK_NS
     dut.rx.value = 1
     dut.rst.value = 1
     await ClockCycles(dut.clk, 4)
