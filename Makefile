@@ -31,7 +31,7 @@ test: setup  ## run the test suite (RTL vs golden included); PYTEST_ARGS=--runsl
 lint: setup  ## ruff over the sources
 	$(VENV)/bin/ruff check hw sw sim tests bench
 
-demo: setup  ## the main job: encode digits, train both modes, verify in RTL sim, build the iCEBreaker bitstream
+demo: setup  ## the main job: encode digits, train both modes, verify in RTL sim, build the ULX3S bitstream
 	$(PY) -m sw.demo --out $(OUT)/demo $(DEMO_ARGS)
 
 bench: setup  ## golden encoder throughput (JSON)
@@ -80,13 +80,17 @@ bench-train: setup  ## training targets: accuracy, float/ANN gap, spikes per mod
 
 SWEEP_DIGITS := $(OUT)/sweep-digits
 SWEEP_MNIST := $(OUT)/sweep-mnist
+SWEEP_SAT := $(OUT)/sweep-digits-saturating
 SWEEP_DIGITS_CMD := dynalign sweep --dataset digits --seeds 3 --out $(SWEEP_DIGITS)
+SWEEP_SAT_CMD := dynalign sweep --dataset digits --seeds 3 --in-shift-percentile 50 --no-lorenz --baselines= --out $(SWEEP_SAT)
 SWEEP_MNIST_CMD := dynalign sweep --dataset mnist --deltas=-1.5,0,2,10 --seeds 1 --baselines direct,latency --no-lorenz --epochs 20 --out $(SWEEP_MNIST)
-results: setup  ## delta sweep on digits (11 deltas x 3 seeds + baselines) and MNIST, then docs/results.md
+results: setup  ## delta sweeps: digits (11 deltas x 3 seeds + baselines; again with a saturating input scale) and MNIST -> docs/results.md
 	$(VENV)/bin/$(SWEEP_DIGITS_CMD)
+	$(VENV)/bin/$(SWEEP_SAT_CMD)
 	$(VENV)/bin/$(SWEEP_MNIST_CMD)
 	$(PY) -m sw.results --page docs/results.md \
 	  --section digits $(SWEEP_DIGITS) "$(SWEEP_DIGITS_CMD)" \
+	  --section "digits, saturating input scale" $(SWEEP_SAT) "$(SWEEP_SAT_CMD)" \
 	  --section "MNIST (8,000/2,000 split of t10k)" $(SWEEP_MNIST) "$(SWEEP_MNIST_CMD)"
 .PHONY: results
 

@@ -14,7 +14,7 @@ Four stages, each printed as it finishes and gathered in ``OUT/report.json``:
    Verilated top level, switching expansive -> dissipative -> expansive on one design
    (:func:`sw.verify_system.verify_system`); every result record compared with ``==`` to
    the golden model; device cycles per inference per mode.
-4. **build** -- the iCEBreaker bitstream sized for the trained topology, with the YoWASP
+4. **build** -- the bitstream (ULX3S by default) sized for the trained topology, with the YoWASP
    tools (:func:`sw.commands.build.build`): Fmax, utilisation, and the latency per
    inference of each mode at the board clock.
 
@@ -173,7 +173,9 @@ def main(argv=None) -> int:
     ap.add_argument("--limit", type=int, help="use a stratified subset of the digits")
     ap.add_argument("--samples", type=int, default=10,
                     help="test samples per model in the RTL simulation (default 10)")
-    ap.add_argument("--board", default="icebreaker", choices=sorted(BOARDS))
+    ap.add_argument("--board", default="ulx3s", choices=sorted(BOARDS),
+                    help="board to build for (default ulx3s: the accelerator does not fit the "
+                         "iCEBreaker's UP5K yet, see README)")
     ap.add_argument("--stages", default=",".join(STAGES),
                     help="comma list of stages to run (default: all: %(default)s); "
                          "verify and build use the runs of an earlier train")
