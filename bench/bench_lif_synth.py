@@ -36,10 +36,14 @@ def make_dut(topology, lanes, weight_width, weight_ram):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("designs", nargs="*", default=list(DESIGNS), choices=list(DESIGNS))
+    p.add_argument("designs", nargs="*", metavar="DESIGN",
+                   help=f"designs to build: {', '.join(DESIGNS)} (default: all)")
     args = p.parse_args()
+    bad = [d for d in args.designs if d not in DESIGNS]
+    if bad:
+        p.error(f"unknown design(s) {bad} (choose from {', '.join(DESIGNS)})")
     out = []
-    for key in args.designs:
+    for key in args.designs or list(DESIGNS):
         board, topo, lanes, ww, ram = DESIGNS[key]
         dut = make_dut(topo, lanes, ww, ram)
         try:
