@@ -23,7 +23,9 @@ argmax over output neurons of the pair ``(counts[i], v_final[i])`` compared
 lexicographically (``v_final``: output membranes after step ``T-1``), ties going to the
 lowest index; per layer the total spikes, the synaptic operations (layer 1:
 ``sum_t nnz(a[t, :]) * n_out``, zero activations are skipped; layer ``l > 1``:
-``sum_t (spikes of layer l-1 at t) * n_out``) and the saturation count.
+``sum_t (spikes of layer l-1 at t) * n_out``) and the saturation count.  The vectorised
+model also returns the active-input counts per step and layer and every layer's spike
+trains ``s_l[t, i]`` (what :mod:`hw.lif.cycles` needs to predict the RTL's cycles).
 
 Exactness of the fast model: the matrix products run in float64 BLAS, exact while every
 partial sum stays below ``2**53``; :data:`FLOAT_EXACT_INPUTS` (from the formats) bounds
@@ -159,6 +161,7 @@ class NetworkResult:
     saturations: np.ndarray = None  # (N, L)
     v_final: np.ndarray = None      # (N, n_out)
     active: np.ndarray = None       # (N, T, L) active (non-zero) inputs of layer l at t
+    spike_trains: list = field(default_factory=list)   # L bool arrays (N, T, n_l)
 
     def sample(self, n: int) -> dict:
         """Sample ``n`` as plain Python ints and lists (the shape the scalar twin returns)."""
@@ -215,6 +218,7 @@ def ref_network(samples, net: LIFNetworkParams) -> NetworkResult:
     synops = np.zeros((n, L), np.int64)
     sats = np.zeros((n, L), np.int64)
     active = np.zeros((n, steps, L), np.int64)
+    trains = [np.zeros((n, steps, layer.n_out), bool) for layer in net.layers]
     for t in range(steps):
         inp = act[:, t, :]
         for k, layer in enumerate(net.layers):
@@ -227,11 +231,13 @@ def ref_network(samples, net: LIFNetworkParams) -> NetworkResult:
             s = u >= layer.theta
             v[k] = u - layer.theta * s
             counts[k] += s
+            trains[k][:, t] = s
             inp = s.astype(np.int64)
     spikes = np.stack([c.sum(axis=1) for c in counts], axis=1)
     return NetworkResult(cls=argmax_class(counts[-1], v[-1]), out_counts=counts[-1],
                          layer_counts=counts, spikes=spikes, synops=synops,
-                         saturations=sats, v_final=v[-1], active=active)
+                         saturations=sats, v_final=v[-1], active=active,
+                         spike_trains=trains)
 
 
 def ref_network_scalar(sample_TxC, net: LIFNetworkParams) -> dict:

@@ -18,8 +18,9 @@ Organisation
   ``acc[k] += W[g*lanes+k, j] * a`` (one entry per cycle, all lanes at once); after the
   group's last entry the group is *finalised* (leak, bias, saturation, threshold, reset,
   count) in a pipeline while the next group accumulates.  A layer step therefore costs
-  ``groups x max(active, 1)`` cycles plus a drain of a few cycles, against the bound
-  ``ceil(active x n_out / lanes)``.  An empty list still finalises every group (one
+  ``groups x max(active, 1)`` cycles plus a drain (8 cycles and the serialisation of the
+  last group's spikes), against the bound ``ceil(active x n_out / lanes)``; the exact
+  count is :func:`hw.lif.cycles.ref_cycles`.  An empty list still finalises every group (one
   dummy entry of value 0 per group).
 * **Memories** (``amaranth.lib.memory.Memory``): weights (word = ``lanes`` weights,
   address ``wbase_l + g * n_in + j``), biases and state (membrane + per-neuron spike
