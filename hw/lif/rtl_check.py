@@ -131,9 +131,10 @@ def dut_for(topologies, *, lanes: int, weight_width: int = 8) -> LIFNetwork:
 def random_case(rng: np.random.Generator, dut: LIFNetwork, topology, *, samples: int,
                 steps: int = 5, rate: float | None = None, extreme: bool = False,
                 idle: float = 0.0, backpressure: float = 0.0) -> dict:
-    net = random_network(rng, topology, rate=rate, extreme=extreme,
-                         weight_bits=dut.weight_width)
     x = random_samples(rng, samples, steps, topology[0], extreme=0.2 if extreme else 0.01)
+    # thresholds calibrated on the very inputs, so the measured rate is the target rate
+    net = random_network(rng, topology, rate=rate, extreme=extreme,
+                         weight_bits=dut.weight_width, calib=x if rate is not None else None)
     return make_case(dut, net, x, idle=idle, backpressure=backpressure,
                      seed=int(rng.integers(1 << 30)))
 
