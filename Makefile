@@ -29,7 +29,7 @@ test: setup  ## run the test suite (RTL vs golden included); PYTEST_ARGS=--runsl
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 lint: setup  ## ruff over the sources
-	$(VENV)/bin/ruff check hw sw sim tests bench
+	$(VENV)/bin/ruff check hw sw sim tests bench constraints
 
 demo: setup  ## the main job: encode digits, train both modes, verify in RTL sim, build the ULX3S bitstream
 	$(PY) -m sw.demo --out $(OUT)/demo $(DEMO_ARGS)

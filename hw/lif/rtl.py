@@ -34,11 +34,12 @@ Organisation
   while the engine is idle: class valid, or no inference started).
 
 Pipeline (one active entry per cycle): issue (list read) -> P1 (weight read at
-``wbase + g * n_in + j``) -> P2 (``lanes`` products ``W * a``, 8 x 16 bits) -> P3
-(accumulate; state and bias of the group read) -> F1 (``beta * v`` split as
+``wbase + g * n_in + j``) -> P2 (``lanes`` products ``W * a``, 8 x 16 bits; state and
+bias of the group read) -> P3 (accumulate; ``beta * (v & 0xff)`` by shift-and-add from
+the state word, rounded and registered) -> F1 (``beta * v`` split as
 ``beta * (v >> 8) * 2**8 + beta * (v & 0xff)``, exact, so that
 ``round_shift(beta * v, 8) = beta * (v >> 8) + ((beta * (v & 0xff) + 128) >> 8)``: one
-16 x 16 DSP product and a small shift-and-add per lane) -> F2 (sum, ``sat_MEM``,
+16 x 16 DSP product per lane, and ``acc + bias + low part``) -> F2 (sum, ``sat_MEM``,
 threshold, subtract, count, write back, spike mask into a FIFO) -> serialiser (one spike
 index per cycle into the next layer's list).  A ``last`` entry is only issued while the
 FIFO has room for every mask in flight, so nothing ever stalls inside the pipeline.
@@ -500,7 +501,7 @@ class LIFNetwork(wiring.Component):
         with m.Elif(eng_idle):
             m.d.comb += s_rd.addr.eq(self.rd_addr[lb:14])
         with m.Else():
-            m.d.comb += s_rd.addr.eq(cur_gbase + p3["g"])
+            m.d.comb += s_rd.addr.eq(cur_gbase + p2["g"])
         # read-out comparison: key = (count, v + 2**23) as one unsigned number
         ro_word = s_rd.data.word_select(ro_lane, STW) if lanes > 1 else s_rd.data
         ro_key = Cat(ro_word[:MEM.width - 1], ~ro_word[MEM.width - 1], ro_word[MEM.width:])
@@ -519,7 +520,7 @@ class LIFNetwork(wiring.Component):
         p1_idx = Mux(cur_is_l0, in_idx, sp_rd.data)
         p1_val = Mux(p1["dummy"], 0, Mux(cur_is_l0, in_val, 1))
         m.d.comb += [w_rd.addr.eq(p1["wg"] + Mux(p1["dummy"], 0, p1_idx)),
-                     b_rd.addr.eq(cur_gbase + p3["g"])]
+                     b_rd.addr.eq(cur_gbase + p2["g"])]
         m.d.sync += [p2["valid"].eq(p1["valid"]), p2["first"].eq(p1["first"]),
                      p2["last"].eq(p1["last"]), p2["val"].eq(p1_val), p2["g"].eq(p1["g"])]
 
@@ -530,33 +531,44 @@ class LIFNetwork(wiring.Component):
             wk = w_rd.data[k * ww:(k + 1) * ww].as_signed()
             m.d.sync += prod[k].eq(wk * p2["val"])
 
-        # ---- P3: accumulate; the last entry of a group hands the sum to F1
+        # ---- P3: accumulate; the last entry of a group hands the sum to F1.  The group's
+        # state and bias words (read with P2's group) arrive here: the low part of the
+        # leak product is formed from them and registered for F1, so that no block-RAM
+        # output drives an adder chain straight into F2 (the ECP5 critical path).
+        #   beta * v = beta * v_hi * 2**8 + beta * v_lo  with v_hi = v >> 8 (signed, 16
+        #   bits: one 16x16 DSP in F1) and v_lo = v & 0xff (unsigned: shift-and-add in
+        #   LUTs), so round_shift(beta * v, 8) = beta * v_hi + ((beta * v_lo + 128) >> 8).
         m.d.sync += [f1["valid"].eq(p3["valid"] & p3["last"]), f1["g"].eq(p3["g"])]
+        f1_vhi, f1_lor, f1_bias, f1_cnt = [], [], [], []
         for k in range(lanes):
             s = Mux(p3["first"], 0, acc[k]) + prod[k]
             with m.If(p3["valid"]):
                 m.d.sync += acc[k].eq(s)
             m.d.sync += f1_acc[k].eq(s)
+            word = s_rd.data[k * STW:(k + 1) * STW]
+            v_old = Mux(first_step, 0, word[:MEM.width].as_signed())
+            v_lo = v_old[:LEAK_SHIFT]
+            lo = sum(Mux(f_beta[layer][b], v_lo << b, 0) for b in range(BETA.width))
+            regs = (Signal(signed(MEM.width - LEAK_SHIFT), name=f"f1vhi{k}"),
+                    Signal(BETA.width + 1, name=f"f1lor{k}"),
+                    Signal(signed(BIAS.width), name=f"f1bias{k}"),
+                    Signal(CW, name=f"f1cnt{k}"))
+            m.d.sync += [regs[0].eq(v_old[LEAK_SHIFT:].as_signed()),
+                         regs[1].eq((lo + (1 << (LEAK_SHIFT - 1))) >> LEAK_SHIFT),
+                         regs[2].eq(b_rd.data[k * BIAS.width:(k + 1) * BIAS.width].as_signed()),
+                         regs[3].eq(Mux(first_step, 0, word[MEM.width:]))]
+            for lst, r in zip((f1_vhi, f1_lor, f1_bias, f1_cnt), regs, strict=True):
+                lst.append(r)
 
-        # ---- F1: leak product beta * v, acc + bias
+        # ---- F1: leak product beta * v_hi, acc + bias + the rounded low part
         beta_l = Signal(signed(BETA.width + 1))
         theta_l = Signal(signed(MEM.width))
         m.d.comb += [beta_l.eq(f_beta[layer]), theta_l.eq(f_theta[layer])]
         m.d.sync += [f2["valid"].eq(f1["valid"]), f2["g"].eq(f1["g"])]
         for k in range(lanes):
-            word = s_rd.data[k * STW:(k + 1) * STW]
-            v_old = Mux(first_step, 0, word[:MEM.width].as_signed())
-            c_old = Mux(first_step, 0, word[MEM.width:])
-            bias = b_rd.data[k * BIAS.width:(k + 1) * BIAS.width].as_signed()
-            # beta * v = beta * v_hi * 2**8 + beta * v_lo  with v_hi = v >> 8 (signed, 16
-            # bits: one 16x16 DSP) and v_lo = v & 0xff (unsigned: shift-and-add in LUTs),
-            # so round_shift(beta * v, 8) = beta * v_hi + ((beta * v_lo + 128) >> 8).
-            v_hi = v_old[LEAK_SHIFT:].as_signed()
-            v_lo = v_old[:LEAK_SHIFT]
-            lo = sum(Mux(f_beta[layer][b], v_lo << b, 0) for b in range(BETA.width))
-            lo_r = (lo + (1 << (LEAK_SHIFT - 1))) >> LEAK_SHIFT
-            m.d.sync += [f2_leak_hi[k].eq(beta_l * v_hi),
-                         f2_rest[k].eq(f1_acc[k] + bias + lo_r), f2_cnt[k].eq(c_old)]
+            m.d.sync += [f2_leak_hi[k].eq(beta_l * f1_vhi[k]),
+                         f2_rest[k].eq(f1_acc[k] + f1_bias[k] + f1_lor[k]),
+                         f2_cnt[k].eq(f1_cnt[k])]
 
         # ---- F2: u = sat_MEM(round_shift(leak, 8) + acc + bias); spike; reset; write
         spike = Signal(lanes)
