@@ -88,7 +88,7 @@ results: setup  ## delta sweeps: digits (11 deltas x 3 seeds + baselines; again 
 	$(VENV)/bin/$(SWEEP_DIGITS_CMD)
 	$(VENV)/bin/$(SWEEP_SAT_CMD)
 	$(VENV)/bin/$(SWEEP_MNIST_CMD)
-	$(PY) -m sw.results --page docs/results.md \
+	$(PY) -m sw.results --page docs/results.md --verdict-file docs/verdict.md \
 	  --section digits $(SWEEP_DIGITS) "$(SWEEP_DIGITS_CMD)" \
 	  --section "digits, saturating input scale" $(SWEEP_SAT) "$(SWEEP_SAT_CMD)" \
 	  --section "MNIST (8,000/2,000 split of t10k)" $(SWEEP_MNIST) "$(SWEEP_MNIST_CMD)"

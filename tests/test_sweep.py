@@ -59,7 +59,7 @@ def test_results_page(sweep_dir, tmp_path):
     assert "| mixed | -1.5 |" in text and "(not run:" in text
     assert "](img/digits-landscape.png)" in text
     assert (page.parent / "img" / "digits-landscape.png").is_file()
-    assert "**digits:** spikes per inference fall" in text and "A verdict." in text
+    assert "**digits:** spikes per inference go from" in text and "A verdict." in text
 
 
 def test_landscape_verdict_applies_the_criterion():
@@ -76,7 +76,7 @@ def test_landscape_verdict_applies_the_criterion():
             "accuracy_expansive": e["golden_accuracy"],
             "accuracy_dissipative": d["golden_accuracy"]}}
     yes = landscape_verdict("x", summ((480, 300, 100), (0.94, 0.93, 0.92)))
-    assert "**appears**" in yes and "4.80x" in yes and "from delta=0 to delta=2" in yes
+    assert "**appears**" in yes and "a ratio of 4.80" in yes and "from delta=0 to delta=2" in yes
     fewer = landscape_verdict("x", summ((150, 120, 100), (0.94, 0.93, 0.92)))
     assert "**does not appear**" in fewer
     worse = landscape_verdict("x", summ((480, 300, 100), (0.94, 0.90, 0.80)))
