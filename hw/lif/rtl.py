@@ -395,6 +395,8 @@ class LIFNetwork(wiring.Component):
         f2_leak_hi = [Signal(signed(BETA.width + 1 + MEM.width - LEAK_SHIFT),
                              name=f"leak_hi{k}") for k in range(lanes)]
         f2_rest = [Signal(signed(SW), name=f"rest{k}") for k in range(lanes)]
+        # the same sum minus theta: F2 forms u and u - theta side by side
+        f2_rest_m = [Signal(signed(SW + 1), name=f"restm{k}") for k in range(lanes)]
         f2_cnt = [Signal(CW, name=f"cnt{k}") for k in range(lanes)]
 
         m.submodules.mfifo = mfifo = fifo.SyncFIFOBuffered(width=lanes + gcw + 1,
@@ -566,25 +568,41 @@ class LIFNetwork(wiring.Component):
         m.d.comb += [beta_l.eq(f_beta[layer]), theta_l.eq(f_theta[layer])]
         m.d.sync += [f2["valid"].eq(f1["valid"]), f2["g"].eq(f1["g"])]
         for k in range(lanes):
+            rest_k = f1_acc[k] + f1_bias[k] + f1_lor[k]
             m.d.sync += [f2_leak_hi[k].eq(beta_l * f1_vhi[k]),
-                         f2_rest[k].eq(f1_acc[k] + f1_bias[k] + f1_lor[k]),
+                         f2_rest[k].eq(rest_k), f2_rest_m[k].eq(rest_k - theta_l),
                          f2_cnt[k].eq(f1_cnt[k])]
 
-        # ---- F2: u = sat_MEM(round_shift(leak, 8) + acc + bias); spike; reset; write
+        # ---- F2: us = sat_MEM(round_shift(leak, 8) + acc + bias); spike = us >= theta;
+        # v = us - theta on a spike; write.  u and d = u - theta are formed side by side
+        # (no compare-then-subtract chain): without saturation us = u, the spike is
+        # d >= 0 and the new v is d; saturated, us is MEM's min or max and the spike and
+        # the new v come from comparing that constant with theta (a register).
         spike = Signal(lanes)
         satm = Signal(lanes)
         new_words = []
         base_slot = f2["g"] << lb
+        sat_hi_spike = Signal(name="sat_hi_spike")
+        sat_lo_spike = Signal(name="sat_lo_spike")
+        m.d.comb += [sat_hi_spike.eq(MEM.max_int >= theta_l),
+                     sat_lo_spike.eq(MEM.min_int >= theta_l)]
         for k in range(lanes):
             u = Signal(signed(SW), name=f"u{k}")
-            m.d.comb += u.eq(f2_leak_hi[k] + f2_rest[k])
-            us = Signal(signed(MEM.width), name=f"us{k}")
+            d = Signal(signed(SW + 2), name=f"d{k}")
+            m.d.comb += [u.eq(f2_leak_hi[k] + f2_rest[k]),
+                         d.eq(f2_leak_hi[k] + f2_rest_m[k])]
             ovf = _overflows(u, MEM.width)
-            m.d.comb += us.eq(Mux(ovf, Mux(u[-1], MEM.min_int, MEM.max_int), u[:MEM.width]))
+            sat_value = Mux(u[-1], MEM.min_int, MEM.max_int)
+            sat_spike = Mux(u[-1], sat_lo_spike, sat_hi_spike)
+            raw_spike = Mux(ovf, sat_spike, ~d[-1])
             valid_lane = (base_slot + k) < cur_n_out
             m.d.comb += [satm[k].eq(valid_lane & ovf),
-                         spike[k].eq(valid_lane & (us >= theta_l))]
-            v_new = Mux(spike[k], us - theta_l, us)
+                         spike[k].eq(valid_lane & raw_spike)]
+            sat_minus = Signal(signed(MEM.width + 1), name=f"satm{k}")
+            m.d.comb += sat_minus.eq(sat_value - theta_l)
+            us_bits = Mux(ovf, sat_value, u[:MEM.width])
+            sub_bits = Mux(ovf, sat_minus[:MEM.width], d[:MEM.width])      # us - theta
+            v_new = Mux(spike[k], sub_bits, us_bits)
             new_words.append(Cat(v_new[:MEM.width], (f2_cnt[k] + spike[k])[:CW]))
         m.d.comb += [s_wr.addr.eq(cur_gbase + f2["g"]), s_wr.data.eq(Cat(*new_words)),
                      s_wr.en.eq(f2["valid"]),
