@@ -34,9 +34,10 @@ Organisation
   while the engine is idle: class valid, or no inference started).
 
 Pipeline (one active entry per cycle): issue (list read) -> P1 (weight read at
-``wbase + g * n_in + j``) -> P2 (``lanes`` products ``W * a``, 8 x 16 bits; state and
-bias of the group read) -> P3 (accumulate; ``beta * (v & 0xff)`` by shift-and-add from
-the state word, rounded and registered) -> F1 (``beta * v`` split as
+``wbase + g * n_in + j``; state and bias of the group read) -> P2 (``lanes`` products
+``W * a``, 8 x 16 bits; state and bias words latched) -> P3 (accumulate;
+``beta * (v & 0xff)`` by shift-and-add from the state word, rounded and registered) -> F1
+(``beta * v`` split as
 ``beta * (v >> 8) * 2**8 + beta * (v & 0xff)``, exact, so that
 ``round_shift(beta * v, 8) = beta * (v >> 8) + ((beta * (v & 0xff) + 128) >> 8)``: one
 16 x 16 DSP product per lane, and ``acc + bias + low part``) -> F2 (sum, ``sat_MEM``,
@@ -496,14 +497,14 @@ class LIFNetwork(wiring.Component):
                     m.next = "IDLE"
         m.d.comb += self.o.payload.eq(cls)
 
-        # state read port: the group finalised next (data in F1), the read-out scan of
-        # the last layer, or the read-back port while the engine is idle
+        # state read port: the group in P1 (its word is latched in P2 for P3), the read-out
+        # scan of the last layer, or the read-back port while the engine is idle
         with m.If(reading):
             m.d.comb += s_rd.addr.eq(f_gbase[last_layer] + (ro_i >> lb))
         with m.Elif(eng_idle):
             m.d.comb += s_rd.addr.eq(self.rd_addr[lb:14])
         with m.Else():
-            m.d.comb += s_rd.addr.eq(cur_gbase + p2["g"])
+            m.d.comb += s_rd.addr.eq(cur_gbase + p1["g"])
         # read-out comparison: key = (count, v + 2**23) as one unsigned number
         ro_word = s_rd.data.word_select(ro_lane, STW) if lanes > 1 else s_rd.data
         ro_key = Cat(ro_word[:MEM.width - 1], ~ro_word[MEM.width - 1], ro_word[MEM.width:])
@@ -522,21 +523,24 @@ class LIFNetwork(wiring.Component):
         p1_idx = Mux(cur_is_l0, in_idx, sp_rd.data)
         p1_val = Mux(p1["dummy"], 0, Mux(cur_is_l0, in_val, 1))
         m.d.comb += [w_rd.addr.eq(p1["wg"] + Mux(p1["dummy"], 0, p1_idx)),
-                     b_rd.addr.eq(cur_gbase + p2["g"])]
+                     b_rd.addr.eq(cur_gbase + p1["g"])]
         m.d.sync += [p2["valid"].eq(p1["valid"]), p2["first"].eq(p1["first"]),
                      p2["last"].eq(p1["last"]), p2["val"].eq(p1_val), p2["g"].eq(p1["g"])]
 
-        # ---- P2: products, latch state and bias words
+        # ---- P2: products; latch the group's state and bias words (read with P1's group)
         m.d.sync += [p3["valid"].eq(p2["valid"]), p3["first"].eq(p2["first"]),
                      p3["last"].eq(p2["last"]), p3["g"].eq(p2["g"])]
+        p3_state = Signal.like(s_rd.data, name="p3_state")
+        p3_bias = Signal.like(b_rd.data, name="p3_bias")
+        m.d.sync += [p3_state.eq(s_rd.data), p3_bias.eq(b_rd.data)]
         for k in range(lanes):
             wk = w_rd.data[k * ww:(k + 1) * ww].as_signed()
             m.d.sync += prod[k].eq(wk * p2["val"])
 
         # ---- P3: accumulate; the last entry of a group hands the sum to F1.  The group's
-        # state and bias words (read with P2's group) arrive here: the low part of the
-        # leak product is formed from them and registered for F1, so that no block-RAM
-        # output drives an adder chain straight into F2 (the ECP5 critical path).
+        # state and bias words (latched in P2) are here: the low part of the leak product
+        # is formed from them and registered for F1 (no block-RAM output drives an adder
+        # chain: that was the ECP5 critical path).
         #   beta * v = beta * v_hi * 2**8 + beta * v_lo  with v_hi = v >> 8 (signed, 16
         #   bits: one 16x16 DSP in F1) and v_lo = v & 0xff (unsigned: shift-and-add in
         #   LUTs), so round_shift(beta * v, 8) = beta * v_hi + ((beta * v_lo + 128) >> 8).
@@ -547,7 +551,7 @@ class LIFNetwork(wiring.Component):
             with m.If(p3["valid"]):
                 m.d.sync += acc[k].eq(s)
             m.d.sync += f1_acc[k].eq(s)
-            word = s_rd.data[k * STW:(k + 1) * STW]
+            word = p3_state[k * STW:(k + 1) * STW]
             v_old = Mux(first_step, 0, word[:MEM.width].as_signed())
             v_lo = v_old[:LEAK_SHIFT]
             lo = sum(Mux(f_beta[layer][b], v_lo << b, 0) for b in range(BETA.width))
@@ -557,7 +561,7 @@ class LIFNetwork(wiring.Component):
                     Signal(CW, name=f"f1cnt{k}"))
             m.d.sync += [regs[0].eq(v_old[LEAK_SHIFT:].as_signed()),
                          regs[1].eq((lo + (1 << (LEAK_SHIFT - 1))) >> LEAK_SHIFT),
-                         regs[2].eq(b_rd.data[k * BIAS.width:(k + 1) * BIAS.width].as_signed()),
+                         regs[2].eq(p3_bias[k * BIAS.width:(k + 1) * BIAS.width].as_signed()),
                          regs[3].eq(Mux(first_step, 0, word[MEM.width:]))]
             for lst, r in zip((f1_vhi, f1_lor, f1_bias, f1_cnt), regs, strict=True):
                 lst.append(r)
