@@ -8,6 +8,8 @@ from test_lif_rtl import run_amaranth
 
 from hw.formats import BIAS
 from hw.lif.cycles import (
+    F2_TO_SERIALISER,
+    ISSUE_TO_F2,
     group_spikes,
     ref_cycles,
     ref_cycles_from_sizes,
@@ -15,6 +17,9 @@ from hw.lif.cycles import (
 )
 from hw.lif.ref import LIFLayerParams, LIFNetworkParams, random_network, random_samples, ref_network
 from hw.lif.rtl import RD_CYCLES, LIFNetwork, bound_cycles_network
+
+#: issue of a group's last entry -> its mask loaded into the serialiser (the drain)
+DRAIN = ISSUE_TO_F2 + F2_TO_SERIALISER
 
 
 def _dut(lanes, max_neurons, *, max_layers=3, max_inputs=8, fifo_depth=8):
@@ -65,7 +70,7 @@ def test_model_equals_rtl(lanes, max_neurons, seed):
 def _backpressure_net(lanes, groups):
     """One layer of ``groups`` groups, one active input: every neuron of group 0 and the
     first neuron of every later group spike at every step, so the serialiser falls
-    behind (8 cycles on group 0) while a group is issued per cycle: the FIFO credit
+    behind (``lanes`` cycles on group 0) while a group is issued per cycle: the FIFO credit
     holds the issue back."""
     n_out = lanes * groups
     bias = np.full(n_out, -5)
@@ -75,9 +80,9 @@ def _backpressure_net(lanes, groups):
     return LIFNetworkParams(in_shift=0, layers=(layer,))
 
 
-@pytest.mark.parametrize("fifo_depth, binds", [(8, True), (9, False)])
-def test_fifo_credit(fifo_depth, binds):
-    """With ``fifo_depth = 8`` the credit stall delays the drain by one cycle per step
+@pytest.mark.parametrize("fifo_depth, stall", [(8, 2), (9, 0)])
+def test_fifo_credit(fifo_depth, stall):
+    """With ``fifo_depth = 8`` the credit stall delays the drain by two cycles per step
     (the model's ``S_{g-K}`` term); one deeper entry and it never binds."""
     lanes, groups = 8, 9
     net = _backpressure_net(lanes, groups)
@@ -87,7 +92,7 @@ def test_fifo_credit(fifo_depth, binds):
     got, model, res = _rtl_and_model(dut, net, x, idle=0.0, stall=0.0)
     assert got.tolist() == model.tolist()
     unlimited = ref_cycles(res, net, lanes=lanes, fifo_depth=1 << 20)
-    assert (model - unlimited).tolist() == ([3, 3] if binds else [0, 0])
+    assert (model - unlimited).tolist() == [3 * stall, 3 * stall]
 
 
 def test_model_is_not_vacuous():
@@ -112,7 +117,7 @@ def test_model_is_not_vacuous():
     trains[0][1, 0, 4:] = True
     active = np.ones((2, 1, 1), np.int64)
     first, last = ref_cycles_from_trains(active, trains, lanes=4)
-    assert (first, last) == (13 + 8, 14 + 8)
+    assert (first, last) == (13 + DRAIN, 14 + DRAIN)
 
 
 def test_counter_ignores_idles_and_backpressure():
@@ -127,7 +132,7 @@ def test_counter_ignores_idles_and_backpressure():
 
 def test_silent_network_is_the_lower_bound():
     """No spike anywhere: the drain is the fixed pipeline latency, and the sizes-only
-    model is exact: ``sum (G max(a, 1) + 8) + (T - 1) + n_L``."""
+    model is exact: ``sum (G max(a, 1) + DRAIN) + (T - 1) + n_L``."""
     rng = np.random.default_rng(2)
     layers = tuple(LIFLayerParams(weight=rng.integers(-3, 4, size=(o, i)),
                                   bias=np.full(o, -10), beta=128, theta=1 << 20)
@@ -137,14 +142,15 @@ def test_silent_network_is_the_lower_bound():
     got, model, res = _rtl_and_model(_dut(2, 16), net, x, idle=0.0, stall=0.0)
     assert res.spikes.sum() == 0
     a0 = np.maximum(res.active[:, :, 0], 1).sum(axis=1)
-    assert got.tolist() == model.tolist() == (5 * a0 + 8 * 4 + (3 + 8) * 4 + 3 + 6).tolist()
+    expect = 5 * a0 + DRAIN * 4 + (3 + DRAIN) * 4 + 3 + 6
+    assert got.tolist() == model.tolist() == expect.tolist()
     sizes = ref_cycles_from_sizes(res.active, [9, 6], lanes=2)
     assert sizes.tolist() == model.tolist()
 
 
 def test_closed_form_without_backpressure():
     """Where the FIFO credit never binds, the recurrence is the closed form of the
-    docstring: ``D = 8 + p_{G-1} + max_g ((g + 1) n + sum_{g <= j < G-1} q_j)``."""
+    docstring: ``D = DRAIN + p_{G-1} + max_g ((g + 1) n + sum_{g <= j < G-1} q_j)``."""
     rng = np.random.default_rng(0)
     for _ in range(50):
         lanes = int(rng.choice([1, 2, 4, 8]))
@@ -157,7 +163,7 @@ def test_closed_form_without_backpressure():
         n = np.maximum(a[:, 0, 0], 1)
         G = p.shape[1]
         tail = [q[:, g:G - 1].sum(axis=1) for g in range(G)]
-        d = 8 + p[:, -1] + np.max([(g + 1) * n + tail[g] for g in range(G)], axis=0)
+        d = DRAIN + p[:, -1] + np.max([(g + 1) * n + tail[g] for g in range(G)], axis=0)
         assert got.tolist() == (d + n_out).tolist()
 
 

@@ -9,7 +9,7 @@ samples, so input idles and output backpressure do not change it):
   group (``a`` = active inputs, :attr:`hw.lif.ref.NetworkResult.active`; an empty list
   issues one dummy entry), group after group, then drains: it ends in the first cycle in
   which the pipeline, the spike-mask FIFO and the serialiser are all empty;
-* the last entry of a group reaches F2 five cycles after its issue and writes the
+* the last entry of a group reaches F2 six cycles after its issue and writes the
   group's spike mask into the FIFO; the (buffered) FIFO shows it two cycles later and the
   serialiser loads it one cycle after that, then spends ``max(p, 1)`` cycles on it
   (``p`` = spikes in the group at that step: one index per cycle);
@@ -31,8 +31,9 @@ __all__ = ["ref_cycles", "ref_cycles_from_trains", "ref_cycles_from_sizes",
 
 #: :class:`hw.lif.rtl.LIFNetwork`'s default ``fifo_depth``.
 FIFO_DEPTH = 8
-#: issue -> P1 -> P2 -> P3 -> F1 -> F2: the mask is written five cycles after the issue.
-ISSUE_TO_F2 = 5
+#: issue -> P1 -> PA -> P2 -> P3 -> F1 -> F2: the mask is written six cycles after the
+#: issue.
+ISSUE_TO_F2 = 6
 #: FIFO write -> visible (``SyncFIFOBuffered``: 2 cycles) -> loaded into the serialiser.
 F2_TO_SERIALISER = 3
 
@@ -68,15 +69,15 @@ def ref_cycles(result: NetworkResult, net: LIFNetworkParams, *, lanes: int,
 
         I_g = max(I_{g-1} + n, S_{g-K})      issue of group g's last entry
                                              (I_{-1} = -1; S_j = -inf for j < 0)
-        S_g = max(I_g + 8, S_{g-1} + q_{g-1})   serialiser loads group g's mask
+        S_g = max(I_g + 9, S_{g-1} + q_{g-1})   serialiser loads group g's mask
                                              (S_{-1} term absent)
         D[t, l] = S_{G-1} + p_{G-1} + 1      cycles from the first issue to the end of
                                              the drain, inclusive
 
-    (``8 = ISSUE_TO_F2 + F2_TO_SERIALISER``).  Without FIFO back-pressure (the ``S_{g-K}``
+    (``9 = ISSUE_TO_F2 + F2_TO_SERIALISER``).  Without FIFO back-pressure (the ``S_{g-K}``
     term never binds, e.g. ``G < K``) this is
-    ``D = 8 + p_{G-1} + max_g ((g + 1) n + sum_{g <= j < G-1} q_j)``, at least
-    ``G n + 8``.
+    ``D = 9 + p_{G-1} + max_g ((g + 1) n + sum_{g <= j < G-1} q_j)``, at least
+    ``G n + 9``.
     """
     if not isinstance(net, LIFNetworkParams):
         raise TypeError(f"net must be LIFNetworkParams, not {type(net).__name__}")
@@ -129,7 +130,7 @@ def ref_cycles_from_trains(active, spike_trains, *, lanes: int,
 
 def ref_cycles_from_sizes(active, n_out, *, lanes: int) -> np.ndarray:
     """A lower bound of :func:`ref_cycles` from the active counts and layer sizes alone
-    (no spike trains): ``sum_{t,l} (G_l max(active, 1) + 8) + (T - 1) + n_L``, which is
+    (no spike trains): ``sum_{t,l} (G_l max(active, 1) + 9) + (T - 1) + n_L``, which is
     exact when no spike delays the drain (the last group has no spike and the serialiser
     keeps up) -- e.g. a silent network.  Only for results saved without spike trains."""
     _check_design(lanes, FIFO_DEPTH)

@@ -18,7 +18,7 @@ Organisation
   ``acc[k] += W[g*lanes+k, j] * a`` (one entry per cycle, all lanes at once); after the
   group's last entry the group is *finalised* (leak, bias, saturation, threshold, reset,
   count) in a pipeline while the next group accumulates.  A layer step therefore costs
-  ``groups x max(active, 1)`` cycles plus a drain (8 cycles and the serialisation of the
+  ``groups x max(active, 1)`` cycles plus a drain (9 cycles and the serialisation of the
   last group's spikes), against the bound ``ceil(active x n_out / lanes)``; the exact
   count is :func:`hw.lif.cycles.ref_cycles`.  An empty list still finalises every group (one
   dummy entry of value 0 per group).
@@ -33,8 +33,9 @@ Organisation
   taken (per-neuron values share the engine's state port, so they read correctly only
   while the engine is idle: class valid, or no inference started).
 
-Pipeline (one active entry per cycle): issue (list read) -> P1 (weight read at
-``wbase + g * n_in + j``; state and bias of the group read) -> P2 (``lanes`` products
+Pipeline (one active entry per cycle): issue (list read) -> P1 (list entry registered)
+-> PA (weight read at ``wbase + g * n_in + j``; state and bias of the group read) -> P2
+(``lanes`` products
 ``W * a``, 8 x 16 bits; state and bias words latched) -> P3 (accumulate;
 ``beta * (v & 0xff)`` by shift-and-add from the state word, rounded and registered) -> F1
 (``beta * v`` split as
@@ -384,6 +385,10 @@ class LIFNetwork(wiring.Component):
         # pipeline registers: P1 (list data), P2 (weight/state data), P3 (products)
         p1 = dict(valid=Signal(), first=Signal(), last=Signal(), dummy=Signal(),
                   g=Signal(gcw + 1), wg=Signal(wa + 1))
+        # PA: the list entry registered (index, value), so that the weight address adder
+        # starts from a register, not from the list block RAM's output
+        pa = dict(valid=Signal(), first=Signal(), last=Signal(), g=Signal(gcw + 1),
+                  wg=Signal(wa + 1), idx=Signal(iw), val=Signal(signed(ACT.width)))
         p2 = dict(valid=Signal(), first=Signal(), last=Signal(), val=Signal(signed(ACT.width)),
                   g=Signal(gcw + 1))
         p3 = dict(valid=Signal(), first=Signal(), last=Signal(), g=Signal(gcw + 1))
@@ -403,8 +408,9 @@ class LIFNetwork(wiring.Component):
         m.submodules.mfifo = mfifo = fifo.SyncFIFOBuffered(width=lanes + gcw + 1,
                                                            depth=self.fifo_depth)
         inflight = Signal(range(8))
-        m.d.comb += inflight.eq((p1["valid"] & p1["last"]) + (p2["valid"] & p2["last"])
-                                + (p3["valid"] & p3["last"]) + f1["valid"] + f2["valid"])
+        m.d.comb += inflight.eq((p1["valid"] & p1["last"]) + (pa["valid"] & pa["last"])
+                                + (p2["valid"] & p2["last"]) + (p3["valid"] & p3["last"])
+                                + f1["valid"] + f2["valid"])
         credit = Signal()
         m.d.comb += credit.eq(mfifo.level + inflight < self.fifo_depth - 1)
 
@@ -412,7 +418,8 @@ class LIFNetwork(wiring.Component):
         ser_mask = Signal(lanes)
         ser_g = Signal(gcw + 1)
         busy_pipe = Signal()
-        m.d.comb += busy_pipe.eq(p1["valid"] | p2["valid"] | p3["valid"] | f1["valid"]
+        m.d.comb += busy_pipe.eq(p1["valid"] | pa["valid"] | p2["valid"] | p3["valid"]
+                                 | f1["valid"]
                                  | f2["valid"] | (mfifo.level != 0) | (ser_mask != 0))
 
         # ---- issue stage (FSM)
@@ -497,14 +504,14 @@ class LIFNetwork(wiring.Component):
                     m.next = "IDLE"
         m.d.comb += self.o.payload.eq(cls)
 
-        # state read port: the group in P1 (its word is latched in P2 for P3), the read-out
+        # state read port: the group in PA (its word is latched in P2 for P3), the read-out
         # scan of the last layer, or the read-back port while the engine is idle
         with m.If(reading):
             m.d.comb += s_rd.addr.eq(f_gbase[last_layer] + (ro_i >> lb))
         with m.Elif(eng_idle):
             m.d.comb += s_rd.addr.eq(self.rd_addr[lb:14])
         with m.Else():
-            m.d.comb += s_rd.addr.eq(cur_gbase + p1["g"])
+            m.d.comb += s_rd.addr.eq(cur_gbase + pa["g"])
         # read-out comparison: key = (count, v + 2**23) as one unsigned number
         ro_word = s_rd.data.word_select(ro_lane, STW) if lanes > 1 else s_rd.data
         ro_key = Cat(ro_word[:MEM.width - 1], ~ro_word[MEM.width - 1], ro_word[MEM.width:])
@@ -512,7 +519,7 @@ class LIFNetwork(wiring.Component):
             with m.If((ro_idx == 0) | (ro_key > best_key)):
                 m.d.sync += [best_key.eq(ro_key), cls.eq(ro_idx)]
 
-        # ---- P1: list data arrives; read the weight word, state and bias words
+        # ---- P1: list data arrives and is registered into PA
         with m.If(issue):
             m.d.sync += [p1["valid"].eq(1), p1["first"].eq(e == 0), p1["last"].eq(is_last),
                          p1["dummy"].eq(is_dummy), p1["g"].eq(g), p1["wg"].eq(wg)]
@@ -522,12 +529,17 @@ class LIFNetwork(wiring.Component):
         in_val = in_rd.data[:ACT.width].as_signed()
         p1_idx = Mux(cur_is_l0, in_idx, sp_rd.data)
         p1_val = Mux(p1["dummy"], 0, Mux(cur_is_l0, in_val, 1))
-        m.d.comb += [w_rd.addr.eq(p1["wg"] + Mux(p1["dummy"], 0, p1_idx)),
-                     b_rd.addr.eq(cur_gbase + p1["g"])]
-        m.d.sync += [p2["valid"].eq(p1["valid"]), p2["first"].eq(p1["first"]),
-                     p2["last"].eq(p1["last"]), p2["val"].eq(p1_val), p2["g"].eq(p1["g"])]
+        m.d.sync += [pa["valid"].eq(p1["valid"]), pa["first"].eq(p1["first"]),
+                     pa["last"].eq(p1["last"]), pa["g"].eq(p1["g"]), pa["wg"].eq(p1["wg"]),
+                     pa["idx"].eq(Mux(p1["dummy"], 0, p1_idx)), pa["val"].eq(p1_val)]
 
-        # ---- P2: products; latch the group's state and bias words (read with P1's group)
+        # ---- PA: read the weight word, the state and bias words
+        m.d.comb += [w_rd.addr.eq(pa["wg"] + pa["idx"]),
+                     b_rd.addr.eq(cur_gbase + pa["g"])]
+        m.d.sync += [p2["valid"].eq(pa["valid"]), p2["first"].eq(pa["first"]),
+                     p2["last"].eq(pa["last"]), p2["val"].eq(pa["val"]), p2["g"].eq(pa["g"])]
+
+        # ---- P2: products; latch the group's state and bias words (read with PA's group)
         m.d.sync += [p3["valid"].eq(p2["valid"]), p3["first"].eq(p2["first"]),
                      p3["last"].eq(p2["last"]), p3["g"].eq(p2["g"])]
         p3_state = Signal.like(s_rd.data, name="p3_state")
