@@ -16,7 +16,7 @@ from hw.lif.cycles import (
     ref_cycles_from_trains,
 )
 from hw.lif.ref import LIFLayerParams, LIFNetworkParams, random_network, random_samples, ref_network
-from hw.lif.rtl import RD_CYCLES, LIFNetwork, bound_cycles_network
+from hw.lif.rtl import RD_CYCLES, READOUT_TAIL, LIFNetwork, bound_cycles_network
 
 #: issue of a group's last entry -> its mask loaded into the serialiser (the drain)
 DRAIN = ISSUE_TO_F2 + F2_TO_SERIALISER
@@ -117,7 +117,7 @@ def test_model_is_not_vacuous():
     trains[0][1, 0, 4:] = True
     active = np.ones((2, 1, 1), np.int64)
     first, last = ref_cycles_from_trains(active, trains, lanes=4)
-    assert (first, last) == (13 + DRAIN, 14 + DRAIN)
+    assert (first, last) == (13 + DRAIN + READOUT_TAIL, 14 + DRAIN + READOUT_TAIL)
 
 
 def test_counter_ignores_idles_and_backpressure():
@@ -132,7 +132,7 @@ def test_counter_ignores_idles_and_backpressure():
 
 def test_silent_network_is_the_lower_bound():
     """No spike anywhere: the drain is the fixed pipeline latency, and the sizes-only
-    model is exact: ``sum (G max(a, 1) + DRAIN) + (T - 1) + n_L``."""
+    model is exact: ``sum (G max(a, 1) + DRAIN) + (T - 1) + n_L + READOUT_TAIL``."""
     rng = np.random.default_rng(2)
     layers = tuple(LIFLayerParams(weight=rng.integers(-3, 4, size=(o, i)),
                                   bias=np.full(o, -10), beta=128, theta=1 << 20)
@@ -142,7 +142,7 @@ def test_silent_network_is_the_lower_bound():
     got, model, res = _rtl_and_model(_dut(2, 16), net, x, idle=0.0, stall=0.0)
     assert res.spikes.sum() == 0
     a0 = np.maximum(res.active[:, :, 0], 1).sum(axis=1)
-    expect = 5 * a0 + DRAIN * 4 + (3 + DRAIN) * 4 + 3 + 6
+    expect = 5 * a0 + DRAIN * 4 + (3 + DRAIN) * 4 + 3 + 6 + READOUT_TAIL
     assert got.tolist() == model.tolist() == expect.tolist()
     sizes = ref_cycles_from_sizes(res.active, [9, 6], lanes=2)
     assert sizes.tolist() == model.tolist()
@@ -164,7 +164,7 @@ def test_closed_form_without_backpressure():
         G = p.shape[1]
         tail = [q[:, g:G - 1].sum(axis=1) for g in range(G)]
         d = DRAIN + p[:, -1] + np.max([(g + 1) * n + tail[g] for g in range(G)], axis=0)
-        assert got.tolist() == (d + n_out).tolist()
+        assert got.tolist() == (d + n_out + READOUT_TAIL).tolist()
 
 
 def test_group_spikes_and_validation():

@@ -17,7 +17,8 @@ samples, so input idles and output backpressure do not change it):
   flight or waiting in the FIFO (those issued and not yet loaded by the serialiser);
 * between steps the engine spends one counted cycle in ``WAIT_INPUT`` (the cycles it
   waits there for a full input bank are not counted); after the last step the read-out
-  scans the ``n_L`` output neurons, one per cycle.
+  scans the ``n_L`` output neurons, one per cycle, plus ``READOUT_TAIL`` cycles (the
+  last neuron's registered compare).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from .ref import LIFNetworkParams, NetworkResult
+from .rtl import READOUT_TAIL
 
 __all__ = ["ref_cycles", "ref_cycles_from_trains", "ref_cycles_from_sizes",
            "group_spikes", "FIFO_DEPTH", "F2_TO_SERIALISER", "ISSUE_TO_F2"]
@@ -59,7 +61,7 @@ def ref_cycles(result: NetworkResult, net: LIFNetworkParams, *, lanes: int,
 
     The equation.  Per sample::
 
-        cycles = sum_{t, l} D[t, l]  +  (T - 1)  +  n_L
+        cycles = sum_{t, l} D[t, l]  +  (T - 1)  +  n_L  +  READOUT_TAIL
 
     where ``n_L`` is the output layer's size and, for the layer step ``(t, l)`` with
     ``G = ceil(n_l / lanes)`` groups, ``n = max(active[t, l], 1)`` entries per group,
@@ -125,12 +127,12 @@ def ref_cycles_from_trains(active, spike_trains, *, lanes: int,
             load[:, :, g] = s
         total += (load[:, :, G - 1] + p[:, :, G - 1] + 1).sum(axis=1)
     n_last = np.asarray(spike_trains[-1]).shape[-1]
-    return total + (T - 1) + n_last
+    return total + (T - 1) + n_last + READOUT_TAIL
 
 
 def ref_cycles_from_sizes(active, n_out, *, lanes: int) -> np.ndarray:
     """A lower bound of :func:`ref_cycles` from the active counts and layer sizes alone
-    (no spike trains): ``sum_{t,l} (G_l max(active, 1) + 9) + (T - 1) + n_L``, which is
+    (no spike trains): ``sum_{t,l} (G_l max(active, 1) + 9) + (T - 1) + n_L + 1``, which is
     exact when no spike delays the drain (the last group has no spike and the serialiser
     keeps up) -- e.g. a silent network.  Only for results saved without spike trains."""
     _check_design(lanes, FIFO_DEPTH)
@@ -139,7 +141,7 @@ def ref_cycles_from_sizes(active, n_out, *, lanes: int) -> np.ndarray:
     groups = -(-n_out // lanes)
     T = active.shape[1]
     per = groups * np.maximum(active, 1) + ISSUE_TO_F2 + F2_TO_SERIALISER
-    return per.sum(axis=(1, 2)) + (T - 1) + int(n_out[-1])
+    return per.sum(axis=(1, 2)) + (T - 1) + int(n_out[-1]) + READOUT_TAIL
 
 
 def _check_design(lanes, fifo_depth):

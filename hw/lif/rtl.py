@@ -66,7 +66,10 @@ from .ref import LEAK_SHIFT, LIFNetworkParams
 __all__ = ["LIFNetwork", "ConfigSignature", "NetworkLayout", "config_writes",
            "CFG_ADDR_WIDTH", "CFG_DATA_WIDTH", "RD_ADDR_WIDTH", "REG_FIELDS",
            "rd_stat_addr", "rd_count_addr", "rd_vmem_addr", "RD_CLS", "RD_CYCLES",
-           "bound_cycles", "bound_cycles_network"]
+           "bound_cycles", "bound_cycles_network", "READOUT_TAIL"]
+
+#: Read-out cycles after the scan of the output neurons (the registered key compare).
+READOUT_TAIL = 1
 
 CFG_ADDR_WIDTH = 24
 CFG_DATA_WIDTH = 32
@@ -493,7 +496,8 @@ class LIFNetwork(wiring.Component):
                 n_last = f_n_out[last_layer]
                 m.d.sync += [ro_valid.eq(ro_i < n_last), ro_i.eq(ro_i + 1),
                              ro_lane.eq(ro_i[:lb] if lb else 0), ro_idx.eq(ro_i)]
-                with m.If(ro_i >= n_last):
+                # READOUT_TAIL more cycles: the last neuron's key is compared (registered)
+                with m.If(ro_i >= n_last + READOUT_TAIL):
                     m.d.sync += [ro_i.eq(0), ro_valid.eq(0)]
                     m.next = "DONE"
                 with m.Else():
@@ -513,11 +517,18 @@ class LIFNetwork(wiring.Component):
         with m.Else():
             m.d.comb += s_rd.addr.eq(cur_gbase + pa["g"])
         # read-out comparison: key = (count, v + 2**23) as one unsigned number
+        # (registered before the compare: block-RAM output -> lane select -> 40-bit
+        # compare -> best_key was the ECP5 critical path)
         ro_word = s_rd.data.word_select(ro_lane, STW) if lanes > 1 else s_rd.data
-        ro_key = Cat(ro_word[:MEM.width - 1], ~ro_word[MEM.width - 1], ro_word[MEM.width:])
-        with m.If(ro_valid):
-            with m.If((ro_idx == 0) | (ro_key > best_key)):
-                m.d.sync += [best_key.eq(ro_key), cls.eq(ro_idx)]
+        ro_key = Signal(MEM.width + CW)
+        ro_key_valid = Signal()
+        ro_key_idx = Signal(self.cls_width)
+        m.d.sync += [ro_key.eq(Cat(ro_word[:MEM.width - 1], ~ro_word[MEM.width - 1],
+                                   ro_word[MEM.width:])),
+                     ro_key_valid.eq(ro_valid), ro_key_idx.eq(ro_idx)]
+        with m.If(ro_key_valid):
+            with m.If((ro_key_idx == 0) | (ro_key > best_key)):
+                m.d.sync += [best_key.eq(ro_key), cls.eq(ro_key_idx)]
 
         # ---- P1: list data arrives and is registered into PA
         with m.If(issue):
