@@ -83,6 +83,16 @@ def landscape_verdict(title: str, summ: dict) -> str:
     return " ".join(text)
 
 
+def _wall(summ: dict) -> str:
+    reused = summ.get("reused", 0)
+    text = f"Wall time {summ['seconds'] / 60:.1f} min"
+    if reused:
+        text += (f" for this invocation, which reused {reused} of {summ['settings']} "
+                 "finished settings of an earlier run of the same command (their compute "
+                 "time is not in it; cycles are recomputed with the current cycle model)")
+    return text + "."
+
+
 def _section(title: str, sweep_dir: Path, page_dir: Path, command: str) -> str:
     summ = json.loads((sweep_dir / "sweep.json").read_text())
     h = summ.get("headline", {})
@@ -94,7 +104,7 @@ def _section(title: str, sweep_dir: Path, page_dir: Path, command: str) -> str:
            f"coding; baselines use their own input width), T={o['steps']}, "
            f"{o['epochs']} epochs max (early stopping on validation, patience "
            f"{o['patience']}), seeds 0..{max(r['seeds'] for r in summ['table']) - 1}, "
-           f"lanes={o['lanes']} for cycles. Wall time {summ['seconds'] / 60:.1f} min.", "",
+           f"lanes={o['lanes']} for cycles. {_wall(summ)}", "",
            write_table(summ["table"]), ""]
     if h:
         out += [

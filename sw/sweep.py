@@ -247,14 +247,16 @@ def run_setting(setting: Setting, opts: SweepOptions, out_root) -> dict:
         done = json.loads(path.read_text())
         if {k: done.get(k) for k in want} == want:
             done["cycles_per_inference"] = _cycles(out_dir, opts.lanes)
+            done["reused"] = True                       # not written back
             return done
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)
+    t0 = time.perf_counter()
     if setting.kind in ("mixed", "lorenz"):
         row = _run_dynamical(setting, opts, out_dir)
     else:
         row = _run_baseline(setting, opts, out_dir)
-    result = {**want, **row}
+    result = {**want, **row, "setting_seconds": time.perf_counter() - t0}
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(result, indent=2) + "\n")
     tmp.replace(path)                                   # atomic: a crash leaves no half
@@ -462,6 +464,7 @@ def plot_raster(examples: list[dict], path) -> Path:
 
 def summary(results, rows, opts: SweepOptions, *, seconds: float) -> dict:
     return {"options": _jsonable(asdict(opts)), "energy_table": ENERGY_TABLE,
-            "settings": len(results), "seconds": seconds, "table": rows,
+            "settings": len(results), "seconds": seconds,
+            "reused": sum(1 for r in results if r.get("reused")), "table": rows,
             "headline": headline(rows), "results": results}
 

@@ -101,3 +101,18 @@ def test_options_validation():
         SweepOptions(epochs=0).validate()
     with pytest.raises(ValueError, match="in_shift_percentile"):
         SweepOptions(in_shift_percentile=0).validate()
+
+
+def test_resumed_sweep_says_so(sweep_dir):
+    """A second run reuses every setting and the page says its wall time is not the
+    compute time."""
+    from sw.results import write_results_page
+    code = cli.main(["sweep", "--deltas=-1.5,2", "--seeds", "1", "--limit", "240",
+                     "--layers", "12", "--features", "4", "--epochs", "2", "--patience",
+                     "2", "--baselines", "rate", "--no-lorenz", "--workers", "1",
+                     "--out", str(sweep_dir), "--json"])
+    assert code == 0
+    summ = json.loads((sweep_dir / "sweep.json").read_text())
+    assert summ["reused"] == summ["settings"] == 3
+    text = write_results_page([("digits", sweep_dir, "cmd")], sweep_dir / "page" / "r.md")
+    assert "reused 3 of 3 finished settings" in text
