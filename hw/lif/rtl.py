@@ -33,18 +33,24 @@ Organisation
   taken (per-neuron values share the engine's state port, so they read correctly only
   while the engine is idle: class valid, or no inference started).
 
-Pipeline (one active entry per cycle): issue (list read) -> P1 (list entry registered)
--> PA (weight read at ``wbase + g * n_in + j``; state and bias of the group read) -> P2
-(``lanes`` products
-``W * a``, 8 x 16 bits; state and bias words latched) -> P3 (accumulate;
-``beta * (v & 0xff)`` by shift-and-add from the state word, rounded and registered) -> F1
-(``beta * v`` split as
-``beta * (v >> 8) * 2**8 + beta * (v & 0xff)``, exact, so that
-``round_shift(beta * v, 8) = beta * (v >> 8) + ((beta * (v & 0xff) + 128) >> 8)``: one
-16 x 16 DSP product per lane, and ``acc + bias + low part``) -> F2 (sum, ``sat_MEM``,
-threshold, subtract, count, write back, spike mask into a FIFO) -> serialiser (one spike
-index per cycle into the next layer's list).  A ``last`` entry is only issued while the
-FIFO has room for every mask in flight, so nothing ever stalls inside the pipeline.
+Pipeline (one active entry per cycle; every stage boundary is a register):
+
+* issue -- list read;
+* P1 -- the list entry (index, value) registered;
+* PA -- weight read at ``wbase + g * n_in + j``; state and bias words of the group read;
+* P2 -- ``lanes`` products ``W * a`` (8 x 16 bits); state and bias words latched;
+* P3 -- accumulate; ``beta * (v & 0xff)`` by shift-and-add from the latched state word,
+  rounded and registered;
+* F1 -- ``beta * v`` split as ``beta * (v >> 8) * 2**8 + beta * (v & 0xff)``, exact, so
+  that ``round_shift(beta * v, 8) = beta * (v >> 8) + ((beta * (v & 0xff) + 128) >> 8)``:
+  one 16 x 16 DSP product per lane; ``acc + bias + low part`` and the same minus theta;
+* F2 -- ``u`` and ``u - theta`` side by side, ``sat_MEM``, threshold, reset, count, write
+  back, spike mask into a FIFO;
+* serialiser -- one spike index per cycle into the next layer's list.
+
+A ``last`` entry is only issued while the FIFO has room for every mask in flight, so
+nothing ever stalls inside the pipeline.  The read-out scan registers each neuron's key
+before comparing it (``READOUT_TAIL`` cycle).
 
 Counters (per inference, reset when it starts): ``cycles`` -- engine cycles from the
 start of step 0 to the class being valid, *not* counting cycles spent waiting for input
@@ -385,7 +391,8 @@ class LIFNetwork(wiring.Component):
         cur_groups = f_groups[layer]
         cur_gbase = f_gbase[layer]
 
-        # pipeline registers: P1 (list data), P2 (weight/state data), P3 (products)
+        # pipeline registers: P1 (list entry), PA (weight/state/bias addresses), P2
+        # (weight/state/bias data), P3 (products)
         p1 = dict(valid=Signal(), first=Signal(), last=Signal(), dummy=Signal(),
                   g=Signal(gcw + 1), wg=Signal(wa + 1))
         # PA: the list entry registered (index, value), so that the weight address adder
