@@ -25,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["register", "verify_system", "compare_results", "system_limits", "run_codes"]
+__all__ = ["register", "verify_system", "compare_results", "system_limits", "run_codes",
+           "device_image"]
 
 
 def _strip(res):
@@ -51,14 +52,26 @@ def system_limits(images, *, lanes: int, max_payload: int = 256):
                       max_sizes=tuple(sizes), lanes=lanes, max_payload=max_payload)
 
 
-def run_codes(run_dir, *, split: str = "test"):
-    """``(image_bytes, codes, labels)`` of a run directory (or a bare device image)."""
+def device_image(run) -> bytes:
+    """The device image of a run directory or of a weight-image file (checked: magic,
+    version, size and CRC; a bad file raises a clear error)."""
     from sw.evaluate import load_run
     from sw.image import WeightImage
+    path = Path(run)
+    if path.is_file():
+        return WeightImage.load(path).payload()
+    if not path.is_dir():
+        raise FileNotFoundError(f"no such run directory or weight image: {path}")
+    return load_run(path)[1].payload()
+
+
+def run_codes(run_dir, *, split: str = "test"):
+    """``(image_bytes, codes, labels)`` of a run directory (or a bare device image: no
+    codes, no labels)."""
+    from sw.evaluate import load_run
     run_dir = Path(run_dir)
-    if run_dir.is_file():
-        image = WeightImage.load(run_dir)
-        return image.payload(), None, None
+    if not run_dir.is_dir():
+        return device_image(run_dir), None, None
     info, image, transform = load_run(run_dir)
     from sw.data import load_dataset
     d = info["data"]

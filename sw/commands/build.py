@@ -25,9 +25,9 @@ __all__ = ["register", "build", "limits_for_run"]
 
 def limits_for_run(run, *, lanes: int, max_payload: int = 256):
     from sw.protocol import parse_image
-    from sw.verify_system import run_codes, system_limits
-    image, _, _ = run_codes(run) if Path(run).is_dir() else run_codes(run)
-    return system_limits([parse_image(image)], lanes=lanes, max_payload=max_payload)
+    from sw.verify_system import device_image, system_limits
+    return system_limits([parse_image(device_image(run))], lanes=lanes,
+                         max_payload=max_payload)
 
 
 def build(*, board: str, run=None, baud: int = 115200, build_dir=None,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-__all__ = ["register", "upload", "open_device", "device_image"]
+__all__ = ["register", "upload", "open_device"]
 
 
 def open_device(port: str, *, baud: int, transport=None):
@@ -19,25 +19,10 @@ def open_device(port: str, *, baud: int, transport=None):
     return Device(transport if transport is not None else SerialTransport(port, baud=baud))
 
 
-def device_image(run) -> bytes:
-    """The device image of a run directory or of a weight-image file (checked: magic,
-    version, size and CRC; a bad file raises a clear error)."""
-    from pathlib import Path
-
-    from sw.evaluate import load_run
-    from sw.image import WeightImage
-    path = Path(run)
-    if path.is_file():
-        return WeightImage.load(path).payload()
-    if not path.is_dir():
-        raise FileNotFoundError(f"no such run directory or weight image: {path}")
-    return load_run(path)[1].payload()
-
-
-def upload(dev, run) -> dict:
+def upload(dev, image: bytes) -> dict:
+    """Upload a device image (:func:`sw.verify_system.device_image`) to ``dev``."""
     from sw.driver import run_sync
     from sw.protocol import parse_image
-    image = device_image(run)
 
     async def go():
         limits = await dev.identify()
@@ -61,7 +46,8 @@ def register(sub):
 
 
 def _main(args, transport=None) -> int:
-    device_image(args.run)          # a bad RUN fails here, before the port is opened
-    rep = upload(open_device(args.port, baud=args.baud, transport=transport), args.run)
+    from sw.verify_system import device_image
+    image = device_image(args.run)  # a bad RUN fails here, before the port is opened
+    rep = upload(open_device(args.port, baud=args.baud, transport=transport), image)
     print(json.dumps(rep) if args.json else f"uploaded to bank {rep['bank']}")
     return 0
