@@ -46,12 +46,6 @@ def test_bad_arguments(tmp_path, capsys, argv, message):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    "known bug, found by this test: with this tiny model (3 features, 9-12-10, delta=-1.5, "
-    "in_shift 16) the Verilated top level gives fewer spikes than the golden model on some "
-    "samples (e.g. codes -35,-34,-53: spikes 1,2 vs 4,3), at lanes 8; the LIF network alone "
-    "matches on the same encoder samples, and the RTL before this session's LIF pipeline "
-    "changes fails the same way -- the fault is in the top level (loader/encoder path)"))
 def test_full_demo(tmp_path):
     out = tmp_path / "demo"
     assert demo.main(["--out", str(out), *TINY, "--samples", "2"]) == 0

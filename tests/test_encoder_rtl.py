@@ -308,6 +308,25 @@ def test_encoder_end_to_end(name, lanes):
     assert flags["refill_cycles"] > 0
 
 
+
+@pytest.mark.parametrize("max_features", [1, 3, 5])
+def test_full_requests_non_power_of_two_max_features(max_features):
+    """Requests of exactly ``max_features`` codes in both code-buffer banks: with a
+    non-power-of-two maximum the second bank once reached past the buffer's end (the
+    last feature of every other request came out as code 0)."""
+    config = CONFIGS["mixed-dissipative"]
+    rng = np.random.default_rng(max_features)
+    requests = [[int(c) for c in rng.integers(SMALL.min_int, SMALL.max_int + 1,
+                                              size=max_features)] for _ in range(4)]
+    for req in requests:
+        if all(c == 0 for c in req):
+            req[-1] = 1
+    beats, flags = run_encoder(config, requests, seed=max_features,
+                               max_features=max_features)
+    chk = _check(config, requests, beats, 1)
+    assert chk.mismatches == 0 and chk.complete, chk.first
+    assert flags["error"] == 0 and not flags["extra"]
+
 def test_checker_catches_one_bit():
     config = CONFIGS["lorenz"]
     requests = [[1, -3]]

@@ -1039,8 +1039,11 @@ class TrajectoryEncoder(wiring.Component):
         s_rd = satmem.read_port(domain="sync")
         m.d.comb += [s_wr.en.eq(integ.sat_en), s_wr.addr.eq(integ.sat_addr),
                      s_wr.data.eq(integ.sat_data)]
+        # two banks addressed Cat(index, bank): each bank spans the index's whole range
+        # (2**bits, not maxf, or bank 1 of a max_features = 3 design would reach past
+        # the end)
         m.submodules.codebuf = codebuf = memory.Memory(
-            shape=signed(cw), depth=2 * maxf, init=[])
+            shape=signed(cw), depth=2 << (maxf - 1).bit_length(), init=[])
         c_wr = codebuf.write_port()
         c_rd = codebuf.read_port(domain="sync")
 
