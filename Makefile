@@ -102,4 +102,7 @@ bitstream: setup  ## accelerator bitstream with YoWASP: make bitstream BOARD=ice
 verify-system: setup  ## upload RUN (and SWITCH) through the simulated UART into the Verilated top
 	$(VENV)/bin/dynalign verify system $(RUN) $(if $(SWITCH),--switch $(SWITCH)) --samples 20 --json
 
-.PHONY: bitstream verify-system
+synth-breakdown: setup  ## accelerator: LUTs / FFs / RAMs per block, BOARD=icebreaker|ulx3s [RUN=run-dir] (JSON)
+	$(PY) bench/synth_breakdown.py --board $(BOARD) $(RUN)
+
+.PHONY: bitstream verify-system synth-breakdown

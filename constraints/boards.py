@@ -49,9 +49,12 @@ BOARDS = {
     "icebreaker": BoardSpec(platform=_icebreaker, bitstream_ext="bin", weight_ram="spram",
                             lanes=2, max_features=7, max_samples=5, max_sizes=(128, 10),
                             synth_opts="-dsp"),
-    # the largest network of the paper's shape that fits our store + engine on the 85F
+    # two hidden layers of 256 and up to 32 features (96-256-256-10: the digits/MNIST
+    # training recipe, sw.train): 165/208 block RAMs with the two-bank model store,
+    # 50.7 MHz.  The paper's 21-500-500-500-10 needs 515 KB of weights -- more than the
+    # 85F's block RAM holds twice (active + shadow bank) at 8 bits.
     "ulx3s": BoardSpec(platform=_ulx3s, bitstream_ext="bit", weight_ram="memory",
-                       lanes=8, max_features=7, max_samples=5, max_sizes=(256, 256, 10)),
+                       lanes=8, max_features=32, max_samples=5, max_sizes=(256, 256, 10)),
 }
 
 
