@@ -92,8 +92,8 @@ def main(argv=None) -> int:
     ap.add_argument("--board", choices=sorted(SYNTH), default="icebreaker")
     args = ap.parse_args(argv)
 
-    from sw.commands.build import build
     from hw.synth import yowasp_environment
+    from sw.commands.build import build
     yowasp_environment()
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:

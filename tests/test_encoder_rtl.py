@@ -56,6 +56,8 @@ CONFIGS = {
     ({"lanes": "3"}, TypeError, "lanes must be an integer, not '3'"),
     ({"code_format": 8}, TypeError, "code_format must be a QFormat, not 8"),
     ({"code_format": QFormat("c", 8, 5)}, ValueError, "code_format must be signed with frac 6"),
+    ({"lanes": 3, "integrator": False}, ValueError, "integrator=False needs lanes=1"),
+    ({"integrator": 1}, TypeError, "integrator must be a bool, not 1"),
 ])
 def test_encoder_parameters(kwargs, exc, msg):
     with pytest.raises(exc, match=msg.replace("(", r"\(").replace(".", r"\.")):
@@ -219,12 +221,15 @@ def test_integrator_table_matches_golden(name, lanes):
 # --------------------------------------------------------------------------------------
 
 def run_encoder(config, requests, *, lanes=1, regs_override=None, idle=0.3, backpressure=0.3,
-                seed=0, max_features=4, n_beats=None, refill=True):
-    """Write registers, refill, stream ``requests`` with random idle cycles and random
+                seed=0, max_features=4, n_beats=None, refill=True, integrator=True,
+                table_fault=None):
+    """Write registers, refill (``integrator=False``: write the golden table through the
+    ``tw_*`` port, then commit it; ``table_fault`` = ``(code, index, bit)`` flips one bit
+    of one written entry), stream ``requests`` with random idle cycles and random
     output backpressure; returns ``(beats, flags)``."""
     rng = np.random.default_rng(seed)
     dut = TrajectoryEncoder(max_T=5, max_features=max_features, lanes=lanes,
-                            code_format=SMALL)
+                            code_format=SMALL, integrator=integrator)
     k = len(requests[0]) if requests else 1
     regs = encoder_registers(config, n_features=k)
     regs.update(regs_override or {})
@@ -240,6 +245,23 @@ def run_encoder(config, requests, *, lanes=1, regs_override=None, idle=0.3, back
             ctx.set(dut.reg_data, v)
             await ctx.tick()
         ctx.set(dut.reg_we, 0)
+        if not integrator:
+            gold = FixedEncoder(config)
+            for code in SMALL_CODES:
+                row = gold.table[code - CODE.min_int]
+                sat = int(gold.table_saturation[code - CODE.min_int] > 0)
+                for t in range(config.samples):
+                    for c in range(3):
+                        v = int(row[t, c])
+                        if table_fault is not None and table_fault[:2] == (code, 3 * t + c):
+                            v ^= 1 << table_fault[2]
+                        ctx.set(dut.tw_en, 1)
+                        ctx.set(dut.tw_code, code)
+                        ctx.set(dut.tw_index, 3 * t + c)
+                        ctx.set(dut.tw_data, v)
+                        ctx.set(dut.tw_sat, sat)
+                        await ctx.tick()
+            ctx.set(dut.tw_en, 0)
         if refill:
             ctx.set(dut.refill, 1)
             await ctx.tick()
@@ -326,6 +348,43 @@ def test_full_requests_non_power_of_two_max_features(max_features):
     chk = _check(config, requests, beats, 1)
     assert chk.mismatches == 0 and chk.complete, chk.first
     assert flags["error"] == 0 and not flags["extra"]
+
+
+@pytest.mark.parametrize("name", ["mixed-dissipative", "mixed-saturating", "lorenz"])
+def test_written_table_end_to_end(name):
+    """``integrator=False``: the golden table written through ``tw_*`` and committed
+    serves exactly what the integrating encoder serves (same checker, same flags)."""
+    config = CONFIGS[name]
+    rng = np.random.default_rng(11)
+    requests = [[int(c) for c in rng.integers(SMALL.min_int, SMALL.max_int + 1, size=3)]
+                for _ in range(3)]
+    beats, flags = run_encoder(config, requests, seed=4, integrator=False)
+    chk = _check(config, requests, beats, 1)
+    assert chk.mismatches == 0 and chk.complete, chk.first
+    assert flags["error"] == 0 and not flags["extra"] and flags["table_valid"]
+    assert flags["sat"] == expected_sat(config, requests)
+    gold_sat = FixedEncoder(config).table_saturation
+    assert flags["table_sat"] == bool(gold_sat[np.array(SMALL_CODES) - CODE.min_int].any())
+    assert flags["refill_cycles"] == 0
+
+
+def test_written_table_one_bit_fault_is_served():
+    """A one-bit error in one written entry comes out in exactly that sample (the check
+    against the golden model catches it)."""
+    config = CONFIGS["mixed-dissipative"]
+    requests = [[3, -2, 0]]
+    beats, _ = run_encoder(config, requests, seed=2, idle=0, backpressure=0,
+                           integrator=False, table_fault=(-2, 4, 0))
+    chk = _check(config, requests, beats, 1)
+    assert chk.mismatches == 1
+    assert chk.first["code"] == -2 and chk.first["sample_index"] == 1
+    assert chk.first["component"] == "y"
+
+
+def test_written_table_needs_commit():
+    config = CONFIGS["mixed-dissipative"]
+    beats, flags = run_encoder(config, [[1, 2, 3]], seed=1, integrator=False, refill=False)
+    assert beats == [] and not flags["table_valid"] and flags["error"] & Error.NO_TABLE
 
 def test_checker_catches_one_bit():
     config = CONFIGS["lorenz"]

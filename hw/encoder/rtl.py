@@ -896,6 +896,13 @@ class TrajectoryEncoder(wiring.Component):
     table_memory : "auto" | "generic" | "spram"
         How the trajectory table is built (:class:`TableMemory`); ``auto`` uses the
         iCE40 UltraPlus SPRAMs when elaborated for that device, block RAM otherwise.
+    integrator : bool
+        ``True`` (default): the table is integrated on chip (:class:`TrajectoryIntegrator`,
+        ``refill``).  ``False``: no integrator -- the table is *written* through the
+        ``tw_*`` ports with the golden table (``FixedEncoder(config).table``, computed by
+        the host) and ``refill`` commits it; only ``lanes=1``.  The lookup, the stream
+        and every flag behave as with the integrator: a design for boards too small
+        for the integrator (it is most of the encoder's logic).
 
     Ports
     -----
@@ -906,7 +913,14 @@ class TrajectoryEncoder(wiring.Component):
     reg_we, reg_addr, reg_data : In
         register write (:class:`Reg`); ignored (``Error.BUSY_WRITE``) while ``busy``.
     refill : In(1)
-        strobe: check the registers and rebuild the table (``busy`` until done).
+        strobe: check the registers and rebuild the table (``busy`` until done); with
+        ``integrator=False``: check ``SAMPLES`` and commit the written table (valid in
+        the next cycle, ``table_sat`` = OR of the ``tw_sat`` bits written since the last
+        commit; ``refill_cycles`` reads 0).
+    tw_en, tw_code, tw_index, tw_data, tw_sat : In  (``integrator=False`` only)
+        table write: entry ``tw_index = 3 t + c`` (component ``c`` of sample ``t``) of
+        code ``tw_code`` gets the SAMPLE ``tw_data``; the code's saturation bit gets
+        ``tw_sat``.  A write invalidates the table until the next ``refill``.
     clear : In(1)
         strobe: clear ``error`` and ``sat``.
     busy, table_valid, sat, table_sat : Out(1);  error : Out(:class:`Error` bits)
@@ -925,7 +939,7 @@ class TrajectoryEncoder(wiring.Component):
     FIFO_DEPTH = 4
 
     def __init__(self, *, max_T=5, max_features=64, lanes=1, code_format=CODE,
-                 table_memory="auto"):
+                 table_memory="auto", integrator=True):
         _check_positive_int("max_T", max_T, minimum=2, maximum=1 << 12)
         _check_positive_int("max_features", max_features, minimum=1, maximum=1 << 16)
         if not isinstance(lanes, int) or isinstance(lanes, bool):
@@ -936,6 +950,12 @@ class TrajectoryEncoder(wiring.Component):
         if table_memory not in ("auto", "generic", "spram"):
             raise ValueError(f"table_memory must be 'auto', 'generic' or 'spram', "
                              f"not {table_memory!r}")
+        if not isinstance(integrator, bool):
+            raise TypeError(f"integrator must be a bool, not {integrator!r}")
+        if not integrator and lanes != 1:
+            raise ValueError("integrator=False needs lanes=1 (the table is written one "
+                             "sample at a time)")
+        self.integrator = integrator
         self.table_memory = table_memory
         self.max_T, self.max_features, self.lanes = max_T, max_features, lanes
         self.code_format = code_format
@@ -943,7 +963,7 @@ class TrajectoryEncoder(wiring.Component):
         self.code_layout = data.StructLayout({"code": signed(code_format.width)})
         self.sample_layout = data.StructLayout({
             "samples": data.ArrayLayout(signed(SAMPLE.width), lanes), "last": 1})
-        super().__init__({
+        members = {
             "i_codes": In(stream.Signature(self.code_layout)),
             "o_samples": Out(stream.Signature(self.sample_layout)),
             "reg_we": In(1), "reg_addr": In(REG_ADDR_WIDTH), "reg_data": In(32),
@@ -951,13 +971,21 @@ class TrajectoryEncoder(wiring.Component):
             "busy": Out(1), "table_valid": Out(1), "sat": Out(1), "table_sat": Out(1),
             "error": Out(ERROR_WIDTH),
             "refill_cycles": Out(CYCLES.width),
-        })
+        }
+        if not integrator:
+            members.update({"tw_en": In(1), "tw_code": In(signed(code_format.width)),
+                            "tw_index": In(range(3 * max_T)),
+                            "tw_data": In(signed(SAMPLE.width)), "tw_sat": In(1)})
+        super().__init__(members)
 
     def elaborate(self, platform):
         m = Module()
         cw = self.code_format.width
-        m.submodules.integ = integ = TrajectoryIntegrator(
-            max_T=self.max_T, lanes=self.lanes, code_format=self.code_format)
+        integ = None
+        if self.integrator:
+            m.submodules.integ = integ = TrajectoryIntegrator(
+                max_T=self.max_T, lanes=self.lanes, code_format=self.code_format)
+        integ_busy = integ.busy if integ is not None else Const(0, 1)
 
         # ---- registers ----------------------------------------------------------------
         # each register keeps the bits it needs plus an "out of range" flag taken at write
@@ -977,14 +1005,15 @@ class TrajectoryEncoder(wiring.Component):
         m.d.comb += self.error.eq(err)
         d = self.reg_data
         with m.If(self.reg_we):
-            with m.If(integ.busy):
+            with m.If(integ_busy):
                 m.d.comb += err_set.eq(Error.BUSY_WRITE)
             with m.Else():
                 with m.Switch(self.reg_addr):
                     with m.Case(Reg.SYSTEM):
                         m.d.sync += [system.eq(d[0]), bad_system.eq(d > 1)]
                     with m.Case(*range(Reg.COEF0, Reg.COEF0 + N_SLOTS)):
-                        m.d.comb += integ.coef_we.eq(1)
+                        if integ is not None:
+                            m.d.comb += integ.coef_we.eq(1)
                     for reg, sig in ((Reg.H1, h1), (Reg.H2, h2), (Reg.H6, h6)):
                         with m.Case(reg):
                             m.d.sync += sig.eq(d[:STEP.width])
@@ -995,11 +1024,12 @@ class TrajectoryEncoder(wiring.Component):
                         m.d.sync += [samples.eq(d), bad_samples.eq((d < 2) | (d > self.max_T))]
                     with m.Case(Reg.FEATURES):
                         m.d.sync += [features.eq(d), bad_features.eq((d == 0) | (d > maxf))]
-        m.d.comb += [integ.coef_waddr.eq(self.reg_addr - Reg.COEF0),
-                     integ.coef_wdata.eq(d[:COEF.width]),
-                     integ.system.eq(system), integ.h1.eq(h1),
-                     integ.h2.eq(h2), integ.h6.eq(h6), integ.stride.eq(stride),
-                     integ.samples.eq(samples)]
+        if integ is not None:
+            m.d.comb += [integ.coef_waddr.eq(self.reg_addr - Reg.COEF0),
+                         integ.coef_wdata.eq(d[:COEF.width]),
+                         integ.system.eq(system), integ.h1.eq(h1),
+                         integ.h2.eq(h2), integ.h6.eq(h6), integ.stride.eq(stride),
+                         integ.samples.eq(samples)]
 
         # ---- refill ---------------------------------------------------------------
         table_valid = Signal()
@@ -1008,37 +1038,61 @@ class TrajectoryEncoder(wiring.Component):
         cycles = Signal(CYCLES.width)
         refill_cycles = Signal(CYCLES.width)
         bad = Signal(ERROR_WIDTH)
-        m.d.comb += bad.eq(Cat(bad_stride, bad_samples, bad_system))  # Error bits 0..2
+        if integ is not None:
+            m.d.comb += bad.eq(Cat(bad_stride, bad_samples, bad_system))  # Error bits 0..2
+        else:                       # a written table needs only T
+            m.d.comb += bad.eq(Cat(Const(0, 1), bad_samples))
+        tw_sat_acc = Signal()       # integrator=False: OR of tw_sat since the last commit
         with m.If(self.refill):
-            with m.If(integ.busy):
+            with m.If(integ_busy):
                 m.d.comb += err_set.eq(Error.BUSY_WRITE)
             with m.Elif(bad.any()):
                 m.d.comb += err_set.eq(bad)
                 m.d.sync += [table_valid.eq(0), table_sat.eq(0)]
             with m.Else():
-                m.d.comb += integ.start.eq(1)
-                m.d.sync += [table_valid.eq(0), table_sat.eq(0), cycles.eq(1),
-                             table_t.eq(samples)]
-        with m.If(integ.busy):
-            m.d.sync += cycles.eq(cycles + 1)
-        with m.If(integ.sat_en & integ.sat_data):
-            m.d.sync += table_sat.eq(1)
-        with m.If(integ.done):
-            m.d.sync += [table_valid.eq(1), refill_cycles.eq(cycles)]
-        m.d.comb += [self.busy.eq(integ.busy | self.refill), self.table_valid.eq(table_valid),
+                if integ is not None:
+                    m.d.comb += integ.start.eq(1)
+                    m.d.sync += [table_valid.eq(0), table_sat.eq(0), cycles.eq(1),
+                                 table_t.eq(samples)]
+                else:
+                    m.d.sync += [table_valid.eq(1), table_sat.eq(tw_sat_acc),
+                                 tw_sat_acc.eq(0), table_t.eq(samples),
+                                 refill_cycles.eq(0)]
+        if integ is not None:
+            with m.If(integ.busy):
+                m.d.sync += cycles.eq(cycles + 1)
+            with m.If(integ.sat_en & integ.sat_data):
+                m.d.sync += table_sat.eq(1)
+            with m.If(integ.done):
+                m.d.sync += [table_valid.eq(1), refill_cycles.eq(cycles)]
+        else:
+            with m.If(self.tw_en):
+                m.d.sync += [table_valid.eq(0), tw_sat_acc.eq(tw_sat_acc | self.tw_sat)]
+        m.d.comb += [self.busy.eq(integ_busy | self.refill), self.table_valid.eq(table_valid),
                      self.table_sat.eq(table_sat), self.refill_cycles.eq(refill_cycles)]
 
         # ---- memories -------------------------------------------------------------
         m.submodules.table = table = TableMemory(
             shape=data.ArrayLayout(signed(SAMPLE.width), self.lanes), depth=self.depth,
             kind=self.table_memory)
-        m.d.comb += [table.w_en.eq(integ.wr_en), table.w_addr.eq(integ.wr_addr),
-                     table.w_data.eq(integ.wr_data)]
+        tw_row = Signal(cw)          # integrator=False: code -> table row (as served)
+        if integ is not None:
+            m.d.comb += [table.w_en.eq(integ.wr_en), table.w_addr.eq(integ.wr_addr),
+                         table.w_data.eq(integ.wr_data)]
+        else:
+            m.d.comb += [tw_row.eq(self.tw_code ^ (1 << (cw - 1))),
+                         table.w_en.eq(self.tw_en),
+                         table.w_addr.eq(Cat(tw_row, self.tw_index)),
+                         table.w_data.eq(self.tw_data)]
         m.submodules.satmem = satmem = memory.Memory(shape=1, depth=1 << cw, init=[])
         s_wr = satmem.write_port()
         s_rd = satmem.read_port(domain="sync")
-        m.d.comb += [s_wr.en.eq(integ.sat_en), s_wr.addr.eq(integ.sat_addr),
-                     s_wr.data.eq(integ.sat_data)]
+        if integ is not None:
+            m.d.comb += [s_wr.en.eq(integ.sat_en), s_wr.addr.eq(integ.sat_addr),
+                         s_wr.data.eq(integ.sat_data)]
+        else:
+            m.d.comb += [s_wr.en.eq(self.tw_en), s_wr.addr.eq(tw_row),
+                         s_wr.data.eq(self.tw_sat)]
         # two banks addressed Cat(index, bank): each bank spans the index's whole range
         # (2**bits, not maxf, or bank 1 of a max_features = 3 design would reach past
         # the end)
@@ -1089,7 +1143,7 @@ class TrajectoryEncoder(wiring.Component):
         # C: into the FIFO.  Issue only while the FIFO has room for what is in flight.
         va, vb = Signal(), Signal()
         active = Signal()
-        m.d.comb += active.eq(full.bit_select(rb, 1) & ~integ.busy)
+        m.d.comb += active.eq(full.bit_select(rb, 1) & ~integ_busy)
         issue = Signal()
         m.d.comb += issue.eq(active & table_valid
                              & (fifo.w_level + va + vb < self.FIFO_DEPTH))
