@@ -10,12 +10,23 @@ DSPs, block RAMs, SPRAMs and Fmax from nextpnr.
   need two weights per 16-bit SPRAM word: not done).
 * ULX3S-85F: the paper's 21-500-500-500-10 with 5-bit weights (518,500 weights; at 8 or
   6 bits they exceed the 208 DP16KD blocks once the state memory is counted), lanes 8.
+* ``ice40_l2_enc``: the iCEBreaker LIF (48-128-128-10, lanes 2) *together with* the
+  trajectory encoder for its 16 features, in the encoder's written-table form
+  (``TrajectoryEncoder(integrator=False)``: the golden table computed by the host and
+  written in; the on-chip RK4 integrator alone is ~3,000 LUTs, more than the UP5K has
+  left beside any LIF array), the encoder's samples streaming into the network as in
+  the accelerator.
 """
 
 import argparse
 import json
 import sys
 
+from amaranth.hdl import Module
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from hw.encoder.rtl import TrajectoryEncoder
 from hw.lif.rtl import LIFNetwork, NetworkLayout
 from hw.synth import build
 
@@ -23,7 +34,49 @@ DESIGNS = {
     "ice40_l2": ("icebreaker", [48, 128, 128, 10], 2, 8, "spram"),
     "ice40_l4": ("icebreaker", [48, 128, 128, 10], 4, 8, "spram"),
     "ecp5_paper": ("ulx3s", [21, 500, 500, 500, 10], 8, 5, "memory"),
+    "ice40_l2_enc": ("icebreaker", [48, 128, 128, 10], 2, 8, "spram"),
 }
+#: designs built with the encoder in front of the network
+WITH_ENCODER = {"ice40_l2_enc"}
+
+
+class EncoderLIF(wiring.Component):
+    """A written-table :class:`TrajectoryEncoder` streaming into a :class:`LIFNetwork`
+    (the accelerator's core without the loader): every port of both, except the sample
+    stream between them."""
+
+    def __init__(self, lif: LIFNetwork, *, max_features: int, max_T: int = 5):
+        self.lif = lif
+        self.enc = TrajectoryEncoder(max_T=max_T, max_features=max_features, lanes=1,
+                                     integrator=False)
+        members = {}
+        for prefix, comp, skip in (("enc", self.enc, "o_samples"), ("lif", self.lif, "i")):
+            for name, member in comp.signature.members.items():
+                if name != skip:
+                    members[f"{prefix}_{name}"] = member
+        super().__init__(members)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.enc = enc = self.enc
+        m.submodules.lif = lif = self.lif
+        m.d.comb += [lif.i.payload.eq(enc.o_samples.payload.samples[0]),
+                     lif.i.valid.eq(enc.o_samples.valid),
+                     enc.o_samples.ready.eq(lif.i.ready)]
+        for prefix, comp, skip in (("enc", enc, "o_samples"), ("lif", lif, "i")):
+            for name, member in comp.signature.members.items():
+                if name == skip:
+                    continue
+                outer, inner = getattr(self, f"{prefix}_{name}"), getattr(comp, name)
+                if member.is_port:
+                    if member.flow is In:
+                        m.d.comb += inner.eq(outer)
+                    else:
+                        m.d.comb += outer.eq(inner)
+                else:
+                    wiring.connect(m, wiring.flipped(outer), inner) \
+                        if member.flow is In else wiring.connect(m, inner, wiring.flipped(outer))
+        return m
 
 
 def make_dut(topology, lanes, weight_width, weight_ram):
@@ -46,6 +99,8 @@ def main():
     for key in args.designs or list(DESIGNS):
         board, topo, lanes, ww, ram = DESIGNS[key]
         dut = make_dut(topo, lanes, ww, ram)
+        if key in WITH_ENCODER:
+            dut = EncoderLIF(dut, max_features=topo[0] // 3)
         try:
             rep = build(dut, board=board, name=f"lif_{key}")
         except Exception as exc:               # noqa: BLE001 -- report, go on
