@@ -24,7 +24,7 @@ import sys
 
 from amaranth.hdl import Module
 from amaranth.lib import wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib.wiring import In
 
 from hw.encoder.rtl import TrajectoryEncoder
 from hw.lif.rtl import LIFNetwork, NetworkLayout
