@@ -71,7 +71,7 @@ synth-encoder: setup  ## encoder: resources and Fmax on iCEBreaker and ULX3S-85F
 # -- training and quantisation (issue 5) --------------------------------------------------
 train: setup  ## train + export + evaluate digits in both modes (runs under $(OUT)/runs)
 	$(VENV)/bin/dynalign train --dataset digits --mode expansive --out $(OUT)/runs/digits_expansive
-	$(VENV)/bin/dynalign train --dataset digits --mode dissipative --out $(OUT)/runs/digits_dissipative
+	$(VENV)/bin/dynalign train --dataset digits --mode dissipative --spike-reg 1 --out $(OUT)/runs/digits_dissipative
 
 bench-train: setup  ## training targets: accuracy, float/ANN gap, spikes per mode, time (JSON)
 	$(PY) bench/bench_train.py

@@ -7,7 +7,8 @@ Four stages, each printed as it finishes and gathered in ``OUT/report.json``:
    mode; each mode's Lyapunov sum (QR spectrum and theory), the trajectories' magnitude
    and saturation; a trajectory plot.
 2. **train** -- one quantisation-aware LIF network size, trained in both modes
-   (:func:`sw.train.train_run`), exported to ``OUT/runs/{expansive,dissipative}`` and
+   (:func:`sw.train.train_run`; the dissipative model with a spike penalty, the sparse
+   mode), exported to ``OUT/runs/{expansive,dissipative}`` and
    scored on the test split: golden accuracy (what the hardware computes), float and MLP
    accuracy, torch/golden agreement, spikes and SynOps per inference.
 3. **verify** -- both weight images uploaded through the simulated UART into the
@@ -84,15 +85,21 @@ def stage_encode(out: Path, k: int) -> dict:
     return report
 
 
-def stage_train(out: Path, opts) -> dict:
-    """Train the same network size in both modes; the test metrics of each."""
+def stage_train(out: Path, opts, *, dissipative_spike_reg: float = 1.0) -> dict:
+    """Train the same network size in both modes (the dissipative one with the spike
+    penalty ``dissipative_spike_reg``); the test metrics of each."""
+    import dataclasses
+
     from .train import train_run
 
     report = {}
     for mode in MODES:
+        if mode == "dissipative":
+            opts = dataclasses.replace(opts, spike_reg=dissipative_spike_reg)
         run_dir = out / "runs" / mode
         print(f"[train] {mode}: {opts.dataset}, {opts.features} features, layers "
-              f"{list(opts.layers)}, at most {opts.epochs} epochs -> {run_dir}", flush=True)
+              f"{list(opts.layers)}, at most {opts.epochs} epochs, spike penalty "
+              f"{opts.spike_reg:g} -> {run_dir}", flush=True)
         m = train_run(run_dir, encoder=EncoderConfig(delta=MODE_PRESETS[mode]), opts=opts)
         t = m["test"]
         report[mode] = {
@@ -103,6 +110,7 @@ def stage_train(out: Path, opts) -> dict:
             "spikes_per_inference": t["spikes_per_inference"],
             "synops_per_inference": t["synops_per_inference"],
             "test_samples": t["test_samples"], "best_epoch": m["best_epoch"],
+            "spike_reg": opts.spike_reg,
             "train_seconds": m["train_seconds"]}
         r = report[mode]
         print(f"  golden {r['golden_accuracy']:.4f}  float {r['float_accuracy']:.4f}  "
@@ -165,8 +173,14 @@ def main(argv=None) -> int:
 
     ap = argparse.ArgumentParser(prog="python -m sw.demo", description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="out/demo", help="output folder (default out/demo)")
-    ap.add_argument("--features", type=int, default=16, help="K features (default 16)")
-    ap.add_argument("--layers", default="128,128", help="hidden sizes (default 128,128)")
+    defaults = TrainOptions()
+    ap.add_argument("--features", type=int, default=defaults.features,
+                    help="K features (default %(default)s, as dynalign train)")
+    ap.add_argument("--layers", default=",".join(map(str, defaults.layers)),
+                    help="hidden sizes (default %(default)s, as dynalign train)")
+    ap.add_argument("--dissipative-spike-reg", type=float, default=1.0,
+                    help="spike penalty of the dissipative model, the sparse mode "
+                         "(default %(default)s; 0: none)")
     ap.add_argument("--epochs", type=int, default=60,
                     help="most training epochs per mode (default 60; early stopping on "
                          "the validation split)")
@@ -196,6 +210,8 @@ def main(argv=None) -> int:
         ap.error(str(exc))
     if args.samples < 1:
         ap.error(f"--samples must be a positive integer, not {args.samples}")
+    if not args.dissipative_spike_reg >= 0:
+        ap.error(f"--dissipative-spike-reg must be >= 0, not {args.dissipative_spike_reg}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if any(s in stages for s in ("verify", "build")) and "train" not in stages:
@@ -209,7 +225,8 @@ def main(argv=None) -> int:
     if "encode" in stages:
         report["encode"] = stage_encode(out, args.features)
     if "train" in stages:
-        report["train"] = stage_train(out, opts)
+        report["train"] = stage_train(out, opts,
+                                      dissipative_spike_reg=args.dissipative_spike_reg)
     if "verify" in stages:
         report["verify"] = stage_verify(out, args.samples, lanes=BOARDS[args.board].lanes)
         ok &= report["verify"]["mismatches"] == 0

@@ -52,24 +52,48 @@ from .qat import (
     torch_threads,
 )
 
-__all__ = ["TrainOptions", "train_run", "prepare_data", "fit_lif", "fit_mlp", "Prepared"]
+__all__ = ["TrainOptions", "train_run", "prepare_data", "fit_lif", "fit_mlp", "Prepared",
+           "MNIST_RECIPE"]
+
+#: MNIST (8k/2k split) needs more than the defaults (which are tuned on digits): 64
+#: features, hidden 512,512 and code noise of 8 LSBs -- expansive, seed 0: golden 95.55 %,
+#: float 95.75 %, MLP 95.6 % (~9 min on 2 busy cores); with the defaults' 32 features it
+#: reached 94.0 %, with 64 features and 256,256 94.6 %.  ``TrainOptions(**MNIST_RECIPE)``.
+MNIST_RECIPE = {"features": 64, "layers": (512, 512), "code_noise": 8.0}
 
 
 @dataclass
 class TrainOptions:
-    """Everything ``dynalign train`` can set (besides the encoder configuration)."""
+    """Everything ``dynalign train`` can set (besides the encoder configuration).
+
+    The defaults are the recipe that meets the accuracy targets on digits (golden
+    accuracy, seeds 0..4: expansive 96.7/97.5/98.1/96.4/97.2 %; the old defaults -- 16
+    features, 128,128, patience 25 -- gave 94.7/95.8/96.7/96.1/97.2 %):
+
+    * 32 PCA features (the MLP baseline gets the same 32): at delta=-1.5 the single
+      layer-1 ``in_shift`` follows the largest, last-step samples, so the first steps
+      round to 0 and the network effectively sees two time steps -- more features carry
+      the information those steps lose;
+    * two hidden layers of 256, in every mode (one network size, two modes);
+    * ``patience = epochs``: the whole cosine learning-rate schedule runs (patience 25
+      stopped runs near epoch 60 with the rate still high); the model kept is the best
+      validation epoch.
+
+    The sparse dissipative model adds ``spike_reg=1`` (digits, seed 0: 97.5 % at 36
+    spikes per inference, 0.22x the expansive model's 163).  MNIST: :data:`MNIST_RECIPE`.
+    """
 
     dataset: str = "digits"
     data_dir: str | None = None
     data_path: str | None = None
     limit: int | None = None
     seed: int = 0
-    features: int = 16
-    layers: tuple = (128, 128)
+    features: int = 32
+    layers: tuple = (256, 256)
     epochs: int = 100
     batch_size: int = 64
     lr: float = 3e-3
-    patience: int = 25
+    patience: int = 100
     tau: float = 2.0
     readout: str = "counts"
     spike_reg: float = 0.0

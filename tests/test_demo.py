@@ -27,6 +27,8 @@ def test_encode_and_train_stages(tmp_path, capsys):
         assert (out / "runs" / mode / "model.dlw").exists()
     assert report["train"]["expansive"]["delta"] == -1.5
     assert report["train"]["dissipative"]["delta"] == 2.0
+    assert report["train"]["dissipative"]["spike_reg"] == 1.0
+    assert report["train"]["expansive"]["spike_reg"] == 0.0
     text = capsys.readouterr().out
     assert "[encode]" in text and "[train]" in text
 
@@ -36,6 +38,7 @@ def test_encode_and_train_stages(tmp_path, capsys):
     (["--layers", "12,x"], "--layers must be comma-separated integers"),
     (["--epochs", "0"], "epochs must be a positive integer"),
     (["--samples", "0"], "--samples must be a positive integer"),
+    (["--dissipative-spike-reg", "-1"], "--dissipative-spike-reg must be >= 0"),
     (["--stages", "verify"], "no trained runs"),
 ])
 def test_bad_arguments(tmp_path, capsys, argv, message):

@@ -152,6 +152,15 @@ def test_api_npz_dataset(tmp_path):
                   opts=dataclasses.replace(opts, layers=(0,)))
 
 
+def test_recipes():
+    """The defaults and the MNIST recipe are valid option sets that run the whole cosine
+    schedule (early stopping only keeps the best epoch)."""
+    from sw.train import MNIST_RECIPE, TrainOptions
+    for recipe in (TrainOptions(), TrainOptions(**MNIST_RECIPE)):
+        recipe.validate()
+        assert recipe.patience >= recipe.epochs
+
+
 MNIST = default_mnist_dir()
 
 

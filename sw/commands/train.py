@@ -13,8 +13,8 @@ from ..params import add_system_args, config_from_args
 READOUTS = ("counts", "membrane")
 
 #: Shown in --help; equal to sw.train.TrainOptions' defaults (a test holds them equal).
-DEFAULTS = {"dataset": "digits", "features": 16, "layers": "128,128", "epochs": 100,
-            "patience": 25, "batch_size": 64, "lr": 0.003, "seed": 0, "readout": "counts",
+DEFAULTS = {"dataset": "digits", "features": 32, "layers": "256,256", "epochs": 100,
+            "patience": 100, "batch_size": 64, "lr": 0.003, "seed": 0, "readout": "counts",
             "spike_reg": 0.0, "dropout": 0.2, "code_noise": 4.0, "beta_init": 0.9,
             "in_shift_percentile": 100.0, "ann_epochs": 100}
 
@@ -47,9 +47,9 @@ def register(sub):
     add_system_args(p)
     g = p.add_argument_group("model and training")
     g.add_argument("--features", type=int, default=None,
-                   help="K, PCA features (default 16); layer 1 has 3K inputs")
+                   help="K, PCA features (default 32); layer 1 has 3K inputs")
     g.add_argument("--layers", default=None,
-                   help="hidden layer sizes (default 128,128); the output layer has "
+                   help="hidden layer sizes (default 256,256); the output layer has "
                         "one neuron per class")
     g.add_argument("--epochs", type=int, default=None,
                    help="most training epochs (early stopping may end sooner)")
