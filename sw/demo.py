@@ -181,9 +181,9 @@ def main(argv=None) -> int:
     ap.add_argument("--dissipative-spike-reg", type=float, default=1.0,
                     help="spike penalty of the dissipative model, the sparse mode "
                          "(default %(default)s; 0: none)")
-    ap.add_argument("--epochs", type=int, default=60,
-                    help="most training epochs per mode (default 60; early stopping on "
-                         "the validation split)")
+    ap.add_argument("--epochs", type=int, default=defaults.epochs,
+                    help="training epochs per mode (default %(default)s, as dynalign "
+                         "train; the best validation epoch is kept)")
     ap.add_argument("--limit", type=int, help="use a stratified subset of the digits")
     ap.add_argument("--samples", type=int, default=10,
                     help="test samples per model in the RTL simulation (default 10)")
