@@ -7,8 +7,8 @@ Four stages, each printed as it finishes and gathered in ``OUT/report.json``:
    mode; each mode's Lyapunov sum (QR spectrum and theory), the trajectories' magnitude
    and saturation; a trajectory plot.
 2. **train** -- one quantisation-aware LIF network size, trained in both modes
-   (:func:`sw.train.train_run`; the dissipative model with a spike penalty, the sparse
-   mode), exported to ``OUT/runs/{expansive,dissipative}`` and
+   (:func:`sw.train.train_run`; the dissipative model, the sparse mode, with a spike
+   penalty and a coarser input shift), exported to ``OUT/runs/{expansive,dissipative}`` and
    scored on the test split: golden accuracy (what the hardware computes), float and MLP
    accuracy, torch/golden agreement, spikes and SynOps per inference.
 3. **verify** -- both weight images uploaded through the simulated UART into the
@@ -85,9 +85,11 @@ def stage_encode(out: Path, k: int) -> dict:
     return report
 
 
-def stage_train(out: Path, opts, *, dissipative_spike_reg: float = 1.0) -> dict:
-    """Train the same network size in both modes (the dissipative one with the spike
-    penalty ``dissipative_spike_reg``); the test metrics of each."""
+def stage_train(out: Path, opts, *, dissipative_spike_reg: float = 1.0,
+                dissipative_in_shift: int | None = 10) -> dict:
+    """Train the same network size in both modes (the dissipative one, the sparse mode,
+    with the spike penalty ``dissipative_spike_reg`` and the coarse input shift
+    ``dissipative_in_shift``); the test metrics of each."""
     import dataclasses
 
     from .train import train_run
@@ -95,11 +97,14 @@ def stage_train(out: Path, opts, *, dissipative_spike_reg: float = 1.0) -> dict:
     report = {}
     for mode in MODES:
         if mode == "dissipative":
-            opts = dataclasses.replace(opts, spike_reg=dissipative_spike_reg)
+            opts = dataclasses.replace(opts, spike_reg=dissipative_spike_reg,
+                                       in_shift=dissipative_in_shift)
         run_dir = out / "runs" / mode
         print(f"[train] {mode}: {opts.dataset}, {opts.features} features, layers "
-              f"{list(opts.layers)}, at most {opts.epochs} epochs, spike penalty "
-              f"{opts.spike_reg:g} -> {run_dir}", flush=True)
+              f"{list(opts.layers)}, {opts.epochs} epochs, spike penalty "
+              f"{opts.spike_reg:g}, in_shift "
+              f"{'from the data' if opts.in_shift is None else opts.in_shift} -> {run_dir}",
+              flush=True)
         m = train_run(run_dir, encoder=EncoderConfig(delta=MODE_PRESETS[mode]), opts=opts)
         t = m["test"]
         report[mode] = {
@@ -110,7 +115,7 @@ def stage_train(out: Path, opts, *, dissipative_spike_reg: float = 1.0) -> dict:
             "spikes_per_inference": t["spikes_per_inference"],
             "synops_per_inference": t["synops_per_inference"],
             "test_samples": t["test_samples"], "best_epoch": m["best_epoch"],
-            "spike_reg": opts.spike_reg,
+            "spike_reg": opts.spike_reg, "in_shift": t["in_shift"],
             "train_seconds": m["train_seconds"]}
         r = report[mode]
         print(f"  golden {r['golden_accuracy']:.4f}  float {r['float_accuracy']:.4f}  "
@@ -181,6 +186,10 @@ def main(argv=None) -> int:
     ap.add_argument("--dissipative-spike-reg", type=float, default=1.0,
                     help="spike penalty of the dissipative model, the sparse mode "
                          "(default %(default)s; 0: none)")
+    ap.add_argument("--dissipative-in-shift", type=int, default=10,
+                    help="layer-1 input shift of the dissipative model: coarser input, "
+                         "fewer input events and cycles (default %(default)s; -1: chosen "
+                         "from the data)")
     ap.add_argument("--epochs", type=int, default=defaults.epochs,
                     help="training epochs per mode (default %(default)s, as dynalign "
                          "train; the best validation epoch is kept)")
@@ -212,6 +221,8 @@ def main(argv=None) -> int:
         ap.error(f"--samples must be a positive integer, not {args.samples}")
     if not args.dissipative_spike_reg >= 0:
         ap.error(f"--dissipative-spike-reg must be >= 0, not {args.dissipative_spike_reg}")
+    if not -1 <= args.dissipative_in_shift <= 31:
+        ap.error(f"--dissipative-in-shift must be in -1..31, not {args.dissipative_in_shift}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if any(s in stages for s in ("verify", "build")) and "train" not in stages:
@@ -225,8 +236,10 @@ def main(argv=None) -> int:
     if "encode" in stages:
         report["encode"] = stage_encode(out, args.features)
     if "train" in stages:
-        report["train"] = stage_train(out, opts,
-                                      dissipative_spike_reg=args.dissipative_spike_reg)
+        report["train"] = stage_train(
+            out, opts, dissipative_spike_reg=args.dissipative_spike_reg,
+            dissipative_in_shift=None if args.dissipative_in_shift == -1
+            else args.dissipative_in_shift)
     if "verify" in stages:
         report["verify"] = stage_verify(out, args.samples, lanes=BOARDS[args.board].lanes)
         ok &= report["verify"]["mismatches"] == 0

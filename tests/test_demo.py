@@ -29,6 +29,7 @@ def test_encode_and_train_stages(tmp_path, capsys):
     assert report["train"]["dissipative"]["delta"] == 2.0
     assert report["train"]["dissipative"]["spike_reg"] == 1.0
     assert report["train"]["expansive"]["spike_reg"] == 0.0
+    assert report["train"]["dissipative"]["in_shift"] == 10
     text = capsys.readouterr().out
     assert "[encode]" in text and "[train]" in text
 
@@ -39,6 +40,7 @@ def test_encode_and_train_stages(tmp_path, capsys):
     (["--epochs", "0"], "epochs must be a positive integer"),
     (["--samples", "0"], "--samples must be a positive integer"),
     (["--dissipative-spike-reg", "-1"], "--dissipative-spike-reg must be >= 0"),
+    (["--dissipative-in-shift", "32"], "--dissipative-in-shift must be in -1..31"),
     (["--stages", "verify"], "no trained runs"),
 ])
 def test_bad_arguments(tmp_path, capsys, argv, message):

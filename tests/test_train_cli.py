@@ -115,6 +115,8 @@ def test_eval_incompatible_dataset(capsys, tiny_run, tmp_path):
     (["--dataset", "mnist", "--data-dir", "{tmp}/absent"], "MNIST directory not found"),
     (["--dataset", "npz"], "needs a path"),
     (["--epochs", "0"], "epochs must be a positive integer"),
+    (["--in-shift", "32"], "in_shift must be an integer in 0..31 or None, not 32"),
+    (["--in-shift", "-1"], "in_shift must be an integer in 0..31 or None, not -1"),
 ])
 def test_train_errors(capsys, tmp_path, argv, message):
     argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
@@ -150,6 +152,24 @@ def test_api_npz_dataset(tmp_path):
     with pytest.raises(ValueError, match="layers must be positive integers"):
         train_run(tmp_path / "x", encoder=EncoderConfig(),
                   opts=dataclasses.replace(opts, layers=(0,)))
+
+
+def test_fixed_in_shift(tmp_path):
+    """``--in-shift`` fixes the layer-1 shift (exported in the image); a coarser input
+    has fewer non-zero activations; torch and golden still agree exactly."""
+    from sw.evaluate import load_run
+    shifts, active = [], []
+    for s in (None, 9):
+        out = tmp_path / f"r{s}"
+        argv = ["train", "--out", str(out), "--mode", "dissipative", *TINY, "--json"]
+        assert cli.main(argv + ([] if s is None else ["--in-shift", str(s)])) == 0
+        m = json.loads((out / "metrics.json").read_text())
+        assert m["test"]["torch_golden_agreement"] == 1.0 and m["test"]["torch_golden_exact"]
+        _, image, _ = load_run(out)
+        shifts.append(image.network.in_shift)
+        active.append(m["test"]["per_layer_synops"][0])     # input events x fan-out
+    assert shifts[0] < 9 and shifts[1] == 9
+    assert active[1] < active[0]
 
 
 def test_recipes():
