@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from constraints.boards import BOARDS, BoardTop, default_limits
+from constraints.boards import BoardTop, default_limits
 from sw.commands.build import build
 
 
@@ -33,8 +33,21 @@ def test_board_defaults():
 
 @pytest.mark.slow
 @pytest.mark.build
-@pytest.mark.parametrize("board", sorted(BOARDS))
+@pytest.mark.parametrize("board", [
+    pytest.param("icebreaker", marks=pytest.mark.xfail(strict=True, reason=(
+        "the whole accelerator does not fit the UP5K yet (about 11,100 of 5,280 LCs; "
+        "see `make synth-breakdown`): nextpnr cannot place it"))),
+    "ulx3s"])
 def test_real_build(board, tmp_path):
     rep = build(board=board, build_dir=tmp_path)
-    assert rep["bitstream"] and rep["luts"] > 0
+    assert rep["bitstream"] and rep["luts"] > 0 and rep["meets_timing"], rep.get("error")
     json.dumps(rep)
+
+
+@pytest.mark.slow
+@pytest.mark.build
+def test_build_that_does_not_fit_reports_why(tmp_path):
+    """A design too large for the board: no bitstream, nextpnr's reason in ``error``."""
+    rep = build(board="icebreaker", build_dir=tmp_path)
+    assert rep["bitstream"] is None and not rep["meets_timing"]
+    assert "Unable to place" in rep["error"]
