@@ -49,12 +49,15 @@ class EncoderLIF(wiring.Component):
         self.lif = lif
         self.enc = TrajectoryEncoder(max_T=max_T, max_features=max_features, lanes=1,
                                      integrator=False)
-        members = {}
-        for prefix, comp, skip in (("enc", self.enc, "o_samples"), ("lif", self.lif, "i")):
+        super().__init__({f"{prefix}_{name}": member
+                          for prefix, comp, name, member in self._outer_members()})
+
+    def _outer_members(self):
+        """``(prefix, component, name, member)`` of every port both expose outside."""
+        for prefix, comp, inner in (("enc", self.enc, "o_samples"), ("lif", self.lif, "i")):
             for name, member in comp.signature.members.items():
-                if name != skip:
-                    members[f"{prefix}_{name}"] = member
-        super().__init__(members)
+                if name != inner:
+                    yield prefix, comp, name, member
 
     def elaborate(self, platform):
         m = Module()
@@ -63,19 +66,14 @@ class EncoderLIF(wiring.Component):
         m.d.comb += [lif.i.payload.eq(enc.o_samples.payload.samples[0]),
                      lif.i.valid.eq(enc.o_samples.valid),
                      enc.o_samples.ready.eq(lif.i.ready)]
-        for prefix, comp, skip in (("enc", enc, "o_samples"), ("lif", lif, "i")):
-            for name, member in comp.signature.members.items():
-                if name == skip:
-                    continue
-                outer, inner = getattr(self, f"{prefix}_{name}"), getattr(comp, name)
-                if member.is_port:
-                    if member.flow is In:
-                        m.d.comb += inner.eq(outer)
-                    else:
-                        m.d.comb += outer.eq(inner)
-                else:
-                    wiring.connect(m, wiring.flipped(outer), inner) \
-                        if member.flow is In else wiring.connect(m, inner, wiring.flipped(outer))
+        for prefix, comp, name, member in self._outer_members():
+            outer, inner = getattr(self, f"{prefix}_{name}"), getattr(comp, name)
+            if not member.is_port:                     # a sub-interface (stream, cfg)
+                wiring.connect(m, wiring.flipped(outer), inner)
+            elif member.flow is In:
+                m.d.comb += inner.eq(outer)
+            else:
+                m.d.comb += outer.eq(inner)
         return m
 
 

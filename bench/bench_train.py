@@ -40,25 +40,11 @@ import time
 from pathlib import Path
 
 from hw.systems import MODE_PRESETS, EncoderConfig
+from sw.evaluate import evaluate_run
 from sw.train import MNIST_RECIPE, TrainOptions, train_run
 
 #: the defaults before the recipe (``--recipe small``)
 SMALL_RECIPE = {"features": 16, "layers": (128, 128), "patience": 25}
-
-
-def lif_cycles(run_dir, *, lanes: int) -> float:
-    """Mean LIF cycles per inference on the test split, from the exact cycle model
-    (:func:`hw.lif.cycles.ref_cycles`, equal to the RTL's counter)."""
-    from hw.encoder.ref import FixedEncoder
-    from hw.lif.cycles import ref_cycles
-    from hw.lif.ref import ref_network
-    from sw.evaluate import load_run
-    from sw.verify_system import run_codes
-    _, image, _ = load_run(run_dir)
-    _, codes, _ = run_codes(run_dir)
-    samples, _ = FixedEncoder(image.encoder).encode(codes)
-    res = ref_network(samples, image.network)
-    return float(ref_cycles(res, image.network, lanes=lanes).mean())
 
 
 def main(argv=None) -> int:
@@ -111,11 +97,11 @@ def main(argv=None) -> int:
             opts = dataclasses.replace(
                 opts, layers=tuple(int(v) for v in args.layers.split(",")))
         t0 = time.perf_counter()
-        m = train_run(out / f"{ds}_{label}", encoder=EncoderConfig(delta=MODE_PRESETS[mode]),
-                      opts=opts)
+        run_dir = out / f"{ds}_{label}"
+        m = train_run(run_dir, encoder=EncoderConfig(delta=MODE_PRESETS[mode]), opts=opts,
+                      evaluate=False)
+        t = evaluate_run(run_dir, lanes=args.lanes)
         wall = time.perf_counter() - t0
-        t = m["test"]
-        cycles = lif_cycles(out / f"{ds}_{label}", lanes=args.lanes)
         runs[f"{ds}_{label}"] = {
             "golden_accuracy": t["golden_accuracy"], "float_accuracy": t["float_accuracy"],
             "ann_accuracy": t["ann_accuracy"],
@@ -126,11 +112,11 @@ def main(argv=None) -> int:
             "per_layer_spikes": t["per_layer_spikes"],
             "test_samples": t["test_samples"], "delta": t["delta"],
             "lyapunov_sum": t["lyapunov_sum"], "in_shift": t["in_shift"],
-            "lif_cycles_per_inference": cycles, "lanes": args.lanes,
+            "lif_cycles_per_inference": t["lif_cycles_per_inference"], "lanes": args.lanes,
             "topology": t["topology"], "features": opts.features,
             "best_epoch": m["best_epoch"], "epochs_run": m["epochs_run"],
             "train_seconds": m["train_seconds"], "wall_seconds_with_eval": wall,
-            "run_dir": str(out / f"{ds}_{label}"), "spike_reg": spike_reg,
+            "run_dir": str(run_dir), "spike_reg": spike_reg,
             "recipe": {k: v for k, v in dataclasses.asdict(opts).items()
                        if k in ("epochs", "patience", "lr", "dropout", "code_noise",
                                 "in_shift_percentile",

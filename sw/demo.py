@@ -94,18 +94,18 @@ def stage_train(out: Path, opts, *, dissipative_spike_reg: float = 1.0,
 
     from .train import train_run
 
+    per_mode = {"expansive": opts,
+                "dissipative": dataclasses.replace(opts, spike_reg=dissipative_spike_reg,
+                                                   in_shift=dissipative_in_shift)}
     report = {}
     for mode in MODES:
-        if mode == "dissipative":
-            opts = dataclasses.replace(opts, spike_reg=dissipative_spike_reg,
-                                       in_shift=dissipative_in_shift)
+        mo = per_mode[mode]
         run_dir = out / "runs" / mode
-        print(f"[train] {mode}: {opts.dataset}, {opts.features} features, layers "
-              f"{list(opts.layers)}, {opts.epochs} epochs, spike penalty "
-              f"{opts.spike_reg:g}, in_shift "
-              f"{'from the data' if opts.in_shift is None else opts.in_shift} -> {run_dir}",
-              flush=True)
-        m = train_run(run_dir, encoder=EncoderConfig(delta=MODE_PRESETS[mode]), opts=opts)
+        print(f"[train] {mode}: {mo.dataset}, {mo.features} features, layers "
+              f"{list(mo.layers)}, {mo.epochs} epochs, spike penalty {mo.spike_reg:g}, "
+              f"in_shift {'from the data' if mo.in_shift is None else mo.in_shift} "
+              f"-> {run_dir}", flush=True)
+        m = train_run(run_dir, encoder=EncoderConfig(delta=MODE_PRESETS[mode]), opts=mo)
         t = m["test"]
         report[mode] = {
             "run": str(run_dir), "topology": t["topology"], "delta": t["delta"],
@@ -115,7 +115,7 @@ def stage_train(out: Path, opts, *, dissipative_spike_reg: float = 1.0,
             "spikes_per_inference": t["spikes_per_inference"],
             "synops_per_inference": t["synops_per_inference"],
             "test_samples": t["test_samples"], "best_epoch": m["best_epoch"],
-            "spike_reg": opts.spike_reg, "in_shift": t["in_shift"],
+            "spike_reg": mo.spike_reg, "in_shift": t["in_shift"],
             "train_seconds": m["train_seconds"]}
         r = report[mode]
         print(f"  golden {r['golden_accuracy']:.4f}  float {r['float_accuracy']:.4f}  "

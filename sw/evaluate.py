@@ -99,18 +99,20 @@ def compare_torch_golden(torch_out, golden) -> dict:
 
 def evaluate_run(run_dir, *, dataset: str | None = None, data_dir=None, data_path=None,
                  device: str | None = None, split: str = "test",
-                 threads: int | None = 1) -> dict:
+                 threads: int | None = 1, lanes: int | None = None) -> dict:
     """Score ``run_dir`` on a split (default: the test split of its own dataset and
     seed; ``dataset`` / ``data_dir`` / ``data_path`` point it at other data of the same
-    input size)."""
+    input size).  With ``lanes``, also ``lif_cycles_per_inference``: the mean of the LIF
+    network's cycle counter at that lane count (exact cycle model,
+    :func:`hw.lif.cycles.ref_cycles`)."""
     if split not in ("test", "val", "train"):
         raise ValueError(f"split must be test, val or train, not {split!r}")
     with torch_threads(threads):
         return _evaluate_run(Path(run_dir), dataset=dataset, data_dir=data_dir,
-                             data_path=data_path, device=device, split=split)
+                             data_path=data_path, device=device, split=split, lanes=lanes)
 
 
-def _evaluate_run(run_dir, *, dataset, data_dir, data_path, device, split) -> dict:
+def _evaluate_run(run_dir, *, dataset, data_dir, data_path, device, split, lanes) -> dict:
     run_dir = Path(run_dir)
     info, image, transform = load_run(run_dir)
     d = info["data"]
@@ -159,6 +161,11 @@ def _evaluate_run(run_dir, *, dataset, data_dir, data_path, device, split) -> di
 
     p = image.encoder.p
     n = len(y)
+    cycles = {}
+    if lanes is not None:
+        from hw.lif.cycles import ref_cycles
+        cycles = {"lanes": lanes, "lif_cycles_per_inference":
+                  float(ref_cycles(golden, image.network, lanes=lanes).mean())}
     return {
         "float_accuracy": float_acc,
         "golden_accuracy": float((golden.cls == y).mean()),
@@ -179,4 +186,5 @@ def _evaluate_run(run_dir, *, dataset, data_dir, data_path, device, split) -> di
         "lyapunov_sum": image.encoder.lyapunov_sum,
         "topology": image.topology,
         "in_shift": image.network.in_shift,
+        **cycles,
     }

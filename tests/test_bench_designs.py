@@ -10,7 +10,7 @@ import numpy as np
 from amaranth.sim import Simulator
 
 from hw.encoder.ref import FixedEncoder
-from hw.encoder.rtl import encoder_registers
+from hw.encoder.rtl import encoder_registers, table_writes
 from hw.formats import CODE
 from hw.lif.ref import random_network, ref_network
 from hw.lif.rtl import RD_CLS, config_writes, rd_stat_addr
@@ -44,13 +44,13 @@ def test_encoder_lif_matches_golden():
             await ctx.tick()
         ctx.set(dut.enc_reg_we, 0)
         ctx.set(dut.enc_tw_en, 1)
-        for code in range(CODE.min_int, CODE.max_int + 1):
-            for t in range(config.samples):
-                for c in range(3):
-                    ctx.set(dut.enc_tw_code, code)
-                    ctx.set(dut.enc_tw_index, 3 * t + c)
-                    ctx.set(dut.enc_tw_data, int(gold.table[code - CODE.min_int, t, c]))
-                    await ctx.tick()
+        for code, index, value, sat in table_writes(
+                config, range(CODE.min_int, CODE.max_int + 1)):
+            ctx.set(dut.enc_tw_code, code)
+            ctx.set(dut.enc_tw_index, index)
+            ctx.set(dut.enc_tw_data, value)
+            ctx.set(dut.enc_tw_sat, sat)
+            await ctx.tick()
         ctx.set(dut.enc_tw_en, 0)
         ctx.set(dut.enc_refill, 1)
         await ctx.tick()

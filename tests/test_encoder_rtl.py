@@ -25,6 +25,7 @@ from hw.encoder.rtl import (
     encoder_registers,
     microprogram,
     program_terms,
+    table_writes,
 )
 from hw.encoder.rtl_check import Checker, expected_beats, expected_sat
 from hw.formats import CODE, COEF, QFormat
@@ -246,21 +247,15 @@ def run_encoder(config, requests, *, lanes=1, regs_override=None, idle=0.3, back
             await ctx.tick()
         ctx.set(dut.reg_we, 0)
         if not integrator:
-            gold = FixedEncoder(config)
-            for code in SMALL_CODES:
-                row = gold.table[code - CODE.min_int]
-                sat = int(gold.table_saturation[code - CODE.min_int] > 0)
-                for t in range(config.samples):
-                    for c in range(3):
-                        v = int(row[t, c])
-                        if table_fault is not None and table_fault[:2] == (code, 3 * t + c):
-                            v ^= 1 << table_fault[2]
-                        ctx.set(dut.tw_en, 1)
-                        ctx.set(dut.tw_code, code)
-                        ctx.set(dut.tw_index, 3 * t + c)
-                        ctx.set(dut.tw_data, v)
-                        ctx.set(dut.tw_sat, sat)
-                        await ctx.tick()
+            for code, index, v, sat in table_writes(config, SMALL_CODES):
+                if table_fault is not None and table_fault[:2] == (code, index):
+                    v ^= 1 << table_fault[2]
+                ctx.set(dut.tw_en, 1)
+                ctx.set(dut.tw_code, code)
+                ctx.set(dut.tw_index, index)
+                ctx.set(dut.tw_data, v)
+                ctx.set(dut.tw_sat, sat)
+                await ctx.tick()
             ctx.set(dut.tw_en, 0)
         if refill:
             ctx.set(dut.refill, 1)

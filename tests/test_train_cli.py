@@ -64,6 +64,26 @@ def test_eval_text(capsys, tiny_run):
     assert code == 0 and "golden_accuracy" in out and "torch_golden_agreement" in out
 
 
+def test_eval_lanes_gives_the_cycle_model(capsys, tiny_run):
+    """``--lanes`` adds the LIF cycles per inference: the exact cycle model over the
+    golden results of the test split, computed here independently."""
+    from hw.encoder.ref import FixedEncoder
+    from hw.lif.cycles import ref_cycles
+    from hw.lif.ref import ref_network
+    from sw.evaluate import load_run
+    from sw.verify_system import run_codes
+    code, out, _ = run(capsys, "eval", tiny_run, "--lanes", "4", "--json")
+    assert code == 0
+    res = json.loads(out)
+    _, image, _ = load_run(tiny_run)
+    _, codes, _ = run_codes(tiny_run)
+    golden = ref_network(FixedEncoder(image.encoder).encode(codes)[0], image.network)
+    want = float(ref_cycles(golden, image.network, lanes=4).mean())
+    assert res["lanes"] == 4 and res["lif_cycles_per_inference"] == want
+    code, _, err = run(capsys, "eval", tiny_run, "--lanes", "0")
+    assert code == 2 and "lanes must be an integer >= 1" in err
+
+
 def test_eval_other_split(capsys, tiny_run):
     code, out, _ = run(capsys, "eval", tiny_run, "--split", "val", "--json")
     assert code == 0 and json.loads(out)["split"] == "val"

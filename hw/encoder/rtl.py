@@ -83,11 +83,11 @@ from ..formats import (
     QFormat,
 )
 from ..systems import EncoderConfig, System
-from .ref import Y0_COEF
+from .ref import Y0_COEF, FixedEncoder
 
 __all__ = [
     "Reg", "Error", "Kind", "ASel", "BSel", "UOP_LAYOUT", "microprogram", "program_terms",
-    "SLOTS_PER_COMP", "N_SLOTS", "SYSTEM_CODES", "encoder_registers",
+    "SLOTS_PER_COMP", "N_SLOTS", "SYSTEM_CODES", "encoder_registers", "table_writes",
     "SerialMultiplier", "TrajectoryIntegrator", "TrajectoryEncoder", "TableMemory",
     "MUL_A_WIDTH", "MUL_B_WIDTH", "DIGIT",
 ]
@@ -166,6 +166,22 @@ def encoder_registers(config: EncoderConfig, *, n_features: int = 1) -> dict:
                  int(Reg.STRIDE): config.stride, int(Reg.SAMPLES): config.samples,
                  int(Reg.FEATURES): n_features})
     return regs
+
+
+def table_writes(config: EncoderConfig, codes):
+    """The ``tw_*`` writes that load the golden table of ``config`` for ``codes`` into a
+    ``TrajectoryEncoder(integrator=False)``: ``(code, index, sample, sat)`` with ``index =
+    3 t + c`` and ``sample`` the golden SAMPLE integer of component ``c`` at sample ``t``
+    (``FixedEncoder(config).table``), ``sat`` the code's saturation bit."""
+    gold = FixedEncoder(config)
+    out = []
+    for code in codes:
+        row = int(code) - CODE.min_int
+        sat = int(gold.table_saturation[row] > 0)
+        for t in range(config.samples):
+            for c in range(3):
+                out.append((int(code), 3 * t + c, int(gold.table[row, t, c]), sat))
+    return out
 
 
 class Kind(enum.Enum, shape=3):

@@ -22,6 +22,8 @@ def register(sub):
     p.add_argument("--split", choices=("test", "val", "train"), default="test",
                    help="which split to score (default %(default)s)")
     p.add_argument("--device", help="torch device for the integer forward (default cpu)")
+    p.add_argument("--lanes", type=int, help="also the LIF cycles per inference at this "
+                   "many lanes (exact cycle model; the ULX3S build has 8)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 
@@ -29,11 +31,14 @@ def register(sub):
 def run(args) -> int:
     from ..evaluate import evaluate_run
     res = evaluate_run(args.run_dir, dataset=args.dataset, data_dir=args.data_dir,
-                       data_path=args.data_path, device=args.device, split=args.split)
+                       data_path=args.data_path, device=args.device, split=args.split,
+                       lanes=args.lanes)
     if args.json:
         print_json(res)
     else:
-        for k in KEYS + ("torch_golden_exact", "per_layer_synops", "saturations_per_inference"):
+        extra = ("lif_cycles_per_inference",) if args.lanes is not None else ()
+        for k in KEYS + ("torch_golden_exact", "per_layer_synops",
+                         "saturations_per_inference") + extra:
             print(f"{k:28s} {res[k]}")
     if res["torch_golden_agreement"] != 1.0 or not res["torch_golden_exact"]:
         print("error: torch integer forward and golden model disagree", flush=True)
