@@ -16,10 +16,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from amaranth.hdl import ClockDomain, ClockSignal, Elaboratable, Module
+from amaranth.hdl import (
+    ClockDomain,
+    ClockSignal,
+    Elaboratable,
+    Instance,
+    Module,
+    ResetSignal,
+    Signal,
+)
 from amaranth.lib import io
 
-__all__ = ["BOARDS", "BoardSpec", "BoardTop", "default_limits", "platform_for"]
+__all__ = ["BOARDS", "BoardSpec", "BoardTop", "default_limits", "platform_for",
+           "ice40_pll"]
 
 
 def _icebreaker():
@@ -42,13 +51,16 @@ class BoardSpec:
     max_samples: int
     max_sizes: tuple
     synth_opts: str = ""
+    table: bool = False          # the core serves the image's table (no integrator)
+    clock_mhz: float | None = None      # PLL output; None: the oscillator itself
 
 
 BOARDS = {
-    # digits default: 7 features x 3 = 21 encoder channels, 128 hidden, 10 classes
+    # digits default: 7 features x 3 = 21 encoder channels, 128 hidden, 10 classes; no
+    # integrator (the image carries the trajectory table), one lane, a 24 MHz PLL clock
     "icebreaker": BoardSpec(platform=_icebreaker, bitstream_ext="bin", weight_ram="spram",
-                            lanes=2, max_features=7, max_samples=5, max_sizes=(128, 10),
-                            synth_opts="-dsp"),
+                            lanes=1, max_features=7, max_samples=5, max_sizes=(128, 10),
+                            synth_opts="-dsp", table=True, clock_mhz=24.0),
     # two hidden layers of 256 and up to 32 features (96-256-256-10: the digits/MNIST
     # training recipe, sw.train): 165/208 block RAMs with the two-bank model store,
     # 50.7 MHz.  The paper's 21-500-500-500-10 needs 515 KB of weights -- more than the
@@ -72,7 +84,35 @@ def default_limits(board: str, *, max_payload: int = 256):
     from hw.top import lif_limits
     spec = _check_board(board)
     return lif_limits(max_features=spec.max_features, max_samples=spec.max_samples,
-                      max_sizes=spec.max_sizes, lanes=spec.lanes, max_payload=max_payload)
+                      max_sizes=spec.max_sizes, lanes=spec.lanes, max_payload=max_payload,
+                      table=spec.table)
+
+
+def ice40_pll(*, f_in_mhz: float, f_out_mhz: float) -> dict:
+    """Parameters of an iCE40 ``SB_PLL40_*`` in SIMPLE feedback that make exactly
+    ``f_out = f_in * (DIVF + 1) / ((DIVR + 1) * 2**DIVQ)``, within the datasheet's
+    ranges (PFD ``f_in / (DIVR + 1)`` 10..133 MHz, VCO 533..1066 MHz, output 16..275
+    MHz); ``FILTER_RANGE`` from the PFD frequency as ``icepll`` picks it.  Raises
+    ``ValueError`` when no setting is exact (to 1 kHz)."""
+    for name, v in (("f_in_mhz", f_in_mhz), ("f_out_mhz", f_out_mhz)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
+            raise ValueError(f"{name} must be a positive number, not {v!r}")
+    if not 16 <= f_out_mhz <= 275:
+        raise ValueError(f"an iCE40 PLL makes 16..275 MHz, not {f_out_mhz!r}")
+    for divr in range(16):
+        pfd = f_in_mhz / (divr + 1)
+        if not 10 <= pfd <= 133:
+            continue
+        for divq in range(1, 7):
+            divf = round(f_out_mhz * (1 << divq) / pfd) - 1
+            vco = pfd * (divf + 1)
+            if 0 <= divf < 128 and 533 <= vco <= 1066 and \
+                    abs(vco / (1 << divq) - f_out_mhz) < 1e-3:
+                rng = next(i for i, lim in enumerate((17, 26, 44, 66, 101), 1) if pfd < lim) \
+                    if pfd < 101 else 6
+                return {"DIVR": divr, "DIVF": divf, "DIVQ": divq, "FILTER_RANGE": rng}
+    raise ValueError(f"no iCE40 PLL setting makes exactly {f_out_mhz} MHz from "
+                     f"{f_in_mhz} MHz")
 
 
 class BoardTop(Elaboratable):
@@ -84,23 +124,37 @@ class BoardTop(Elaboratable):
     limits : Limits (default :func:`default_limits`)
     baud : int   link speed (default 115200; 1000000 works on both boards' bridges)
     core : "lif" (the accelerator) or "stub" (the host link with the stub core)
+    clock_mhz : float or None
+        The design clock: an iCE40 PLL (:func:`ice40_pll`) makes it from the oscillator
+        (default: the board's ``clock_mhz``; ``None`` or the oscillator's frequency:
+        the oscillator itself).  The UART divisor follows it.
     """
 
-    def __init__(self, *, board: str, limits=None, baud: int = 115200, core: str = "lif"):
+    def __init__(self, *, board: str, limits=None, baud: int = 115200, core: str = "lif",
+                 clock_mhz: float | None = ...):
         from hw.top import DynalignTop
         from hw.uart import baud_divisor
         spec = _check_board(board)
         self.board = board
         self.platform_cls = spec.platform()
-        clk = self.platform_cls().default_clk_frequency
+        osc = self.platform_cls().default_clk_frequency
+        if clock_mhz is ...:
+            clock_mhz = spec.clock_mhz
+        self.pll = None
+        if clock_mhz is not None and abs(clock_mhz * 1e6 - osc) > 1:
+            if board != "icebreaker":
+                raise ValueError(f"a PLL clock is only built for the iCEBreaker, not "
+                                 f"{board!r}")
+            self.pll = ice40_pll(f_in_mhz=osc / 1e6, f_out_mhz=clock_mhz)
+        clk = clock_mhz * 1e6 if self.pll else osc
         self.clk_freq = clk
         self.baud = baud
         self.limits = limits or default_limits(board)
         if core == "stub":          # the host link alone (its share of the resources)
             from dataclasses import replace
             self.limits = replace(self.limits, core=0)
-        self.top = DynalignTop(limits=self.limits, divisor=baud_divisor(clk_freq=clk,
-                                                                        baud=baud),
+        self.top = DynalignTop(limits=self.limits,
+                               divisor=baud_divisor(clk_freq=round(clk), baud=baud),
                                weight_ram=spec.weight_ram, core=core)
 
     def elaborate(self, platform):
@@ -109,8 +163,21 @@ class BoardTop(Elaboratable):
         # with the resource), instead of the platform's implicit (deprecated) request
         m.domains.sync = ClockDomain("sync")
         clk = platform.request(platform.default_clk, dir="-")
-        m.submodules.clk_buf = clk_buf = io.Buffer("i", clk)
-        m.d.comb += ClockSignal("sync").eq(clk_buf.i)
+        if self.pll is None:
+            m.submodules.clk_buf = clk_buf = io.Buffer("i", clk)
+            m.d.comb += ClockSignal("sync").eq(clk_buf.i)
+        else:
+            # the oscillator pad drives the PLL directly (SB_PLL40_PAD: the iCEBreaker's
+            # 12 MHz input is the UP5K's PLL pad); the sync domain runs from its global
+            # output, constrained to the PLL's frequency.  Reset is held until it locks.
+            pll_clk, lock = Signal(), Signal()
+            m.submodules.pll = Instance(
+                "SB_PLL40_PAD", p_FEEDBACK_PATH="SIMPLE",
+                **{f"p_{k}": v for k, v in self.pll.items()},
+                i_PACKAGEPIN=clk.io, i_RESETB=1, i_BYPASS=0,
+                o_PLLOUTGLOBAL=pll_clk, o_LOCK=lock)
+            platform.add_clock_constraint(pll_clk, self.clk_freq)
+            m.d.comb += [ClockSignal("sync").eq(pll_clk), ResetSignal("sync").eq(~lock)]
         m.submodules.top = top = self.top
         uart = platform.request("uart", 0, dir="-")     # ULX3S adds rts, dtr (unused)
         m.submodules.uart_rx = rx = io.Buffer("i", uart.rx)

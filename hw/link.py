@@ -26,12 +26,14 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from .formats import CODE
 from .protocol import (
     DATA_OFFSET_LEN,
     ENCODER_LEN,
     ENCODER_OFFSET,
     ERROR,
     HEADER_LEN,
+    IMAGE_FLAG_TABLE,
     IMAGE_HEADER_LEN,
     IMAGE_MAGIC,
     IMAGE_VERSION,
@@ -43,12 +45,14 @@ from .protocol import (
     RESULT_SUMMARY_LEN,
     STATUS,
     SYNC,
+    TABLE_ROWS,
     Cmd,
     Err,
     ImageHeader,
     Limits,
     crc16,
     encode_frame,
+    table_len,
 )
 
 __all__ = ["DeviceModel", "StubCore", "GoldenCore", "stub_result", "COMMAND_LENGTHS"]
@@ -92,7 +96,7 @@ class StubCore:
     def __init__(self):
         self._store = None
 
-    def load(self, store: bytes) -> None:
+    def load(self, store: bytes, table: bytes | None = None) -> None:
         self._store = bytes(store)
 
     def run(self, codes: list[int]) -> bytes:
@@ -111,9 +115,12 @@ class GoldenCore:
         self._cycle_model = cycle_model
         self._image = None
 
-    def load(self, store: bytes) -> None:
+    def load(self, store: bytes, table: bytes | None = None) -> None:
+        """``store``: the active bank; ``table``: the active table memory (a device that
+        serves an uploaded table), taken as it is."""
         from sw.protocol import parse_image
-        self._image = parse_image(bytes(store), check_len=False)
+        self._image = parse_image(bytes(store), check_len=False, check_table=False,
+                                  table=table)
 
     def run(self, codes: list[int]) -> bytes:
         from sw.protocol import golden_results
@@ -139,6 +146,9 @@ class DeviceModel:
         self.limits = limits
         self.core = StubCore() if core is None else core
         self.banks = [bytearray(limits.bank_bytes), bytearray(limits.bank_bytes)]
+        tlen = table_len(limits.max_samples) if limits.table else 0
+        self.tables = [bytearray(tlen), bytearray(tlen)]
+        self.table_start = 0            # image offset of the table block being uploaded
         self.active = 0
         self.model_valid = False
         self.upload_open = False
@@ -265,11 +275,17 @@ class DeviceModel:
                                  self.last_error, c["framing"], c["crc"], c["timeout"],
                                  c["dropped"])
 
+    def _load(self):
+        table = self.tables[self.active] if self.limits.table else None
+        self.core.load(self.banks[self.active], table=table)
+
     def _cmd_write_encoder(self, p):
+        if self.limits.table:
+            return Err.UNSUPPORTED, b""
         if not self.model_valid:
             return Err.NO_MODEL, b""
         self.banks[self.active][ENCODER_OFFSET:ENCODER_OFFSET + ENCODER_LEN] = p
-        self.core.load(self.banks[self.active])
+        self._load()
         self.result_valid = False
         return None, b""
 
@@ -283,6 +299,7 @@ class DeviceModel:
             return err, b""
         self.upload_open = True
         self.total_len = header.total_len
+        self.table_start = header.total_len - header.table_len()
         self.ptr = IMAGE_HEADER_LEN
         self.crc = zlib.crc32(p)
         return None, b""
@@ -296,8 +313,12 @@ class DeviceModel:
             return Err.SEQUENCE, b""
         if self.ptr + len(data) > self.total_len:
             return Err.OVERFLOW, b""
-        self.banks[self.active ^ 1][self.ptr:self.ptr + len(data)] = data
-        self.ptr += len(data)
+        for b in data:              # bytes before the table block -> store, then table
+            if self.ptr < self.table_start:
+                self.banks[self.active ^ 1][self.ptr] = b
+            else:
+                self.tables[self.active ^ 1][self.ptr - self.table_start] = b
+            self.ptr += 1
         self.crc = zlib.crc32(data, self.crc)
         return None, b""
 
@@ -313,7 +334,7 @@ class DeviceModel:
         self.model_valid = True
         self.result_valid = False
         self.k = self.banks[self.active][3]
-        self.core.load(self.banks[self.active])
+        self._load()
         return None, bytes([self.active])
 
     def _cmd_features(self, p):
@@ -388,15 +409,30 @@ class CoreSignature(wiring.Signature):
     * ``feat_addr`` / ``feat_data``: read port into the feature buffer (int8 codes).
     * ``res_addr`` / ``res_data`` / ``res_len``: the results record
       (:mod:`hw.protocol`), byte ``res_addr`` valid at most one cycle after the address.
+    * ``bank``: the active bank (a table core serves that bank of its table memory).
+    * ``tw_en`` (strobe), ``tw_sat``, ``tw_addr``, ``tw_data``: a write into the *shadow*
+      bank of a table core's table memory, from the table block of an image being
+      uploaded (devices with ``Limits.table`` only): ``tw_sat = 0``: entry word
+      ``tw_addr`` (= ``Cat(row, 3 t + c)``, the block's word order) gets the sample
+      ``tw_data``; ``tw_sat = 1``: row ``tw_addr`` gets the saturation flag
+      ``tw_data[0]``.
     """
 
-    def __init__(self, *, store_addr_width: int, feat_addr_width: int):
+    def __init__(self, *, store_addr_width: int, feat_addr_width: int,
+                 table_addr_width: int = 1):
         super().__init__({
             "load": In(1), "start": In(1), "ready": Out(1), "done": Out(1),
             "store_addr": Out(store_addr_width), "store_data": In(8),
             "feat_addr": Out(feat_addr_width), "feat_data": In(8),
             "res_addr": In(16), "res_data": Out(8), "res_len": Out(16),
+            "bank": In(1), "tw_en": In(1), "tw_sat": In(1),
+            "tw_addr": In(table_addr_width), "tw_data": In(32),
         })
+
+
+def table_addr_width(max_samples: int) -> int:
+    """Bits of a table core's entry address ``Cat(row, 3 t + c)``."""
+    return CODE.width + (3 * max_samples - 1).bit_length()
 
 
 def _check_int(name, value, lo, hi=None):
@@ -413,7 +449,9 @@ class CommandEngine(wiring.Component):
 
     Owns the double-buffered model store (two banks of ``bank_bytes``, bank ``b`` at
     byte ``b * bank_bytes``; uploads go to the shadow bank, ``IMAGE_COMMIT`` flips the
-    active bank only after a complete image with the right CRC-32), the payload buffer
+    active bank only after a complete image with the right CRC-32; with ``Limits.table``
+    the image's table block goes, word by word, to the core's ``tw_*`` port instead of
+    the store), the payload buffer
     (a frame is
     executed only after its CRC-16 checked), the feature buffer, and the reply
     transmitter.  Reply bytes equal :class:`DeviceModel`'s, byte for byte.
@@ -442,12 +480,14 @@ class CommandEngine(wiring.Component):
         self.timeout_cycles = timeout_cycles
         self.store_aw = bank_addr_width(limits.bank_bytes)
         self.feat_aw = max(1, (limits.max_features - 1).bit_length())
+        self.table_aw = table_addr_width(limits.max_samples) if limits.table else 1
         super().__init__({
             "rx": In(stream.Signature(8)),
             "rx_framing_error": In(1),
             "tx": Out(stream.Signature(8)),
             "core": In(CoreSignature(store_addr_width=self.store_aw,
-                                     feat_addr_width=self.feat_aw)),
+                                     feat_addr_width=self.feat_aw,
+                                     table_addr_width=self.table_aw)),
         })
 
     def elaborate(self, platform):
@@ -500,6 +540,12 @@ class CommandEngine(wiring.Component):
 
         total_len = Signal(32)
         ptr = Signal(32)
+        # table block of the upload (Limits.table): where it starts in the image, the
+        # byte position in it, where its flags start, the sample word being assembled
+        t_start = Signal(32)
+        t_pos = Signal(21)
+        t_flags = Signal(20)
+        t_word = Signal(24)
         crc32 = Signal(32)
         word = Signal(32)
         hdr = Array(Signal(8, name=f"hdr{i}") for i in range(IMAGE_HEADER_LEN))
@@ -525,6 +571,7 @@ class CommandEngine(wiring.Component):
             self.core.feat_data.eq(feat_r.data),
             self.core.res_addr.eq(r_idx),
             rom_r.addr.eq(r_idx),
+            self.core.bank.eq(active),
         ]
         status = [model_valid, upload_open, active, last_error]
         for n in ("framing", "crc", "timeout", "dropped"):
@@ -554,14 +601,21 @@ class CommandEngine(wiring.Component):
                         m.d.comb += len_ok.eq(length >= rule[0])
 
         # header admission check (Limits.check_header, same order)
-        h_k, h_t, h_l, h_shift = hdr[3], hdr[4], hdr[5], hdr[6]
+        h_k, h_t, h_l, h_shift, h_flags = hdr[3], hdr[4], hdr[5], hdr[6], hdr[7]
         h_total = Cat(hdr[8], hdr[9], hdr[10], hdr[11])
         admit = Signal(8)
+        # table block: 4 x 3T x R sample bytes (R = 2**CODE.width rows), then R flags
+        t_samples = Signal(20)
+        t_len = Signal(21)
+        if lim.table:
+            m.d.comb += [t_samples.eq(((h_t << 3) + (h_t << 2)) << CODE.width),
+                         t_len.eq(t_samples + TABLE_ROWS)]
         fmt_bad = ((hdr[0] != IMAGE_MAGIC[0]) | (hdr[1] != IMAGE_MAGIC[1])
-                   | (hdr[2] != IMAGE_VERSION))
+                   | (hdr[2] != IMAGE_VERSION)
+                   | (h_flags != (IMAGE_FLAG_TABLE if lim.table else 0)))
         field_bad = (h_shift > 31) | (h_t < 2) | (h_k < 1) | (h_l < 1)
         too_large = ((h_k > lim.max_features) | (h_t > lim.max_samples)
-                     | (h_l > lim.max_layers) | (h_total > lim.bank_bytes))
+                     | (h_l > lim.max_layers) | (h_total - t_len > lim.bank_bytes))
         size_chk = Const(0, 8)
         for i in reversed(range(min(MAX_LAYERS, lim.max_layers))):
             size = Cat(hdr[16 + 2 * i], hdr[17 + 2 * i])
@@ -569,7 +623,8 @@ class CommandEngine(wiring.Component):
                        Mux(size > lim.max_sizes[i], int(Err.TOO_LARGE), 0))
             size_chk = Mux((i < h_l) & (this != 0), this, size_chk)
         m.d.comb += admit.eq(
-            Mux(fmt_bad | field_bad | (h_total < LAYERS_OFFSET), int(Err.IMAGE_FORMAT),
+            Mux(fmt_bad | field_bad | (h_total < LAYERS_OFFSET + t_len),
+                int(Err.IMAGE_FORMAT),
                 Mux(too_large, int(Err.TOO_LARGE), size_chk)))
 
         # ---- rx defaults ------------------------------------------------------------------
@@ -672,11 +727,14 @@ class CommandEngine(wiring.Component):
                     with m.Case(Cmd.STATUS):
                         reply(2, STATUS.size)
                     with m.Case(Cmd.WRITE_ENCODER):
-                        with m.If(~model_valid):
-                            fail(Err.NO_MODEL)
-                        with m.Else():
-                            m.d.sync += dst.eq(2)
-                            m.next = "COPY_RD"
+                        if lim.table:       # the uploaded table would no longer match
+                            fail(Err.UNSUPPORTED)
+                        else:
+                            with m.If(~model_valid):
+                                fail(Err.NO_MODEL)
+                            with m.Else():
+                                m.d.sync += dst.eq(2)
+                                m.next = "COPY_RD"
                     with m.Case(Cmd.IMAGE_BEGIN):
                         m.d.sync += [dst.eq(0), crc32.eq(0xFFFFFFFF)]
                         m.next = "COPY_RD"
@@ -752,9 +810,23 @@ class CommandEngine(wiring.Component):
                                      store_w.en.eq(1)]
                         m.d.sync += [hdr[idx[:5]].eq(data), crc32.eq(crc32_nx)]
                     with m.Case(1):     # IMAGE_DATA: at ptr into shadow bank
-                        m.d.comb += [store_w.addr.eq(baddr(ptr, ~active)),
-                                     store_w.en.eq(1)]
                         m.d.sync += [ptr.eq(ptr + 1), crc32.eq(crc32_nx)]
+                        with m.If(ptr < t_start):
+                            m.d.comb += [store_w.addr.eq(baddr(ptr, ~active)),
+                                         store_w.en.eq(1)]
+                        if lim.table:
+                            with m.Else():  # table block -> the core's table memory
+                                core = self.core
+                                m.d.sync += [t_pos.eq(t_pos + 1),
+                                             t_word.eq(Cat(t_word[8:], data))]
+                                with m.If(t_pos >= t_flags):
+                                    m.d.comb += [core.tw_en.eq(1), core.tw_sat.eq(1),
+                                                 core.tw_addr.eq(t_pos[:CODE.width]),
+                                                 core.tw_data.eq(data[0])]
+                                with m.Elif(t_pos[:2] == 3):
+                                    m.d.comb += [core.tw_en.eq(1),
+                                                 core.tw_addr.eq(t_pos[2:]),
+                                                 core.tw_data.eq(Cat(t_word, data))]
                     with m.Case(2):     # WRITE_ENCODER: into the active bank
                         m.d.comb += [store_w.addr.eq(baddr(idx + ENCODER_OFFSET, active)),
                                      store_w.en.eq(1)]
@@ -779,7 +851,8 @@ class CommandEngine(wiring.Component):
                     fail(admit)
                 with m.Else():
                     m.d.sync += [upload_open.eq(1), total_len.eq(h_total),
-                                 ptr.eq(IMAGE_HEADER_LEN)]
+                                 ptr.eq(IMAGE_HEADER_LEN), t_start.eq(h_total - t_len),
+                                 t_pos.eq(0), t_flags.eq(t_samples)]
                     reply(0, 0)
 
             # core handshakes
@@ -844,9 +917,11 @@ class StubCore_(wiring.Component):
     """Gateware twin of :class:`StubCore` (:func:`stub_result`): a dot product of the
     features with the first K weights of layer 1, so the link is testable on its own."""
 
-    def __init__(self, *, store_addr_width: int, feat_addr_width: int):
+    def __init__(self, *, store_addr_width: int, feat_addr_width: int,
+                 table_addr_width: int = 1):
         super().__init__({"bus": Out(CoreSignature(store_addr_width=store_addr_width,
-                                                   feat_addr_width=feat_addr_width))})
+                                                   feat_addr_width=feat_addr_width,
+                                                   table_addr_width=table_addr_width))})
 
     def elaborate(self, platform):
         m = Module()

@@ -57,11 +57,25 @@ image.  Only a complete image with the right CRC flips the active bank; any fail
 leaves the previous model running.  Layout (see :data:`HEADER`, :data:`LAYER_HEADER`)::
 
     0    header (32 bytes)                  magic "DY", version, K, T, L, in_shift,
-                                            total length, n_out of each layer (u16 x 8)
+                                            flags, total length, n_out of each layer
+                                            (u16 x 8)
     32   encoder block (80 bytes)           see :data:`ENCODER`
     112  layer 1 .. L, each:                beta u16, reserved u16, theta u32,
                                             bias int16[n_out], weight int8[n_out][n_in]
                                             (row i = the weights into neuron i)
+    ...  trajectory table (only with        sample int32[3 T][R], then saturation
+         flag IMAGE_FLAG_TABLE)             u8[R]  (R = 2**CODE.width rows, row =
+                                            code - CODE.min_int; entry 3 t + c of a row
+                                            is component c of sample t)
+
+The table block (:func:`table_len` bytes) is the golden trajectory table of the encoder
+block (``ref_trajectory_table`` of every code), computed by the host.  It is for devices
+without an on-chip integrator (core :data:`CORE_LIF_TABLE`, e.g. the iCEBreaker): they
+serve the uploaded table as it is, and hold it in a double-buffered table memory of
+their own, so ``bank_bytes`` counts only the bytes before it.  Such a device requires
+the flag (and a device with an integrator refuses it: :attr:`Err.IMAGE_FORMAT`), and
+answers ``WRITE_ENCODER`` with :attr:`Err.UNSUPPORTED` (the table would no longer match:
+upload a whole image).  A saturation byte's bit 0 is the row's flag.
 
 Layer 1 has ``n_in = 3 K`` (encoder channels f0x f0y f0z f1x ...), layer l > 1 has the
 previous layer's ``n_out``.
@@ -85,6 +99,8 @@ import struct
 import zlib
 from dataclasses import dataclass
 
+from .formats import CODE
+
 __all__ = [
     "PROTOCOL_VERSION", "SYNC", "REPLY", "ERROR", "HEADER_LEN", "TRAILER_LEN",
     "DEFAULT_MAX_PAYLOAD", "Cmd", "Err", "crc16", "crc16_update", "crc32",
@@ -93,10 +109,15 @@ __all__ = [
     "IDENTITY_MAGIC", "IDENTITY_LEN_FIXED", "STATUS_LEN", "RESULT_SUMMARY_LEN",
     "Limits", "ImageHeader", "FLAG_ENC_SAT", "FLAG_MEM_SAT", "FLAG_CORE_ERROR",
     "DATA_OFFSET_LEN", "EncoderRegisters", "ENCODER_TERMS", "LAYER_HEADER", "IMAGE_HEADER",
-    "IDENTITY", "STATUS", "RESULT_FIXED",
+    "IDENTITY", "STATUS", "RESULT_FIXED", "IMAGE_FLAG_TABLE", "TABLE_ROWS", "table_len",
+    "CORE_STUB", "CORE_LIF", "CORE_LIF_TABLE",
 ]
 
 PROTOCOL_VERSION = 1
+
+#: Core ids of the ``IDENTIFY`` record: the stub (link tests), the LIF engine with the
+#: on-chip RK4 integrator, the LIF engine that serves an uploaded trajectory table.
+CORE_STUB, CORE_LIF, CORE_LIF_TABLE = 0, 1, 2
 
 SYNC = 0xA5
 REPLY = 0x80
@@ -137,6 +158,7 @@ class Err(enum.IntEnum):
     NO_MODEL = 13       #: FEATURES / RUN / WRITE_ENCODER before any model was committed
     FEATURES = 14       #: FEATURES count differs from the model's K
     NO_RESULT = 15      #: RESULTS before any RUN since the model changed
+    UNSUPPORTED = 16    #: WRITE_ENCODER on a device that serves an uploaded table
 
 
 # --------------------------------------------------------------------------------------
@@ -258,8 +280,18 @@ IMAGE_MAGIC = b"DY"
 IMAGE_VERSION = 1
 #: Layers an image header can describe (the device may elaborate fewer).
 MAX_LAYERS = 8
-#: magic(2) version K T L in_shift reserved total_len(u32) reserved(u32) sizes(u16 x 8)
+#: magic(2) version K T L in_shift flags total_len(u32) reserved(u32) sizes(u16 x 8)
 IMAGE_HEADER = struct.Struct("<2sBBBBBBII8H")
+#: header flag: a trajectory table block follows the layers
+IMAGE_FLAG_TABLE = 0x01
+#: rows of a trajectory table: one per feature code
+TABLE_ROWS = 1 << CODE.width
+
+
+def table_len(samples: int) -> int:
+    """Bytes of the table block of a T-sample encoder: ``4 * 3T * R + R``."""
+    return 4 * 3 * samples * TABLE_ROWS + TABLE_ROWS
+
 IMAGE_HEADER_LEN = IMAGE_HEADER.size
 assert IMAGE_HEADER_LEN == 32
 ENCODER_OFFSET = IMAGE_HEADER_LEN
@@ -291,6 +323,7 @@ class ImageHeader:
     magic: bytes = IMAGE_MAGIC
     version: int = IMAGE_VERSION
     n_layers: int = -1
+    flags: int = 0
 
     def __post_init__(self):
         if self.n_layers < 0:
@@ -303,17 +336,18 @@ class ImageHeader:
                              f"not {len(self.sizes)}")
         sizes = list(self.sizes) + [0] * (MAX_LAYERS - len(self.sizes))
         return IMAGE_HEADER.pack(self.magic, self.version, self.n_features, self.samples,
-                                 self.n_layers, self.in_shift, 0, self.total_len, 0, *sizes)
+                                 self.n_layers, self.in_shift, self.flags, self.total_len, 0,
+                                 *sizes)
 
     @classmethod
     def unpack(cls, data: bytes) -> ImageHeader:
         if len(data) < IMAGE_HEADER_LEN:
             raise ValueError(f"image header needs {IMAGE_HEADER_LEN} bytes, got {len(data)}")
-        magic, version, k, t, n_layers, in_shift, _, total, _, *sizes = \
+        magic, version, k, t, n_layers, in_shift, flags, total, _, *sizes = \
             IMAGE_HEADER.unpack(bytes(data[:IMAGE_HEADER_LEN]))
         return cls(n_features=k, samples=t, in_shift=in_shift,
                    sizes=tuple(sizes[:min(n_layers, MAX_LAYERS)]), total_len=total,
-                   magic=magic, version=version, n_layers=n_layers)
+                   magic=magic, version=version, n_layers=n_layers, flags=flags)
 
     def layer_dims(self) -> list[tuple[int, int]]:
         """``(n_in, n_out)`` per layer."""
@@ -323,9 +357,20 @@ class ImageHeader:
             n_in = n_out
         return dims
 
-    def expected_len(self) -> int:
+    @property
+    def has_table(self) -> bool:
+        return bool(self.flags & IMAGE_FLAG_TABLE)
+
+    def model_len(self) -> int:
+        """Bytes before the table block (all of them without one)."""
         return LAYERS_OFFSET + sum(LAYER_HEADER.size + 2 * o + o * i
                                    for i, o in self.layer_dims())
+
+    def table_len(self) -> int:
+        return table_len(self.samples) if self.has_table else 0
+
+    def expected_len(self) -> int:
+        return self.model_len() + self.table_len()
 
 
 # --------------------------------------------------------------------------------------
@@ -354,7 +399,9 @@ class Limits:
 
     ``max_sizes[l]`` is the largest n_out of layer l+1; layer 1's n_in is at most
     ``3 * max_features``.  ``bank_bytes`` is the size of one bank of the model store:
-    an image longer than that is :attr:`Err.TOO_LARGE`.
+    an image longer than that (not counting a table block) is :attr:`Err.TOO_LARGE`.
+    ``core`` :data:`CORE_LIF_TABLE` marks a device that needs the table block
+    (:attr:`table`).
     """
     max_features: int
     max_samples: int
@@ -392,6 +439,11 @@ class Limits:
     def max_layers(self) -> int:
         return len(self.max_sizes)
 
+    @property
+    def table(self) -> bool:
+        """The device serves an uploaded trajectory table (images need the table block)."""
+        return self.core == CORE_LIF_TABLE
+
     def largest_image(self) -> int:
         """Image bytes of the largest topology these limits allow."""
         return ImageHeader(n_features=self.max_features, samples=self.max_samples,
@@ -423,13 +475,17 @@ class Limits:
         gateware performs it; ``None`` if admitted."""
         if header.magic != IMAGE_MAGIC or header.version != IMAGE_VERSION:
             return Err.IMAGE_FORMAT
+        if header.flags != (IMAGE_FLAG_TABLE if self.table else 0):
+            return Err.IMAGE_FORMAT
         if header.in_shift > 31 or header.samples < 2 or header.n_features < 1 \
                 or header.n_layers < 1:
             return Err.IMAGE_FORMAT
-        if header.total_len < LAYERS_OFFSET:
+        tlen = header.table_len()
+        if header.total_len < LAYERS_OFFSET + tlen:
             return Err.IMAGE_FORMAT
         if header.n_features > self.max_features or header.samples > self.max_samples \
-                or header.n_layers > self.max_layers or header.total_len > self.bank_bytes:
+                or header.n_layers > self.max_layers \
+                or header.total_len - tlen > self.bank_bytes:
             return Err.TOO_LARGE
         for i, size in enumerate(header.sizes[:header.n_layers]):
             if size < 1:

@@ -50,6 +50,8 @@ from .lif.rtl import (
 )
 from .link import CommandEngine, CoreSignature, StubCore_
 from .protocol import (
+    CORE_LIF,
+    CORE_LIF_TABLE,
     ENCODER_FIXED,
     ENCODER_OFFSET,
     ENCODER_SLOT,
@@ -67,18 +69,17 @@ __all__ = ["LIFCore", "DynalignTop", "lif_limits"]
 
 assert SLOTS_PER_COMP == ENCODER_SLOTS and N_SLOTS == 3 * ENCODER_SLOTS
 
-#: LIF engine core id reported by IDENTIFY (0 is the stub).
-CORE_LIF = 1
-
-
 def _ceil_div(a, b):
     return -(-a // b)
 
 
-def lif_limits(*, max_features, max_samples, max_sizes, lanes, max_payload=256) -> Limits:
+def lif_limits(*, max_features, max_samples, max_sizes, lanes, max_payload=256,
+               table=False) -> Limits:
+    """Limits of a LIF top level; ``table=True``: the core serves the image's table
+    block (no integrator on chip) -- :data:`~hw.protocol.CORE_LIF_TABLE`."""
     return Limits(max_features=max_features, max_samples=max_samples,
-                  max_sizes=tuple(max_sizes), max_payload=max_payload, core=CORE_LIF,
-                  lanes=lanes)
+                  max_sizes=tuple(max_sizes), max_payload=max_payload,
+                  core=CORE_LIF_TABLE if table else CORE_LIF, lanes=lanes)
 
 
 class LIFCore(wiring.Component):
@@ -94,10 +95,15 @@ class LIFCore(wiring.Component):
     """
 
     def __init__(self, *, limits: Limits, store_addr_width: int, feat_addr_width: int,
-                 code_format=CODE, weight_width=WEIGHT.width, weight_ram="memory"):
+                 table_addr_width: int = 1, code_format=CODE, weight_width=WEIGHT.width,
+                 weight_ram="memory"):
         if not isinstance(limits, Limits):
             raise TypeError(f"limits must be a Limits, not {limits!r}")
+        if limits.table and code_format != CODE:
+            raise ValueError("a table core serves the image's table block: its rows are "
+                             f"the codes of {CODE}, so code_format must be CODE")
         self.limits = limits
+        self.table = limits.table
         lanes = limits.lanes
         sizes = list(limits.max_sizes)
         max_in = 3 * limits.max_features
@@ -110,10 +116,13 @@ class LIFCore(wiring.Component):
                               weight_width=weight_width, weight_ram=weight_ram)
         self.enc = TrajectoryEncoder(max_T=limits.max_samples,
                                      max_features=limits.max_features, lanes=1,
-                                     code_format=code_format)
+                                     code_format=code_format,
+                                     integrator=not self.table,
+                                     table_banks=2 if self.table else 1)
         self.code_format = code_format
         super().__init__({"bus": Out(CoreSignature(store_addr_width=store_addr_width,
-                                                   feat_addr_width=feat_addr_width))})
+                                                   feat_addr_width=feat_addr_width,
+                                                   table_addr_width=table_addr_width))})
 
     def elaborate(self, platform):
         m = Module()
@@ -129,6 +138,15 @@ class LIFCore(wiring.Component):
         m.d.comb += [lif.i.payload.eq(enc.o_samples.payload.samples[0]),
                      lif.i.valid.eq(enc.o_samples.valid),
                      enc.o_samples.ready.eq(lif.i.ready)]
+        if self.table:
+            # the engine's table writes (shadow bank) and the active bank -> encoder;
+            # a sample's word address is Cat(row, 3 t + c), a flag's is the row
+            cw = CODE.width
+            m.d.comb += [enc.bank.eq(bus.bank), enc.tw_en.eq(bus.tw_en),
+                         enc.tw_flag.eq(bus.tw_sat),
+                         enc.tw_code.eq(bus.tw_addr[:cw] ^ (1 << (cw - 1))),
+                         enc.tw_index.eq(bus.tw_addr[cw:]),
+                         enc.tw_data.eq(bus.tw_data), enc.tw_sat.eq(bus.tw_data[0])]
 
         # ---- model registers (from the store) ------------------------------------------
         k = Signal(8)
@@ -295,7 +313,10 @@ class LIFCore(wiring.Component):
             with m.State("ENC_T"):
                 m.d.sync += enc_T.eq(word)
                 ereg(Reg.SAMPLES, word)
-                read(ENCODER_OFFSET, 1, "ENC_SYS")
+                if self.table:          # the table came with the image: T and K only
+                    m.next = "ENC_FEATURES"
+                else:
+                    read(ENCODER_OFFSET, 1, "ENC_SYS")
             with m.State("ENC_SYS"):
                 ereg(Reg.SYSTEM, word)
                 read(ENCODER_OFFSET + 2, 2, "ENC_STRIDE")
@@ -473,6 +494,9 @@ class DynalignTop(wiring.Component):
         Frame timeout (default: 64 bit times, ~6 bytes of silence).
     core : "lif" or "stub"
     code_format, weight_width, weight_ram : passed to :class:`LIFCore`.
+
+    ``limits.core`` picks the core: :data:`~hw.protocol.CORE_LIF` (on-chip integrator)
+    or :data:`~hw.protocol.CORE_LIF_TABLE` (serves the image's table block).
     """
 
     def __init__(self, *, limits: Limits, divisor: int, timeout_cycles: int | None = None,
@@ -484,17 +508,20 @@ class DynalignTop(wiring.Component):
             timeout_cycles = max(16, 64 * divisor) if isinstance(divisor, int) else 16
         self.uart_rx = UARTRx(divisor=divisor)
         self.uart_tx = UARTTx(divisor=divisor)
-        if core == "lif" and limits.core != CORE_LIF:
-            raise ValueError("limits for the LIF core must say core=1 (use lif_limits)")
+        if core == "lif" and limits.core not in (CORE_LIF, CORE_LIF_TABLE):
+            raise ValueError(f"limits for the LIF core must say core={CORE_LIF} or "
+                             f"{CORE_LIF_TABLE} (use lif_limits)")
         self.engine = CommandEngine(limits=limits, timeout_cycles=timeout_cycles)
         if core == "lif":
             self.core = LIFCore(limits=limits, store_addr_width=self.engine.store_aw,
                                 feat_addr_width=self.engine.feat_aw,
+                                table_addr_width=self.engine.table_aw,
                                 code_format=code_format, weight_width=weight_width,
                                 weight_ram=weight_ram)
         else:
             self.core = StubCore_(store_addr_width=self.engine.store_aw,
-                                  feat_addr_width=self.engine.feat_aw)
+                                  feat_addr_width=self.engine.feat_aw,
+                                  table_addr_width=self.engine.table_aw)
         self.limits = limits
         self.divisor = divisor
         super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1)})

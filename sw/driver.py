@@ -29,7 +29,7 @@ from hw.protocol import (
     Limits,
     encode_frame,
 )
-from sw.protocol import Results, Status, image_requests
+from sw.protocol import Results, Status, image_for, image_requests
 
 __all__ = ["Device", "DeviceError", "LinkTimeout", "SerialTransport", "ModelTransport",
            "run_sync", "RETRYABLE", "PortError"]
@@ -149,8 +149,11 @@ class Device:
 
     async def upload(self, image: bytes) -> int:
         """Upload a device image (:func:`sw.protocol.build_image`); returns the new
-        active bank.  The previous model keeps running until the commit succeeds."""
+        active bank.  The previous model keeps running until the commit succeeds.  The
+        image is sent as the device takes it (:func:`sw.protocol.image_for`: with the
+        trajectory table block for a device that serves an uploaded table)."""
         limits = self.limits or await self.identify()
+        image = image_for(image, limits)
         bank = None
         for cmd, payload in image_requests(image, max_payload=limits.max_payload):
             bank = await self.request(cmd, payload)

@@ -41,15 +41,17 @@ def compare_results(got_hex: str, image, codes):
     return _strip(got) == _strip(exp), got, exp
 
 
-def system_limits(images, *, lanes: int, max_payload: int = 256):
-    """The smallest limits that hold every image (device images, parsed)."""
+def system_limits(images, *, lanes: int, max_payload: int = 256, table: bool = False):
+    """The smallest limits that hold every image (device images, parsed); ``table``: a
+    core that serves the image's trajectory table (the iCEBreaker's)."""
     from hw.top import lif_limits
     n_layers = max(im.header.n_layers for im in images)
     sizes = [max([im.header.sizes[i] for im in images if i < im.header.n_layers], default=1)
              for i in range(n_layers)]
     return lif_limits(max_features=max(im.header.n_features for im in images),
                       max_samples=max(im.header.samples for im in images),
-                      max_sizes=tuple(sizes), lanes=lanes, max_payload=max_payload)
+                      max_sizes=tuple(sizes), lanes=lanes, max_payload=max_payload,
+                      table=table)
 
 
 def device_image(run) -> bytes:
@@ -83,10 +85,13 @@ def run_codes(run_dir, *, split: str = "test"):
 
 
 def verify_system(images: list[bytes], codes: list, *, samples: int, lanes: int = 4,
-                  divisor: int = 8, code_format=None, build_root=None) -> dict:
+                  divisor: int = 8, code_format=None, build_root=None,
+                  table: bool = False) -> dict:
     """Run the upload / classify schedule on the Verilated top and compare with golden.
 
     ``images``: one or two device images; ``codes``: per image an (M, K) int array.
+    ``table``: simulate the core that serves an uploaded table (no integrator; the
+    driver sends each image with its table block).
     """
     from hw.formats import CODE
     from hw.top import DynalignTop
@@ -98,7 +103,7 @@ def verify_system(images: list[bytes], codes: list, *, samples: int, lanes: int 
     if not isinstance(samples, int) or samples < 1:
         raise ValueError(f"samples must be a positive integer, not {samples!r}")
     parsed = [parse_image(im) for im in images]
-    limits = system_limits(parsed, lanes=lanes)
+    limits = system_limits(parsed, lanes=lanes, table=table)
     top = DynalignTop(limits=limits, divisor=divisor, core="lif",
                       code_format=code_format or CODE)
     schedule = [(0, list(range(samples)))]
@@ -112,7 +117,8 @@ def verify_system(images: list[bytes], codes: list, *, samples: int, lanes: int 
             ops.append({"op": "classify", "codes": [int(v) for v in c]})
             checks.append((len(ops) - 1, which, c))
     # a RUN right after an upload waits for the encoder's table refill (37 M cycles for
-    # 256 codes x 800 RK4 steps): allow 4000 x 50000 = 2e8 quiet cycles per reply
+    # 256 codes x 800 RK4 steps; none with table=True): allow 4000 x 50000 = 2e8 quiet
+    # cycles per reply
     out = run_top_job(top, ops, build_root=build_root, tag="verify", quiet_cycles=4000,
                       quiet_limit=50000)
     mismatches, first, cycles = 0, None, {0: [], 1: []}
@@ -141,6 +147,7 @@ def verify_system(images: list[bytes], codes: list, *, samples: int, lanes: int 
                                                 for c in (cycles[0], cycles[1][:])
                                                 ][:len(images)],
               "sim_cycles": out["sim_cycles"], "divisor": divisor, "lanes": lanes,
+              "table": table,
               "topology": [[3 * p.header.n_features, *p.header.sizes] for p in parsed]}
     if first is not None:
         report["first_mismatch"] = first
@@ -157,6 +164,9 @@ def register(sub):
     p.add_argument("--divisor", type=int, default=8,
                    help="UART clock cycles per bit in simulation (default 8)")
     p.add_argument("--seed", type=int, default=0, help="random codes when RUN has no data")
+    p.add_argument("--table", action="store_true",
+                   help="simulate the core that serves an uploaded trajectory table (the "
+                        "iCEBreaker's: no on-chip integrator)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=_main)
 
@@ -173,7 +183,7 @@ def _main(args) -> int:
         images.append(img)
         codes.append(c)
     report = verify_system(images, codes, samples=args.samples, lanes=args.lanes,
-                           divisor=args.divisor)
+                           divisor=args.divisor, table=args.table)
     if args.json:
         print(json.dumps(report))
     else:

@@ -21,9 +21,18 @@ def test_build_plan(board, tmp_path):
 
 def test_board_defaults():
     ice = default_limits("icebreaker")
-    assert ice.max_features == 7 and ice.max_sizes == (128, 10)
+    assert ice.max_features == 7 and ice.max_sizes == (128, 10) and ice.table
+    assert not default_limits("ulx3s").table
     top = BoardTop(board="icebreaker")
-    assert top.top.divisor == 104            # 12 MHz / 115200
+    assert top.clk_freq == 24e6 and top.pll == {"DIVR": 0, "DIVF": 63, "DIVQ": 5,
+                                                "FILTER_RANGE": 1}     # icepll -o 24
+    assert top.top.divisor == 208            # 24 MHz / 115200
+    assert BoardTop(board="icebreaker", clock_mhz=None).top.divisor == 104   # 12 MHz
+    assert BoardTop(board="ulx3s", baud=1_000_000).top.divisor == 25
+    with pytest.raises(ValueError, match="no iCE40 PLL setting makes exactly"):
+        BoardTop(board="icebreaker", clock_mhz=24.1)
+    with pytest.raises(ValueError, match="only built for the iCEBreaker"):
+        BoardTop(board="ulx3s", clock_mhz=50)
     assert BoardTop(board="ulx3s", baud=1_000_000).top.divisor == 25
     with pytest.raises(ValueError, match="unknown board 'arty'"):
         default_limits("arty")

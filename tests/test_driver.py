@@ -124,3 +124,39 @@ def test_driver_validation():
         Device(object())
     with pytest.raises(ValueError, match="retries must be a non-negative"):
         Device(ModelTransport(None), retries=-1)
+
+
+def test_upload_adds_the_table_for_a_table_device():
+    """A device that serves an uploaded table gets each image with its table block (the
+    driver adds it), classifies like the golden model, and refuses WRITE_ENCODER; an
+    image whose table disagrees with its encoder block is refused by the host."""
+    from dataclasses import replace
+
+    from hw.protocol import CORE_LIF_TABLE, ENCODER_LEN, ENCODER_OFFSET
+    limits = replace(LIMITS, core=CORE_LIF_TABLE, max_payload=256)
+    model = DeviceModel(limits=limits, core=GoldenCore())
+    dev = Device(ModelTransport(model))
+    a, b = image(0, delta=2.0), image(1, delta=-1.5)
+    codes = [3, -50, 77]
+
+    async def go():
+        assert (await dev.identify()).table
+        assert await dev.upload(a) == 1
+        ra = await dev.classify(codes)
+        assert await dev.upload(b) == 0
+        rb = await dev.classify(codes)
+        with pytest.raises(DeviceError, match="UNSUPPORTED"):
+            await dev.write_encoder(a[ENCODER_OFFSET:ENCODER_OFFSET + ENCODER_LEN])
+        assert await dev.classify(codes) == rb
+        return ra, rb
+    ra, rb = run_sync(go())
+    assert ra == golden_results(parse_image(a), codes)
+    assert rb == golden_results(parse_image(b), codes)
+    from sw.protocol import golden_table, pack_table
+    block = pack_table(*golden_table(parse_image(b).encoder))
+    assert bytes(model.tables[model.active][:len(block)]) == block     # b's, as uploaded
+    bad = bytearray(build_image(network=parse_image(a).network,
+                                encoder=parse_image(a).encoder, n_features=3, table=True))
+    bad[-1] ^= 1                                     # the last row's saturation flag
+    with pytest.raises(ValueError, match="saturation flag of row 255"):
+        run_sync(dev.upload(bytes(bad)))

@@ -3,6 +3,7 @@ byte, over every fault of the issue, with random stalls on both streams."""
 
 import random
 import struct
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -12,9 +13,18 @@ from amaranth.sim import Simulator
 
 from hw.lif.ref import random_network
 from hw.link import CommandEngine, DeviceModel, StubCore_
-from hw.protocol import IMAGE_HEADER_LEN, Cmd, Err, FrameDecoder, Limits, encode_frame
+from hw.protocol import (
+    CORE_LIF_TABLE,
+    IMAGE_HEADER_LEN,
+    TABLE_ROWS,
+    Cmd,
+    Err,
+    FrameDecoder,
+    Limits,
+    encode_frame,
+)
 from hw.systems import EncoderConfig
-from sw.protocol import build_image, image_requests
+from sw.protocol import build_image, image_requests, parse_image
 
 LIMITS = Limits(max_features=4, max_samples=5, max_sizes=(16, 8, 4), max_payload=96)
 TIMEOUT = 64
@@ -36,8 +46,8 @@ def classify_events(codes, seq=0x30):
             ("bytes", encode_frame(Cmd.RESULTS, seq=seq + 2))]
 
 
-def model_replies(events):
-    dev = DeviceModel(limits=LIMITS)
+def model_replies(events, *, limits=LIMITS):
+    dev = DeviceModel(limits=limits)
     out = bytearray()
     for ev in events:
         if ev[0] == "bytes":
@@ -50,11 +60,15 @@ def model_replies(events):
     return bytes(out)
 
 
-def rtl_replies(events, *, seed=0, valid_prob=0.7, ready_prob=0.7):
+def rtl_replies(events, *, seed=0, valid_prob=0.7, ready_prob=0.7, limits=LIMITS,
+                table_writes=None):
+    """Reply bytes of the gateware; ``table_writes`` (a list) collects the core's
+    ``(bank, sat, addr, data)`` table writes."""
     m = Module()
-    m.submodules.eng = eng = CommandEngine(limits=LIMITS, timeout_cycles=TIMEOUT)
+    m.submodules.eng = eng = CommandEngine(limits=limits, timeout_cycles=TIMEOUT)
     m.submodules.core = core = StubCore_(store_addr_width=eng.store_aw,
-                                         feat_addr_width=eng.feat_aw)
+                                         feat_addr_width=eng.feat_aw,
+                                         table_addr_width=eng.table_aw)
     wiring.connect(m, eng.core, core.bus)
     rng = random.Random(seed)
     out = bytearray()
@@ -93,17 +107,26 @@ def rtl_replies(events, *, seed=0, valid_prob=0.7, ready_prob=0.7):
             else:
                 state["idle"] += 1
 
+    async def tables(ctx):
+        bus = eng.core
+        async for _, _, en, bank, sat, addr, data in ctx.tick().sample(
+                bus.tw_en, bus.bank, bus.tw_sat, bus.tw_addr, bus.tw_data):
+            if en:
+                table_writes.append((bank ^ 1, sat, addr, data))
+
     sim = Simulator(m)
     sim.add_clock(1e-8)
     sim.add_testbench(source)
     sim.add_testbench(sink)
+    if table_writes is not None:
+        sim.add_process(tables)
     sim.run()
     return bytes(out)
 
 
-def check(events, **kw):
-    exp = model_replies(events)
-    got = rtl_replies(events, **kw)
+def check(events, *, limits=LIMITS, **kw):
+    exp = model_replies(events, limits=limits)
+    got = rtl_replies(events, limits=limits, **kw)
     assert got == exp, (FrameDecoder().feed(got), FrameDecoder().feed(exp))
     return FrameDecoder().feed(got)
 
@@ -219,3 +242,43 @@ def test_engine_parameter_validation():
         CommandEngine(limits=None, timeout_cycles=100)
     with pytest.raises(ValueError, match="timeout_cycles must be at least 16"):
         CommandEngine(limits=LIMITS, timeout_cycles=3)
+
+
+# ---- a device that serves an uploaded trajectory table (Limits.table) -------------------
+
+TABLE_LIMITS = replace(LIMITS, core=CORE_LIF_TABLE, max_samples=2)
+
+
+def table_image(seed=0, *, sizes=(8, 4), k=3):
+    net = random_network(np.random.default_rng(seed), [3 * k, *sizes])
+    return build_image(network=net, encoder=EncoderConfig(delta=2.0, tmax=0.02, samples=2),
+                       n_features=k, table=True)
+
+
+def test_table_device_routes_the_table_block_and_refuses_the_rest():
+    """The table block of an upload reaches the core's tw_* port word by word (into the
+    shadow bank), the rest of the image the store; the stub core classifies from the
+    store as before.  Images without the block, WRITE_ENCODER, and a table for a device
+    with an integrator are refused, and the model keeps running."""
+    img = table_image()
+    plain = small_image()
+    events = upload_events(img) + classify_events([5, -7, 100])
+    events += [("bytes", encode_frame(Cmd.WRITE_ENCODER, bytes(80), seq=0x41)),
+               ("bytes", encode_frame(Cmd.IMAGE_BEGIN, plain[:IMAGE_HEADER_LEN], seq=0x42))]
+    events += classify_events([5, -7, 100], seq=0x50)
+    writes = []
+    frames = check(events, limits=TABLE_LIMITS, table_writes=writes)
+    errors = [f.error for f in frames if f.is_error]
+    assert errors == [Err.UNSUPPORTED, Err.IMAGE_FORMAT]
+    results = [f.payload for f in frames if f.cmd == Cmd.RESULTS | 0x80]
+    assert len(results) == 2 and results[0] == results[1]
+    # the writes are exactly the block: every sample word, then every row's flag
+    dev = parse_image(img)
+    t = dev.header.samples
+    words = dev.table.reshape(TABLE_ROWS, 3 * t).T.ravel() & 0xFFFFFFFF
+    expected = [(1, 0, a, int(w)) for a, w in enumerate(words)]
+    expected += [(1, 1, r, int(s)) for r, s in enumerate(dev.table_sat)]
+    assert writes == expected
+    # a table image on a device with an integrator
+    frames = check([("bytes", encode_frame(Cmd.IMAGE_BEGIN, img[:IMAGE_HEADER_LEN]))])
+    assert [f.error for f in frames] == [Err.IMAGE_FORMAT]

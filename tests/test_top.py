@@ -5,12 +5,20 @@ every fault of the issue, compared with the golden model."""
 import numpy as np
 import pytest
 
-from hw.formats import QFormat
+from hw.formats import CODE, SAMPLE, QFormat
 from hw.lif.ref import random_network
-from hw.protocol import IMAGE_HEADER_LEN, Cmd, Err, encode_frame
+from hw.protocol import (
+    ENCODER_OFFSET,
+    IMAGE_HEADER_LEN,
+    LAYERS_OFFSET,
+    TABLE_ROWS,
+    Cmd,
+    Err,
+    encode_frame,
+)
 from hw.systems import EncoderConfig
 from hw.top import DynalignTop, lif_limits
-from sw.protocol import build_image, parse_image
+from sw.protocol import build_image, image_requests, parse_image
 from sw.verify_system import compare_results, system_limits, verify_system
 
 #: 4-bit feature codes (-8..7): the encoder's table refill integrates 16 codes instead of
@@ -142,3 +150,84 @@ def test_top_parameter_validation():
         DynalignTop(limits=lim, divisor=8, core="gpu")
     with pytest.raises(ValueError, match="divisor must be at least 4"):
         DynalignTop(limits=lim, divisor=2)
+
+
+# ---- the table core (no integrator: the image's table block is served) ---------------
+
+def table_model(seed, *, delta, sizes=(12, 6)):
+    rng = np.random.default_rng(seed)
+    enc = EncoderConfig(delta=delta, tmax=0.02, dt=0.01, samples=2)
+    net = random_network(rng, [9, *sizes], rate=0.3)
+    return build_image(network=net, encoder=enc, n_features=3)   # the driver adds the table
+
+
+@pytest.fixture(scope="module")
+def table_session():
+    """Upload A (the driver adds its table block), classify; WRITE_ENCODER and an image
+    without a table are refused; a *tampered* table (uploaded frame by frame, the driver
+    would refuse it) is served as uploaded; switch to B and back to A."""
+    from sim.tb_top_run import run_top_job
+    a, b = table_model(1, delta=2.0), table_model(2, delta=-1.5)
+    limits = lif_limits(max_features=4, max_samples=2, max_sizes=(12, 6), lanes=2,
+                        max_payload=128, table=True)
+    top = DynalignTop(limits=limits, divisor=DIVISOR)
+    cs = np.random.default_rng(7).integers(-128, 128, size=(3, 3))
+    tampered = bytearray(build_image(network=parse_image(a).network,
+                                     encoder=parse_image(a).encoder, n_features=3,
+                                     table=True))
+    hdr = parse_image(bytes(tampered)).header
+    tstart, t = hdr.model_len(), hdr.samples
+    for code in cs[0]:                      # the rows of sample 0: samples -> 2.0, flag set
+        row = int(code) - CODE.min_int
+        for e in range(3 * t):
+            off = tstart + 4 * (e * TABLE_ROWS + row)
+            tampered[off:off + 4] = (2 << SAMPLE.frac).to_bytes(4, "little", signed=True)
+        tampered[tstart + 4 * 3 * t * TABLE_ROWS + row] = 1
+    tampered = bytes(tampered)
+    raw = [{"op": "raw", "hex": encode_frame(c, p, seq=i).hex()}
+           for i, (c, p) in enumerate(image_requests(tampered, max_payload=128))]
+    ops = [{"op": "identify"}, {"op": "upload", "image": a.hex()}]
+    ops += [{"op": "classify", "codes": c.tolist()} for c in cs]                   # 2..4
+    ops += [{"op": "raw", "hex": encode_frame(Cmd.WRITE_ENCODER,
+                                              a[ENCODER_OFFSET:LAYERS_OFFSET]).hex()},
+            {"op": "raw", "hex": encode_frame(Cmd.IMAGE_BEGIN, a[:IMAGE_HEADER_LEN]).hex()}]
+    ops += raw + [{"op": "classify", "codes": cs[0].tolist()}]
+    ops += [{"op": "upload", "image": b.hex()}]
+    ops += [{"op": "classify", "codes": c.tolist()} for c in cs]
+    ops += [{"op": "upload", "image": a.hex()}, {"op": "classify", "codes": cs[0].tolist()}]
+    out = run_top_job(top, ops, tag="pytest_table")
+    return {"a": a, "b": b, "cs": cs, "tampered": tampered, "n_raw": len(raw),
+            "out": out["ops"]}
+
+
+def test_table_core_classifies_switches_and_refuses(table_session):
+    ops, cs = table_session["out"], table_session["cs"]
+    image_a, image_b = parse_image(table_session["a"]), parse_image(table_session["b"])
+    assert ops[1]["bank"] == 1
+    for op, c in zip(ops[2:5], cs):
+        ok, got, exp = compare_results(op["results"], image_a, c)
+        assert ok, (got, exp)
+    assert ops[5]["reply"]["payload"][:2] == f"{int(Err.UNSUPPORTED):02x}"
+    assert ops[6]["reply"]["payload"][:2] == f"{int(Err.IMAGE_FORMAT):02x}"
+    n = 7 + table_session["n_raw"] + 1
+    assert ops[n]["bank"] == 1                      # the tampered upload made bank 0 active
+    for op, c in zip(ops[n + 1:n + 4], cs):
+        ok, got, exp = compare_results(op["results"], image_b, c)
+        assert ok, (got, exp)
+    assert ops[n + 4]["bank"] == 0
+    ok, got, exp = compare_results(ops[n + 5]["results"], image_a, cs[0])
+    assert ok, (got, exp)
+
+
+def test_table_core_serves_the_uploaded_table(table_session):
+    """The tampered table's answer is the golden answer *of that table*, and differs from
+    the true encoder's: the device computes with what was uploaded."""
+    ops, cs = table_session["out"], table_session["cs"]
+    res = ops[7 + table_session["n_raw"]]["results"]
+    served = parse_image(table_session["tampered"], check_table=False)
+    ok, got, exp = compare_results(res, served, cs[0])
+    assert ok, (got, exp)
+    ok, _, _ = compare_results(res, parse_image(table_session["a"]), cs[0])
+    assert not ok
+    with pytest.raises(ValueError, match="table block disagrees"):
+        parse_image(table_session["tampered"])

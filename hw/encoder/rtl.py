@@ -919,6 +919,12 @@ class TrajectoryEncoder(wiring.Component):
         the host) and ``refill`` commits it; only ``lanes=1``.  The lookup, the stream
         and every flag behave as with the integrator: a design for boards too small
         for the integrator (it is most of the encoder's logic).
+    table_banks : 1 or 2
+        ``2`` (``integrator=False`` only): the table memory holds two tables; the
+        ``bank`` input picks the one served, ``tw_*`` writes go to the other one and
+        do *not* invalidate the served table, ``refill`` commits (the caller flips
+        ``bank`` first).  A host can then write a new table while the old one keeps
+        working, and a half-written one is never served.
 
     Ports
     -----
@@ -936,7 +942,11 @@ class TrajectoryEncoder(wiring.Component):
     tw_en, tw_code, tw_index, tw_data, tw_sat : In  (``integrator=False`` only)
         table write: entry ``tw_index = 3 t + c`` (component ``c`` of sample ``t``) of
         code ``tw_code`` gets the SAMPLE ``tw_data``; the code's saturation bit gets
-        ``tw_sat``.  A write invalidates the table until the next ``refill``.
+        ``tw_sat``.  A write invalidates the table until the next ``refill`` (with
+        ``table_banks=2``: goes to bank ``~bank`` and invalidates nothing).
+    bank : In(1)  (``table_banks=2`` only) the table served.
+    tw_flag : In(1)  (``table_banks=2`` only) a ``tw_*`` write sets only the code's
+        saturation bit (1) or only the sample (0).
     clear : In(1)
         strobe: clear ``error`` and ``sat``.
     busy, table_valid, sat, table_sat : Out(1);  error : Out(:class:`Error` bits)
@@ -955,7 +965,7 @@ class TrajectoryEncoder(wiring.Component):
     FIFO_DEPTH = 4
 
     def __init__(self, *, max_T=5, max_features=64, lanes=1, code_format=CODE,
-                 table_memory="auto", integrator=True):
+                 table_memory="auto", integrator=True, table_banks=1):
         _check_positive_int("max_T", max_T, minimum=2, maximum=1 << 12)
         _check_positive_int("max_features", max_features, minimum=1, maximum=1 << 16)
         if not isinstance(lanes, int) or isinstance(lanes, bool):
@@ -971,7 +981,12 @@ class TrajectoryEncoder(wiring.Component):
         if not integrator and lanes != 1:
             raise ValueError("integrator=False needs lanes=1 (the table is written one "
                              "sample at a time)")
+        if table_banks not in (1, 2) or isinstance(table_banks, bool):
+            raise ValueError(f"table_banks must be 1 or 2, not {table_banks!r}")
+        if table_banks == 2 and integrator:
+            raise ValueError("table_banks=2 needs integrator=False (a written table)")
         self.integrator = integrator
+        self.table_banks = table_banks
         self.table_memory = table_memory
         self.max_T, self.max_features, self.lanes = max_T, max_features, lanes
         self.code_format = code_format
@@ -992,6 +1007,8 @@ class TrajectoryEncoder(wiring.Component):
             members.update({"tw_en": In(1), "tw_code": In(signed(code_format.width)),
                             "tw_index": In(range(3 * max_T)),
                             "tw_data": In(signed(SAMPLE.width)), "tw_sat": In(1)})
+        if table_banks == 2:
+            members.update({"bank": In(1), "tw_flag": In(1)})
         super().__init__(members)
 
     def elaborate(self, platform):
@@ -1082,32 +1099,44 @@ class TrajectoryEncoder(wiring.Component):
             with m.If(integ.done):
                 m.d.sync += [table_valid.eq(1), refill_cycles.eq(cycles)]
         else:
-            with m.If(self.tw_en):
-                m.d.sync += [table_valid.eq(0), tw_sat_acc.eq(tw_sat_acc | self.tw_sat)]
+            with m.If(self.tw_en & (self.tw_flag if self.table_banks == 2 else 1)):
+                m.d.sync += tw_sat_acc.eq(tw_sat_acc | self.tw_sat)
+            if self.table_banks == 1:
+                with m.If(self.tw_en):
+                    m.d.sync += table_valid.eq(0)
         m.d.comb += [self.busy.eq(integ_busy | self.refill), self.table_valid.eq(table_valid),
                      self.table_sat.eq(table_sat), self.refill_cycles.eq(refill_cycles)]
 
         # ---- memories -------------------------------------------------------------
+        # two banks: entry Cat(row, index, bank), the index field wide enough for 3 T
+        ib = (3 * self.max_T - 1).bit_length()
+        banked = self.table_banks == 2
+        serve_bank = self.bank if banked else Const(0, 1)
         m.submodules.table = table = TableMemory(
-            shape=data.ArrayLayout(signed(SAMPLE.width), self.lanes), depth=self.depth,
-            kind=self.table_memory)
+            shape=data.ArrayLayout(signed(SAMPLE.width), self.lanes),
+            depth=(2 << (cw + ib)) if banked else self.depth, kind=self.table_memory)
         tw_row = Signal(cw)          # integrator=False: code -> table row (as served)
         if integ is not None:
             m.d.comb += [table.w_en.eq(integ.wr_en), table.w_addr.eq(integ.wr_addr),
                          table.w_data.eq(integ.wr_data)]
         else:
+            w_addr = Cat(tw_row, self.tw_index)
+            if banked:
+                w_addr = Cat(tw_row, self.tw_index, ~serve_bank)
             m.d.comb += [tw_row.eq(self.tw_code ^ (1 << (cw - 1))),
-                         table.w_en.eq(self.tw_en),
-                         table.w_addr.eq(Cat(tw_row, self.tw_index)),
+                         table.w_en.eq(self.tw_en & ~self.tw_flag if banked else self.tw_en),
+                         table.w_addr.eq(w_addr),
                          table.w_data.eq(self.tw_data)]
-        m.submodules.satmem = satmem = memory.Memory(shape=1, depth=1 << cw, init=[])
+        m.submodules.satmem = satmem = memory.Memory(shape=1, depth=self.table_banks << cw,
+                                                     init=[])
         s_wr = satmem.write_port()
         s_rd = satmem.read_port(domain="sync")
         if integ is not None:
             m.d.comb += [s_wr.en.eq(integ.sat_en), s_wr.addr.eq(integ.sat_addr),
                          s_wr.data.eq(integ.sat_data)]
         else:
-            m.d.comb += [s_wr.en.eq(self.tw_en), s_wr.addr.eq(tw_row),
+            m.d.comb += [s_wr.en.eq(self.tw_en & self.tw_flag if banked else self.tw_en),
+                         s_wr.addr.eq(Cat(tw_row, ~serve_bank) if banked else tw_row),
                          s_wr.data.eq(self.tw_sat)]
         # two banks addressed Cat(index, bank): each bank spans the index's whole range
         # (2**bits, not maxf, or bank 1 of a max_features = 3 design would reach past
@@ -1180,11 +1209,17 @@ class TrajectoryEncoder(wiring.Component):
             m.d.sync += [rt_a.eq(rt), rc_a.eq(rc), last_a.eq(is_last)]
         cidx = Signal(cw)
         m.d.comb += cidx.eq(c_rd.data ^ (1 << (cw - 1)))     # code -> table row
-        if self.lanes == 1:
-            m.d.comb += table.r_addr.eq(Cat(cidx, (rt_a << 1) + rt_a + rc_a))
+        if banked:
+            m.d.comb += [table.r_addr.eq(Cat(cidx, ((rt_a << 1) + rt_a + rc_a)[:ib],
+                                             serve_bank)),
+                         s_rd.addr.eq(Cat(cidx, serve_bank))]
         else:
-            m.d.comb += table.r_addr.eq(Cat(cidx, rt_a))
-        m.d.comb += [table.r_en.eq(va), s_rd.addr.eq(cidx), s_rd.en.eq(va)]
+            if self.lanes == 1:
+                m.d.comb += table.r_addr.eq(Cat(cidx, (rt_a << 1) + rt_a + rc_a))
+            else:
+                m.d.comb += table.r_addr.eq(Cat(cidx, rt_a))
+            m.d.comb += s_rd.addr.eq(cidx)
+        m.d.comb += [table.r_en.eq(va), s_rd.en.eq(va)]
         with m.If(issue):
             with m.If(rc == last_c):
                 m.d.sync += rc.eq(0)

@@ -7,7 +7,8 @@ and LIF network) with the YoWASP tools and prints::
      "brams", "meets_timing"}
 
 ``fmax_mhz`` and utilisation come from nextpnr's report (:func:`hw.synth.parse_nextpnr`);
-``clock_mhz`` is the clock the board runs the design at (its oscillator);
+``clock_mhz`` is the clock the board runs the design at (the oscillator, or the PLL
+output where the board has one: the iCEBreaker's 24 MHz from its 12 MHz oscillator);
 ``meets_timing`` is ``fmax_mhz >= clock_mhz``.  The network size defaults to what the
 board holds (:func:`constraints.boards.default_limits`); with RUN it is the run's
 topology (K, T and layer sizes), so exactly that model and smaller ones fit.
@@ -23,11 +24,11 @@ from pathlib import Path
 __all__ = ["register", "build", "limits_for_run"]
 
 
-def limits_for_run(run, *, lanes: int, max_payload: int = 256):
+def limits_for_run(run, *, lanes: int, max_payload: int = 256, table: bool = False):
     from sw.protocol import parse_image
     from sw.verify_system import device_image, system_limits
     return system_limits([parse_image(device_image(run))], lanes=lanes,
-                         max_payload=max_payload)
+                         max_payload=max_payload, table=table)
 
 
 def build(*, board: str, run=None, baud: int = 115200, build_dir=None,
@@ -43,12 +44,13 @@ def build(*, board: str, run=None, baud: int = 115200, build_dir=None,
         raise ValueError(f"unknown board {board!r} (choose from {', '.join(BOARDS)})")
     spec = BOARDS[board]
     lanes = spec.lanes if lanes is None else lanes
-    limits = limits_for_run(run, lanes=lanes) if run is not None else default_limits(board)
+    limits = limits_for_run(run, lanes=lanes, table=spec.table) if run is not None \
+        else default_limits(board)
     if run is None and lanes != spec.lanes:
         from hw.top import lif_limits
         limits = lif_limits(max_features=limits.max_features,
                             max_samples=limits.max_samples, max_sizes=limits.max_sizes,
-                            lanes=lanes, max_payload=limits.max_payload)
+                            lanes=lanes, max_payload=limits.max_payload, table=spec.table)
     top = BoardTop(board=board, limits=limits, baud=baud, core=core)
     platform = platform_for(board)
     build_dir = Path(build_dir or Path("build") / "bitstream" / board)
@@ -71,7 +73,7 @@ def build(*, board: str, run=None, baud: int = 115200, build_dir=None,
         errors = [ln for ln in text.splitlines() if ln.startswith("ERROR")]
         error = errors[0] if errors else "the build failed (see the build directory)"
     rep = parse_nextpnr(build_dir, name, board)
-    clock_mhz = round(platform.default_clk_frequency / 1e6, 3)
+    clock_mhz = round(top.clk_freq / 1e6, 3)
     fmax = rep.get("fmax_mhz")
     return {"board": board, "bitstream": str(bitstream) if bitstream.exists() else None,
             "fmax_mhz": fmax, "clock_mhz": clock_mhz, "luts": rep.get("luts"),
@@ -81,7 +83,8 @@ def build(*, board: str, run=None, baud: int = 115200, build_dir=None,
             "sprams": rep.get("sprams"), "baud": baud, "divisor": top.top.divisor,
             "topology_max": [3 * limits.max_features, *limits.max_sizes],
             "lanes": limits.lanes, "bank_bytes": limits.bank_bytes,
-            "core": core, "error": error, "seconds": round(time.monotonic() - t0, 1)}
+            "core": core, "table": limits.table, "error": error,
+            "seconds": round(time.monotonic() - t0, 1)}
 
 
 def register(sub):
