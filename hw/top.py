@@ -32,7 +32,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Const, Module, Mux, Signal
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -59,7 +59,6 @@ from .protocol import (
     FLAG_CORE_ERROR,
     FLAG_ENC_SAT,
     FLAG_MEM_SAT,
-    LAYER_HEADER,
     LAYERS_OFFSET,
     Limits,
 )
@@ -152,31 +151,36 @@ class LIFCore(wiring.Component):
         k = Signal(8)
         steps = Signal(8)
         n_layers = Signal(range(L + 1))
-        in_shift = Signal(8)
-        sizes = Array(Signal(16, name=f"size{i}") for i in range(L))
         bad_model = Signal()
 
-        # ---- store reader: `nbytes` little-endian bytes at `addr` into `word` ---------------
-        addr = Signal(32)
-        word = Signal(32)
-        nbytes = Signal(3)
-        bcount = Signal(3)
+        # ---- store stream: `fetch(n, then)` reads n bytes from `addr` on (one byte per
+        # two cycles: the store's data follows its address), shifting each into the top of
+        # `sh` (so an n-byte little-endian field ends up in sh[32 - 8n:]), then goes on in
+        # state `then` with `addr` just past the field
+        aw = len(bus.store_addr)
+        addr = Signal(aw)
+        sh = Signal(32)
+        left = Signal(3)
         m.d.comb += bus.store_addr.eq(addr)
 
-        # loader registers
-        li = Signal(8)                       # layer index
-        n_in = Signal(16)
-        n_out = Signal(16)
-        groups = Signal(16)
-        wbase = Signal(24)
-        gbase = Signal(16)
-        row = Signal(24)                     # wbase + g * n_in of the current neuron
-        i_cnt = Signal(16)
-        j_cnt = Signal(16)
+        # loader registers, as wide as the network's own fields
+        lif_ = self.lif
+        nw = max(lif_.max_inputs, lif_.max_neurons).bit_length()
+        li = Signal(range(L + 1))            # layer index
+        n_in = Signal(nw)
+        n_out = Signal(nw)
+        groups = Signal(nw)
+        wbase = Signal(lif_.weight_words.bit_length())
+        gbase = Signal(lif_.group_words.bit_length())
+        row = Signal.like(wbase)             # wbase + g * n_in of the current group
+        wj = Signal.like(wbase)              # row + j: the current weight's word
+        slot = Signal(range(lif_.group_words * lanes + 1))   # the current bias's slot
+        i_cnt = Signal(nw)
+        j_cnt = Signal(nw)
         beta = Signal(16)
-        theta = Signal(32)
-        slot = Signal(4)
+        field = Signal(range(N_SLOTS + 1))     # LIF global, layer field or coefficient slot
         enc_T = Signal(8)
+        pos = Signal(aw)                     # store address of the next layer block
 
         cfg_addr = Signal(24)
         cfg_data = Signal(32)
@@ -197,19 +201,18 @@ class LIFCore(wiring.Component):
         def ereg(a, d):
             m.d.sync += [ereg_addr.eq(a), ereg_data.eq(d), ereg_we.eq(1)]
 
-        def read(a, n, then):
-            """Read n bytes at a (store), continue in state `then` with `word` loaded."""
-            m.d.sync += [addr.eq(a), nbytes.eq(n), bcount.eq(0), word.eq(0)]
-            m.d.sync += ret.eq(states[then])
-            m.next = "RD"
-
-        states = {}
-        state_names = ["HDR_K", "HDR_T", "HDR_L", "HDR_SHIFT", "HDR_SIZE", "ENC_T",
-                       "ENC_SYS", "ENC_STRIDE", "ENC_H1", "ENC_H2", "ENC_H6", "ENC_COEF",
-                       "LAYER_BETA", "LAYER_THETA", "BIAS", "WEIGHT"]
-        for n, name in enumerate(state_names):
-            states[name] = n
+        state_names = ["HDR", "ENC_T", "L_SIZE", "L_BETA", "L_THETA", "BIAS", "WEIGHT"]
+        if not self.table:
+            state_names += ["ENC_SYS", "ENC_STRIDE", "ENC_H1", "ENC_H2", "ENC_H6",
+                            "ENC_COEF"]
+        states = {name: n for n, name in enumerate(state_names)}
         ret = Signal(range(len(state_names)))
+
+        def fetch(n, then, at=None):
+            if at is not None:
+                m.d.sync += addr.eq(at)
+            m.d.sync += [left.eq(n - 1), ret.eq(states[then])]
+            m.next = "RD"
 
         # results
         cls = Signal(8)
@@ -252,15 +255,12 @@ class LIFCore(wiring.Component):
         rb_i = Signal(16)
         rb_wait = Signal(2)
 
-        wt_base = LAYERS_OFFSET       # store address of the current layer block
-        pos = Signal(32)              # running store address inside the layer blocks
-
         with m.FSM():
             with m.State("IDLE"):
                 m.d.comb += bus.ready.eq(~enc.busy)
                 with m.If(bus.load):
                     m.d.sync += bad_model.eq(0)
-                    read(3, 1, "HDR_K")
+                    fetch(4, "HDR", at=3)                # K, T, L, in_shift
                 with m.Elif(bus.start):
                     m.d.sync += [cycles.eq(0), counting.eq(1), i_cnt.eq(0), rb_i.eq(0)]
                     m.d.comb += enc.clear.eq(1)
@@ -270,145 +270,131 @@ class LIFCore(wiring.Component):
                     with m.Else():
                         m.next = "FEED"
 
-            # generic multi-byte read (store data is one cycle after its address)
             with m.State("RD"):
                 m.next = "RD2"
             with m.State("RD2"):
-                m.d.sync += [word.eq(word | (bus.store_data << (8 * bcount)).as_unsigned()),
-                             bcount.eq(bcount + 1), addr.eq(addr + 1)]
-                with m.If(bcount + 1 == nbytes):
-                    m.next = "DISPATCH"
+                m.d.sync += [sh.eq(Cat(sh[8:], bus.store_data)), addr.eq(addr + 1),
+                             left.eq(left - 1)]
+                with m.If(left == 0):
+                    with m.Switch(ret):
+                        for name, n in states.items():
+                            with m.Case(n):
+                                m.next = name
                 with m.Else():
                     m.next = "RD"
-            with m.State("DISPATCH"):
-                with m.Switch(ret):
-                    for name, n in states.items():
-                        with m.Case(n):
-                            m.next = name
 
-            # ---------------- loader: header
-            with m.State("HDR_K"):
-                m.d.sync += k.eq(word)
-                read(4, 1, "HDR_T")
-            with m.State("HDR_T"):
-                m.d.sync += steps.eq(word)
-                read(5, 1, "HDR_L")
-            with m.State("HDR_L"):
-                m.d.sync += [n_layers.eq(word), li.eq(0)]
-                read(6, 1, "HDR_SHIFT")
-            with m.State("HDR_SHIFT"):
-                m.d.sync += in_shift.eq(word)
-                read(16, 2, "HDR_SIZE")
-            with m.State("HDR_SIZE"):
-                m.d.sync += [sizes[li].eq(word), li.eq(li + 1)]
-                with m.If(li + 1 < n_layers):
-                    read(addr, 2, "HDR_SIZE")
-                with m.Else():
+            # ---------------- loader: header -> LIF globals
+            with m.State("HDR"):
+                m.d.sync += [k.eq(sh[:8]), steps.eq(sh[8:16]), n_layers.eq(sh[16:24]),
+                             field.eq(0)]
+                m.next = "GLOBALS"
+            with m.State("GLOBALS"):
+                vals = [n_layers, steps, 3 * k, sh[24:]]       # GLOBAL_REGS order
+                with m.Switch(field):
+                    for n, v in enumerate(vals):
+                        with m.Case(n):
+                            cfg(n, v)
+                m.d.sync += field.eq(field + 1)
+                with m.If(field == len(vals) - 1):
                     m.next = "ENC_WAIT"
 
             # ---------------- loader: encoder registers
             with m.State("ENC_WAIT"):
                 with m.If(~enc.busy):
-                    read(ENCODER_OFFSET + 1, 1, "ENC_T")
+                    fetch(1, "ENC_T", at=ENCODER_OFFSET + 1)
             with m.State("ENC_T"):
-                m.d.sync += enc_T.eq(word)
-                ereg(Reg.SAMPLES, word)
+                m.d.sync += enc_T.eq(sh[24:])
+                ereg(Reg.SAMPLES, sh[24:])
                 if self.table:          # the table came with the image: T and K only
                     m.next = "ENC_FEATURES"
                 else:
-                    read(ENCODER_OFFSET, 1, "ENC_SYS")
-            with m.State("ENC_SYS"):
-                ereg(Reg.SYSTEM, word)
-                read(ENCODER_OFFSET + 2, 2, "ENC_STRIDE")
-            with m.State("ENC_STRIDE"):
-                ereg(Reg.STRIDE, word)
-                read(ENCODER_OFFSET + 8, 4, "ENC_H1")
-            with m.State("ENC_H1"):
-                ereg(Reg.H1, word)
-                read(addr, 4, "ENC_H2")
-            with m.State("ENC_H2"):
-                ereg(Reg.H2, word)
-                read(addr, 4, "ENC_H6")
-            with m.State("ENC_H6"):
-                ereg(Reg.H6, word)
-                m.d.sync += slot.eq(0)
-                read(ENCODER_OFFSET + ENCODER_FIXED.size, 4, "ENC_COEF")
-            with m.State("ENC_COEF"):
-                ereg(Reg.COEF0 + slot, word)
-                m.d.sync += slot.eq(slot + 1)
-                with m.If(slot + 1 < N_SLOTS):
-                    read(addr + ENCODER_SLOT.size - 4, 4, "ENC_COEF")
-                with m.Else():
-                    m.next = "ENC_FEATURES"
+                    fetch(1, "ENC_SYS", at=ENCODER_OFFSET)
+            if not self.table:
+                with m.State("ENC_SYS"):
+                    ereg(Reg.SYSTEM, sh[24:])
+                    fetch(2, "ENC_STRIDE", at=ENCODER_OFFSET + 2)
+                with m.State("ENC_STRIDE"):
+                    ereg(Reg.STRIDE, sh[16:])
+                    fetch(4, "ENC_H1", at=ENCODER_OFFSET + 8)
+                with m.State("ENC_H1"):
+                    ereg(Reg.H1, sh)
+                    fetch(4, "ENC_H2")
+                with m.State("ENC_H2"):
+                    ereg(Reg.H2, sh)
+                    fetch(4, "ENC_H6")
+                with m.State("ENC_H6"):
+                    ereg(Reg.H6, sh)
+                    m.d.sync += field.eq(0)
+                    fetch(4, "ENC_COEF", at=ENCODER_OFFSET + ENCODER_FIXED.size)
+                with m.State("ENC_COEF"):
+                    # slot `field` of N_SLOTS: coef int32, then its term byte (skipped)
+                    ereg(Reg.COEF0 + field, sh)
+                    m.d.sync += field.eq(field + 1)
+                    with m.If(field + 1 < N_SLOTS):
+                        fetch(4, "ENC_COEF", at=addr + ENCODER_SLOT.size - 4)
+                    with m.Else():
+                        m.next = "ENC_FEATURES"
             with m.State("ENC_FEATURES"):
                 ereg(Reg.FEATURES, k)
                 m.next = "ENC_REFILL"
             with m.State("ENC_REFILL"):
                 m.d.comb += enc.refill.eq(1)
-                m.d.sync += bad_model.eq(enc_T != steps)
-                m.next = "LIF_GLOBALS"
-
-            # ---------------- loader: LIF globals and layers
-            with m.State("LIF_GLOBALS"):
-                cfg(0, n_layers)
-                m.next = "LIF_G1"
-            with m.State("LIF_G1"):
-                cfg(1, steps)
-                m.next = "LIF_G2"
-            with m.State("LIF_G2"):
-                cfg(2, 3 * k)
-                m.next = "LIF_G3"
-            with m.State("LIF_G3"):
-                cfg(3, in_shift)
-                m.d.sync += [li.eq(0), wbase.eq(0), gbase.eq(0), n_in.eq(3 * k),
-                             pos.eq(wt_base)]
+                m.d.sync += [bad_model.eq(enc_T != steps), li.eq(0), wbase.eq(0),
+                             gbase.eq(0), n_in.eq(3 * k), pos.eq(LAYERS_OFFSET)]
                 m.next = "LAYER"
+
+            # ---------------- loader: layers (n_out from the header, then the layer
+            # block streamed in order: beta, reserved, theta, biases, weights)
             with m.State("LAYER"):
                 with m.If(li == n_layers):
                     m.next = "LOADED"
                 with m.Else():
-                    m.d.sync += [n_out.eq(sizes[li]),
-                                 groups.eq((sizes[li] + lanes - 1) >> lb)]
-                    read(pos, 2, "LAYER_BETA")
-            with m.State("LAYER_BETA"):
-                m.d.sync += beta.eq(word)
-                read(pos + 4, 4, "LAYER_THETA")
-            with m.State("LAYER_THETA"):
-                m.d.sync += [theta.eq(word), slot.eq(0)]
+                    fetch(2, "L_SIZE", at=16 + 2 * li)
+            with m.State("L_SIZE"):
+                m.d.sync += [n_out.eq(sh[16:]), groups.eq((sh[16:] + lanes - 1) >> lb)]
+                fetch(2, "L_BETA", at=pos)
+            with m.State("L_BETA"):
+                m.d.sync += beta.eq(sh[16:])
+                fetch(6, "L_THETA")
+            with m.State("L_THETA"):
+                m.d.sync += field.eq(0)
                 m.next = "FIELDS"
             with m.State("FIELDS"):
-                vals = Array([n_in, n_out, groups, wbase, gbase, beta, theta])
-                cfg(LAYER_REG_BASE + 8 * li + slot, vals[slot])
-                m.d.sync += slot.eq(slot + 1)
-                with m.If(slot == 6):
-                    m.d.sync += i_cnt.eq(0)
+                vals = [n_in, n_out, groups, wbase, gbase, beta, sh]      # REG_FIELDS
+                with m.Switch(field):
+                    for n, v in enumerate(vals):
+                        with m.Case(n):
+                            cfg(LAYER_REG_BASE | (li << 3) | n, v)
+                m.d.sync += [field.eq(field + 1), i_cnt.eq(0), slot.eq(gbase << lb)]
+                with m.If(field == len(vals) - 1):
                     with m.If(n_out == 0):
                         m.next = "LAYER_END"
                     with m.Else():
-                        read(pos + LAYER_HEADER.size, 2, "BIAS")
+                        fetch(2, "BIAS")
             with m.State("BIAS"):
-                cfg((REGION_BIAS << REGION_SHIFT) | ((gbase << lb) + i_cnt)[:REGION_SHIFT],
-                    word[:16].as_signed())
-                m.d.sync += i_cnt.eq(i_cnt + 1)
+                cfg((REGION_BIAS << REGION_SHIFT) | slot, sh[16:].as_signed())
+                m.d.sync += [i_cnt.eq(i_cnt + 1), slot.eq(slot + 1)]
                 with m.If(i_cnt + 1 < n_out):
-                    read(addr, 2, "BIAS")
+                    fetch(2, "BIAS")
                 with m.Else():
-                    m.d.sync += [i_cnt.eq(0), j_cnt.eq(0), row.eq(wbase)]
-                    read(addr, 1, "WEIGHT")
+                    m.d.sync += [i_cnt.eq(0), j_cnt.eq(0), row.eq(wbase), wj.eq(wbase)]
+                    fetch(1, "WEIGHT")
             with m.State("WEIGHT"):
                 lane = i_cnt[:lb] if lb else Const(0, 1)
-                waddr = (((row + j_cnt) << lb) | lane) if lb else (row + j_cnt)
-                cfg((REGION_WEIGHT << REGION_SHIFT) | waddr, word[:8].as_signed())
+                waddr = Cat(lane, wj) if lb else wj
+                cfg((REGION_WEIGHT << REGION_SHIFT) | waddr, sh[24:].as_signed())
                 with m.If(j_cnt + 1 < n_in):
-                    m.d.sync += j_cnt.eq(j_cnt + 1)
-                    read(addr, 1, "WEIGHT")
+                    m.d.sync += [j_cnt.eq(j_cnt + 1), wj.eq(wj + 1)]
+                    fetch(1, "WEIGHT")
                 with m.Else():
                     m.d.sync += [j_cnt.eq(0), i_cnt.eq(i_cnt + 1)]
                     last_lane = ((i_cnt + 1)[:lb] == 0) if lb else Const(1, 1)
-                    with m.If(last_lane):
-                        m.d.sync += row.eq(row + n_in)
+                    with m.If(last_lane):               # the group is complete
+                        m.d.sync += [row.eq(row + n_in), wj.eq(row + n_in)]
+                    with m.Else():
+                        m.d.sync += wj.eq(row)
                     with m.If(i_cnt + 1 < n_out):
-                        read(addr, 1, "WEIGHT")
+                        fetch(1, "WEIGHT")
                     with m.Else():
                         m.d.sync += pos.eq(addr)
                         m.next = "LAYER_END"
@@ -422,6 +408,7 @@ class LIFCore(wiring.Component):
                 m.next = "LAYER"
             with m.State("LOADED"):
                 m.next = "IDLE"
+
 
             # ---------------- run
             with m.State("FEED"):
