@@ -538,26 +538,33 @@ class CommandEngine(wiring.Component):
         timer = Signal(range(self.timeout_cycles + 1))
         err = Signal(8)
 
-        total_len = Signal(32)
-        ptr = Signal(32)
+        # an admitted image is at most bank_bytes (+ the largest table block) long, so
+        # its length and the upload pointer need only that many bits
+        t_max = table_len(lim.max_samples) if lim.table else 0
+        total_len = Signal(range(nb + t_max + 1))
+        ptr = Signal.like(total_len)
         # table block of the upload (Limits.table): where it starts in the image, the
         # byte position in it, where its flags start, the sample word being assembled
-        t_start = Signal(32)
-        t_pos = Signal(21)
-        t_flags = Signal(20)
+        t_start = Signal(range(nb + 1))
+        t_pos = Signal(range(t_max + 1))
+        t_flags = Signal.like(t_pos)
         t_word = Signal(24)
         crc32 = Signal(32)
-        word = Signal(32)
+        mism = Signal()           # a 4-byte payload field differs from its target
         hdr = Array(Signal(8, name=f"hdr{i}") for i in range(IMAGE_HEADER_LEN))
 
         # copy loop
-        idx = Signal(17)
+        idx = Signal(range(lim.max_payload + 1))
         dst = Signal(4)           # 0 store(shadow, header capture), 1 store(shadow, data),
         #                           2 store(active, encoder), 3 features
         # reply
         r_src = Signal(3)         # 0 none, 1 rom, 2 status, 3 small, 4 core results
-        r_len = Signal(16)
-        r_idx = Signal(16)
+        # the longest reply: identity, status, or the results record of the largest
+        # network (the stub core's is 16 bytes)
+        max_reply = max(len(ident), STATUS.size, RESULT_SUMMARY_LEN, 16,
+                        8 + 8 * lim.max_layers + 2 * max(lim.max_sizes))
+        r_len = Signal(range(max_reply + 1))
+        r_idx = Signal.like(r_len)
         r_byte = Signal(8)
         r_crc = Signal(16)
         r_cmd = Signal(8)
@@ -720,7 +727,7 @@ class CommandEngine(wiring.Component):
 
             # ------------------------------------------------------------ execute
             with m.State("EXEC"):
-                m.d.sync += [idx.eq(0), word.eq(0)]
+                m.d.sync += [idx.eq(0), mism.eq(0)]
                 with m.Switch(cmd):
                     with m.Case(Cmd.IDENTIFY):
                         reply(1, len(ident))
@@ -764,20 +771,24 @@ class CommandEngine(wiring.Component):
                                          r_cmd.eq(cmd | REPLY)]
                             m.next = "REPLY"
 
-            # 32-bit little-endian word from payload bytes 0..3
+            # payload bytes 0..3 (u32, little-endian) compared byte by byte with the
+            # offset the upload is at (IMAGE_DATA) or the image's CRC-32 (IMAGE_COMMIT)
             with m.State("WORD_RD"):
                 m.d.comb += pbuf_r.addr.eq(idx)
                 m.next = "WORD_WAIT"
             with m.State("WORD_WAIT"):
                 m.d.comb += pbuf_r.addr.eq(idx)
-                m.d.sync += [word.eq(Cat(word[8:], pbuf_r.data)), idx.eq(idx + 1)]
+                target = Mux(cmd == Cmd.IMAGE_DATA, Cat(ptr, Const(0, 32))[:32], ~crc32)
+                with m.If(pbuf_r.data != target.word_select(idx[:2], 8)):
+                    m.d.sync += mism.eq(1)
+                m.d.sync += idx.eq(idx + 1)
                 with m.If(idx == 3):
                     m.next = "WORD_DONE"
                 with m.Else():
                     m.next = "WORD_RD"
             with m.State("WORD_DONE"):
                 with m.If(cmd == Cmd.IMAGE_DATA):
-                    with m.If(word != ptr):
+                    with m.If(mism):
                         fail(Err.SEQUENCE)
                     with m.Elif(ptr + (length - 4) > total_len):
                         fail(Err.OVERFLOW)
@@ -788,7 +799,7 @@ class CommandEngine(wiring.Component):
                     m.d.sync += upload_open.eq(0)
                     with m.If(ptr != total_len):
                         fail(Err.INCOMPLETE)
-                    with m.Elif(word != ~crc32):
+                    with m.Elif(mism):
                         fail(Err.IMAGE_CRC)
                     with m.Else():
                         m.d.sync += [active.eq(~active), model_valid.eq(1),
@@ -873,7 +884,8 @@ class CommandEngine(wiring.Component):
                     reply(4, RESULT_SUMMARY_LEN)
 
             # ------------------------------------------------------------ reply
-            hdr_bytes = Array([Const(SYNC, 8), r_cmd, seq, r_len[:8], r_len[8:]])
+            r_len16 = Cat(r_len, Const(0, 16))[:16]
+            hdr_bytes = Array([Const(SYNC, 8), r_cmd, seq, r_len16[:8], r_len16[8:]])
             with m.State("REPLY"):
                 m.d.sync += [r_idx.eq(0), r_crc.eq(0xFFFF)]
                 m.next = "R_HDR"
