@@ -551,7 +551,6 @@ class CommandEngine(wiring.Component):
         t_word = Signal(24)
         crc32 = Signal(32)
         mism = Signal()           # a 4-byte payload field differs from its target
-        hdr = Array(Signal(8, name=f"hdr{i}") for i in range(IMAGE_HEADER_LEN))
 
         # copy loop
         idx = Signal(range(lim.max_payload + 1))
@@ -607,9 +606,17 @@ class CommandEngine(wiring.Component):
                     else:
                         m.d.comb += len_ok.eq(length >= rule[0])
 
-        # header admission check (Limits.check_header, same order)
-        h_k, h_t, h_l, h_shift, h_flags = hdr[3], hdr[4], hdr[5], hdr[6], hdr[7]
-        h_total = Cat(hdr[8], hdr[9], hdr[10], hdr[11])
+        # header admission check (Limits.check_header, same order), decided as the header
+        # streams into the shadow bank: each byte's conditions are accumulated
+        # (`header_byte`), ADMIT combines them.  total_len keeps only the bits an
+        # admitted image can have, plus whether any higher one is set (then too large).
+        h_k, h_t, h_l = Signal(8), Signal(8), Signal(8)
+        h_total = Signal.like(total_len)
+        h_huge = Signal()
+        h_fmt = Signal()                  # an IMAGE_FORMAT condition of the fixed fields
+        h_big = Signal()                  # a TOO_LARGE condition of K, T, L
+        h_lo = Signal(8)                  # the low byte of a layer size
+        h_size = Signal(5)                # the first failing layer size's error code
         admit = Signal(8)
         # table block: 4 x 3T x R sample bytes (R = 2**CODE.width rows), then R flags
         t_samples = Signal(20)
@@ -617,22 +624,48 @@ class CommandEngine(wiring.Component):
         if lim.table:
             m.d.comb += [t_samples.eq(((h_t << 3) + (h_t << 2)) << CODE.width),
                          t_len.eq(t_samples + TABLE_ROWS)]
-        fmt_bad = ((hdr[0] != IMAGE_MAGIC[0]) | (hdr[1] != IMAGE_MAGIC[1])
-                   | (hdr[2] != IMAGE_VERSION)
-                   | (h_flags != (IMAGE_FLAG_TABLE if lim.table else 0)))
-        field_bad = (h_shift > 31) | (h_t < 2) | (h_k < 1) | (h_l < 1)
-        too_large = ((h_k > lim.max_features) | (h_t > lim.max_samples)
-                     | (h_l > lim.max_layers) | (h_total - t_len > lim.bank_bytes))
-        size_chk = Const(0, 8)
-        for i in reversed(range(min(MAX_LAYERS, lim.max_layers))):
-            size = Cat(hdr[16 + 2 * i], hdr[17 + 2 * i])
-            this = Mux(size == 0, int(Err.IMAGE_FORMAT),
-                       Mux(size > lim.max_sizes[i], int(Err.TOO_LARGE), 0))
-            size_chk = Mux((i < h_l) & (this != 0), this, size_chk)
         m.d.comb += admit.eq(
-            Mux(fmt_bad | field_bad | (h_total < LAYERS_OFFSET + t_len),
-                int(Err.IMAGE_FORMAT),
-                Mux(too_large, int(Err.TOO_LARGE), size_chk)))
+            Mux(h_fmt | (~h_huge & (h_total < LAYERS_OFFSET + t_len)), int(Err.IMAGE_FORMAT),
+                Mux(h_big | h_huge | (h_total - t_len > lim.bank_bytes), int(Err.TOO_LARGE),
+                    h_size)))
+
+        def header_byte(i, d):
+            """Header byte ``i`` (``d``) arrives: note what it decides."""
+            def note(flag, cond):
+                with m.If(cond):
+                    m.d.sync += flag.eq(1)
+            tw = len(h_total)
+            with m.Switch(i):
+                for n, v in enumerate((IMAGE_MAGIC[0], IMAGE_MAGIC[1], IMAGE_VERSION)):
+                    with m.Case(n):
+                        note(h_fmt, d != v)
+                for n, reg, lo, hi in ((3, h_k, 1, lim.max_features),
+                                       (4, h_t, 2, lim.max_samples),
+                                       (5, h_l, 1, lim.max_layers)):
+                    with m.Case(n):
+                        m.d.sync += reg.eq(d)
+                        note(h_fmt, d < lo)
+                        note(h_big, d > hi)
+                with m.Case(6):
+                    note(h_fmt, d > 31)
+                with m.Case(7):
+                    note(h_fmt, d != (IMAGE_FLAG_TABLE if lim.table else 0))
+                for n in range(4):                      # total_len, little-endian
+                    with m.Case(8 + n):
+                        below = min(8, max(0, tw - 8 * n))
+                        if below:
+                            m.d.sync += h_total[8 * n:8 * n + below].eq(d[:below])
+                        if below < 8:
+                            note(h_huge, d[below:] != 0)
+                for n in range(min(MAX_LAYERS, lim.max_layers)):
+                    with m.Case(16 + 2 * n):
+                        m.d.sync += h_lo.eq(d)
+                    with m.Case(17 + 2 * n):
+                        size = Cat(h_lo, d)
+                        this = Mux(size == 0, int(Err.IMAGE_FORMAT),
+                                   Mux(size > lim.max_sizes[n], int(Err.TOO_LARGE), 0))
+                        with m.If((n < h_l) & (h_size == 0)):
+                            m.d.sync += h_size.eq(this)
 
         # ---- rx defaults ------------------------------------------------------------------
         byte = self.rx.payload
@@ -743,7 +776,8 @@ class CommandEngine(wiring.Component):
                                 m.d.sync += dst.eq(2)
                                 m.next = "COPY_RD"
                     with m.Case(Cmd.IMAGE_BEGIN):
-                        m.d.sync += [dst.eq(0), crc32.eq(0xFFFFFFFF)]
+                        m.d.sync += [dst.eq(0), crc32.eq(0xFFFFFFFF), h_fmt.eq(0),
+                                     h_big.eq(0), h_huge.eq(0), h_size.eq(0)]
                         m.next = "COPY_RD"
                     with m.Case(Cmd.IMAGE_DATA, Cmd.IMAGE_COMMIT):
                         with m.If(~upload_open):
@@ -819,7 +853,8 @@ class CommandEngine(wiring.Component):
                     with m.Case(0):     # IMAGE_BEGIN: header into shadow bank
                         m.d.comb += [store_w.addr.eq(baddr(idx, ~active)),
                                      store_w.en.eq(1)]
-                        m.d.sync += [hdr[idx[:5]].eq(data), crc32.eq(crc32_nx)]
+                        m.d.sync += crc32.eq(crc32_nx)
+                        header_byte(idx, data)
                     with m.Case(1):     # IMAGE_DATA: at ptr into shadow bank
                         m.d.sync += [ptr.eq(ptr + 1), crc32.eq(crc32_nx)]
                         with m.If(ptr < t_start):

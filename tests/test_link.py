@@ -282,3 +282,44 @@ def test_table_device_routes_the_table_block_and_refuses_the_rest():
     # a table image on a device with an integrator
     frames = check([("bytes", encode_frame(Cmd.IMAGE_BEGIN, img[:IMAGE_HEADER_LEN]))])
     assert [f.error for f in frames] == [Err.IMAGE_FORMAT]
+
+
+@pytest.mark.parametrize("limits", [LIMITS, TABLE_LIMITS], ids=["plain", "table"])
+def test_admission_of_crafted_headers(limits):
+    """IMAGE_BEGIN with headers that probe every admission rule (magic, version, flags,
+    K/T/L ranges, total length around the bank size and the table block, 32-bit
+    lengths, zero and oversized layers), gateware against Limits.check_header."""
+    import struct as st
+
+    from hw.protocol import IMAGE_HEADER, IMAGE_MAGIC, LAYERS_OFFSET, table_len
+    rng = random.Random(7)
+    flags = 1 if limits.table else 0
+    tl = table_len(2) if limits.table else 0
+
+    def hdr(**kw):
+        f = dict(magic=IMAGE_MAGIC, version=1, k=3, t=2, n_layers=2, shift=4, flags=flags,
+                 total=LAYERS_OFFSET + tl + 100, sizes=(8, 4))
+        f.update(kw)
+        sizes = list(f["sizes"]) + [0] * (8 - len(f["sizes"]))
+        return IMAGE_HEADER.pack(f["magic"], f["version"], f["k"], f["t"], f["n_layers"],
+                                 f["shift"], f["flags"], f["total"] & 0xFFFFFFFF, 0,
+                                 *sizes[:8])
+    bank = limits.bank_bytes
+    cases = [hdr(), hdr(magic=b"DX"), hdr(version=2), hdr(flags=flags ^ 1), hdr(flags=4),
+             hdr(k=0), hdr(k=5), hdr(t=1), hdr(t=6), hdr(n_layers=0), hdr(n_layers=4),
+             hdr(shift=32), hdr(sizes=(0, 4)), hdr(sizes=(17, 4)), hdr(sizes=(8, 9)),
+             hdr(n_layers=1, sizes=(8, 0)), hdr(sizes=(17, 0))]
+    for total in (0, LAYERS_OFFSET - 1, LAYERS_OFFSET + tl - 1, LAYERS_OFFSET + tl,
+                  bank + tl, bank + tl + 1, 1 << 16, (1 << 16) + tl, 1 << 24, 0xFFFFFFFF,
+                  bank + table_len(5), 0x80000000 + LAYERS_OFFSET + tl):
+        cases += [hdr(total=total), hdr(total=total, t=5), hdr(total=total, sizes=(0, 0))]
+    for _ in range(20):
+        cases.append(hdr(k=rng.randrange(6), t=rng.randrange(7), n_layers=rng.randrange(5),
+                         shift=rng.choice((0, 31, 32)), total=rng.randrange(1 << 32),
+                         sizes=[rng.randrange(18) for _ in range(8)]))
+    events = [("bytes", encode_frame(Cmd.IMAGE_BEGIN, h, seq=i & 0xFF))
+              for i, h in enumerate(cases)]
+    frames = check(events, limits=limits, valid_prob=1.0, ready_prob=1.0)
+    assert len(frames) == len(cases)
+    errs = {f.error for f in frames}
+    assert {None, Err.IMAGE_FORMAT, Err.TOO_LARGE} <= errs
