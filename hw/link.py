@@ -21,7 +21,7 @@ import struct
 import zlib
 
 import numpy as np
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Array, Cat, ClockSignal, Const, Instance, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -463,6 +463,13 @@ class CommandEngine(wiring.Component):
     timeout_cycles : int >= 16
         A frame whose next byte does not arrive within this many cycles is dropped and
         answered with ``Err.TIMEOUT``.
+    store_ram : "auto" | "memory" | "spram"
+        The model store: a byte-wide block RAM (``memory``), or one 16-bit single-port
+        RAM written a byte at a time through its nibble write masks (``spram``: an iCE40
+        UltraPlus ``SB_SPRAM256KA``, 32 KB, frees the block RAM; elsewhere a model of it,
+        so simulation covers the byte lanes and the shared port).  Its one port is the
+        core's while the core loads: the engine then waits before writing (``ready``).
+        ``auto``: ``spram`` when elaborated for an iCE40 UltraPlus device.
 
     Ports
     -----
@@ -472,10 +479,19 @@ class CommandEngine(wiring.Component):
     core : In(CoreSignature)           the compute core (this engine is its host)
     """
 
-    def __init__(self, *, limits: Limits, timeout_cycles: int):
+    SPRAM_BYTES = 1 << 15
+
+    def __init__(self, *, limits: Limits, timeout_cycles: int, store_ram: str = "auto"):
         if not isinstance(limits, Limits):
             raise TypeError(f"limits must be a Limits, not {limits!r}")
         _check_int("timeout_cycles", timeout_cycles, 16)
+        if store_ram not in ("auto", "memory", "spram"):
+            raise ValueError(f"store_ram must be 'auto', 'memory' or 'spram', not "
+                             f"{store_ram!r}")
+        if store_ram == "spram" and 2 * limits.bank_bytes > self.SPRAM_BYTES:
+            raise ValueError(f"two banks of {limits.bank_bytes} bytes exceed one SPRAM "
+                             f"({self.SPRAM_BYTES} bytes)")
+        self.store_ram = store_ram
         self.limits = limits
         self.timeout_cycles = timeout_cycles
         self.store_aw = bank_addr_width(limits.bank_bytes)
@@ -502,12 +518,10 @@ class CommandEngine(wiring.Component):
         # bank b holds bytes b * bank_bytes .. (b + 1) * bank_bytes - 1 (no power-of-two
         # rounding: block RAM is the scarce resource on the small boards)
         nb = lim.bank_bytes
-        m.submodules.store = store = Memory(shape=8, depth=2 * nb, init=[])
 
         def baddr(offset, bank):
             return Mux(bank, offset[:aw] + nb, offset[:aw])
-        store_w = store.write_port()
-        store_r = store.read_port()
+        store_w, store_r, shared = self._store(m, platform)
         m.submodules.feat = feat = Memory(shape=8, depth=1 << self.feat_aw, init=[])
         feat_w = feat.write_port()
         feat_r = feat.read_port()
@@ -841,10 +855,15 @@ class CommandEngine(wiring.Component):
                                      small[0].eq(~active)]
                         m.next = "LOAD_WAIT_READY"
 
-            # copy payload bytes idx..length-1 to the destination
+            # copy payload bytes idx..length-1 to the destination (a single-port store
+            # is the core's while it loads: wait)
             with m.State("COPY_RD"):
                 m.d.comb += pbuf_r.addr.eq(idx)
-                m.next = "COPY_WR"
+                if shared:
+                    with m.If(self.core.ready | (dst == 3)):
+                        m.next = "COPY_WR"
+                else:
+                    m.next = "COPY_WR"
             with m.State("COPY_WR"):
                 data = pbuf_r.data
                 m.d.comb += [store_w.data.eq(data), feat_w.data.eq(data)]
@@ -958,6 +977,54 @@ class CommandEngine(wiring.Component):
                 with m.If(self.tx.ready):
                     m.next = "IDLE"
         return m
+
+
+    def _use_spram(self, platform) -> bool:
+        if self.store_ram != "auto":
+            return self.store_ram == "spram"
+        return str(getattr(platform, "device", "")).startswith("iCE40UP") and \
+            2 * self.limits.bank_bytes <= self.SPRAM_BYTES
+
+    def _store(self, m, platform):
+        """The model store's write and read ports (byte wide, ``2 * bank_bytes``), and
+        whether they share one port."""
+        nb = self.limits.bank_bytes
+        if not self._use_spram(platform):
+            m.submodules.store = store = Memory(shape=8, depth=2 * nb, init=[])
+            return store.write_port(), store.read_port(), False
+        aw = (2 * nb - 1).bit_length()
+        w = _Port(addr=aw, data=8, en=1)
+        r = _Port(addr=aw, data=8, en=0)
+        # one port: a write takes the address; byte b is lane b[0] of 16-bit word b >> 1
+        addr = Signal(max(1, aw - 1))
+        lane_q = Signal()
+        wmask = Signal(4)
+        din, dout = Signal(16), Signal(16)
+        m.d.comb += [addr.eq(Mux(w.en, w.addr[1:], r.addr[1:])),
+                     wmask.eq(Mux(w.addr[0], 0b1100, 0b0011)), din.eq(Cat(w.data, w.data)),
+                     r.data.eq(Mux(lane_q, dout[8:], dout[:8]))]
+        m.d.sync += lane_q.eq(r.addr[0])
+        if str(getattr(platform, "device", "")).startswith("iCE40UP"):
+            m.submodules.store = Instance(
+                "SB_SPRAM256KA", i_ADDRESS=addr, i_DATAIN=din, i_MASKWREN=wmask,
+                i_WREN=w.en, i_CHIPSELECT=1, i_CLOCK=ClockSignal(), i_STANDBY=0,
+                i_SLEEP=0, i_POWEROFF=1, o_DATAOUT=dout)
+        else:       # its model: nibble write enables, one shared address
+            m.submodules.store = store = Memory(shape=16, depth=1 << (aw - 1), init=[])
+            wp = store.write_port(granularity=4)
+            rp = store.read_port()
+            m.d.comb += [wp.addr.eq(addr), wp.data.eq(din),
+                         wp.en.eq(Mux(w.en, wmask, 0)), rp.addr.eq(addr), dout.eq(rp.data)]
+        return w, r, True
+
+
+class _Port:
+    """Loose address/data/enable signals of a memory port."""
+
+    def __init__(self, *, addr, data, en):
+        self.addr = Signal(addr)
+        self.data = Signal(data)
+        self.en = Signal(max(en, 1))
 
 
 class StubCore_(wiring.Component):

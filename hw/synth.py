@@ -29,7 +29,20 @@ from amaranth.build import ResourceError
 from amaranth.lib import io, wiring
 
 __all__ = ["BOARDS", "YOWASP_ENV", "SmokeWrapper", "build", "parse_nextpnr", "port_signals",
-           "yowasp_environment"]
+           "yowasp_environment", "YOSYS_AFTER_READ"]
+
+#: Yosys commands run right after reading the design, before synthesis.  Amaranth's
+#: synchronous read ports promise the *old* data when the same address is written in
+#: the same cycle; iCE40 block RAM cannot, so Yosys emulates it with a register and a
+#: bypass multiplexer per port -- about 40 flip-flops and 30 LUTs for each 16-bit memory,
+#: a sixth of the accelerator's flip-flops.  No memory of dynalign is ever read and
+#: written at one address in one cycle (each is written in one phase -- configuration,
+#: upload, refill, a filled bank of a double buffer, a finalised group -- and read in
+#: another; see the memories' comments), so the read data on such a collision is left
+#: undefined (``COLLISION_X_MASK``) for every clocked read port of a memory with one
+#: write port.  Simulation keeps Amaranth's semantics; without collisions they agree.
+YOSYS_AFTER_READ = ("setparam -set COLLISION_X_MASK 1'1 "
+                    "t:$memrd_v2 r:COLLISION_X_MASK=1'0 %i r:CLK_ENABLE=1 %i")
 
 #: Environment that points Amaranth at the YoWASP tools (set by :func:`build` unless
 #: already set).  ``OPENFPGALOADER`` is only a name: nothing is programmed.
@@ -199,7 +212,7 @@ def build(component, *, board: str, name: str = "top", build_dir=None, do_build:
     platform = spec["platform"]()()
     top = SmokeWrapper(component, inputs=inputs, outputs=outputs)
     build_dir = Path(build_dir or Path("build") / "synth" / f"{board}_{name}")
-    opts = {"synth_opts": spec["synth_opts"],
+    opts = {"synth_opts": spec["synth_opts"], "script_after_read": YOSYS_AFTER_READ,
             "nextpnr_opts": f"--report {name}.report.json --timing-allow-fail"}
     if not do_build:
         return platform.build(top, name=name, build_dir=str(build_dir), do_build=False,

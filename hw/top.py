@@ -481,6 +481,7 @@ class DynalignTop(wiring.Component):
         Frame timeout (default: 64 bit times, ~6 bytes of silence).
     core : "lif" or "stub"
     code_format, weight_width, weight_ram : passed to :class:`LIFCore`.
+    store_ram : passed to :class:`hw.link.CommandEngine` (the model store).
 
     ``limits.core`` picks the core: :data:`~hw.protocol.CORE_LIF` (on-chip integrator)
     or :data:`~hw.protocol.CORE_LIF_TABLE` (serves the image's table block).
@@ -488,7 +489,7 @@ class DynalignTop(wiring.Component):
 
     def __init__(self, *, limits: Limits, divisor: int, timeout_cycles: int | None = None,
                  core: str = "lif", code_format=CODE, weight_width=WEIGHT.width,
-                 weight_ram="memory"):
+                 weight_ram="memory", store_ram="auto"):
         if core not in ("lif", "stub"):
             raise ValueError(f"core must be 'lif' or 'stub', not {core!r}")
         if timeout_cycles is None:
@@ -498,7 +499,8 @@ class DynalignTop(wiring.Component):
         if core == "lif" and limits.core not in (CORE_LIF, CORE_LIF_TABLE):
             raise ValueError(f"limits for the LIF core must say core={CORE_LIF} or "
                              f"{CORE_LIF_TABLE} (use lif_limits)")
-        self.engine = CommandEngine(limits=limits, timeout_cycles=timeout_cycles)
+        self.engine = CommandEngine(limits=limits, timeout_cycles=timeout_cycles,
+                                    store_ram=store_ram)
         if core == "lif":
             self.core = LIFCore(limits=limits, store_addr_width=self.engine.store_aw,
                                 feat_addr_width=self.engine.feat_aw,

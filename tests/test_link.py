@@ -61,11 +61,12 @@ def model_replies(events, *, limits=LIMITS):
 
 
 def rtl_replies(events, *, seed=0, valid_prob=0.7, ready_prob=0.7, limits=LIMITS,
-                table_writes=None):
+                table_writes=None, store_ram="auto"):
     """Reply bytes of the gateware; ``table_writes`` (a list) collects the core's
     ``(bank, sat, addr, data)`` table writes."""
     m = Module()
-    m.submodules.eng = eng = CommandEngine(limits=limits, timeout_cycles=TIMEOUT)
+    m.submodules.eng = eng = CommandEngine(limits=limits, timeout_cycles=TIMEOUT,
+                                           store_ram=store_ram)
     m.submodules.core = core = StubCore_(store_addr_width=eng.store_aw,
                                          feat_addr_width=eng.feat_aw,
                                          table_addr_width=eng.table_aw)
@@ -146,9 +147,12 @@ def test_identify_status_and_no_model_errors():
                                             Err.NO_MODEL]
 
 
-def test_upload_run_results_and_switch():
+@pytest.mark.parametrize("store_ram", ["memory", "spram"])
+def test_upload_run_results_and_switch(store_ram):
+    """Both stores: byte-wide block RAM, and the single-port 16-bit SPRAM (its model)
+    written a byte at a time through the nibble masks."""
     frames = check(BASE + upload_events(small_image(seed=3)) + classify_events([5, -7, 100])
-                   + [("bytes", encode_frame(Cmd.STATUS))], seed=1)
+                   + [("bytes", encode_frame(Cmd.STATUS))], seed=1, store_ram=store_ram)
     assert all(not f.is_error for f in frames)
 
 
@@ -289,7 +293,6 @@ def test_admission_of_crafted_headers(limits):
     """IMAGE_BEGIN with headers that probe every admission rule (magic, version, flags,
     K/T/L ranges, total length around the bank size and the table block, 32-bit
     lengths, zero and oversized layers), gateware against Limits.check_header."""
-    import struct as st
 
     from hw.protocol import IMAGE_HEADER, IMAGE_MAGIC, LAYERS_OFFSET, table_len
     rng = random.Random(7)

@@ -163,14 +163,15 @@ def table_model(seed, *, delta, sizes=(12, 6)):
 
 @pytest.fixture(scope="module")
 def table_session():
-    """Upload A (the driver adds its table block), classify; WRITE_ENCODER and an image
-    without a table are refused; a *tampered* table (uploaded frame by frame, the driver
+    """The iCEBreaker's configuration (table core, the model store in the single-port
+    SPRAM).  Upload A (the driver adds its table block), classify; WRITE_ENCODER and an
+    image without a table are refused; a *tampered* table (uploaded frame by frame, the driver
     would refuse it) is served as uploaded; switch to B and back to A."""
     from sim.tb_top_run import run_top_job
     a, b = table_model(1, delta=2.0), table_model(2, delta=-1.5)
     limits = lif_limits(max_features=4, max_samples=2, max_sizes=(12, 6), lanes=2,
                         max_payload=128, table=True)
-    top = DynalignTop(limits=limits, divisor=DIVISOR)
+    top = DynalignTop(limits=limits, divisor=DIVISOR, store_ram="spram")   # as on the UP5K
     cs = np.random.default_rng(7).integers(-128, 128, size=(3, 3))
     tampered = bytearray(build_image(network=parse_image(a).network,
                                      encoder=parse_image(a).encoder, n_features=3,

@@ -39,7 +39,7 @@ def build(*, board: str, run=None, baud: int = 115200, build_dir=None,
     Returns the report dict, or the Amaranth ``BuildPlan`` when ``do_build`` is False.
     """
     from constraints.boards import BOARDS, BoardTop, default_limits, platform_for
-    from hw.synth import parse_nextpnr, yowasp_environment
+    from hw.synth import YOSYS_AFTER_READ, parse_nextpnr, yowasp_environment
     if board not in BOARDS:
         raise ValueError(f"unknown board {board!r} (choose from {', '.join(BOARDS)})")
     spec = BOARDS[board]
@@ -54,7 +54,7 @@ def build(*, board: str, run=None, baud: int = 115200, build_dir=None,
     top = BoardTop(board=board, limits=limits, baud=baud, core=core)
     platform = platform_for(board)
     build_dir = Path(build_dir or Path("build") / "bitstream" / board)
-    opts = {"synth_opts": spec.synth_opts,
+    opts = {"synth_opts": spec.synth_opts, "script_after_read": YOSYS_AFTER_READ,
             "nextpnr_opts": f"--report {name}.report.json --timing-allow-fail"}
     if not do_build:
         return platform.build(top, name=name, build_dir=str(build_dir), do_build=False,
