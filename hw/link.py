@@ -522,7 +522,9 @@ class CommandEngine(wiring.Component):
         def baddr(offset, bank):
             return Mux(bank, offset[:aw] + nb, offset[:aw])
         store_w, store_r, shared = self._store(m, platform)
-        m.submodules.feat = feat = Memory(shape=8, depth=1 << self.feat_aw, init=[])
+        # (block RAM: a handful of bytes would otherwise take 8 flip-flops each)
+        m.submodules.feat = feat = Memory(shape=8, depth=1 << self.feat_aw, init=[],
+                                          attrs={"ram_style": "block"})
         feat_w = feat.write_port()
         feat_r = feat.read_port()
         ident = list(lim.pack())

@@ -37,7 +37,7 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .encoder.rtl import N_SLOTS, SLOTS_PER_COMP, Reg, TrajectoryEncoder
+from .encoder.rtl import FIFO_DEPTH, N_SLOTS, SLOTS_PER_COMP, Reg, TrajectoryEncoder
 from .formats import CODE, WEIGHT
 from .lif.rtl import (
     LAYER_REG_BASE,
@@ -117,7 +117,8 @@ class LIFCore(wiring.Component):
                                      max_features=limits.max_features, lanes=1,
                                      code_format=code_format,
                                      integrator=not self.table,
-                                     table_banks=2 if self.table else 1)
+                                     table_banks=2 if self.table else 1,
+                                     fifo_depth=2 if self.table else FIFO_DEPTH)
         self.code_format = code_format
         super().__init__({"bus": Out(CoreSignature(store_addr_width=store_addr_width,
                                                    feat_addr_width=feat_addr_width,
@@ -225,15 +226,16 @@ class LIFCore(wiring.Component):
         m.submodules.resw = resw = Memory(shape=32, depth=n_res_words, init=[])
         resw_w = resw.write_port()
         resw_r = resw.read_port()
-        n_last = Signal(16)
-        gbase_last = Signal(16)
+        n_last = Signal.like(n_out)
+        gbase_last = Signal.like(gbase)
         m.d.comb += bus.res_len.eq(8 + 8 * n_layers + 2 * n_last)
 
         # result byte `a`: 0..7 fixed, then words (spikes, saturations: 4 bytes each),
         # then output counts (2 bytes each)
-        a = bus.res_addr
-        off = Signal(16)
-        cnt_off = Signal(16)
+        res_bits = (8 + 8 * L + 2 * max(lim.max_sizes)).bit_length()
+        a = bus.res_addr[:res_bits]          # the record is never longer than that
+        off = Signal(res_bits)
+        cnt_off = Signal(res_bits)
         m.d.comb += [off.eq(a - 8), cnt_off.eq(a - 8 - 8 * n_layers)]
         in_words = Signal()
         m.d.comb += in_words.eq(a < 8 + 8 * n_layers)
@@ -252,7 +254,7 @@ class LIFCore(wiring.Component):
                 m.d.comb += bus.res_data.eq(resw_r.data.word_select(sel, 8))
 
         # read-back
-        rb_i = Signal(16)
+        rb_i = Signal(range(n_res_words + 1))
         rb_wait = Signal(2)
 
         with m.FSM():

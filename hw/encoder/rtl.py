@@ -895,6 +895,9 @@ class TableMemory(wiring.Component):
 # the encoder
 # --------------------------------------------------------------------------------------
 
+#: Default depth of the encoder's output FIFO (a beat per cycle through the lookup).
+FIFO_DEPTH = 4
+
 class TrajectoryEncoder(wiring.Component):
     """Feature codes in, golden trajectory samples out; parameters are registers.
 
@@ -925,6 +928,10 @@ class TrajectoryEncoder(wiring.Component):
         do *not* invalidate the served table, ``refill`` commits (the caller flips
         ``bank`` first).  A host can then write a new table while the old one keeps
         working, and a half-written one is never served.
+    fifo_depth : int >= 2
+        Output FIFO depth (default :data:`FIFO_DEPTH`): 3 or more stream a beat per
+        cycle; 2 a beat every other cycle, for a sink that is slower anyway (the LIF
+        network's input loader between layer steps), in half the flip-flops.
 
     Ports
     -----
@@ -962,10 +969,8 @@ class TrajectoryEncoder(wiring.Component):
     Writing registers, ``refill`` and reading flags must happen between requests.
     """
 
-    FIFO_DEPTH = 4
-
     def __init__(self, *, max_T=5, max_features=64, lanes=1, code_format=CODE,
-                 table_memory="auto", integrator=True, table_banks=1):
+                 table_memory="auto", integrator=True, table_banks=1, fifo_depth=FIFO_DEPTH):
         _check_positive_int("max_T", max_T, minimum=2, maximum=1 << 12)
         _check_positive_int("max_features", max_features, minimum=1, maximum=1 << 16)
         if not isinstance(lanes, int) or isinstance(lanes, bool):
@@ -981,6 +986,8 @@ class TrajectoryEncoder(wiring.Component):
         if not integrator and lanes != 1:
             raise ValueError("integrator=False needs lanes=1 (the table is written one "
                              "sample at a time)")
+        _check_positive_int("fifo_depth", fifo_depth, minimum=2, maximum=64)
+        self.fifo_depth = fifo_depth
         if table_banks not in (1, 2) or isinstance(table_banks, bool):
             raise ValueError(f"table_banks must be 1 or 2, not {table_banks!r}")
         if table_banks == 2 and integrator:
@@ -1183,7 +1190,7 @@ class TrajectoryEncoder(wiring.Component):
         rk = Signal(range(maxf))
         rc = Signal(range(3))
         m.submodules.fifo = fifo = SyncFIFO(width=self.sample_layout.size,
-                                            depth=self.FIFO_DEPTH)
+                                            depth=self.fifo_depth)
         # stage A (issue): code buffer read; B: table and saturation-bit read;
         # C: into the FIFO.  Issue only while the FIFO has room for what is in flight.
         va, vb = Signal(), Signal()
@@ -1191,7 +1198,7 @@ class TrajectoryEncoder(wiring.Component):
         m.d.comb += active.eq(full.bit_select(rb, 1) & ~integ_busy)
         issue = Signal()
         m.d.comb += issue.eq(active & table_valid
-                             & (fifo.w_level + va + vb < self.FIFO_DEPTH))
+                             & (fifo.w_level + va + vb < self.fifo_depth))
         with m.If(active & ~table_valid):
             # a request collected for a table that has gone: drop it, no samples
             m.d.comb += [err_set.eq(Error.NO_TABLE), full_clr.eq(Mux(rb, 2, 1))]
