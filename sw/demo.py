@@ -6,7 +6,8 @@ Four stages, each printed as it finishes and gathered in ``OUT/report.json``:
    codes, encoded by the bit-exact golden encoder in the expansive and the dissipative
    mode; each mode's Lyapunov sum (QR spectrum and theory), the trajectories' magnitude
    and saturation; a trajectory plot.
-2. **train** -- one quantisation-aware LIF network size, trained in both modes
+2. **train** -- one quantisation-aware LIF network size (by default the largest the
+   board holds: :data:`constraints.boards.BOARDS`), trained in both modes
    (:func:`sw.train.train_run`; the dissipative model, the sparse mode, with a spike
    penalty and a coarser input shift), exported to ``OUT/runs/{expansive,dissipative}`` and
    scored on the test split: golden accuracy (what the hardware computes), float and MLP
@@ -15,9 +16,9 @@ Four stages, each printed as it finishes and gathered in ``OUT/report.json``:
    Verilated top level, switching expansive -> dissipative -> expansive on one design
    (:func:`sw.verify_system.verify_system`); every result record compared with ``==`` to
    the golden model; device cycles per inference per mode.
-4. **build** -- the bitstream (ULX3S by default) sized for the trained topology, with the YoWASP
-   tools (:func:`sw.commands.build.build`): Fmax, utilisation, and the latency per
-   inference of each mode at the board clock.
+4. **build** -- the bitstream (iCEBreaker by default) sized for the trained topology, with
+   the YoWASP tools (:func:`sw.commands.build.build`): Fmax, utilisation, and the latency
+   per inference of each mode at the board clock.
 
 The exit code is non-zero when verification finds a mismatch or the bitstream does not
 build or meet timing.
@@ -128,7 +129,7 @@ def stage_train(out: Path, opts, *, dissipative_spike_reg: float = 1.0,
     return report
 
 
-def stage_verify(out: Path, samples: int, lanes: int) -> dict:
+def stage_verify(out: Path, samples: int, lanes: int, table: bool = False) -> dict:
     """Upload both images through the simulated UART (switching between them) and hold
     every result against the golden model."""
     from .verify_system import run_codes, verify_system
@@ -140,9 +141,9 @@ def stage_verify(out: Path, samples: int, lanes: int) -> dict:
         codes.append(c)
     print(f"[verify] Verilated top level: upload expansive, run {samples}; upload "
           f"dissipative, run {samples}; upload expansive again, run "
-          f"{min(samples, 5)} (lanes {lanes})", flush=True)
+          f"{min(samples, 5)} (lanes {lanes}{', table core' if table else ''})", flush=True)
     rep = verify_system(images, codes, samples=samples, lanes=lanes,
-                        build_root=out / "sim_build")
+                        build_root=out / "sim_build", table=table)
     cyc = dict(zip(MODES, rep["cycles_per_inference_by_model"], strict=True))
     rep["cycles_per_inference_by_mode"] = cyc
     print(f"  compared {rep['compared']} inferences, mismatches {rep['mismatches']}, "
@@ -179,10 +180,10 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m sw.demo", description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="out/demo", help="output folder (default out/demo)")
     defaults = TrainOptions()
-    ap.add_argument("--features", type=int, default=defaults.features,
-                    help="K features (default %(default)s, as dynalign train)")
-    ap.add_argument("--layers", default=",".join(map(str, defaults.layers)),
-                    help="hidden sizes (default %(default)s, as dynalign train)")
+    ap.add_argument("--features", type=int,
+                    help="K features (default: the most the board holds)")
+    ap.add_argument("--layers",
+                    help="hidden sizes, comma-separated (default: the board's)")
     ap.add_argument("--dissipative-spike-reg", type=float, default=1.0,
                     help="spike penalty of the dissipative model, the sparse mode "
                          "(default %(default)s; 0: none)")
@@ -196,9 +197,9 @@ def main(argv=None) -> int:
     ap.add_argument("--limit", type=int, help="use a stratified subset of the digits")
     ap.add_argument("--samples", type=int, default=10,
                     help="test samples per model in the RTL simulation (default 10)")
-    ap.add_argument("--board", default="ulx3s", choices=sorted(BOARDS),
-                    help="board to build for (default ulx3s: the accelerator does not fit the "
-                         "iCEBreaker's UP5K yet, see README)")
+    ap.add_argument("--board", default="icebreaker", choices=sorted(BOARDS),
+                    help="board to build for (default %(default)s); the network defaults "
+                         "to the size it holds")
     ap.add_argument("--stages", default=",".join(STAGES),
                     help="comma list of stages to run (default: all: %(default)s); "
                          "verify and build use the runs of an earlier train")
@@ -207,8 +208,12 @@ def main(argv=None) -> int:
     bad = [s for s in stages if s not in STAGES]
     if bad:
         ap.error(f"unknown stage(s) {bad} (choose from {', '.join(STAGES)})")
+    spec = BOARDS[args.board]
+    if args.features is None:
+        args.features = spec.max_features
     try:
-        layers = tuple(int(v) for v in args.layers.split(","))
+        layers = tuple(int(v) for v in args.layers.split(",")) if args.layers \
+            else tuple(spec.max_sizes[:-1])
     except ValueError:
         ap.error(f"--layers must be comma-separated integers, not {args.layers!r}")
     opts = TrainOptions(features=args.features, layers=layers, epochs=args.epochs,
@@ -241,7 +246,7 @@ def main(argv=None) -> int:
             dissipative_in_shift=None if args.dissipative_in_shift == -1
             else args.dissipative_in_shift)
     if "verify" in stages:
-        report["verify"] = stage_verify(out, args.samples, lanes=BOARDS[args.board].lanes)
+        report["verify"] = stage_verify(out, args.samples, lanes=spec.lanes, table=spec.table)
         ok &= report["verify"]["mismatches"] == 0
     if "build" in stages:
         report["build"] = stage_build(out, args.board, report.get("verify"))
