@@ -11,15 +11,18 @@ Organisation
 * **Active lists.**  Layer 1's inputs are the non-zero activations
   ``a = sat_ACT(round_shift(sample, in_shift))`` of one time step, written as
   ``(index, a)`` entries by the input loader into one of two banks (the loader
-  fills step ``t+1`` while the engine works on step ``t``).  A deeper layer's inputs are
+  fills step ``t+1`` while the engine works on step ``t``).  The loader takes one
+  sample per cycle in three stages: LA ``y = x >> max(in_shift - 1, 0)``; LB
+  ``r = (y + 1) >> 1`` if ``in_shift`` else ``y`` (``= round_shift(x, in_shift)``) and
+  ``r != 0``; LW ``sat_ACT(r)`` written if non-zero.  A deeper layer's inputs are
   the indices of the previous layer's spikes in that step (value 1), written by the
   spike serialiser into one of two ping-pong banks.
 * **Engine.**  For each layer, for each group ``g``, for each active entry ``(j, a)``:
   ``acc[k] += W[g*lanes+k, j] * a`` (one entry per cycle, all lanes at once); after the
   group's last entry the group is *finalised* (leak, bias, saturation, threshold, reset,
   count) in a pipeline while the next group accumulates.  A layer step therefore costs
-  ``groups x max(active, 1)`` cycles plus a drain (9 cycles and the serialisation of the
-  last group's spikes), against the bound ``ceil(active x n_out / lanes)``; the exact
+  ``groups x max(active, 1)`` cycles plus a drain (10 cycles, ``hw.lif.cycles.DRAIN``,
+  and the serialisation of the last group's spikes), against the bound ``ceil(active x n_out / lanes)``; the exact
   count is :func:`hw.lif.cycles.ref_cycles`.  An empty list still finalises every group (one
   dummy entry of value 0 per group).
 * **Memories** (``amaranth.lib.memory.Memory``): weights (word = ``lanes`` weights,
@@ -37,19 +40,28 @@ Pipeline (one active entry per cycle; every stage boundary is a register):
 
 * issue -- list read;
 * P1 -- the list entry (index, value) registered;
-* PA -- weight read at ``wbase + g * n_in + j``; state and bias words of the group read;
+* PA -- weight read at ``wbase + g * n_in + j``; state and bias words of the group read
+  at ``gbase + g`` (formed in P1: every block-RAM address is a register or the
+  read-back port);
 * P2 -- ``lanes`` products ``W * a`` (8 x 16 bits); state and bias words latched;
-* P3 -- accumulate; ``beta * (v & 0xff)`` by shift-and-add from the latched state word,
-  rounded and registered;
+* P3 -- accumulate; ``beta * (v & 0xff)`` by shift-and-add (a balanced adder tree) from
+  the latched state word, rounded and registered;
 * F1 -- ``beta * v`` split as ``beta * (v >> 8) * 2**8 + beta * (v & 0xff)``, exact, so
   that ``round_shift(beta * v, 8) = beta * (v >> 8) + ((beta * (v & 0xff) + 128) >> 8)``:
-  one 16 x 16 DSP product per lane; ``acc + bias + low part`` and the same minus theta;
-* F2 -- ``u`` and ``u - theta`` side by side, ``sat_MEM``, threshold, reset, count, write
-  back, spike mask into a FIFO;
+  one 16 x 16 DSP product per lane; ``acc + bias + low part``;
+* F2 -- ``u = beta * (v >> 8) + acc + bias + low part``; whether ``u`` overflows MEM
+  (then only its low ``MEM.width`` bits and sign are kept); which lanes hold neurons;
+* F3 -- ``d = u - theta``, ``sat_MEM``, threshold, reset, count, write back, spike mask
+  into a FIFO (``hw.lif.cycles.ISSUE_TO_MASK`` = 7 cycles after the issue);
 * serialiser -- one spike index per cycle into the next layer's list.
 
-A ``last`` entry is only issued while the FIFO has room for every mask in flight, so
-nothing ever stalls inside the pipeline.  The read-out scan registers each neuron's key
+Per-layer constants used from P3 on (beta, theta and what F3 derives from theta, the
+layer size and group base) are registered copies: the layer only changes at the end of
+a drain.  The counters are updated one cycle after their events (registered masks).
+
+A ``last`` entry is only issued while fewer than ``fifo_depth - 1`` masks are pending
+(issued and not yet loaded by the serialiser: a counter), so nothing ever stalls inside
+the pipeline.  The read-out scan registers each neuron's key
 before comparing it (``READOUT_TAIL`` cycle).
 
 Counters (per inference, reset when it starts): ``cycles`` -- engine cycles from the
