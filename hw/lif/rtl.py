@@ -496,8 +496,10 @@ class LIFNetwork(wiring.Component):
         busy_pipe = Signal()
         # every stage, the FIFO and the serialiser empty: in DRAIN the last entry issued
         # is a group's last, so an entry in any stage (or a counter update) means that
-        # mask is not loaded yet (pending != 0)
-        m.d.comb += busy_pipe.eq((pending != 0) | (ser_mask != 0))
+        # mask is not loaded yet (pending != 0).  Registered: (pending != 0) |
+        # (ser_mask != 0) formed from their next values (pending_nx, ser_nx).
+        pending_nx = Signal.like(pending)
+        ser_nx = Signal(lanes)
 
         # ---- issue stage (FSM)
         issue = Signal()
@@ -789,15 +791,16 @@ class LIFNetwork(wiring.Component):
                      sp_wr.en.eq(ser_mask != 0)]
         with m.If(ser_mask != 0):
             m.d.sync += out_n.eq(out_n + 1)
-        m.d.sync += pending.eq(pending + (issue & is_last) - (mfifo.r_en & mfifo.r_rdy))
+        m.d.comb += pending_nx.eq(pending + (issue & is_last) - (mfifo.r_en & mfifo.r_rdy))
         with m.If(rest == 0):
             m.d.comb += mfifo.r_en.eq(1)
             with m.If(mfifo.r_rdy):
-                m.d.sync += [ser_mask.eq(mfifo.r_data[:lanes]), ser_g.eq(mfifo.r_data[lanes:])]
-            with m.Else():
-                m.d.sync += ser_mask.eq(0)
+                m.d.comb += ser_nx.eq(mfifo.r_data[:lanes])
+                m.d.sync += ser_g.eq(mfifo.r_data[lanes:])
         with m.Else():
-            m.d.sync += ser_mask.eq(rest)
+            m.d.comb += ser_nx.eq(rest)
+        m.d.sync += [pending.eq(pending_nx), ser_mask.eq(ser_nx),
+                     busy_pipe.eq((pending_nx != 0) | (ser_nx != 0))]
 
         # ---------------- read-back port (2 cycles latency)
         rd_q = Signal(RD_ADDR_WIDTH)
