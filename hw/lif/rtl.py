@@ -22,9 +22,9 @@ Organisation
   group's last entry the group is *finalised* (leak, bias, saturation, threshold, reset,
   count) in a pipeline while the next group accumulates.  A layer step therefore costs
   ``groups x max(active, 1)`` cycles plus a drain (10 cycles, ``hw.lif.cycles.DRAIN``,
-  and the serialisation of the last group's spikes), against the bound ``ceil(active x n_out / lanes)``; the exact
-  count is :func:`hw.lif.cycles.ref_cycles`.  An empty list still finalises every group (one
-  dummy entry of value 0 per group).
+  and the serialisation of the last group's spikes), against the bound
+  ``ceil(active x n_out / lanes)``; the exact count is :func:`hw.lif.cycles.ref_cycles`.
+  An empty list still finalises every group (one dummy entry of value 0 per group).
 * **Memories** (``amaranth.lib.memory.Memory``): weights (word = ``lanes`` weights,
   address ``wbase_l + g * n_in + j``), biases and state (membrane + per-neuron spike
   count, address ``gbase_l + g``), the two list memories.
@@ -396,7 +396,8 @@ class LIFNetwork(wiring.Component):
         release = Signal()          # engine frees bank `eng_bank` (comb strobe)
         eng_bank = Signal()
         x = self.i.payload
-        la = _named("la", valid=Signal(), last=Signal(), bank=Signal(), y=Signal(signed(SAMPLE.width)))
+        la = _named("la", valid=Signal(), last=Signal(), bank=Signal(),
+                    y=Signal(signed(SAMPLE.width)))
         lb_ = _named("lb", valid=Signal(), last=Signal(), bank=Signal(), nz=Signal(),
                    r=Signal(signed(SAMPLE.width)))
         m.d.comb += self.i.ready.eq(~taken[ld_bank])
@@ -454,20 +455,19 @@ class LIFNetwork(wiring.Component):
         cls = Signal(self.cls_width)
         out_n = Signal(range(self.max_neurons + 1))     # entries in the spike bank
         cur_n_out = f_n_out[layer]
-        cur_groups = f_groups[layer]
         cur_gbase = f_gbase[layer]
 
         # pipeline registers: P1 (list entry), PA (weight/state/bias addresses), P2
         # (weight/state/bias data), P3 (products)
         p1 = _named("p1", valid=Signal(), first=Signal(), last=Signal(), dummy=Signal(),
-                  g=Signal(gcw + 1), wg=Signal(wa + 1))
+                    g=Signal(gcw + 1), wg=Signal(wa + 1))
         # PA: the list entry registered (index, value), so that the weight address adder
         # starts from a register, not from the list block RAM's output
         pa = _named("pa", valid=Signal(), first=Signal(), last=Signal(), g=Signal(gcw + 1),
-                  wg=Signal(wa + 1), idx=Signal(iw), val=Signal(signed(ACT.width)),
-                   saddr=Signal(gw + 1))
-        p2 = _named("p2", valid=Signal(), first=Signal(), last=Signal(), val=Signal(signed(ACT.width)),
-                  g=Signal(gcw + 1))
+                    wg=Signal(wa + 1), idx=Signal(iw), val=Signal(signed(ACT.width)),
+                    saddr=Signal(gw + 1))
+        p2 = _named("p2", valid=Signal(), first=Signal(), last=Signal(),
+                    val=Signal(signed(ACT.width)), g=Signal(gcw + 1))
         p3 = _named("p3", valid=Signal(), first=Signal(), last=Signal(), g=Signal(gcw + 1))
         prod = [Signal(signed(ACT.width + ww), name=f"prod{k}") for k in range(lanes)]
         acc = [Signal(signed(self.acc_width), name=f"acc{k}") for k in range(lanes)]
