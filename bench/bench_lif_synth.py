@@ -6,8 +6,9 @@ and prints JSON per design: board, topology, lanes, weight width, weight RAM, LU
 DSPs, block RAMs, SPRAMs and Fmax from nextpnr.
 
 * iCEBreaker: 48-128-128-10 (16 features x 3 channels), 8-bit weights in SPRAM
-  (24 K weights do not fit the UP5K's 120 kbit of EBR), lanes 2 and 4 (lanes 1 would
-  need two weights per 16-bit SPRAM word: not done).
+  (24 K weights do not fit the UP5K's 120 kbit of EBR), lanes 2 and 4.
+* ``ice40_l1_small``: 21-128-10, lanes 1, 8-bit weights in SPRAM (one weight per 16-bit
+  SPRAM word: half of each word unused), the likely iCEBreaker accelerator's network.
 * ULX3S-85F: the paper's 21-500-500-500-10 with 5-bit weights (518,500 weights; at 8 or
   6 bits they exceed the 208 DP16KD blocks once the state memory is counted), lanes 8.
 * ``ice40_l2_enc``: the iCEBreaker LIF (48-128-128-10, lanes 2) *together with* the
@@ -35,6 +36,7 @@ DESIGNS = {
     "ice40_l4": ("icebreaker", [48, 128, 128, 10], 4, 8, "spram"),
     "ecp5_paper": ("ulx3s", [21, 500, 500, 500, 10], 8, 5, "memory"),
     "ice40_l2_enc": ("icebreaker", [48, 128, 128, 10], 2, 8, "spram"),
+    "ice40_l1_small": ("icebreaker", [21, 128, 10], 1, 8, "spram"),
 }
 #: designs built with the encoder in front of the network
 WITH_ENCODER = {"ice40_l2_enc"}

@@ -8,8 +8,7 @@ from test_lif_rtl import run_amaranth
 
 from hw.formats import BIAS
 from hw.lif.cycles import (
-    F2_TO_SERIALISER,
-    ISSUE_TO_F2,
+    DRAIN,
     group_spikes,
     ref_cycles,
     ref_cycles_from_sizes,
@@ -17,9 +16,6 @@ from hw.lif.cycles import (
 )
 from hw.lif.ref import LIFLayerParams, LIFNetworkParams, random_network, random_samples, ref_network
 from hw.lif.rtl import RD_CYCLES, READOUT_TAIL, LIFNetwork, bound_cycles_network
-
-#: issue of a group's last entry -> its mask loaded into the serialiser (the drain)
-DRAIN = ISSUE_TO_F2 + F2_TO_SERIALISER
 
 
 def _dut(lanes, max_neurons, *, max_layers=3, max_inputs=8, fifo_depth=8):
@@ -80,9 +76,9 @@ def _backpressure_net(lanes, groups):
     return LIFNetworkParams(in_shift=0, layers=(layer,))
 
 
-@pytest.mark.parametrize("fifo_depth, stall", [(8, 2), (9, 0)])
+@pytest.mark.parametrize("fifo_depth, stall", [(8, 3), (9, 0)])
 def test_fifo_credit(fifo_depth, stall):
-    """With ``fifo_depth = 8`` the credit stall delays the drain by two cycles per step
+    """With ``fifo_depth = 8`` the credit stall delays the drain by three cycles per step
     (the model's ``S_{g-K}`` term); one deeper entry and it never binds."""
     lanes, groups = 8, 9
     net = _backpressure_net(lanes, groups)

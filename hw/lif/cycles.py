@@ -9,10 +9,11 @@ samples, so input idles and output backpressure do not change it):
   group (``a`` = active inputs, :attr:`hw.lif.ref.NetworkResult.active`; an empty list
   issues one dummy entry), group after group, then drains: it ends in the first cycle in
   which the pipeline, the spike-mask FIFO and the serialiser are all empty;
-* the last entry of a group reaches F2 six cycles after its issue and writes the
-  group's spike mask into the FIFO; the (buffered) FIFO shows it two cycles later and the
-  serialiser loads it one cycle after that, then spends ``max(p, 1)`` cycles on it
-  (``p`` = spikes in the group at that step: one index per cycle);
+* the last entry of a group reaches F3 ``ISSUE_TO_MASK`` = 7 cycles after its issue and
+  writes the group's spike mask into the FIFO; the (buffered) FIFO shows it two cycles
+  later and the serialiser loads it one cycle after that (``MASK_TO_SERIALISER`` = 3),
+  then spends ``max(p, 1)`` cycles on it (``p`` = spikes in the group at that step: one
+  index per cycle);
 * a group's last entry is only issued while fewer than ``fifo_depth - 1`` masks are in
   flight or waiting in the FIFO (those issued and not yet loaded by the serialiser);
 * between steps the engine spends one counted cycle in ``WAIT_INPUT`` (the cycles it
@@ -29,15 +30,17 @@ from .ref import LIFNetworkParams, NetworkResult
 from .rtl import READOUT_TAIL
 
 __all__ = ["ref_cycles", "ref_cycles_from_trains", "ref_cycles_from_sizes",
-           "group_spikes", "FIFO_DEPTH", "F2_TO_SERIALISER", "ISSUE_TO_F2"]
+           "group_spikes", "FIFO_DEPTH", "MASK_TO_SERIALISER", "ISSUE_TO_MASK", "DRAIN"]
 
 #: :class:`hw.lif.rtl.LIFNetwork`'s default ``fifo_depth``.
 FIFO_DEPTH = 8
-#: issue -> P1 -> PA -> P2 -> P3 -> F1 -> F2: the mask is written six cycles after the
-#: issue.
-ISSUE_TO_F2 = 6
+#: issue -> P1 -> PA -> P2 -> P3 -> F1 -> F2 -> F3: the mask is written into the FIFO
+#: seven cycles after the issue.
+ISSUE_TO_MASK = 7
 #: FIFO write -> visible (``SyncFIFOBuffered``: 2 cycles) -> loaded into the serialiser.
-F2_TO_SERIALISER = 3
+MASK_TO_SERIALISER = 3
+#: issue of a group's last entry -> its mask loaded into the serialiser.
+DRAIN = ISSUE_TO_MASK + MASK_TO_SERIALISER
 
 
 def group_spikes(train, lanes: int) -> np.ndarray:
@@ -71,15 +74,15 @@ def ref_cycles(result: NetworkResult, net: LIFNetworkParams, *, lanes: int,
 
         I_g = max(I_{g-1} + n, S_{g-K})      issue of group g's last entry
                                              (I_{-1} = -1; S_j = -inf for j < 0)
-        S_g = max(I_g + 9, S_{g-1} + q_{g-1})   serialiser loads group g's mask
+        S_g = max(I_g + DRAIN, S_{g-1} + q_{g-1})   serialiser loads group g's mask
                                              (S_{-1} term absent)
         D[t, l] = S_{G-1} + p_{G-1} + 1      cycles from the first issue to the end of
                                              the drain, inclusive
 
-    (``9 = ISSUE_TO_F2 + F2_TO_SERIALISER``).  Without FIFO back-pressure (the ``S_{g-K}``
-    term never binds, e.g. ``G < K``) this is
-    ``D = 9 + p_{G-1} + max_g ((g + 1) n + sum_{g <= j < G-1} q_j)``, at least
-    ``G n + 9``.
+    (``DRAIN = ISSUE_TO_MASK + MASK_TO_SERIALISER = 10``).  Without FIFO back-pressure
+    (the ``S_{g-K}`` term never binds, e.g. ``G < K``) this is
+    ``D = DRAIN + p_{G-1} + max_g ((g + 1) n + sum_{g <= j < G-1} q_j)``, at least
+    ``G n + DRAIN``.
     """
     if not isinstance(net, LIFNetworkParams):
         raise TypeError(f"net must be LIFNetworkParams, not {type(net).__name__}")
@@ -121,7 +124,7 @@ def ref_cycles_from_trains(active, spike_trains, *, lanes: int,
             issue = issue + n
             if g >= K:
                 issue = np.maximum(issue, load[:, :, g - K])
-            s = issue + ISSUE_TO_F2 + F2_TO_SERIALISER
+            s = issue + DRAIN
             if g:
                 s = np.maximum(s, load[:, :, g - 1] + q[:, :, g - 1])
             load[:, :, g] = s
@@ -132,7 +135,8 @@ def ref_cycles_from_trains(active, spike_trains, *, lanes: int,
 
 def ref_cycles_from_sizes(active, n_out, *, lanes: int) -> np.ndarray:
     """A lower bound of :func:`ref_cycles` from the active counts and layer sizes alone
-    (no spike trains): ``sum_{t,l} (G_l max(active, 1) + 9) + (T - 1) + n_L + 1``, which is
+    (no spike trains): ``sum_{t,l} (G_l max(active, 1) + DRAIN) + (T - 1) + n_L +
+    READOUT_TAIL``, which is
     exact when no spike delays the drain (the last group has no spike and the serialiser
     keeps up) -- e.g. a silent network.  Only for results saved without spike trains."""
     _check_design(lanes, FIFO_DEPTH)
@@ -140,7 +144,7 @@ def ref_cycles_from_sizes(active, n_out, *, lanes: int) -> np.ndarray:
     n_out = np.asarray(n_out, dtype=np.int64)
     groups = -(-n_out // lanes)
     T = active.shape[1]
-    per = groups * np.maximum(active, 1) + ISSUE_TO_F2 + F2_TO_SERIALISER
+    per = groups * np.maximum(active, 1) + DRAIN
     return per.sum(axis=(1, 2)) + (T - 1) + int(n_out[-1]) + READOUT_TAIL
 
 

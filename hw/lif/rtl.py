@@ -11,17 +11,20 @@ Organisation
 * **Active lists.**  Layer 1's inputs are the non-zero activations
   ``a = sat_ACT(round_shift(sample, in_shift))`` of one time step, written as
   ``(index, a)`` entries by the input loader into one of two banks (the loader
-  fills step ``t+1`` while the engine works on step ``t``).  A deeper layer's inputs are
+  fills step ``t+1`` while the engine works on step ``t``).  The loader takes one
+  sample per cycle in three stages: LA ``y = x >> max(in_shift - 1, 0)``; LB
+  ``r = (y + 1) >> 1`` if ``in_shift`` else ``y`` (``= round_shift(x, in_shift)``) and
+  ``r != 0``; LW ``sat_ACT(r)`` written if non-zero.  A deeper layer's inputs are
   the indices of the previous layer's spikes in that step (value 1), written by the
   spike serialiser into one of two ping-pong banks.
 * **Engine.**  For each layer, for each group ``g``, for each active entry ``(j, a)``:
   ``acc[k] += W[g*lanes+k, j] * a`` (one entry per cycle, all lanes at once); after the
   group's last entry the group is *finalised* (leak, bias, saturation, threshold, reset,
   count) in a pipeline while the next group accumulates.  A layer step therefore costs
-  ``groups x max(active, 1)`` cycles plus a drain (9 cycles and the serialisation of the
-  last group's spikes), against the bound ``ceil(active x n_out / lanes)``; the exact
-  count is :func:`hw.lif.cycles.ref_cycles`.  An empty list still finalises every group (one
-  dummy entry of value 0 per group).
+  ``groups x max(active, 1)`` cycles plus a drain (10 cycles, ``hw.lif.cycles.DRAIN``,
+  and the serialisation of the last group's spikes), against the bound
+  ``ceil(active x n_out / lanes)``; the exact count is :func:`hw.lif.cycles.ref_cycles`.
+  An empty list still finalises every group (one dummy entry of value 0 per group).
 * **Memories** (``amaranth.lib.memory.Memory``): weights (word = ``lanes`` weights,
   address ``wbase_l + g * n_in + j``), biases and state (membrane + per-neuron spike
   count, address ``gbase_l + g``), the two list memories.
@@ -37,19 +40,28 @@ Pipeline (one active entry per cycle; every stage boundary is a register):
 
 * issue -- list read;
 * P1 -- the list entry (index, value) registered;
-* PA -- weight read at ``wbase + g * n_in + j``; state and bias words of the group read;
+* PA -- weight read at ``wbase + g * n_in + j``; state and bias words of the group read
+  at ``gbase + g`` (formed in P1: every block-RAM address is a register or the
+  read-back port);
 * P2 -- ``lanes`` products ``W * a`` (8 x 16 bits); state and bias words latched;
-* P3 -- accumulate; ``beta * (v & 0xff)`` by shift-and-add from the latched state word,
-  rounded and registered;
+* P3 -- accumulate; ``beta * (v & 0xff)`` by shift-and-add (a balanced adder tree) from
+  the latched state word, rounded and registered;
 * F1 -- ``beta * v`` split as ``beta * (v >> 8) * 2**8 + beta * (v & 0xff)``, exact, so
   that ``round_shift(beta * v, 8) = beta * (v >> 8) + ((beta * (v & 0xff) + 128) >> 8)``:
-  one 16 x 16 DSP product per lane; ``acc + bias + low part`` and the same minus theta;
-* F2 -- ``u`` and ``u - theta`` side by side, ``sat_MEM``, threshold, reset, count, write
-  back, spike mask into a FIFO;
+  one 16 x 16 DSP product per lane; ``acc + bias + low part``;
+* F2 -- ``u = beta * (v >> 8) + acc + bias + low part``; whether ``u`` overflows MEM
+  (then only its low ``MEM.width`` bits and sign are kept); which lanes hold neurons;
+* F3 -- ``d = u - theta``, ``sat_MEM``, threshold, reset, count, write back, spike mask
+  into a FIFO (``hw.lif.cycles.ISSUE_TO_MASK`` = 7 cycles after the issue);
 * serialiser -- one spike index per cycle into the next layer's list.
 
-A ``last`` entry is only issued while the FIFO has room for every mask in flight, so
-nothing ever stalls inside the pipeline.  The read-out scan registers each neuron's key
+Per-layer constants used from P3 on (beta, theta and what F3 derives from theta, the
+layer size and group base) are registered copies: the layer only changes at the end of
+a drain.  The counters are updated one cycle after their events (registered masks).
+
+A ``last`` entry is only issued while fewer than ``fifo_depth - 1`` masks are pending
+(issued and not yet loaded by the serialiser: a counter), so nothing ever stalls inside
+the pipeline.  The read-out scan registers each neuron's key
 before comparing it (``READOUT_TAIL`` cycle).
 
 Counters (per inference, reset when it starts): ``cycles`` -- engine cycles from the
@@ -73,6 +85,14 @@ __all__ = ["LIFNetwork", "ConfigSignature", "NetworkLayout", "config_writes",
            "CFG_ADDR_WIDTH", "CFG_DATA_WIDTH", "RD_ADDR_WIDTH", "REG_FIELDS",
            "rd_stat_addr", "rd_count_addr", "rd_vmem_addr", "RD_CLS", "RD_CYCLES",
            "bound_cycles", "bound_cycles_network", "READOUT_TAIL"]
+
+#: Attributes of every memory: no read of an address is used in a cycle that writes it
+#: (weights and biases are written while the engine is idle; the state word of a group is
+#: written in F3 after its last read; a list bank is written while the engine does not
+#: read it), so Yosys needs no read/write collision logic (it emulated the old-data read
+#: with a delayed write, an address compare and a mux per bit).  Yosys applies the
+#: attribute when it merges a register into an asynchronous read port: see _sync_read.
+_NO_RW_CHECK = {"no_rw_check": 1}
 
 #: Read-out cycles after the scan of the output neurons (the registered key compare).
 READOUT_TAIL = 1
@@ -282,7 +302,11 @@ class LIFNetwork(wiring.Component):
         n_layers = Signal(range(L + 1), init=1)
         steps = Signal(CW, init=1)
         channels = Signal(range(self.max_inputs + 1), init=1)
-        in_shift = Signal(range(IN_SHIFT_MAX + 1))
+        # in_shift as the loader uses it: round_shift(x, s) = ((x >> (s - 1)) + 1) >> 1
+        # for s > 0 (x = q 2**(s-1) + r with 0 <= r < 2**(s-1): the remainder r / 2**s
+        # is below 1/2, so it never moves floor((q + 1) / 2)), x for s = 0
+        in_sh1 = Signal(range(IN_SHIFT_MAX + 1))      # max(in_shift - 1, 0)
+        in_rnd = Signal()                             # in_shift != 0
         f_n_in = Array(Signal(range(max(self.max_inputs, self.max_neurons) + 1),
                               name=f"n_in{k}") for k in range(L))
         f_n_out = Array(Signal(range(self.max_neurons + 1), name=f"n_out{k}")
@@ -299,20 +323,21 @@ class LIFNetwork(wiring.Component):
         w_rd = _Port(addr=wa, data=lanes * ww, en=0)
         self._weight_ram(m, platform, w_wr, w_rd)
         m.submodules.bmem = bmem = Memory(shape=unsigned(lanes * BIAS.width),
-                                          depth=self.group_words, init=[])
+                                          depth=self.group_words, init=[], attrs=_NO_RW_CHECK)
         m.submodules.smem = smem = Memory(shape=unsigned(lanes * STW), depth=self.group_words,
-                                          init=[])
+                                          init=[], attrs=_NO_RW_CHECK)
         m.submodules.inmem = inmem = Memory(shape=unsigned(iw + ACT.width),
-                                            depth=2 << in_ew, init=[])
-        m.submodules.spmem = spmem = Memory(shape=unsigned(iw), depth=2 << sp_ew, init=[])
+                                            depth=2 << in_ew, init=[], attrs=_NO_RW_CHECK)
+        m.submodules.spmem = spmem = Memory(shape=unsigned(iw), depth=2 << sp_ew, init=[],
+                                            attrs=_NO_RW_CHECK)
         b_wr = bmem.write_port(granularity=BIAS.width)
-        b_rd = bmem.read_port()
+        b_rd = _sync_read(m, bmem, "b_rd")
         s_wr = smem.write_port()
-        s_rd = smem.read_port()
+        s_rd = _sync_read(m, smem, "s_rd")
         in_wr = inmem.write_port()
-        in_rd = inmem.read_port()
+        in_rd = _sync_read(m, inmem, "in_rd")
         sp_wr = spmem.write_port()
-        sp_rd = spmem.read_port()
+        sp_rd = _sync_read(m, spmem, "sp_rd")
 
         # ---------------- cfg write port
         region = self.cfg.addr[REGION_SHIFT:]
@@ -330,9 +355,14 @@ class LIFNetwork(wiring.Component):
                                             m.d.sync += f[k].eq(self.cfg.data)
                     with m.Else():
                         with m.Switch(offset[:2]):
-                            for ri, reg in enumerate((n_layers, steps, channels, in_shift)):
+                            for ri, reg in enumerate((n_layers, steps, channels)):
                                 with m.Case(ri):
                                     m.d.sync += reg.eq(self.cfg.data)
+                            with m.Case(GLOBAL_REGS.index("in_shift")):
+                                # kept as max(in_shift - 1, 0) and in_shift != 0
+                                sh = self.cfg.data[:len(in_sh1)]
+                                m.d.sync += [in_sh1.eq(Mux(sh == 0, 0, sh - 1)),
+                                             in_rnd.eq(sh != 0)]
         m.d.comb += [
             w_wr.addr.eq(offset >> lb), w_wr.data.eq(Cat(*([self.cfg.data[:ww]] * lanes))),
             b_wr.addr.eq(offset >> lb),
@@ -345,7 +375,19 @@ class LIFNetwork(wiring.Component):
                          b_wr.en[k].eq(hit & (region == REGION_BIAS))]
 
         # ---------------- input loader: samples -> non-zero activations, two banks
+        # Three stages, one sample per cycle.
+        #   LA (accept): y = x >> max(in_shift - 1, 0) (barrel shifter), registered with
+        #       the bank it fills and whether it is the bank's last channel (ld_j and
+        #       ld_bank count accepted samples; the last one marks the bank taken).
+        #   LB: r = (y + 1) >> 1 if in_shift else y (= round_shift(x, in_shift));
+        #       r != 0 (= act != 0: sat_ACT keeps a non-zero value non-zero) from y:
+        #       y not in {-1, 0} if in_shift, else y != 0.
+        #   LW: act = sat_ACT(r) written at entry ld_n of its bank if non-zero (ld_n
+        #       counts written entries); the bank's last channel marks it full.
+        # LA fills bank ``ld_bank`` only while it is not taken, so a bank held by the
+        # engine (taken until released) is never written.
         full = Array([Signal(name="full0"), Signal(name="full1")])
+        taken = Array([Signal(name="taken0"), Signal(name="taken1")])
         nnz_in = Array([Signal(range(self.max_inputs + 1), name=f"nnz_in{b}")
                         for b in range(2)])
         ld_bank = Signal()
@@ -354,24 +396,44 @@ class LIFNetwork(wiring.Component):
         release = Signal()          # engine frees bank `eng_bank` (comb strobe)
         eng_bank = Signal()
         x = self.i.payload
-        rounded = Signal(signed(SAMPLE.width + 2))
-        m.d.comb += rounded.eq((x + ((Const(1, SAMPLE.width + 1) << in_shift) >> 1))
-                               >> in_shift)
-        act = Signal(signed(ACT.width))
-        m.d.comb += act.eq(Mux(_overflows(rounded, ACT.width),
-                               Mux(rounded[-1], ACT.min_int, ACT.max_int), rounded[:ACT.width]))
-        m.d.comb += self.i.ready.eq(~full[ld_bank])
-        m.d.comb += [in_wr.addr.eq(Cat(ld_n[:in_ew], ld_bank)), in_wr.data.eq(Cat(act, ld_j)),
-                     in_wr.en.eq(self.i.valid & self.i.ready & (act != 0))]
-        with m.If(self.i.valid & self.i.ready):
-            nz = Mux(act != 0, 1, 0)
-            with m.If(ld_j + 1 >= channels):
-                m.d.sync += [full[ld_bank].eq(1), nnz_in[ld_bank].eq(ld_n + nz),
-                             ld_j.eq(0), ld_n.eq(0), ld_bank.eq(~ld_bank)]
+        la = _named("la", valid=Signal(), last=Signal(), bank=Signal(),
+                    y=Signal(signed(SAMPLE.width)))
+        lb_ = _named("lb", valid=Signal(), last=Signal(), bank=Signal(), nz=Signal(),
+                   r=Signal(signed(SAMPLE.width)))
+        m.d.comb += self.i.ready.eq(~taken[ld_bank])
+        accept = self.i.valid & self.i.ready
+        ld_is_last = ld_j + 1 >= channels
+        m.d.sync += [la["valid"].eq(accept), la["last"].eq(ld_is_last),
+                     la["bank"].eq(ld_bank), la["y"].eq(x >> in_sh1)]
+        with m.If(accept):
+            with m.If(ld_is_last):
+                m.d.sync += [ld_j.eq(0), ld_bank.eq(~ld_bank), taken[ld_bank].eq(1)]
             with m.Else():
-                m.d.sync += [ld_j.eq(ld_j + 1), ld_n.eq(ld_n + nz)]
+                m.d.sync += ld_j.eq(ld_j + 1)
+        y = la["y"]
+        y_zero = y == 0
+        y_m1 = y == -1
+        m.d.sync += [lb_["valid"].eq(la["valid"]), lb_["last"].eq(la["last"]),
+                     lb_["bank"].eq(la["bank"]),
+                     lb_["nz"].eq(Mux(in_rnd, ~(y_zero | y_m1), ~y_zero)),
+                     lb_["r"].eq(Mux(in_rnd, (y + 1) >> 1, y))]
+        r = lb_["r"]
+        act = Signal(signed(ACT.width))
+        m.d.comb += act.eq(Mux(_overflows(r, ACT.width),
+                               Mux(r[-1], ACT.min_int, ACT.max_int), r[:ACT.width]))
+        ld_jw = Signal(range(self.max_inputs + 1))   # channel index of the sample in LW
+        m.d.comb += [in_wr.addr.eq(Cat(ld_n[:in_ew], lb_["bank"])),
+                     in_wr.data.eq(Cat(act, ld_jw)),
+                     in_wr.en.eq(lb_["valid"] & lb_["nz"])]
+        with m.If(lb_["valid"]):
+            nz = Mux(lb_["nz"], 1, 0)
+            with m.If(lb_["last"]):
+                m.d.sync += [full[lb_["bank"]].eq(1), nnz_in[lb_["bank"]].eq(ld_n + nz),
+                             ld_n.eq(0), ld_jw.eq(0)]
+            with m.Else():
+                m.d.sync += [ld_n.eq(ld_n + nz), ld_jw.eq(ld_jw + 1)]
         with m.If(release):
-            m.d.sync += full[eng_bank].eq(0)
+            m.d.sync += [full[eng_bank].eq(0), taken[eng_bank].eq(0)]
 
         # ---------------- engine state
         layer = Signal(range(L + 1))
@@ -385,58 +447,74 @@ class LIFNetwork(wiring.Component):
         st_spikes = Array(Signal(CYCLES.width, name=f"spikes{k}") for k in range(L))
         st_synops = Array(Signal(CYCLES.width, name=f"synops{k}") for k in range(L))
         st_sats = Array(Signal(CYCLES.width, name=f"sats{k}") for k in range(L))
+        start = Signal()                            # an inference starts (comb)
+        syn_v = Signal()                            # the last cycle issued a synop entry
+        st_v = Signal()                             # F2 was valid in the last cycle
+        st_spk = Signal(lanes, name="st_spk")
+        st_sat = Signal(lanes, name="st_sat")
         cls = Signal(self.cls_width)
         out_n = Signal(range(self.max_neurons + 1))     # entries in the spike bank
         cur_n_out = f_n_out[layer]
-        cur_groups = f_groups[layer]
         cur_gbase = f_gbase[layer]
 
         # pipeline registers: P1 (list entry), PA (weight/state/bias addresses), P2
         # (weight/state/bias data), P3 (products)
-        p1 = dict(valid=Signal(), first=Signal(), last=Signal(), dummy=Signal(),
-                  g=Signal(gcw + 1), wg=Signal(wa + 1))
+        p1 = _named("p1", valid=Signal(), first=Signal(), last=Signal(), dummy=Signal(),
+                    g=Signal(gcw + 1), wg=Signal(wa + 1))
         # PA: the list entry registered (index, value), so that the weight address adder
         # starts from a register, not from the list block RAM's output
-        pa = dict(valid=Signal(), first=Signal(), last=Signal(), g=Signal(gcw + 1),
-                  wg=Signal(wa + 1), idx=Signal(iw), val=Signal(signed(ACT.width)))
-        p2 = dict(valid=Signal(), first=Signal(), last=Signal(), val=Signal(signed(ACT.width)),
-                  g=Signal(gcw + 1))
-        p3 = dict(valid=Signal(), first=Signal(), last=Signal(), g=Signal(gcw + 1))
+        pa = _named("pa", valid=Signal(), first=Signal(), last=Signal(), g=Signal(gcw + 1),
+                    wg=Signal(wa + 1), idx=Signal(iw), val=Signal(signed(ACT.width)),
+                    saddr=Signal(gw + 1))
+        p2 = _named("p2", valid=Signal(), first=Signal(), last=Signal(),
+                    val=Signal(signed(ACT.width)), g=Signal(gcw + 1))
+        p3 = _named("p3", valid=Signal(), first=Signal(), last=Signal(), g=Signal(gcw + 1))
         prod = [Signal(signed(ACT.width + ww), name=f"prod{k}") for k in range(lanes)]
         acc = [Signal(signed(self.acc_width), name=f"acc{k}") for k in range(lanes)]
         # finalise stages F1 (leak product), F2 (sum, saturate, threshold, write)
-        f1 = dict(valid=Signal(), g=Signal(gcw + 1))
+        f1 = _named("f1", valid=Signal(), g=Signal(gcw + 1))
         f1_acc = [Signal(signed(self.acc_width), name=f"f1acc{k}") for k in range(lanes)]
-        f2 = dict(valid=Signal(), g=Signal(gcw + 1))
+        f2 = _named("f2", valid=Signal(), g=Signal(gcw + 1), saddr=Signal(gw + 1))
+        f3 = _named("f3", valid=Signal(), g=Signal(gcw + 1), saddr=Signal(gw + 1))
         f2_leak_hi = [Signal(signed(BETA.width + 1 + MEM.width - LEAK_SHIFT),
                              name=f"leak_hi{k}") for k in range(lanes)]
         f2_rest = [Signal(signed(SW), name=f"rest{k}") for k in range(lanes)]
-        # the same sum minus theta: F2 forms u and u - theta side by side
-        f2_rest_m = [Signal(signed(SW + 1), name=f"restm{k}") for k in range(lanes)]
         f2_cnt = [Signal(CW, name=f"cnt{k}") for k in range(lanes)]
 
         m.submodules.mfifo = mfifo = fifo.SyncFIFOBuffered(width=lanes + gcw + 1,
                                                            depth=self.fifo_depth)
-        inflight = Signal(range(8))
-        m.d.comb += inflight.eq((p1["valid"] & p1["last"]) + (pa["valid"] & pa["last"])
-                                + (p2["valid"] & p2["last"]) + (p3["valid"] & p3["last"])
-                                + f1["valid"] + f2["valid"])
+        # masks in flight or in the FIFO: last entries issued and not yet loaded by the
+        # serialiser (a counter, not a sum over the stages: the credit is a register
+        # compare, whatever the pipeline depth)
+        pending = Signal(range(self.fifo_depth + 1))
         credit = Signal()
-        m.d.comb += credit.eq(mfifo.level + inflight < self.fifo_depth - 1)
+        m.d.comb += credit.eq(pending < self.fifo_depth - 1)
 
         # serialiser state
         ser_mask = Signal(lanes)
         ser_g = Signal(gcw + 1)
         busy_pipe = Signal()
-        m.d.comb += busy_pipe.eq(p1["valid"] | pa["valid"] | p2["valid"] | p3["valid"]
-                                 | f1["valid"]
-                                 | f2["valid"] | (mfifo.level != 0) | (ser_mask != 0))
+        # every stage, the FIFO and the serialiser empty: in DRAIN the last entry issued
+        # is a group's last, so an entry in any stage (or a counter update) means that
+        # mask is not loaded yet (pending != 0).  Registered: (pending != 0) |
+        # (ser_mask != 0) formed from their next values (pending_nx, ser_nx).
+        pending_nx = Signal.like(pending)
+        ser_nx = Signal(lanes)
 
         # ---- issue stage (FSM)
         issue = Signal()
+        # registered with e, nnz and g: is_last = (nnz == 0) | (e + 1 >= nnz),
+        # is_dummy = nnz == 0, g_left = groups - 1 - g, g_last = g + 1 >= groups
         is_last = Signal()
         is_dummy = Signal()
-        m.d.comb += [is_dummy.eq(nnz == 0), is_last.eq(is_dummy | (e + 1 >= nnz))]
+        g_left = Signal(gcw + 1)
+        g_last = Signal()
+
+        def list_start(n_entries, n_groups):
+            """e = 0, g = 0 and nnz = n_entries for a layer step of n_groups groups."""
+            return [g.eq(0), e.eq(0), nnz.eq(n_entries), is_last.eq(n_entries <= 1),
+                    is_dummy.eq(n_entries == 0), g_left.eq(n_groups - 1),
+                    g_last.eq(n_groups <= 1)]
         list_addr_in = Cat(e[:in_ew], eng_bank)
         list_addr_sp = Cat(e[:sp_ew], ~layer[0])
         m.d.comb += [in_rd.addr.eq(list_addr_in), sp_rd.addr.eq(list_addr_sp)]
@@ -444,6 +522,10 @@ class LIFNetwork(wiring.Component):
         m.d.comb += cur_is_l0.eq(layer == 0)
 
         ro_i = Signal(range(self.max_neurons + 1))
+        ro_gaddr = Signal(gw + 1)
+        ro_left = Signal(range(self.max_neurons + READOUT_TAIL + 1))
+        l_last = Signal()                           # layer + 1 >= n_layers (registered)
+        t_last = Signal()                           # t + 1 >= steps (registered)
         ro_valid = Signal()
         ro_lane = Signal(max(lb, 1))
         ro_idx = Signal(self.cls_width)
@@ -453,46 +535,50 @@ class LIFNetwork(wiring.Component):
         eng_idle = Signal()
         m.d.comb += last_layer.eq(n_layers - 1)
 
+        m.d.sync += syn_v.eq(0)                     # set below by the issue
         with m.FSM(name="engine"):
             with m.State("IDLE"):
                 m.d.comb += eng_idle.eq(1)
-                m.d.sync += [layer.eq(0), t.eq(0)]
+                m.d.sync += [layer.eq(0), t.eq(0), l_last.eq(n_layers <= 1),
+                             t_last.eq(steps <= 1)]
                 with m.If(full[eng_bank]):
-                    m.d.sync += [cycles.eq(0), first_step.eq(1),
-                                 g.eq(0), e.eq(0), nnz.eq(nnz_in[eng_bank]),
-                                 wg.eq(f_wbase[0])]
-                    for k in range(L):
-                        m.d.sync += [st_spikes[k].eq(0), st_synops[k].eq(0),
-                                     st_sats[k].eq(0)]
+                    m.d.sync += [cycles.eq(0), first_step.eq(1), wg.eq(f_wbase[0]),
+                                 *list_start(nnz_in[eng_bank], f_groups[0])]
+                    m.d.comb += start.eq(1)
                     m.next = "ISSUE"
             with m.State("WAIT_INPUT"):
                 with m.If(full[eng_bank]):
-                    m.d.sync += [g.eq(0), e.eq(0), nnz.eq(nnz_in[eng_bank]),
-                                 wg.eq(f_wbase[0]), cycles.eq(cycles + 1)]
+                    m.d.sync += [wg.eq(f_wbase[0]), cycles.eq(cycles + 1),
+                                 *list_start(nnz_in[eng_bank], f_groups[0])]
                     m.next = "ISSUE"
             with m.State("ISSUE"):
                 m.d.sync += cycles.eq(cycles + 1)
                 m.d.comb += issue.eq(~is_last | credit)
                 with m.If(issue):
-                    with m.If((g == 0) & ~is_dummy):
-                        m.d.sync += st_synops[layer].eq(st_synops[layer] + cur_n_out)
+                    m.d.sync += syn_v.eq((g == 0) & ~is_dummy)
                     with m.If(is_last):
-                        m.d.sync += [e.eq(0), g.eq(g + 1), wg.eq(wg + f_n_in[layer])]
-                        with m.If(g + 1 >= cur_groups):
+                        m.d.sync += [e.eq(0), g.eq(g + 1), wg.eq(wg + f_n_in[layer]),
+                                     is_last.eq(nnz <= 1), g_left.eq(g_left - 1),
+                                     g_last.eq(g_left == 1)]
+                        with m.If(g_last):
                             m.next = "DRAIN"
                     with m.Else():
-                        m.d.sync += e.eq(e + 1)
+                        m.d.sync += [e.eq(e + 1), is_last.eq(e + 2 >= nnz)]
             with m.State("DRAIN"):
                 m.d.sync += cycles.eq(cycles + 1)
                 with m.If(~busy_pipe):
                     m.d.comb += release.eq(cur_is_l0)
-                    m.d.sync += [layer.eq(layer + 1), g.eq(0), e.eq(0), nnz.eq(out_n),
-                                 out_n.eq(0), wg.eq(f_wbase[layer + 1])]
+                    m.d.sync += [layer.eq(layer + 1), out_n.eq(0), wg.eq(f_wbase[layer + 1]),
+                                 *list_start(out_n, f_groups[layer + 1]),
+                                 l_last.eq(layer + 2 >= n_layers),
+                                 ro_gaddr.eq(f_gbase[last_layer]),
+                                 ro_left.eq(f_n_out[last_layer] + READOUT_TAIL)]
                     with m.If(cur_is_l0):
                         m.d.sync += eng_bank.eq(~eng_bank)
-                    with m.If(layer + 1 >= n_layers):
-                        m.d.sync += [layer.eq(0), t.eq(t + 1), first_step.eq(0)]
-                        with m.If(t + 1 >= steps):
+                    with m.If(l_last):
+                        m.d.sync += [layer.eq(0), t.eq(t + 1), first_step.eq(0),
+                                     l_last.eq(n_layers <= 1), t_last.eq(t + 2 >= steps)]
+                        with m.If(t_last):
                             m.next = "READOUT"
                         with m.Else():
                             m.next = "WAIT_INPUT"
@@ -500,11 +586,16 @@ class LIFNetwork(wiring.Component):
                         m.next = "ISSUE"
             with m.State("READOUT"):
                 m.d.comb += reading.eq(1)
-                n_last = f_n_out[last_layer]
-                m.d.sync += [ro_valid.eq(ro_i < n_last), ro_i.eq(ro_i + 1),
+                # ro_left = n_last + READOUT_TAIL - ro_i (a down counter: no compare
+                # with the layer size here)
+                m.d.sync += [ro_valid.eq(ro_left > READOUT_TAIL), ro_i.eq(ro_i + 1),
+                             ro_left.eq(ro_left - 1),
                              ro_lane.eq(ro_i[:lb] if lb else 0), ro_idx.eq(ro_i)]
+                # ro_gaddr = gbase + (ro_i >> lanes_bits), kept as a register
+                with m.If(ro_i[:lb].all() if lb else 1):
+                    m.d.sync += ro_gaddr.eq(ro_gaddr + 1)
                 # READOUT_TAIL more cycles: the last neuron's key is compared (registered)
-                with m.If(ro_i >= n_last + READOUT_TAIL):
+                with m.If(ro_left == 0):
                     m.d.sync += [ro_i.eq(0), ro_valid.eq(0)]
                     m.next = "DONE"
                 with m.Else():
@@ -517,12 +608,14 @@ class LIFNetwork(wiring.Component):
 
         # state read port: the group in PA (its word is latched in P2 for P3), the read-out
         # scan of the last layer, or the read-back port while the engine is idle
+        # (every address a register or the read-back port: the group addresses are
+        # formed a stage ahead)
         with m.If(reading):
-            m.d.comb += s_rd.addr.eq(f_gbase[last_layer] + (ro_i >> lb))
+            m.d.comb += s_rd.addr.eq(ro_gaddr)
         with m.Elif(eng_idle):
             m.d.comb += s_rd.addr.eq(self.rd_addr[lb:14])
         with m.Else():
-            m.d.comb += s_rd.addr.eq(cur_gbase + pa["g"])
+            m.d.comb += s_rd.addr.eq(pa["saddr"])
         # read-out comparison: key = (count, v + 2**23) as one unsigned number
         # (registered before the compare: block-RAM output -> lane select -> 40-bit
         # compare -> best_key was the ECP5 critical path)
@@ -549,11 +642,12 @@ class LIFNetwork(wiring.Component):
         p1_val = Mux(p1["dummy"], 0, Mux(cur_is_l0, in_val, 1))
         m.d.sync += [pa["valid"].eq(p1["valid"]), pa["first"].eq(p1["first"]),
                      pa["last"].eq(p1["last"]), pa["g"].eq(p1["g"]), pa["wg"].eq(p1["wg"]),
-                     pa["idx"].eq(Mux(p1["dummy"], 0, p1_idx)), pa["val"].eq(p1_val)]
+                     pa["idx"].eq(Mux(p1["dummy"], 0, p1_idx)), pa["val"].eq(p1_val),
+                     pa["saddr"].eq(cur_gbase + p1["g"])]
 
         # ---- PA: read the weight word, the state and bias words
         m.d.comb += [w_rd.addr.eq(pa["wg"] + pa["idx"]),
-                     b_rd.addr.eq(cur_gbase + pa["g"])]
+                     b_rd.addr.eq(pa["saddr"])]
         m.d.sync += [p2["valid"].eq(pa["valid"]), p2["first"].eq(pa["first"]),
                      p2["last"].eq(pa["last"]), p2["val"].eq(pa["val"]), p2["g"].eq(pa["g"])]
 
@@ -566,6 +660,24 @@ class LIFNetwork(wiring.Component):
         for k in range(lanes):
             wk = w_rd.data[k * ww:(k + 1) * ww].as_signed()
             m.d.sync += prod[k].eq(wk * p2["val"])
+
+        # layer constants, registered (the layer only changes at the end of a drain, when
+        # every stage is empty, and P3 is at least three cycles after the next issue)
+        lc_beta = Signal(BETA.width, name="lc_beta")
+        lc_theta = Signal(signed(MEM.width), name="lc_theta")
+        lc_n_out = Signal.like(f_n_out[0], name="lc_n_out")
+        lc_gbase = Signal.like(f_gbase[0], name="lc_gbase")
+        lc_hi_spike = Signal(name="lc_hi_spike")            # MEM.max_int >= theta
+        lc_lo_spike = Signal(name="lc_lo_spike")            # MEM.min_int >= theta
+        lc_hi_minus = Signal(signed(MEM.width + 1), name="lc_hi_minus")   # max - theta
+        lc_lo_minus = Signal(signed(MEM.width + 1), name="lc_lo_minus")   # min - theta
+        theta_now = f_theta[layer]
+        m.d.sync += [lc_beta.eq(f_beta[layer]), lc_theta.eq(theta_now),
+                     lc_n_out.eq(cur_n_out), lc_gbase.eq(cur_gbase),
+                     lc_hi_spike.eq(MEM.max_int >= theta_now),
+                     lc_lo_spike.eq(MEM.min_int >= theta_now),
+                     lc_hi_minus.eq(MEM.max_int - theta_now),
+                     lc_lo_minus.eq(MEM.min_int - theta_now)]
 
         # ---- P3: accumulate; the last entry of a group hands the sum to F1.  The group's
         # state and bias words (latched in P2) are here: the low part of the leak product
@@ -584,7 +696,7 @@ class LIFNetwork(wiring.Component):
             word = p3_state[k * STW:(k + 1) * STW]
             v_old = Mux(first_step, 0, word[:MEM.width].as_signed())
             v_lo = v_old[:LEAK_SHIFT]
-            lo = sum(Mux(f_beta[layer][b], v_lo << b, 0) for b in range(BETA.width))
+            lo = _tree_sum([Mux(lc_beta[b], v_lo << b, 0) for b in range(BETA.width)])
             regs = (Signal(signed(MEM.width - LEAK_SHIFT), name=f"f1vhi{k}"),
                     Signal(BETA.width + 1, name=f"f1lor{k}"),
                     Signal(signed(BIAS.width), name=f"f1bias{k}"),
@@ -596,58 +708,76 @@ class LIFNetwork(wiring.Component):
             for lst, r in zip((f1_vhi, f1_lor, f1_bias, f1_cnt), regs, strict=True):
                 lst.append(r)
 
-        # ---- F1: leak product beta * v_hi, acc + bias + the rounded low part
-        beta_l = Signal(signed(BETA.width + 1))
-        theta_l = Signal(signed(MEM.width))
-        m.d.comb += [beta_l.eq(f_beta[layer]), theta_l.eq(f_theta[layer])]
-        m.d.sync += [f2["valid"].eq(f1["valid"]), f2["g"].eq(f1["g"])]
+        # ---- F1: leak product beta * v_hi; acc + bias + the rounded low part
+        m.d.sync += [f2["valid"].eq(f1["valid"]), f2["g"].eq(f1["g"]),
+                     f2["saddr"].eq(lc_gbase + f1["g"])]
         for k in range(lanes):
-            rest_k = f1_acc[k] + f1_bias[k] + f1_lor[k]
-            m.d.sync += [f2_leak_hi[k].eq(beta_l * f1_vhi[k]),
-                         f2_rest[k].eq(rest_k), f2_rest_m[k].eq(rest_k - theta_l),
+            m.d.sync += [f2_leak_hi[k].eq(lc_beta * f1_vhi[k]),
+                         f2_rest[k].eq(f1_acc[k] + f1_bias[k] + f1_lor[k]),
                          f2_cnt[k].eq(f1_cnt[k])]
 
-        # ---- F2: us = sat_MEM(round_shift(leak, 8) + acc + bias); spike = us >= theta;
-        # v = us - theta on a spike; write.  u and d = u - theta are formed side by side
-        # (no compare-then-subtract chain): without saturation us = u, the spike is
-        # d >= 0 and the new v is d; saturated, us is MEM's min or max and the spike and
-        # the new v come from comparing that constant with theta (a register).
+        # ---- F2: u = round_shift(beta * v, 8) + acc + bias, whether it overflows MEM,
+        # which lanes hold neurons of the layer; count + 1 beside the count.
+        m.d.sync += [f3["valid"].eq(f2["valid"]), f3["g"].eq(f2["g"]),
+                     f3["saddr"].eq(f2["saddr"])]
+        base_slot = f2["g"] << lb
+        f3_u, f3_ovf, f3_lane, f3_cnt, f3_cnt1 = [], [], [], [], []
+        for k in range(lanes):
+            u = Signal(signed(SW), name=f"u{k}")
+            m.d.comb += u.eq(f2_leak_hi[k] + f2_rest[k])
+            regs = (Signal(signed(MEM.width + 1), name=f"f3u{k}"),    # u's low bits, sign
+                    Signal(name=f"f3ovf{k}"), Signal(name=f"f3lane{k}"),
+                    Signal(CW, name=f"f3cnt{k}"), Signal(CW, name=f"f3cnt1{k}"))
+            m.d.sync += [regs[0].eq(Cat(u[:MEM.width], u[-1])),
+                         regs[1].eq(_overflows(u, MEM.width)),
+                         regs[2].eq((base_slot + k) < lc_n_out),
+                         regs[3].eq(f2_cnt[k]), regs[4].eq(f2_cnt[k] + 1)]
+            for lst, r in zip((f3_u, f3_ovf, f3_lane, f3_cnt, f3_cnt1), regs, strict=True):
+                lst.append(r)
+
+        # ---- F3: us = sat_MEM(u); spike = us >= theta; v = us - theta on a spike; write.
+        # Without saturation u fits MEM, us = u, and d = u - theta (MEM.width + 2 bits)
+        # gives the spike (d >= 0) and the new v; saturated, us is MEM's min or max and
+        # the spike and the new v come from comparing that constant with theta
+        # (registered layer constants).
         spike = Signal(lanes)
         satm = Signal(lanes)
         new_words = []
-        base_slot = f2["g"] << lb
-        sat_hi_spike = Signal(name="sat_hi_spike")
-        sat_lo_spike = Signal(name="sat_lo_spike")
-        m.d.comb += [sat_hi_spike.eq(MEM.max_int >= theta_l),
-                     sat_lo_spike.eq(MEM.min_int >= theta_l)]
         for k in range(lanes):
-            u = Signal(signed(SW), name=f"u{k}")
-            d = Signal(signed(SW + 2), name=f"d{k}")
-            m.d.comb += [u.eq(f2_leak_hi[k] + f2_rest[k]),
-                         d.eq(f2_leak_hi[k] + f2_rest_m[k])]
-            ovf = _overflows(u, MEM.width)
-            sat_value = Mux(u[-1], MEM.min_int, MEM.max_int)
-            sat_spike = Mux(u[-1], sat_lo_spike, sat_hi_spike)
+            u_neg, ovf = f3_u[k][-1], f3_ovf[k]
+            d = Signal(signed(MEM.width + 2), name=f"d{k}")
+            m.d.comb += d.eq(f3_u[k] - lc_theta)
+            sat_value = Mux(u_neg, MEM.min_int, MEM.max_int)
+            sat_spike = Mux(u_neg, lc_lo_spike, lc_hi_spike)
+            sat_minus = Mux(u_neg, lc_lo_minus, lc_hi_minus)                 # us - theta
             raw_spike = Mux(ovf, sat_spike, ~d[-1])
-            valid_lane = (base_slot + k) < cur_n_out
-            m.d.comb += [satm[k].eq(valid_lane & ovf),
-                         spike[k].eq(valid_lane & raw_spike)]
-            sat_minus = Signal(signed(MEM.width + 1), name=f"satm{k}")
-            m.d.comb += sat_minus.eq(sat_value - theta_l)
-            us_bits = Mux(ovf, sat_value, u[:MEM.width])
-            sub_bits = Mux(ovf, sat_minus[:MEM.width], d[:MEM.width])      # us - theta
+            m.d.comb += [satm[k].eq(f3_lane[k] & ovf),
+                         spike[k].eq(f3_lane[k] & raw_spike)]
+            us_bits = Mux(ovf, sat_value, f3_u[k][:MEM.width])
+            sub_bits = Mux(ovf, sat_minus[:MEM.width], d[:MEM.width])
             v_new = Mux(spike[k], sub_bits, us_bits)
-            new_words.append(Cat(v_new[:MEM.width], (f2_cnt[k] + spike[k])[:CW]))
-        m.d.comb += [s_wr.addr.eq(cur_gbase + f2["g"]), s_wr.data.eq(Cat(*new_words)),
-                     s_wr.en.eq(f2["valid"]),
-                     mfifo.w_data.eq(Cat(spike, f2["g"])), mfifo.w_en.eq(f2["valid"])]
+            new_words.append(Cat(v_new[:MEM.width], Mux(spike[k], f3_cnt1[k], f3_cnt[k])))
+        m.d.comb += [s_wr.addr.eq(f3["saddr"]), s_wr.data.eq(Cat(*new_words)),
+                     s_wr.en.eq(f3["valid"]),
+                     mfifo.w_data.eq(Cat(spike, f3["g"])), mfifo.w_en.eq(f3["valid"])]
 
+        # ---- counters, one cycle after the events (registered): synops after the issue
+        # of a non-dummy entry of group 0, spikes and saturations after F2.  Each layer's
+        # counter has its own adder (no shared adder feeding every layer's register).
         def popcount(sig):
             return sum(sig[k] for k in range(len(sig)))
 
-        with m.If(f2["valid"]):
-            m.d.sync += [st_spikes[layer].eq(st_spikes[layer] + popcount(spike)),
-                         st_sats[layer].eq(st_sats[layer] + popcount(satm))]
+        m.d.sync += [st_v.eq(f3["valid"]), st_spk.eq(spike), st_sat.eq(satm)]
+        for k in range(L):
+            here = layer == k
+            with m.If(start):
+                m.d.sync += [st_spikes[k].eq(0), st_synops[k].eq(0), st_sats[k].eq(0)]
+            with m.Else():
+                with m.If(st_v & here):
+                    m.d.sync += [st_spikes[k].eq(st_spikes[k] + popcount(st_spk)),
+                                 st_sats[k].eq(st_sats[k] + popcount(st_sat))]
+                with m.If(syn_v & here):
+                    m.d.sync += st_synops[k].eq(st_synops[k] + f_n_out[k])
 
         # ---- spike serialiser: masks -> indices in spike bank `layer % 2`
         low = Signal(max(lb, 1))
@@ -661,14 +791,16 @@ class LIFNetwork(wiring.Component):
                      sp_wr.en.eq(ser_mask != 0)]
         with m.If(ser_mask != 0):
             m.d.sync += out_n.eq(out_n + 1)
+        m.d.comb += pending_nx.eq(pending + (issue & is_last) - (mfifo.r_en & mfifo.r_rdy))
         with m.If(rest == 0):
             m.d.comb += mfifo.r_en.eq(1)
             with m.If(mfifo.r_rdy):
-                m.d.sync += [ser_mask.eq(mfifo.r_data[:lanes]), ser_g.eq(mfifo.r_data[lanes:])]
-            with m.Else():
-                m.d.sync += ser_mask.eq(0)
+                m.d.comb += ser_nx.eq(mfifo.r_data[:lanes])
+                m.d.sync += ser_g.eq(mfifo.r_data[lanes:])
         with m.Else():
-            m.d.sync += ser_mask.eq(rest)
+            m.d.comb += ser_nx.eq(rest)
+        m.d.sync += [pending.eq(pending_nx), ser_mask.eq(ser_nx),
+                     busy_pipe.eq((pending_nx != 0) | (ser_nx != 0))]
 
         # ---------------- read-back port (2 cycles latency)
         rd_q = Signal(RD_ADDR_WIDTH)
@@ -699,9 +831,9 @@ class LIFNetwork(wiring.Component):
         width = lanes * ww
         if self.weight_ram == "memory":
             m.submodules.wmem = wmem = Memory(shape=unsigned(width), depth=self.weight_words,
-                                              init=[])
+                                              init=[], attrs=_NO_RW_CHECK)
             wp = wmem.write_port(granularity=ww)
-            rp = wmem.read_port()
+            rp = _sync_read(m, wmem, "w_rd")
             m.d.comb += [wp.addr.eq(w_wr.addr), wp.data.eq(w_wr.data), wp.en.eq(w_wr.en),
                          rp.addr.eq(w_rd.addr), w_rd.data.eq(rp.data)]
             return
@@ -712,7 +844,7 @@ class LIFNetwork(wiring.Component):
             m.submodules.wmem = wmem = Memory(shape=unsigned(width), depth=self.weight_words,
                                               init=[])
             wp = wmem.write_port(granularity=ww)
-            rp = wmem.read_port()
+            rp = _sync_read(m, wmem, "w_rd")
             m.d.comb += [wp.addr.eq(addr), wp.data.eq(w_wr.data), wp.en.eq(w_wr.en),
                          rp.addr.eq(addr), w_rd.data.eq(rp.data)]
             return
@@ -729,6 +861,38 @@ class LIFNetwork(wiring.Component):
                 i_ADDRESS=addr, i_DATAIN=data_in[16 * b:16 * b + 16], i_MASKWREN=mask,
                 i_WREN=w_wr.en.any(), i_CHIPSELECT=1, i_CLOCK=ClockSignal(), i_STANDBY=0,
                 i_SLEEP=0, i_POWEROFF=1, o_DATAOUT=data_out[16 * b:16 * b + 16])
+
+
+class _SyncRead:
+    """A synchronous read port: ``addr`` (comb) and ``data`` (registered, one cycle)."""
+
+    def __init__(self, addr, data):
+        self.addr, self.data = addr, data
+
+
+def _sync_read(m, mem, name):
+    """A read port of ``mem`` with one cycle of latency, built as an asynchronous port and
+    a register (Yosys merges the register into the block RAM and honours
+    ``no_rw_check``); the same values as ``mem.read_port()``: the data read at the clock
+    edge, before that edge's write."""
+    port = mem.read_port(domain="comb")
+    data = Signal.like(port.data, name=f"{name}_data", reset_less=True)
+    m.d.sync += data.eq(port.data)
+    return _SyncRead(port.addr, data)
+
+
+def _tree_sum(terms):
+    """The sum of ``terms`` as a balanced adder tree (``sum`` chains them)."""
+    terms = list(terms)
+    while len(terms) > 1:
+        terms = [terms[i] + terms[i + 1] if i + 1 < len(terms) else terms[i]
+                 for i in range(0, len(terms), 2)]
+    return terms[0]
+
+
+def _named(prefix, **fields):
+    """Pipeline-stage registers as a dict, each signal named ``prefix_field``."""
+    return {k: Signal.like(v, name=f"{prefix}_{k}") for k, v in fields.items()}
 
 
 def _overflows(value, width):
