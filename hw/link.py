@@ -565,6 +565,13 @@ class CommandEngine(wiring.Component):
         t_pos = Signal(range(t_max + 1))
         t_flags = Signal.like(t_pos)
         t_word = Signal(24)
+        # the table writes leave the engine through a register (a cycle later: the
+        # commit is frames away)
+        tw_q = _Port(addr=self.table_aw, data=32, en=1)
+        tw_q.sat = Signal()
+        m.d.sync += tw_q.en.eq(0)
+        m.d.comb += [self.core.tw_en.eq(tw_q.en), self.core.tw_sat.eq(tw_q.sat),
+                     self.core.tw_addr.eq(tw_q.addr), self.core.tw_data.eq(tw_q.data)]
         crc32 = Signal(32)
         mism = Signal()           # a 4-byte payload field differs from its target
 
@@ -633,14 +640,12 @@ class CommandEngine(wiring.Component):
         h_big = Signal()                  # a TOO_LARGE condition of K, T, L
         h_lo = Signal(8)                  # the low byte of a layer size
         h_size = Signal(5)                # the first failing layer size's error code
-        admit = Signal(8)
-        # table block: 4 x 3T x R sample bytes (R = 2**CODE.width rows), then R flags
+        admit = Signal(8)                 # the verdict, registered (ADMIT -> ADMIT2)
+        # table block: 4 x 3T x R sample bytes (R = 2**CODE.width rows), then R flags;
+        # registered when T arrives (header byte 4)
         t_samples = Signal(20)
         t_len = Signal(21)
-        if lim.table:
-            m.d.comb += [t_samples.eq(((h_t << 3) + (h_t << 2)) << CODE.width),
-                         t_len.eq(t_samples + TABLE_ROWS)]
-        m.d.comb += admit.eq(
+        m.d.sync += admit.eq(
             Mux(h_fmt | (~h_huge & (h_total < LAYERS_OFFSET + t_len)), int(Err.IMAGE_FORMAT),
                 Mux(h_big | h_huge | (h_total - t_len > lim.bank_bytes), int(Err.TOO_LARGE),
                     h_size)))
@@ -662,6 +667,10 @@ class CommandEngine(wiring.Component):
                         m.d.sync += reg.eq(d)
                         note(h_fmt, d < lo)
                         note(h_big, d > hi)
+                        if n == 4 and lim.table:
+                            samples = ((d << 3) + (d << 2)) << CODE.width
+                            m.d.sync += [t_samples.eq(samples),
+                                         t_len.eq(samples + TABLE_ROWS)]
                 with m.Case(6):
                     note(h_fmt, d > 31)
                 with m.Case(7):
@@ -883,17 +892,16 @@ class CommandEngine(wiring.Component):
                                          store_w.en.eq(1)]
                         if lim.table:
                             with m.Else():  # table block -> the core's table memory
-                                core = self.core
                                 m.d.sync += [t_pos.eq(t_pos + 1),
                                              t_word.eq(Cat(t_word[8:], data))]
                                 with m.If(t_pos >= t_flags):
-                                    m.d.comb += [core.tw_en.eq(1), core.tw_sat.eq(1),
-                                                 core.tw_addr.eq(t_pos[:CODE.width]),
-                                                 core.tw_data.eq(data[0])]
+                                    m.d.sync += [tw_q.en.eq(1), tw_q.sat.eq(1),
+                                                 tw_q.addr.eq(t_pos[:CODE.width]),
+                                                 tw_q.data.eq(data[0])]
                                 with m.Elif(t_pos[:2] == 3):
-                                    m.d.comb += [core.tw_en.eq(1),
-                                                 core.tw_addr.eq(t_pos[2:]),
-                                                 core.tw_data.eq(Cat(t_word, data))]
+                                    m.d.sync += [tw_q.en.eq(1), tw_q.sat.eq(0),
+                                                 tw_q.addr.eq(t_pos[2:]),
+                                                 tw_q.data.eq(Cat(t_word, data))]
                     with m.Case(2):     # WRITE_ENCODER: into the active bank
                         m.d.comb += [store_w.addr.eq(baddr(idx + ENCODER_OFFSET, active)),
                                      store_w.en.eq(1)]
@@ -912,7 +920,9 @@ class CommandEngine(wiring.Component):
                         m.next = "LOAD_WAIT_READY"
                     with m.Default():
                         reply(0, 0)
-            with m.State("ADMIT"):
+            with m.State("ADMIT"):          # the verdict settles into its register
+                m.next = "ADMIT2"
+            with m.State("ADMIT2"):
                 with m.If(admit != 0):
                     m.d.sync += upload_open.eq(0)
                     fail(admit)

@@ -112,7 +112,8 @@ class LIFCore(wiring.Component):
         self.lif = LIFNetwork(lanes=lanes, max_layers=limits.max_layers,
                               max_neurons=max(sizes), max_inputs=max_in,
                               weight_words=self.weight_words, group_words=self.group_words,
-                              weight_width=weight_width, weight_ram=weight_ram)
+                              weight_width=weight_width, weight_ram=weight_ram,
+                              max_steps=limits.max_samples, count_synops=False)
         self.enc = TrajectoryEncoder(max_T=limits.max_samples,
                                      max_features=limits.max_features, lanes=1,
                                      code_format=code_format,

@@ -199,6 +199,13 @@ class LIFNetwork(wiring.Component):
         port: EBR / block RAM) or ``"spram"`` (one shared port, the weight writes taking
         it while ``cfg`` writes: iCE40 UP ``SB_SPRAM256KA`` blocks on an iCE40 platform,
         a single-port ``Memory`` model elsewhere, so simulation covers the port mux).
+    max_steps : 1..COUNT.max_int -- largest T the instance runs.  The step counter and
+        the per-neuron spike counts (at most T) are ``bits(max_steps)`` wide, the
+        per-layer spike and saturation counters ``bits(max_neurons * max_steps)`` (at
+        most one per neuron and step), all exact; read back zero-extended.  The default
+        keeps :data:`~hw.formats.COUNT` and :data:`~hw.formats.CYCLES`.
+    count_synops : bool -- keep the per-layer SynOps counters (``False``: they read 0;
+        the accelerator's results record has no use for them).
 
     Ports
     -----
@@ -211,7 +218,8 @@ class LIFNetwork(wiring.Component):
     def __init__(self, *, lanes: int = 4, max_layers: int = 4, max_neurons: int = 128,
                  max_inputs: int = 64, weight_words: int = 4096, group_words: int = 128,
                  weight_width: int = WEIGHT.width, fifo_depth: int = 8,
-                 weight_ram: str = "memory"):
+                 weight_ram: str = "memory", max_steps: int = COUNT.max_int,
+                 count_synops: bool = True):
         _check_int("lanes", lanes, 1, 64)
         if lanes & (lanes - 1):
             raise ValueError(f"lanes must be a power of two, not {lanes}")
@@ -222,6 +230,10 @@ class LIFNetwork(wiring.Component):
         _check_int("group_words", group_words, 1, 1 << 14)
         _check_int("weight_width", weight_width, 2, WEIGHT.width)
         _check_int("fifo_depth", fifo_depth, 8, 256)
+        _check_int("max_steps", max_steps, 1, COUNT.max_int)
+        if not isinstance(count_synops, bool):
+            raise TypeError(f"count_synops must be a bool, not {count_synops!r}")
+        self.max_steps, self.count_synops = max_steps, count_synops
         if weight_ram not in ("memory", "spram"):
             raise ValueError(f"weight_ram must be 'memory' or 'spram', not {weight_ram!r}")
         if weight_ram == "spram":
@@ -277,7 +289,7 @@ class LIFNetwork(wiring.Component):
                 raise ValueError(f"layer {k + 1} weights exceed the {self.weight_width}-bit "
                                  f"weight memory")
         if steps is not None:
-            _check_int("steps", steps, 1, COUNT.max_int)
+            _check_int("steps", steps, 1, self.max_steps)
         return lay
 
     def config_writes(self, net: LIFNetworkParams, steps: int) -> list[tuple[int, int]]:
@@ -295,8 +307,11 @@ class LIFNetwork(wiring.Component):
         wa = _bits(self.weight_words - 1)
         gcw = _bits(_ceil_div(self.max_neurons, lanes))
         SW = max(self.acc_width, MEM.width + BETA.width + 1) + 2   # any membrane sum
-        CW = COUNT.width
+        CW = _bits(self.max_steps)                  # steps, t, per-neuron counts (<= T)
         STW = MEM.width + CW                        # state word per lane: v, count
+        # per-layer counters: spikes and saturations at most one per neuron and step
+        EVW = min(CYCLES.width, _bits(self.max_neurons * self.max_steps))
+        SYW = min(CYCLES.width, _bits(self.max_neurons * self.max_inputs * self.max_steps))
 
         # ---------------- configuration registers
         n_layers = Signal(range(L + 1), init=1)
@@ -444,9 +459,10 @@ class LIFNetwork(wiring.Component):
         wg = Signal(wa + 1)                         # wbase + g * n_in
         first_step = Signal()
         cycles = Signal(CYCLES.width)
-        st_spikes = Array(Signal(CYCLES.width, name=f"spikes{k}") for k in range(L))
-        st_synops = Array(Signal(CYCLES.width, name=f"synops{k}") for k in range(L))
-        st_sats = Array(Signal(CYCLES.width, name=f"sats{k}") for k in range(L))
+        st_spikes = Array(Signal(EVW, name=f"spikes{k}") for k in range(L))
+        st_synops = Array(Signal(SYW if self.count_synops else 0, name=f"synops{k}")
+                          for k in range(L))
+        st_sats = Array(Signal(EVW, name=f"sats{k}") for k in range(L))
         start = Signal()                            # an inference starts (comb)
         syn_v = Signal()                            # the last cycle issued a synop entry
         st_v = Signal()                             # F2 was valid in the last cycle
@@ -776,8 +792,9 @@ class LIFNetwork(wiring.Component):
                 with m.If(st_v & here):
                     m.d.sync += [st_spikes[k].eq(st_spikes[k] + popcount(st_spk)),
                                  st_sats[k].eq(st_sats[k] + popcount(st_sat))]
-                with m.If(syn_v & here):
-                    m.d.sync += st_synops[k].eq(st_synops[k] + f_n_out[k])
+                if self.count_synops:
+                    with m.If(syn_v & here):
+                        m.d.sync += st_synops[k].eq(st_synops[k] + f_n_out[k])
 
         # ---- spike serialiser: masks -> indices in spike bank `layer % 2`
         low = Signal(max(lb, 1))
