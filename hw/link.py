@@ -489,6 +489,7 @@ class CommandEngine(wiring.Component):
             raise ValueError(f"store_ram must be 'auto', 'memory' or 'spram', not "
                              f"{store_ram!r}")
         if store_ram == "spram" and 2 * limits.bank_bytes > self.SPRAM_BYTES:
+            # (each bank is half of the SPRAM)
             raise ValueError(f"two banks of {limits.bank_bytes} bytes exceed one SPRAM "
                              f"({self.SPRAM_BYTES} bytes)")
         self.store_ram = store_ram
@@ -518,10 +519,13 @@ class CommandEngine(wiring.Component):
         # bank b holds bytes b * bank_bytes .. (b + 1) * bank_bytes - 1 (no power-of-two
         # rounding: block RAM is the scarce resource on the small boards)
         nb = lim.bank_bytes
+        store_w, store_r, shared = self._store(m, platform)
+        half = self.SPRAM_BYTES.bit_length() - 2        # byte address bits of half an SPRAM
 
         def baddr(offset, bank):
+            if shared:      # an SPRAM: bank b is its half b (no adder)
+                return Cat(Cat(offset, Const(0, half))[:half], bank)
             return Mux(bank, offset[:aw] + nb, offset[:aw])
-        store_w, store_r, shared = self._store(m, platform)
         # (block RAM: a handful of bytes would otherwise take 8 flip-flops each)
         m.submodules.feat = feat = Memory(shape=8, depth=1 << self.feat_aw, init=[],
                                           attrs={"ram_style": "block"})
@@ -1004,7 +1008,7 @@ class CommandEngine(wiring.Component):
         if not self._use_spram(platform):
             m.submodules.store = store = Memory(shape=8, depth=2 * nb, init=[])
             return store.write_port(), store.read_port(), False
-        aw = (2 * nb - 1).bit_length()
+        aw = self.SPRAM_BYTES.bit_length() - 1          # bank b at byte b * SPRAM_BYTES / 2
         w = _Port(addr=aw, data=8, en=1)
         r = _Port(addr=aw, data=8, en=0)
         # one port: a write takes the address; byte b is lane b[0] of 16-bit word b >> 1

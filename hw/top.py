@@ -113,13 +113,14 @@ class LIFCore(wiring.Component):
                               max_neurons=max(sizes), max_inputs=max_in,
                               weight_words=self.weight_words, group_words=self.group_words,
                               weight_width=weight_width, weight_ram=weight_ram,
-                              max_steps=limits.max_samples, count_synops=False)
+                              max_steps=limits.max_samples, count_synops=False,
+                              count_cycles=False)
         self.enc = TrajectoryEncoder(max_T=limits.max_samples,
                                      max_features=limits.max_features, lanes=1,
                                      code_format=code_format,
                                      integrator=not self.table,
                                      table_banks=2 if self.table else 1,
-                                     fifo_depth=2 if self.table else FIFO_DEPTH)
+                                     fifo_depth=1 if self.table else FIFO_DEPTH)
         self.code_format = code_format
         super().__init__({"bus": Out(CoreSignature(store_addr_width=store_addr_width,
                                                    feat_addr_width=feat_addr_width,

@@ -928,10 +928,11 @@ class TrajectoryEncoder(wiring.Component):
         do *not* invalidate the served table, ``refill`` commits (the caller flips
         ``bank`` first).  A host can then write a new table while the old one keeps
         working, and a half-written one is never served.
-    fifo_depth : int >= 2
+    fifo_depth : int >= 1
         Output FIFO depth (default :data:`FIFO_DEPTH`): 3 or more stream a beat per
-        cycle; 2 a beat every other cycle, for a sink that is slower anyway (the LIF
-        network's input loader between layer steps), in half the flip-flops.
+        cycle; fewer stream slower (1: a beat every third cycle) in fewer flip-flops,
+        for a sink that is slower anyway (the LIF network's input loader, whose next
+        step's bank fills while the network works on the last one).
 
     Ports
     -----
@@ -986,7 +987,7 @@ class TrajectoryEncoder(wiring.Component):
         if not integrator and lanes != 1:
             raise ValueError("integrator=False needs lanes=1 (the table is written one "
                              "sample at a time)")
-        _check_positive_int("fifo_depth", fifo_depth, minimum=2, maximum=64)
+        _check_positive_int("fifo_depth", fifo_depth, minimum=1, maximum=64)
         self.fifo_depth = fifo_depth
         if table_banks not in (1, 2) or isinstance(table_banks, bool):
             raise ValueError(f"table_banks must be 1 or 2, not {table_banks!r}")

@@ -206,6 +206,8 @@ class LIFNetwork(wiring.Component):
         keeps :data:`~hw.formats.COUNT` and :data:`~hw.formats.CYCLES`.
     count_synops : bool -- keep the per-layer SynOps counters (``False``: they read 0;
         the accelerator's results record has no use for them).
+    count_cycles : bool -- keep the ``cycles`` counter (``False``: it reads 0; the
+        accelerator counts its own latency, encoder included).
 
     Ports
     -----
@@ -219,7 +221,7 @@ class LIFNetwork(wiring.Component):
                  max_inputs: int = 64, weight_words: int = 4096, group_words: int = 128,
                  weight_width: int = WEIGHT.width, fifo_depth: int = 8,
                  weight_ram: str = "memory", max_steps: int = COUNT.max_int,
-                 count_synops: bool = True):
+                 count_synops: bool = True, count_cycles: bool = True):
         _check_int("lanes", lanes, 1, 64)
         if lanes & (lanes - 1):
             raise ValueError(f"lanes must be a power of two, not {lanes}")
@@ -231,9 +233,11 @@ class LIFNetwork(wiring.Component):
         _check_int("weight_width", weight_width, 2, WEIGHT.width)
         _check_int("fifo_depth", fifo_depth, 8, 256)
         _check_int("max_steps", max_steps, 1, COUNT.max_int)
-        if not isinstance(count_synops, bool):
-            raise TypeError(f"count_synops must be a bool, not {count_synops!r}")
+        for name, flag in (("count_synops", count_synops), ("count_cycles", count_cycles)):
+            if not isinstance(flag, bool):
+                raise TypeError(f"{name} must be a bool, not {flag!r}")
         self.max_steps, self.count_synops = max_steps, count_synops
+        self.count_cycles = count_cycles
         if weight_ram not in ("memory", "spram"):
             raise ValueError(f"weight_ram must be 'memory' or 'spram', not {weight_ram!r}")
         if weight_ram == "spram":
@@ -458,7 +462,7 @@ class LIFNetwork(wiring.Component):
         nnz = Signal(range(max(self.max_inputs, self.max_neurons) + 1))
         wg = Signal(wa + 1)                         # wbase + g * n_in
         first_step = Signal()
-        cycles = Signal(CYCLES.width)
+        cycles = Signal(CYCLES.width if self.count_cycles else 0)     # 0 bits: reads 0
         st_spikes = Array(Signal(EVW, name=f"spikes{k}") for k in range(L))
         st_synops = Array(Signal(SYW if self.count_synops else 0, name=f"synops{k}")
                           for k in range(L))
