@@ -172,14 +172,14 @@ class BoardTop(Elaboratable):
         else:
             # the oscillator pad drives the PLL directly (SB_PLL40_PAD: the iCEBreaker's
             # 12 MHz input is the UP5K's PLL pad); the sync domain runs from its global
-            # output, constrained to the PLL's frequency.  Reset is held until it locks.
+            # output (nextpnr derives its period constraint from the oscillator's and
+            # the divider settings).  Reset is held until the PLL locks.
             pll_clk, lock = Signal(), Signal()
             m.submodules.pll = Instance(
                 "SB_PLL40_PAD", p_FEEDBACK_PATH="SIMPLE",
                 **{f"p_{k}": v for k, v in self.pll.items()},
                 i_PACKAGEPIN=clk.io, i_RESETB=1, i_BYPASS=0,
                 o_PLLOUTGLOBAL=pll_clk, o_LOCK=lock)
-            platform.add_clock_constraint(pll_clk, self.clk_freq)
             m.d.comb += [ClockSignal("sync").eq(pll_clk), ResetSignal("sync").eq(~lock)]
         m.submodules.top = top = self.top
         uart = platform.request("uart", 0, dir="-")     # ULX3S adds rts, dtr (unused)

@@ -59,3 +59,15 @@ def test_full_demo(tmp_path):
     assert report["verify"]["compared"] == 2 + 2 + 2
     assert report["build"]["meets_timing"]
     assert set(report["build"]["latency_us_by_mode"]) == set(demo.MODES)
+
+
+def test_network_defaults_to_the_board(tmp_path):
+    """Without --features / --layers the demo trains the size the board holds."""
+    from constraints.boards import BOARDS
+    out = tmp_path / "demo"
+    assert demo.main(["--out", str(out), "--stages", "encode", "--board", "icebreaker"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["encode"]["features"] == BOARDS["icebreaker"].max_features == 16
+    assert demo.main(["--out", str(out), "--stages", "encode", "--board", "ulx3s"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["encode"]["features"] == BOARDS["ulx3s"].max_features == 32
