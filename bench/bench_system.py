@@ -1,6 +1,6 @@
 """Latency per inference of the accelerator, per mode, from simulated cycle counts.
 
-For each board configuration (LIF lanes and clock of the iCEBreaker / ULX3S builds) the
+For each board configuration (LIF lanes, core and clock of the iCEBreaker / ULX3S builds) the
 expansive and the dissipative digits models are uploaded through the simulated UART
 into the Verilated top level (``dynalign verify system`` with a switch) and classify
 ``--samples`` test samples each.  Prints JSON: per board and mode the mean device cycles
@@ -42,8 +42,9 @@ def main(argv=None):
     out = {"samples": args.samples, "boards": {}}
     for board in args.boards.split(","):
         spec = BOARDS[board]
-        clk = platform_for(board).default_clk_frequency
-        rep = verify_system([ia, ib], [ca, cb], samples=args.samples, lanes=spec.lanes)
+        clk = spec.clock_mhz * 1e6 if spec.clock_mhz else platform_for(board).default_clk_frequency
+        rep = verify_system([ia, ib], [ca, cb], samples=args.samples, lanes=spec.lanes,
+                            table=spec.table)
         cyc = rep["cycles_per_inference_by_model"]
         out["boards"][board] = {
             "lanes": spec.lanes, "clock_mhz": clk / 1e6, "mismatches": rep["mismatches"],

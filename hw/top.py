@@ -10,13 +10,18 @@
 
 :class:`LIFCore` implements :class:`hw.link.CoreSignature`:
 
-* ``load`` (after ``IMAGE_COMMIT`` / ``WRITE_ENCODER``): a loader reads the active bank
-  of the store (image layout of :mod:`hw.protocol`) and writes the encoder registers
+* ``load`` (after ``IMAGE_COMMIT`` / ``WRITE_ENCODER``): a loader streams the active bank
+  of the store (image layout of :mod:`hw.protocol`; each field shifted into one 32-bit
+  register, the layer blocks read in order, each layer's ``n_out`` from the header when
+  its block starts) and writes the LIF network's globals, the encoder registers
   (:class:`hw.encoder.rtl.Reg`; coefficient slot ``j`` of component ``c`` of the image's
   encoder block -> ``COEF0 + SLOTS_PER_COMP * c + j``), starts the encoder's table
-  refill, then writes the LIF network's configuration exactly as
-  :func:`hw.lif.rtl.config_writes` does (globals, per-layer fields with the layout of
-  :class:`hw.lif.rtl.NetworkLayout`, biases, every weight).  The core is ``ready``
+  refill, then writes the rest of the LIF configuration exactly as
+  :func:`hw.lif.rtl.config_writes` does (per-layer fields with the layout of
+  :class:`hw.lif.rtl.NetworkLayout`, biases, every weight).  The *table core*
+  (``Limits.table``) has no integrator: the engine has already written the image's table
+  block into the encoder's shadow table bank (``tw_*``), so the loader sets only ``T``
+  and ``K`` and the refill strobe commits the table of the now active bank.  The core is ``ready``
   again when the encoder's refill is done.  An image whose encoder T differs from the
   header's T is marked bad: ``RUN`` then answers at once with ``FLAG_CORE_ERROR`` (and
   zero counts) instead of starting a network that would wait for samples forever.
@@ -87,8 +92,10 @@ class LIFCore(wiring.Component):
     Parameters (keyword-only)
     -------------------------
     limits : Limits      the elaborated maxima (``lanes`` taken from it)
-    store_addr_width, feat_addr_width : int   from the :class:`CommandEngine`
-    code_format : QFormat    encoder code format (default CODE; narrower for small sims)
+    store_addr_width, feat_addr_width, table_addr_width : int   from the
+        :class:`CommandEngine`
+    code_format : QFormat    encoder code format (default CODE; narrower for small sims;
+        a table core must use CODE: the table block has a row per CODE code)
     weight_width : int   stored weight bits (default WEIGHT.width)
     weight_ram : "memory" or "spram"
     """
