@@ -59,6 +59,9 @@ CONFIGS = {
     ({"code_format": QFormat("c", 8, 5)}, ValueError, "code_format must be signed with frac 6"),
     ({"lanes": 3, "integrator": False}, ValueError, "integrator=False needs lanes=1"),
     ({"integrator": 1}, TypeError, "integrator must be a bool, not 1"),
+    ({"integrator": False, "table_banks": 3}, ValueError, "table_banks must be 1 or 2, not 3"),
+    ({"table_banks": 2}, ValueError, "table_banks=2 needs integrator=False"),
+    ({"fifo_depth": 0}, ValueError, "fifo_depth must be an integer in 1..64, not 0"),
 ])
 def test_encoder_parameters(kwargs, exc, msg):
     with pytest.raises(exc, match=msg.replace("(", r"\(").replace(".", r"\.")):

@@ -176,6 +176,9 @@ def test_saturation_both_ways():
     (dict(group_words=0), ValueError, "group_words must be in"),
     (dict(weight_width=9), ValueError, "weight_width must be in 2..8"),
     (dict(fifo_depth=4), ValueError, "fifo_depth must be in 8..256"),
+    (dict(max_steps=0), ValueError, "max_steps must be in 1..65535"),
+    (dict(count_synops=1), TypeError, "count_synops must be a bool"),
+    (dict(count_cycles=None), TypeError, "count_cycles must be a bool"),
 ])
 def test_parameter_validation(kw, exc, msg):
     with pytest.raises(exc, match=msg):

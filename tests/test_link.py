@@ -246,6 +246,11 @@ def test_engine_parameter_validation():
         CommandEngine(limits=None, timeout_cycles=100)
     with pytest.raises(ValueError, match="timeout_cycles must be at least 16"):
         CommandEngine(limits=LIMITS, timeout_cycles=3)
+    with pytest.raises(ValueError, match="store_ram must be 'auto', 'memory' or 'spram'"):
+        CommandEngine(limits=LIMITS, timeout_cycles=100, store_ram="flash")
+    big = replace(LIMITS, bank_bytes=20000)
+    with pytest.raises(ValueError, match="two banks of 20000 bytes exceed one SPRAM"):
+        CommandEngine(limits=big, timeout_cycles=100, store_ram="spram")
 
 
 # ---- a device that serves an uploaded trajectory table (Limits.table) -------------------

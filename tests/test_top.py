@@ -150,6 +150,10 @@ def test_top_parameter_validation():
         DynalignTop(limits=lim, divisor=8, core="gpu")
     with pytest.raises(ValueError, match="divisor must be at least 4"):
         DynalignTop(limits=lim, divisor=2)
+    table = lif_limits(max_features=4, max_samples=5, max_sizes=(12, 6), lanes=2,
+                       table=True)
+    with pytest.raises(ValueError, match="code_format must be CODE"):
+        DynalignTop(limits=table, divisor=8, code_format=SMALL_CODE)
 
 
 # ---- the table core (no integrator: the image's table block is served) ---------------
