@@ -17,7 +17,7 @@ import argparse
 import json
 
 from constraints.boards import BOARDS, platform_for
-from hw.protocol import HEADER_LEN, RESULT_SUMMARY_LEN, TRAILER_LEN
+from hw.protocol import HEADER_LEN, RESULT_SUMMARY_LEN, TRAILER_LEN, result_len
 from sw.protocol import parse_image
 from sw.verify_system import run_codes, verify_system
 
@@ -25,7 +25,7 @@ from sw.verify_system import run_codes, verify_system
 def uart_seconds(image, baud=115200):
     h = parse_image(image).header
     frame = HEADER_LEN + TRAILER_LEN
-    results = 8 + 8 * h.n_layers + 2 * h.sizes[-1]
+    results = result_len(h.n_layers, h.sizes[-1])
     nbytes = (frame + h.n_features) + frame + (frame) + (frame + RESULT_SUMMARY_LEN) \
         + frame + (frame + results)
     return nbytes * 10 / baud

@@ -32,6 +32,7 @@ from .protocol import (
     ENCODER_LEN,
     ENCODER_OFFSET,
     ERROR,
+    HEADER_AT,
     HEADER_LEN,
     IMAGE_FLAG_TABLE,
     IMAGE_HEADER_LEN,
@@ -52,6 +53,7 @@ from .protocol import (
     Limits,
     crc16,
     encode_frame,
+    result_len,
     table_len,
 )
 
@@ -587,8 +589,8 @@ class CommandEngine(wiring.Component):
         r_src = Signal(3)         # 0 none, 1 rom, 2 status, 3 small, 4 core results
         # the longest reply: identity, status, or the results record of the largest
         # network (the stub core's is 16 bytes)
-        max_reply = max(len(ident), STATUS.size, RESULT_SUMMARY_LEN, 16,
-                        8 + 8 * lim.max_layers + 2 * max(lim.max_sizes))
+        max_reply = max(len(ident), STATUS.size, RESULT_SUMMARY_LEN, result_len(1, 0),
+                        result_len(lim.max_layers, max(lim.max_sizes)))
         r_len = Signal(range(max_reply + 1))
         r_idx = Signal.like(r_len)
         r_byte = Signal(8)
@@ -661,35 +663,37 @@ class CommandEngine(wiring.Component):
                     m.d.sync += flag.eq(1)
             tw = len(h_total)
             with m.Switch(i):
-                for n, v in enumerate((IMAGE_MAGIC[0], IMAGE_MAGIC[1], IMAGE_VERSION)):
+                at = HEADER_AT
+                for n, v in ((at["magic"], IMAGE_MAGIC[0]), (at["magic"] + 1, IMAGE_MAGIC[1]),
+                             (at["version"], IMAGE_VERSION)):
                     with m.Case(n):
                         note(h_fmt, d != v)
-                for n, reg, lo, hi in ((3, h_k, 1, lim.max_features),
-                                       (4, h_t, 2, lim.max_samples),
-                                       (5, h_l, 1, lim.max_layers)):
+                for n, reg, lo, hi in ((at["k"], h_k, 1, lim.max_features),
+                                       (at["t"], h_t, 2, lim.max_samples),
+                                       (at["n_layers"], h_l, 1, lim.max_layers)):
                     with m.Case(n):
                         m.d.sync += reg.eq(d)
                         note(h_fmt, d < lo)
                         note(h_big, d > hi)
-                        if n == 4 and lim.table:
+                        if reg is h_t and lim.table:
                             samples = ((d << 3) + (d << 2)) << CODE.width
                             m.d.sync += [t_samples.eq(samples),
                                          t_len.eq(samples + TABLE_ROWS)]
-                with m.Case(6):
+                with m.Case(at["in_shift"]):
                     note(h_fmt, d > 31)
-                with m.Case(7):
+                with m.Case(at["flags"]):
                     note(h_fmt, d != (IMAGE_FLAG_TABLE if lim.table else 0))
                 for n in range(4):                      # total_len, little-endian
-                    with m.Case(8 + n):
+                    with m.Case(at["total_len"] + n):
                         below = min(8, max(0, tw - 8 * n))
                         if below:
                             m.d.sync += h_total[8 * n:8 * n + below].eq(d[:below])
                         if below < 8:
                             note(h_huge, d[below:] != 0)
                 for n in range(min(MAX_LAYERS, lim.max_layers)):
-                    with m.Case(16 + 2 * n):
+                    with m.Case(at["sizes"] + 2 * n):
                         m.d.sync += h_lo.eq(d)
-                    with m.Case(17 + 2 * n):
+                    with m.Case(at["sizes"] + 2 * n + 1):
                         size = Cat(h_lo, d)
                         this = Mux(size == 0, int(Err.IMAGE_FORMAT),
                                    Mux(size > lim.max_sizes[n], int(Err.TOO_LARGE), 0))
@@ -1064,7 +1068,8 @@ class StubCore_(wiring.Component):
                      (k + 2)[:8], Const(0, 8), Const(0, 8), Const(0, 8),
                      acc[:8], acc[8:16], acc[16:24], acc[24:],
                      Const(0, 8), Const(0, 8), Const(0, 8), Const(0, 8)])
-        m.d.comb += [bus.res_len.eq(16), bus.res_data.eq(res[bus.res_addr[:4]])]
+        m.d.comb += [bus.res_len.eq(result_len(1, 0)),      # one layer, no output counts
+                     bus.res_data.eq(res[bus.res_addr[:4]])]
         w0 = LAYERS_OFFSET + LAYER_HEADER.size
         with m.FSM():
             with m.State("IDLE"):

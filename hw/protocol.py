@@ -95,6 +95,7 @@ Results record
 from __future__ import annotations
 
 import enum
+import re
 import struct
 import zlib
 from dataclasses import dataclass
@@ -110,7 +111,7 @@ __all__ = [
     "Limits", "ImageHeader", "FLAG_ENC_SAT", "FLAG_MEM_SAT", "FLAG_CORE_ERROR",
     "DATA_OFFSET_LEN", "EncoderRegisters", "ENCODER_TERMS", "LAYER_HEADER", "IMAGE_HEADER",
     "IDENTITY", "STATUS", "RESULT_FIXED", "IMAGE_FLAG_TABLE", "TABLE_ROWS", "table_len",
-    "CORE_STUB", "CORE_LIF", "CORE_LIF_TABLE",
+    "CORE_STUB", "CORE_LIF", "CORE_LIF_TABLE", "HEADER_AT", "ENCODER_AT", "result_len",
 ]
 
 PROTOCOL_VERSION = 1
@@ -282,6 +283,19 @@ IMAGE_VERSION = 1
 MAX_LAYERS = 8
 #: magic(2) version K T L in_shift flags total_len(u32) reserved(u32) sizes(u16 x 8)
 IMAGE_HEADER = struct.Struct("<2sBBBBBBII8H")
+
+
+def _field_offsets(st: struct.Struct, names: tuple) -> dict:
+    """``{name: byte offset}`` of the fields of a little-endian ``struct`` format."""
+    codes = re.findall(r"\d*[a-zA-Z]", st.format.lstrip("<"))
+    assert len(codes) == len(names), (st.format, names)
+    return {n: struct.calcsize("<" + "".join(codes[:i])) for i, n in enumerate(names)}
+
+
+#: Byte offset of each :data:`IMAGE_HEADER` field (the gateware reads them there).
+HEADER_AT = _field_offsets(IMAGE_HEADER, ("magic", "version", "k", "t", "n_layers",
+                                          "in_shift", "flags", "total_len", "reserved",
+                                          "sizes"))
 #: header flag: a trajectory table block follows the layers
 IMAGE_FLAG_TABLE = 0x01
 #: rows of a trajectory table: one per feature code
@@ -300,6 +314,9 @@ ENCODER_SLOTS = 4
 #: system u8, T u8, stride u16, n_steps u16, reserved u16, h u32, h/2 u32, h/6 u32,
 #: then 3 components x ENCODER_SLOTS x (coef int32, term u8; term 0xFF = unused)
 ENCODER_FIXED = struct.Struct("<BBHHHIII")
+#: Byte offset of each :data:`ENCODER_FIXED` field within the encoder block.
+ENCODER_AT = _field_offsets(ENCODER_FIXED, ("system", "samples", "stride", "n_steps",
+                                            "reserved", "h1", "h2", "h6"))
 ENCODER_SLOT = struct.Struct("<iB")
 ENCODER_LEN = ENCODER_FIXED.size + 3 * ENCODER_SLOTS * ENCODER_SLOT.size
 assert ENCODER_LEN == 80
@@ -388,6 +405,12 @@ STATUS = struct.Struct("<BBBBHHHH")
 STATUS_LEN = STATUS.size
 RESULT_FIXED = struct.Struct("<BBBBI")
 RESULT_SUMMARY_LEN = RESULT_FIXED.size
+
+
+def result_len(n_layers, n_out):
+    """Bytes of a results record: the fixed part, spikes and saturations (u32) per layer,
+    a u16 count per output neuron.  Integers or Amaranth values alike."""
+    return RESULT_FIXED.size + 8 * n_layers + 2 * n_out
 FLAG_ENC_SAT = 1
 FLAG_MEM_SAT = 2
 FLAG_CORE_ERROR = 4

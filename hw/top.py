@@ -57,6 +57,7 @@ from .link import CommandEngine, CoreSignature, StubCore_
 from .protocol import (
     CORE_LIF,
     CORE_LIF_TABLE,
+    ENCODER_AT,
     ENCODER_FIXED,
     ENCODER_OFFSET,
     ENCODER_SLOT,
@@ -64,14 +65,23 @@ from .protocol import (
     FLAG_CORE_ERROR,
     FLAG_ENC_SAT,
     FLAG_MEM_SAT,
+    HEADER_AT,
+    LAYER_HEADER,
     LAYERS_OFFSET,
+    RESULT_FIXED,
     Limits,
+    result_len,
 )
 from .uart import UARTRx, UARTTx
 
 __all__ = ["LIFCore", "DynalignTop", "lif_limits"]
 
 assert SLOTS_PER_COMP == ENCODER_SLOTS and N_SLOTS == 3 * ENCODER_SLOTS
+# the loader fetches K, T, L and in_shift as one 4-byte field; a layer header is beta u16,
+# reserved u16, theta u32 (beta fetched alone, theta in the last four bytes)
+assert [HEADER_AT[f] - HEADER_AT["k"] for f in ("k", "t", "n_layers", "in_shift")] == \
+    [0, 1, 2, 3]
+assert LAYER_HEADER.format.lstrip("<") == "HHI"
 
 def _ceil_div(a, b):
     return -(-a // b)
@@ -237,17 +247,18 @@ class LIFCore(wiring.Component):
         resw_r = resw.read_port()
         n_last = Signal.like(n_out)
         gbase_last = Signal.like(gbase)
-        m.d.comb += bus.res_len.eq(8 + 8 * n_layers + 2 * n_last)
+        m.d.comb += bus.res_len.eq(result_len(n_layers, n_last))
 
         # result byte `a`: 0..7 fixed, then words (spikes, saturations: 4 bytes each),
         # then output counts (2 bytes each)
-        res_bits = (8 + 8 * L + 2 * max(lim.max_sizes)).bit_length()
+        res_bits = result_len(L, max(lim.max_sizes)).bit_length()
         a = bus.res_addr[:res_bits]          # the record is never longer than that
         off = Signal(res_bits)
         cnt_off = Signal(res_bits)
-        m.d.comb += [off.eq(a - 8), cnt_off.eq(a - 8 - 8 * n_layers)]
+        m.d.comb += [off.eq(a - RESULT_FIXED.size),
+                     cnt_off.eq(a - result_len(n_layers, 0))]
         in_words = Signal()
-        m.d.comb += in_words.eq(a < 8 + 8 * n_layers)
+        m.d.comb += in_words.eq(a < result_len(n_layers, 0))
         m.d.comb += resw_r.addr.eq(Mux(in_words, off[2:], 2 * n_layers + cnt_off[1:]))
         sel = Signal(2)
         fixed_sel = Signal(3)
@@ -271,7 +282,7 @@ class LIFCore(wiring.Component):
                 m.d.comb += bus.ready.eq(~enc.busy)
                 with m.If(bus.load):
                     m.d.sync += bad_model.eq(0)
-                    fetch(4, "HDR", at=3)                # K, T, L, in_shift
+                    fetch(4, "HDR", at=HEADER_AT["k"])    # K, T, L, in_shift
                 with m.Elif(bus.start):
                     m.d.sync += [cycles.eq(0), counting.eq(1), i_cnt.eq(0), rb_i.eq(0)]
                     m.d.comb += enc.clear.eq(1)
@@ -312,21 +323,21 @@ class LIFCore(wiring.Component):
             # ---------------- loader: encoder registers
             with m.State("ENC_WAIT"):
                 with m.If(~enc.busy):
-                    fetch(1, "ENC_T", at=ENCODER_OFFSET + 1)
+                    fetch(1, "ENC_T", at=ENCODER_OFFSET + ENCODER_AT["samples"])
             with m.State("ENC_T"):
                 m.d.sync += enc_T.eq(sh[24:])
                 ereg(Reg.SAMPLES, sh[24:])
                 if self.table:          # the table came with the image: T and K only
                     m.next = "ENC_FEATURES"
                 else:
-                    fetch(1, "ENC_SYS", at=ENCODER_OFFSET)
+                    fetch(1, "ENC_SYS", at=ENCODER_OFFSET + ENCODER_AT["system"])
             if not self.table:
                 with m.State("ENC_SYS"):
                     ereg(Reg.SYSTEM, sh[24:])
-                    fetch(2, "ENC_STRIDE", at=ENCODER_OFFSET + 2)
+                    fetch(2, "ENC_STRIDE", at=ENCODER_OFFSET + ENCODER_AT["stride"])
                 with m.State("ENC_STRIDE"):
                     ereg(Reg.STRIDE, sh[16:])
-                    fetch(4, "ENC_H1", at=ENCODER_OFFSET + 8)
+                    fetch(4, "ENC_H1", at=ENCODER_OFFSET + ENCODER_AT["h1"])
                 with m.State("ENC_H1"):
                     ereg(Reg.H1, sh)
                     fetch(4, "ENC_H2")
@@ -360,13 +371,13 @@ class LIFCore(wiring.Component):
                 with m.If(li == n_layers):
                     m.next = "LOADED"
                 with m.Else():
-                    fetch(2, "L_SIZE", at=16 + 2 * li)
+                    fetch(2, "L_SIZE", at=HEADER_AT["sizes"] + 2 * li)
             with m.State("L_SIZE"):
                 m.d.sync += [n_out.eq(sh[16:]), groups.eq((sh[16:] + lanes - 1) >> lb)]
                 fetch(2, "L_BETA", at=pos)
             with m.State("L_BETA"):
                 m.d.sync += beta.eq(sh[16:])
-                fetch(6, "L_THETA")
+                fetch(LAYER_HEADER.size - 2, "L_THETA")     # reserved u16, theta u32
             with m.State("L_THETA"):
                 m.d.sync += field.eq(0)
                 m.next = "FIELDS"

@@ -11,14 +11,13 @@ from hw.protocol import (
     ENCODER_OFFSET,
     IMAGE_HEADER_LEN,
     LAYERS_OFFSET,
-    TABLE_ROWS,
     Cmd,
     Err,
     encode_frame,
 )
 from hw.systems import EncoderConfig
 from hw.top import DynalignTop, lif_limits
-from sw.protocol import build_image, image_requests, parse_image
+from sw.protocol import build_image, golden_table, image_requests, pack_table, parse_image
 from sw.verify_system import compare_results, system_limits, verify_system
 
 #: 4-bit feature codes (-8..7): the encoder's table refill integrates 16 codes instead of
@@ -177,18 +176,14 @@ def table_session():
                         max_payload=128, table=True)
     top = DynalignTop(limits=limits, divisor=DIVISOR, store_ram="spram")   # as on the UP5K
     cs = np.random.default_rng(7).integers(-128, 128, size=(3, 3))
-    tampered = bytearray(build_image(network=parse_image(a).network,
-                                     encoder=parse_image(a).encoder, n_features=3,
-                                     table=True))
-    hdr = parse_image(bytes(tampered)).header
-    tstart, t = hdr.model_len(), hdr.samples
-    for code in cs[0]:                      # the rows of sample 0: samples -> 2.0, flag set
-        row = int(code) - CODE.min_int
-        for e in range(3 * t):
-            off = tstart + 4 * (e * TABLE_ROWS + row)
-            tampered[off:off + 4] = (2 << SAMPLE.frac).to_bytes(4, "little", signed=True)
-        tampered[tstart + 4 * 3 * t * TABLE_ROWS + row] = 1
-    tampered = bytes(tampered)
+    image_a = parse_image(a)
+    table, sat = golden_table(image_a.encoder)
+    rows = cs[0] - CODE.min_int             # the rows of sample 0: samples -> 2.0, flag set
+    table[rows], sat[rows] = 2 << SAMPLE.frac, True
+    with_table = build_image(network=image_a.network, encoder=image_a.encoder,
+                             n_features=3, table=True)
+    tampered = with_table[:parse_image(with_table).header.model_len()] \
+        + pack_table(table, sat)
     raw = [{"op": "raw", "hex": encode_frame(c, p, seq=i).hex()}
            for i, (c, p) in enumerate(image_requests(tampered, max_payload=128))]
     ops = [{"op": "identify"}, {"op": "upload", "image": a.hex()}]

@@ -86,14 +86,6 @@ __all__ = ["LIFNetwork", "ConfigSignature", "NetworkLayout", "config_writes",
            "rd_stat_addr", "rd_count_addr", "rd_vmem_addr", "RD_CLS", "RD_CYCLES",
            "bound_cycles", "bound_cycles_network", "READOUT_TAIL"]
 
-#: Attributes of every memory: no read of an address is used in a cycle that writes it
-#: (weights and biases are written while the engine is idle; the state word of a group is
-#: written in F3 after its last read; a list bank is written while the engine does not
-#: read it), so Yosys needs no read/write collision logic (it emulated the old-data read
-#: with a delayed write, an address compare and a mux per bit).  Yosys applies the
-#: attribute when it merges a register into an asynchronous read port: see _sync_read.
-_NO_RW_CHECK = {"no_rw_check": 1}
-
 #: Read-out cycles after the scan of the output neurons (the registered key compare).
 READOUT_TAIL = 1
 
@@ -341,22 +333,25 @@ class LIFNetwork(wiring.Component):
         w_wr = _Port(addr=wa, data=lanes * ww, en=lanes)
         w_rd = _Port(addr=wa, data=lanes * ww, en=0)
         self._weight_ram(m, platform, w_wr, w_rd)
+        # (no memory here is read at an address in the cycle that writes it -- weights and
+        # biases are written while the engine is idle, a group's state word in F3 after
+        # its last read, a list bank while the engine does not read it -- so builds leave
+        # collision data undefined: hw.synth.YOSYS_AFTER_READ)
         m.submodules.bmem = bmem = Memory(shape=unsigned(lanes * BIAS.width),
-                                          depth=self.group_words, init=[], attrs=_NO_RW_CHECK)
+                                          depth=self.group_words, init=[])
         m.submodules.smem = smem = Memory(shape=unsigned(lanes * STW), depth=self.group_words,
-                                          init=[], attrs=_NO_RW_CHECK)
+                                          init=[])
         m.submodules.inmem = inmem = Memory(shape=unsigned(iw + ACT.width),
-                                            depth=2 << in_ew, init=[], attrs=_NO_RW_CHECK)
-        m.submodules.spmem = spmem = Memory(shape=unsigned(iw), depth=2 << sp_ew, init=[],
-                                            attrs=_NO_RW_CHECK)
+                                            depth=2 << in_ew, init=[])
+        m.submodules.spmem = spmem = Memory(shape=unsigned(iw), depth=2 << sp_ew, init=[])
         b_wr = bmem.write_port(granularity=BIAS.width)
-        b_rd = _sync_read(m, bmem, "b_rd")
+        b_rd = bmem.read_port()
         s_wr = smem.write_port()
-        s_rd = _sync_read(m, smem, "s_rd")
+        s_rd = smem.read_port()
         in_wr = inmem.write_port()
-        in_rd = _sync_read(m, inmem, "in_rd")
+        in_rd = inmem.read_port()
         sp_wr = spmem.write_port()
-        sp_rd = _sync_read(m, spmem, "sp_rd")
+        sp_rd = spmem.read_port()
 
         # ---------------- cfg write port
         region = self.cfg.addr[REGION_SHIFT:]
@@ -852,9 +847,9 @@ class LIFNetwork(wiring.Component):
         width = lanes * ww
         if self.weight_ram == "memory":
             m.submodules.wmem = wmem = Memory(shape=unsigned(width), depth=self.weight_words,
-                                              init=[], attrs=_NO_RW_CHECK)
+                                              init=[])
             wp = wmem.write_port(granularity=ww)
-            rp = _sync_read(m, wmem, "w_rd")
+            rp = wmem.read_port()
             m.d.comb += [wp.addr.eq(w_wr.addr), wp.data.eq(w_wr.data), wp.en.eq(w_wr.en),
                          rp.addr.eq(w_rd.addr), w_rd.data.eq(rp.data)]
             return
@@ -865,7 +860,7 @@ class LIFNetwork(wiring.Component):
             m.submodules.wmem = wmem = Memory(shape=unsigned(width), depth=self.weight_words,
                                               init=[])
             wp = wmem.write_port(granularity=ww)
-            rp = _sync_read(m, wmem, "w_rd")
+            rp = wmem.read_port()
             m.d.comb += [wp.addr.eq(addr), wp.data.eq(w_wr.data), wp.en.eq(w_wr.en),
                          rp.addr.eq(addr), w_rd.data.eq(rp.data)]
             return
@@ -882,24 +877,6 @@ class LIFNetwork(wiring.Component):
                 i_ADDRESS=addr, i_DATAIN=data_in[16 * b:16 * b + 16], i_MASKWREN=mask,
                 i_WREN=w_wr.en.any(), i_CHIPSELECT=1, i_CLOCK=ClockSignal(), i_STANDBY=0,
                 i_SLEEP=0, i_POWEROFF=1, o_DATAOUT=data_out[16 * b:16 * b + 16])
-
-
-class _SyncRead:
-    """A synchronous read port: ``addr`` (comb) and ``data`` (registered, one cycle)."""
-
-    def __init__(self, addr, data):
-        self.addr, self.data = addr, data
-
-
-def _sync_read(m, mem, name):
-    """A read port of ``mem`` with one cycle of latency, built as an asynchronous port and
-    a register (Yosys merges the register into the block RAM and honours
-    ``no_rw_check``); the same values as ``mem.read_port()``: the data read at the clock
-    edge, before that edge's write."""
-    port = mem.read_port(domain="comb")
-    data = Signal.like(port.data, name=f"{name}_data", reset_less=True)
-    m.d.sync += data.eq(port.data)
-    return _SyncRead(port.addr, data)
 
 
 def _tree_sum(terms):
