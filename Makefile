@@ -32,7 +32,7 @@ lint: setup  ## ruff over the sources
 	$(VENV)/bin/ruff check hw sw sim tests bench constraints
 
 demo: setup  ## the main job: encode digits, train both modes, verify in RTL sim, build the ULX3S bitstream
-	$(PY) -m sw.demo --out $(OUT)/demo $(DEMO_ARGS)
+	$(PY) -m dynalign.sw.demo --out $(OUT)/demo $(DEMO_ARGS)
 
 bench: setup  ## golden encoder throughput (JSON)
 	$(PY) bench/bench_encoder.py
@@ -88,7 +88,7 @@ results: setup  ## delta sweeps: digits (11 deltas x 3 seeds + baselines; again 
 	$(VENV)/bin/$(SWEEP_DIGITS_CMD)
 	$(VENV)/bin/$(SWEEP_SAT_CMD)
 	$(VENV)/bin/$(SWEEP_MNIST_CMD)
-	$(PY) -m sw.results --page docs/results.md --verdict-file docs/verdict.md \
+	$(PY) -m dynalign.sw.results --page docs/results.md --verdict-file docs/verdict.md \
 	  --section digits $(SWEEP_DIGITS) "$(SWEEP_DIGITS_CMD)" \
 	  --section "digits, saturating input scale" $(SWEEP_SAT) "$(SWEEP_SAT_CMD)" \
 	  --section "MNIST (8,000/2,000 split of t10k)" $(SWEEP_MNIST) "$(SWEEP_MNIST_CMD)"

@@ -22,9 +22,9 @@ import time
 
 import numpy as np
 
-from hw.encoder.ref import FixedEncoder, ref_encode_float
-from hw.formats import CODE
-from hw.systems import EncoderConfig, derivative_float
+from dynalign.hw.encoder.ref import FixedEncoder, ref_encode_float
+from dynalign.hw.formats import CODE
+from dynalign.hw.systems import EncoderConfig, derivative_float
 
 
 def baseline_loop(values, config):

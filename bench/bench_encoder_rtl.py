@@ -16,10 +16,10 @@ import json
 
 import numpy as np
 
-from hw.encoder.rtl_check import make_case
-from hw.formats import CODE
-from hw.systems import EncoderConfig
-from sim.tb_encoder_run import run_encoder_cases
+from dynalign.hw.encoder.rtl_check import make_case
+from dynalign.hw.formats import CODE
+from dynalign.hw.systems import EncoderConfig
+from dynalign.sim.tb_encoder_run import run_encoder_cases
 
 SYSTEMS = {"mixed_expansive": {"system": "mixed", "delta": -1.5},
            "mixed_dissipative": {"system": "mixed", "delta": 10.0},

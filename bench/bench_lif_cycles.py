@@ -15,8 +15,8 @@ import json
 
 import numpy as np
 
-from hw.lif.rtl_check import dut_for, random_case, summarise
-from sim.tb_lif_run import run_lif_cases
+from dynalign.hw.lif.rtl_check import dut_for, random_case, summarise
+from dynalign.sim.tb_lif_run import run_lif_cases
 
 
 def main():

@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 
-from hw.lif.ref import random_network, random_samples, ref_network
+from dynalign.hw.lif.ref import random_network, random_samples, ref_network
 
 
 def main():

@@ -1,7 +1,7 @@
 """LIF network synthesis: resources and Fmax on iCEBreaker (iCE40 UP5K) and ULX3S-85F.
 
-Builds :class:`hw.lif.rtl.LIFNetwork` sized for a topology with the YoWASP tools through
-:func:`hw.synth.build` (every port registered at the boundary, nothing optimised away)
+Builds :class:`dynalign.hw.lif.rtl.LIFNetwork` sized for a topology with the YoWASP tools through
+:func:`dynalign.hw.synth.build` (every port registered at the boundary, nothing optimised away)
 and prints JSON per design: board, topology, lanes, weight width, weight RAM, LUTs, FFs,
 DSPs, block RAMs, SPRAMs and Fmax from nextpnr.
 
@@ -27,9 +27,9 @@ from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In
 
-from hw.encoder.rtl import TrajectoryEncoder
-from hw.lif.rtl import LIFNetwork, NetworkLayout
-from hw.synth import build
+from dynalign.hw.encoder.rtl import TrajectoryEncoder
+from dynalign.hw.lif.rtl import LIFNetwork, NetworkLayout
+from dynalign.hw.synth import build
 
 DESIGNS = {
     "ice40_l2": ("icebreaker", [48, 128, 128, 10], 2, 8, "spram"),

@@ -16,10 +16,10 @@ from __future__ import annotations
 import argparse
 import json
 
-from constraints.boards import BOARDS, platform_for
-from hw.protocol import HEADER_LEN, RESULT_SUMMARY_LEN, TRAILER_LEN, result_len
-from sw.protocol import parse_image
-from sw.verify_system import run_codes, verify_system
+from dynalign.constraints.boards import BOARDS, platform_for
+from dynalign.hw.protocol import HEADER_LEN, RESULT_SUMMARY_LEN, TRAILER_LEN, result_len
+from dynalign.sw.protocol import parse_image
+from dynalign.sw.verify_system import run_codes, verify_system
 
 
 def uart_seconds(image, baud=115200):

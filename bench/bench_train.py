@@ -19,7 +19,7 @@ The extra ``dissipative_sparse`` digits run is the dissipative mode as the spars
 spike penalty ``--sparse-spike-reg`` and the coarser input shift ``--sparse-in-shift``.
 
 Recipe: digits trains with ``TrainOptions``' defaults (32 features, hidden 256,256, the
-whole cosine schedule); MNIST with :data:`sw.train.MNIST_RECIPE` (64 features, hidden
+whole cosine schedule); MNIST with :data:`dynalign.sw.train.MNIST_RECIPE` (64 features, hidden
 512,512, code noise 8).  ``--recipe small`` trains the earlier, smaller defaults instead
 (16 features, 128,128, patience 25; MNIST 32 features), which miss the targets -- for
 comparison.  ``--features`` / ``--epochs`` / ``--layers`` override either.
@@ -39,9 +39,9 @@ import sys
 import time
 from pathlib import Path
 
-from hw.systems import MODE_PRESETS, EncoderConfig
-from sw.evaluate import evaluate_run
-from sw.train import MNIST_RECIPE, TrainOptions, train_run
+from dynalign.hw.systems import MODE_PRESETS, EncoderConfig
+from dynalign.sw.evaluate import evaluate_run
+from dynalign.sw.train import MNIST_RECIPE, TrainOptions, train_run
 
 #: the defaults before the recipe (``--recipe small``)
 SMALL_RECIPE = {"features": 16, "layers": (128, 128), "patience": 25}

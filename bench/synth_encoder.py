@@ -3,14 +3,14 @@
     python bench/synth_encoder.py [--boards icebreaker ulx3s] [--max-T 5]
         [--max-features 64] [--lanes 1]
 
-Prints one JSON object per board (``hw.synth.build``: Fmax, LUTs, FFs, DSPs, BRAMs ...).
+Prints one JSON object per board (``dynalign.hw.synth.build``: Fmax, LUTs, FFs, DSPs, BRAMs ...).
 """
 
 import argparse
 import json
 
-from hw.encoder.rtl import TrajectoryEncoder
-from hw.synth import BOARDS, build
+from dynalign.hw.encoder.rtl import TrajectoryEncoder
+from dynalign.hw.synth import BOARDS, build
 
 
 def main(argv=None):

@@ -1,1 +1,1 @@
-"""Board pins and timing beyond amaranth-boards: see :mod:`constraints.boards`."""
+"""Board pins and timing beyond amaranth-boards: see :mod:`dynalign.constraints.boards`."""

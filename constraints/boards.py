@@ -84,7 +84,7 @@ def platform_for(board: str):
 
 
 def default_limits(board: str, *, max_payload: int = 256):
-    from hw.top import lif_limits
+    from dynalign.hw.top import lif_limits
     spec = _check_board(board)
     return lif_limits(max_features=spec.max_features, max_samples=spec.max_samples,
                       max_sizes=spec.max_sizes, lanes=spec.lanes, max_payload=max_payload,
@@ -119,7 +119,7 @@ def ice40_pll(*, f_in_mhz: float, f_out_mhz: float) -> dict:
 
 
 class BoardTop(Elaboratable):
-    """:class:`hw.top.DynalignTop` on a board's USB-serial UART.
+    """:class:`dynalign.hw.top.DynalignTop` on a board's USB-serial UART.
 
     Parameters (keyword-only)
     -------------------------
@@ -135,8 +135,8 @@ class BoardTop(Elaboratable):
 
     def __init__(self, *, board: str, limits=None, baud: int = 115200, core: str = "lif",
                  clock_mhz: float | None = ...):
-        from hw.top import DynalignTop
-        from hw.uart import baud_divisor
+        from dynalign.hw.top import DynalignTop
+        from dynalign.hw.uart import baud_divisor
         spec = _check_board(board)
         self.board = board
         self.platform_cls = spec.platform()

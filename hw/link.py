@@ -1,17 +1,17 @@
 """Host link: the command engine gateware and its byte-exact Python model.
 
 :class:`DeviceModel` is the golden model of :class:`CommandEngine` (and of the whole
-top level, :class:`hw.top.DynalignTop`).
+top level, :class:`dynalign.hw.top.DynalignTop`).
 
 :class:`DeviceModel` consumes the bytes the host sends, one at a time, plus two line
 events (``timeout()``: the line went quiet for the device's timeout; ``framing_error()``:
 the UART saw a low stop bit), and produces the reply bytes the gateware produces, in the
 same order.  The compute core is pluggable: :class:`StubCore` (a tiny dot product, the
-twin of :class:`hw.link.StubCore`, so the link can be tested on its own) or
+twin of :class:`dynalign.hw.link.StubCore`, so the link can be tested on its own) or
 :class:`GoldenCore` (the golden encoder + golden LIF network: what ``DynalignTop``
 computes).
 
-The rules are those of :mod:`hw.protocol`; where the protocol leaves a choice (the order
+The rules are those of :mod:`dynalign.hw.protocol`; where the protocol leaves a choice (the order
 of checks), this model fixes it and the gateware follows it.
 """
 
@@ -93,7 +93,7 @@ def stub_result(store: bytes, codes: list[int]) -> bytes:
 
 
 class StubCore:
-    """Python twin of :class:`hw.link.StubCore`."""
+    """Python twin of :class:`dynalign.hw.link.StubCore`."""
 
     def __init__(self):
         self._store = None
@@ -120,12 +120,12 @@ class GoldenCore:
     def load(self, store: bytes, table: bytes | None = None) -> None:
         """``store``: the active bank; ``table``: the active table memory (a device that
         serves an uploaded table), taken as it is."""
-        from sw.protocol import parse_image
+        from dynalign.sw.protocol import parse_image
         self._image = parse_image(bytes(store), check_len=False, check_table=False,
                                   table=table)
 
     def run(self, codes: list[int]) -> bytes:
-        from sw.protocol import golden_results
+        from dynalign.sw.protocol import golden_results
         res = golden_results(self._image, np.asarray([codes], dtype=np.int64))
         if self._cycle_model is not None:
             res = res._replace(cycles=int(self._cycle_model(self._image, res)))
@@ -371,7 +371,7 @@ __all__ += ["CoreSignature", "CommandEngine", "StubCore_", "crc16_next", "crc32_
 
 
 def crc16_next(m, crc, byte, *, name="crc16"):
-    """:func:`hw.protocol.crc16_update` unrolled into eight named comb steps of ``m``
+    """:func:`dynalign.hw.protocol.crc16_update` unrolled into eight named comb steps of ``m``
     (one wire per step keeps the netlist linear); returns the new CRC signal."""
     c = Signal(16, name=f"{name}_in")
     m.d.comb += c.eq(crc ^ (byte << 8))
@@ -410,7 +410,7 @@ class CoreSignature(wiring.Signature):
       store (byte address within the image; data one cycle after the address).
     * ``feat_addr`` / ``feat_data``: read port into the feature buffer (int8 codes).
     * ``res_addr`` / ``res_data`` / ``res_len``: the results record
-      (:mod:`hw.protocol`), byte ``res_addr`` valid at most one cycle after the address.
+      (:mod:`dynalign.hw.protocol`), byte ``res_addr`` valid at most one cycle after the address.
     * ``bank``: the active bank (a table core serves that bank of its table memory).
     * ``tw_en`` (strobe), ``tw_sat``, ``tw_addr``, ``tw_data``: a write into the *shadow*
       bank of a table core's table memory, from the table block of an image being
@@ -447,7 +447,7 @@ def _check_int(name, value, lo, hi=None):
 
 
 class CommandEngine(wiring.Component):
-    """Frame parser and command engine of protocol v1 (:mod:`hw.protocol`).
+    """Frame parser and command engine of protocol v1 (:mod:`dynalign.hw.protocol`).
 
     Owns the double-buffered model store (two banks of ``bank_bytes``, bank ``b`` at
     byte ``b * bank_bytes``; uploads go to the shadow bank, ``IMAGE_COMMIT`` flips the

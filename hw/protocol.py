@@ -1,7 +1,7 @@
 """The dynalign host link protocol, version 1: every constant and layout in one place.
 
-The gateware (:mod:`hw.link`), its Python reference (:class:`hw.link.DeviceModel`) and
-the host driver (:mod:`sw.driver`, :mod:`sw.protocol`) all import this module.
+The gateware (:mod:`dynalign.hw.link`), its Python reference (:class:`dynalign.hw.link.DeviceModel`) and
+the host driver (:mod:`dynalign.sw.driver`, :mod:`dynalign.sw.protocol`) all import this module.
 
 Frames (both directions)
 ------------------------
@@ -523,7 +523,7 @@ class Limits:
 # --------------------------------------------------------------------------------------
 
 #: Product terms in the encoder block's ``term`` field (index = code; 0xFF = unused
-#: slot).  Same order as :data:`hw.systems.TERMS`.
+#: slot).  Same order as :data:`dynalign.hw.systems.TERMS`.
 ENCODER_TERMS = ("x", "y", "z", "x3", "xy", "xz")
 ENCODER_UNUSED = 0xFF
 SYSTEM_CODES = {"mixed": 0, "lorenz": 1}
@@ -533,8 +533,8 @@ SYSTEM_CODES = {"mixed": 0, "lorenz": 1}
 class EncoderRegisters:
     """The integer encoder parameters as the device holds them (the 80-byte block).
 
-    Quacks like :class:`hw.systems.EncoderConfig` for
-    :func:`hw.encoder.ref.ref_trajectory_table` (``coef_program()``,
+    Quacks like :class:`dynalign.hw.systems.EncoderConfig` for
+    :func:`dynalign.hw.encoder.ref.ref_trajectory_table` (``coef_program()``,
     ``step_constants()``, ``n_steps``, ``stride``, ``samples``), so the device model runs
     the golden encoder on exactly the integers that were uploaded.
     """

@@ -8,17 +8,17 @@
                         core: LIFCore (loader -> TrajectoryEncoder -> LIFNetwork,
                               read-back -> results record)   or StubCore_ (tests)
 
-:class:`LIFCore` implements :class:`hw.link.CoreSignature`:
+:class:`LIFCore` implements :class:`dynalign.hw.link.CoreSignature`:
 
 * ``load`` (after ``IMAGE_COMMIT`` / ``WRITE_ENCODER``): a loader streams the active bank
-  of the store (image layout of :mod:`hw.protocol`; each field shifted into one 32-bit
+  of the store (image layout of :mod:`dynalign.hw.protocol`; each field shifted into one 32-bit
   register, the layer blocks read in order, each layer's ``n_out`` from the header when
   its block starts) and writes the LIF network's globals, the encoder registers
-  (:class:`hw.encoder.rtl.Reg`; coefficient slot ``j`` of component ``c`` of the image's
+  (:class:`dynalign.hw.encoder.rtl.Reg`; coefficient slot ``j`` of component ``c`` of the image's
   encoder block -> ``COEF0 + SLOTS_PER_COMP * c + j``), starts the encoder's table
   refill, then writes the rest of the LIF configuration exactly as
-  :func:`hw.lif.rtl.config_writes` does (per-layer fields with the layout of
-  :class:`hw.lif.rtl.NetworkLayout`, biases, every weight).  The *table core*
+  :func:`dynalign.hw.lif.rtl.config_writes` does (per-layer fields with the layout of
+  :class:`dynalign.hw.lif.rtl.NetworkLayout`, biases, every weight).  The *table core*
   (``Limits.table``) has no integrator: the engine has already written the image's table
   block into the encoder's shadow table bank (``tw_*``), so the loader sets only ``T``
   and ``K`` and the refill strobe commits the table of the now active bank.  The core is ``ready``
@@ -498,12 +498,12 @@ class DynalignTop(wiring.Component):
     limits : Limits
         Elaborated maxima (``lanes`` of the LIF engine included).
     divisor : int
-        UART clock cycles per bit (``hw.uart.baud_divisor(clk_freq=..., baud=...)``).
+        UART clock cycles per bit (``dynalign.hw.uart.baud_divisor(clk_freq=..., baud=...)``).
     timeout_cycles : int
         Frame timeout (default: 64 bit times, ~6 bytes of silence).
     core : "lif" or "stub"
     code_format, weight_width, weight_ram : passed to :class:`LIFCore`.
-    store_ram : passed to :class:`hw.link.CommandEngine` (the model store).
+    store_ram : passed to :class:`dynalign.hw.link.CommandEngine` (the model store).
 
     ``limits.core`` picks the core: :data:`~hw.protocol.CORE_LIF` (on-chip integrator)
     or :data:`~hw.protocol.CORE_LIF_TABLE` (serves the image's table block).

@@ -30,7 +30,7 @@ SPEED_ARGS = ("--no-public-flat-rw", "--public-depth", "1")
 #: header) fails to compile ("Vtop__pch.h.fast: linker input file not found");
 #: ``OPT_FAST`` -- the model's hot code at ``-O2`` instead of ``-Os``;
 #: ``CFG_CXXFLAGS_STD`` / ``CFG_CXXFLAGS_COROUTINES`` -- also left empty by the wheel, and
-#: needed by ``--timing`` models (C++20 coroutines), see :mod:`sim.tb_top_run`.
+#: needed by ``--timing`` models (C++20 coroutines), see :mod:`dynalign.sim.tb_top_run`.
 MAKE_VARS = ("CFG_CXXFLAGS_PCH_I=-include", "OPT_FAST=-O2", "CFG_CXXFLAGS_STD=-std=c++20",
              "CFG_CXXFLAGS_COROUTINES=-fcoroutines")
 

@@ -1,7 +1,7 @@
 """cocotb testbench of the Verilated ``TrajectoryEncoder`` (tier 2).
 
 Reads the cases from the JSON file named by ``DYNALIGN_ENCODER_CASES`` (made by
-:func:`hw.encoder.rtl_check.make_case`, plus ``idle`` / ``backpressure`` probabilities
+:func:`dynalign.hw.encoder.rtl_check.make_case`, plus ``idle`` / ``backpressure`` probabilities
 and a ``seed``).  For each case: write the registers, ``refill``, stream the requests'
 codes with random idle cycles while the sink applies random backpressure; a monitor
 feeds every accepted output beat to the in-order scoreboard, which compares it with

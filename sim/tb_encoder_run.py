@@ -1,7 +1,7 @@
-"""Run the encoder's cocotb testbench (``sim.tb_encoder``) on Verilated cases.
+"""Run the encoder's cocotb testbench (``dynalign.sim.tb_encoder``) on Verilated cases.
 
 :func:`run_encoder_cases` writes the cases to JSON, builds the encoder's Verilog with
-Verilator through :func:`sim.runner.run_cocotb` in ``build/cocotb_encoder_<hash>/``
+Verilator through :func:`dynalign.sim.runner.run_cocotb` in ``build/cocotb_encoder_<hash>/``
 (the hash of the Verilog text, so every design variant has its own build).  The first
 run builds (through ``run_cocotb``); later runs of the same Verilog reuse the built
 simulator and only run the testbench (unless waveforms are requested, which needs a
@@ -16,8 +16,8 @@ import json
 import os
 from pathlib import Path
 
-from hw.encoder.rtl import TrajectoryEncoder
-from sim.runner import (
+from dynalign.hw.encoder.rtl import TrajectoryEncoder
+from dynalign.sim.runner import (
     MAKE_VARS,
     SPEED_ARGS,
     ensure_verilator,
@@ -43,7 +43,7 @@ def encoder_verilog(*, max_T: int = 5, max_features: int = 8, lanes: int = 1) ->
 
 def run_encoder_cases(cases: list, *, lanes: int = 1, max_T: int = 5, max_features: int = 8,
                       build_root=None, tag: str = "run", seed: int | None = None):
-    """Simulate ``cases`` (see :func:`hw.encoder.rtl_check.make_case`).
+    """Simulate ``cases`` (see :func:`dynalign.hw.encoder.rtl_check.make_case`).
 
     Returns ``(results, passed)``: ``results`` the testbench's per-case list (compared,
     mismatches, first mismatch, flags, cycles); ``passed`` False when the cocotb test
@@ -74,7 +74,7 @@ def run_encoder_cases(cases: list, *, lanes: int = 1, max_T: int = 5, max_featur
             for f in build_dir.iterdir():
                 if f.is_file() and f.name not in (case_file.name,):
                     f.unlink()
-            run_cocotb(verilog_text=text, toplevel=TOPLEVEL, test_module="sim.tb_encoder",
+            run_cocotb(verilog_text=text, toplevel=TOPLEVEL, test_module="dynalign.sim.tb_encoder",
                        build_dir=build_dir, seed=seed, extra_env=env)
             stamp.write_text(digest)
     except (AssertionError, SystemExit):     # the cocotb runner exits on a failed test
@@ -98,7 +98,7 @@ def _test_only(build_dir: Path, env: dict, seed):
                  build_dir=build_dir, always=False, timescale=("1ns", "1ps"),
                  build_args=["-Wno-fatal", "-Wno-lint", "-Wno-style", *SPEED_ARGS],
                  log_file=build_dir / "build_cached.log")
-    results = runner.test(test_module="sim.tb_encoder", hdl_toplevel=TOPLEVEL,
+    results = runner.test(test_module="dynalign.sim.tb_encoder", hdl_toplevel=TOPLEVEL,
                           build_dir=build_dir, test_dir=build_dir, extra_env=env, seed=seed,
                           log_file=build_dir / "test.log")
     n_tests, n_failed = get_results(results)

@@ -1,13 +1,13 @@
 """cocotb testbench of the Verilated ``LIFNetwork`` (tier 2).
 
 Reads the cases from the JSON file named by ``DYNALIGN_LIF_CASES`` (made by
-:func:`hw.lif.rtl_check.make_case`).  Per case: load the network through the ``cfg``
+:func:`dynalign.hw.lif.rtl_check.make_case`).  Per case: load the network through the ``cfg``
 write port, stream every sample's words with random idle cycles (a source coroutine),
 and for each sample wait for the class on ``o``; hold ``ready`` low for a random number
 of cycles (backpressure) while reading back every expected address through
 ``rd_addr``/``rd_data``, then take the class.  The per-sample read-backs go to the JSON
 file named by ``DYNALIGN_LIF_RESULT``; the comparison with ``==`` happens in
-:func:`hw.lif.rtl_check.compare` (here too, so the cocotb test fails on a mismatch).
+:func:`dynalign.hw.lif.rtl_check.compare` (here too, so the cocotb test fails on a mismatch).
 """
 
 from __future__ import annotations
@@ -117,7 +117,7 @@ async def _run_case(dut, case, max_cycles):
 @cocotb.test()
 async def lif_network_vs_golden(dut):
     """Every case of the JSON file through the network; every read-back compared with ==."""
-    from hw.lif.rtl_check import compare
+    from dynalign.hw.lif.rtl_check import compare
     spec = json.loads(open(os.environ["DYNALIGN_LIF_CASES"]).read())
     Clock(dut.clk, CLOCK_NS, unit="ns").start()
     dut.rst.value = 1

@@ -1,7 +1,7 @@
-"""Run the LIF network's cocotb testbench (``sim.tb_lif``) on Verilated cases.
+"""Run the LIF network's cocotb testbench (``dynalign.sim.tb_lif``) on Verilated cases.
 
 :func:`run_lif_cases` writes the cases to JSON, builds the network's Verilog with
-Verilator through :func:`sim.runner.run_cocotb` in ``build/cocotb_lif_<hash>/`` (the
+Verilator through :func:`dynalign.sim.runner.run_cocotb` in ``build/cocotb_lif_<hash>/`` (the
 hash of the Verilog text: every design variant has its own build directory) and returns
 the per-sample read-backs the testbench wrote.  One build serves every case: the design
 is elaborated once at the largest size and each case loads its network through ``cfg``.
@@ -15,8 +15,8 @@ import json
 import os
 from pathlib import Path
 
-from hw.lif.rtl import LIFNetwork
-from sim.runner import run_cocotb, verilog_of
+from dynalign.hw.lif.rtl import LIFNetwork
+from dynalign.sim.runner import run_cocotb, verilog_of
 
 __all__ = ["TOPLEVEL", "run_lif_cases", "default_build_root"]
 
@@ -30,7 +30,7 @@ def default_build_root() -> Path:
 
 def run_lif_cases(dut: LIFNetwork, cases: list, *, build_root=None, tag: str = "run",
                   seed: int | None = None):
-    """Simulate ``cases`` (see :func:`hw.lif.rtl_check.make_case`) on ``dut``'s Verilog.
+    """Simulate ``cases`` (see :func:`dynalign.hw.lif.rtl_check.make_case`) on ``dut``'s Verilog.
 
     Returns ``(results, passed)``: ``results`` per case, per sample
     ``{"o", "reads", "cycles"}``; ``passed`` False when the cocotb test failed.
@@ -46,7 +46,7 @@ def run_lif_cases(dut: LIFNetwork, cases: list, *, build_root=None, tag: str = "
         result_file.unlink()
     passed = True
     try:
-        run_cocotb(verilog_text=text, toplevel=TOPLEVEL, test_module="sim.tb_lif",
+        run_cocotb(verilog_text=text, toplevel=TOPLEVEL, test_module="dynalign.sim.tb_lif",
                    build_dir=build_dir, seed=seed,
                    extra_env={"DYNALIGN_LIF_CASES": str(case_file),
                               "DYNALIGN_LIF_RESULT": str(result_file)})

@@ -1,13 +1,13 @@
 """cocotb bridge to the Verilated ``DynalignTop``: the host driver over the UART pins.
 
-:class:`SimUARTTransport` is a transport for :class:`sw.driver.Device`: ``send`` bit-bangs
+:class:`SimUARTTransport` is a transport for :class:`dynalign.sw.driver.Device`: ``send`` bit-bangs
 8N1 frames onto the ``rx`` pin (``divisor`` clock cycles per bit), a monitor coroutine
 decodes the ``tx`` pin (sampling each bit in its middle), and ``recv`` returns the bytes
 that arrived, waiting at most ``quiet_cycles`` for the first one.  The very same
 ``Device`` code drives a board over pyserial.
 
 The test reads a job (JSON file named by ``DYNALIGN_TOP_JOB``, made by
-:func:`sim.tb_top_run.run_top_job`): the UART divisor and a list of operations
+:func:`dynalign.sim.tb_top_run.run_top_job`): the UART divisor and a list of operations
 (``identify``, ``status``, ``upload``, ``classify``, ``raw``), runs them through the
 driver and writes one output per operation to ``DYNALIGN_TOP_RESULT``.  Comparison with
 the golden model happens in the caller (pytest, ``dynalign verify system``).
@@ -22,7 +22,7 @@ from pathlib import Path
 import cocotb
 from cocotb.triggers import ClockCycles, Event, FallingEdge, First, ReadOnly, Timer
 
-from sim.tb_top_run import CLOCK_NS
+from dynalign.sim.tb_top_run import CLOCK_NS
 
 
 class SimUARTTransport:
@@ -93,7 +93,7 @@ def _frame_json(frame):
 @cocotb.test()
 async def top_job(dut):
     """Run the job's operations through sw.driver.Device over the simulated UART."""
-    from sw.driver import Device, DeviceError, LinkTimeout
+    from dynalign.sw.driver import Device, DeviceError, LinkTimeout
     job = json.loads(Path(os.environ["DYNALIGN_TOP_JOB"]).read_text())
     # the clock runs in the HDL wrapper (sim.tb_top_run.WRAPPER), period CLOCK_NS
     dut.rx.value = 1

@@ -1,5 +1,5 @@
 """Build the Verilated ``DynalignTop`` once per Verilog text (``build/cocotb_top_<hash>``)
-and run a job of driver operations on it through the cocotb bridge (``sim.tb_top``)."""
+and run a job of driver operations on it through the cocotb bridge (``dynalign.sim.tb_top``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 import os
 from pathlib import Path
 
-from sim.runner import run_cocotb, verilog_of
+from dynalign.sim.runner import run_cocotb, verilog_of
 
 __all__ = ["TOPLEVEL", "run_top_job", "default_build_root"]
 
@@ -37,7 +37,7 @@ def default_build_root() -> Path:
 
 def run_top_job(top, ops: list, *, quiet_cycles: int = 4000, quiet_limit: int = 5000,
                 build_root=None, tag: str = "run") -> dict:
-    """Simulate ``ops`` (see :mod:`sim.tb_top`) on ``top`` (a :class:`hw.top.DynalignTop`);
+    """Simulate ``ops`` (see :mod:`dynalign.sim.tb_top`) on ``top`` (a :class:`dynalign.hw.top.DynalignTop`);
     returns the testbench's summary dict (one output per operation)."""
     text = verilog_of(top, name=TOPLEVEL, ports=[top.rx, top.tx])
     digest = hashlib.sha256(text.encode()).hexdigest()[:12]
@@ -50,7 +50,7 @@ def run_top_job(top, ops: list, *, quiet_cycles: int = 4000, quiet_limit: int = 
     if result_file.exists():
         result_file.unlink()
     try:
-        run_cocotb(verilog_text=text + WRAPPER, toplevel=BENCH, test_module="sim.tb_top",
+        run_cocotb(verilog_text=text + WRAPPER, toplevel=BENCH, test_module="dynalign.sim.tb_top",
                    extra_args=("--timing",),
                    build_dir=build_dir,
                    extra_env={"DYNALIGN_TOP_JOB": str(job_file),

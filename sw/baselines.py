@@ -4,7 +4,7 @@ Each coding turns feature codes (N, K) (:data:`CODE`, v = code / 64) into layer-
 samples (N, T, C) in :data:`SAMPLE` integers -- the same type the trajectory encoder
 produces -- so the same LIF network, trainer and golden model run on them unchanged:
 
-* ``dynamical`` -- the trajectory encoder (``hw.encoder.ref.FixedEncoder``), C = 3K;
+* ``dynamical`` -- the trajectory encoder (``dynalign.hw.encoder.ref.FixedEncoder``), C = 3K;
 * ``direct``    -- direct current: the static feature every step,
   ``sample[t, k] = code[k] << (SAMPLE.frac - CODE.frac)``, C = K;
 * ``rate``      -- Bernoulli rate coding on two channels per feature (positive and
@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from hw.encoder.ref import FixedEncoder, check_codes
-from hw.formats import CODE, SAMPLE
-from hw.systems import EncoderConfig
+from dynalign.hw.encoder.ref import FixedEncoder, check_codes
+from dynalign.hw.formats import CODE, SAMPLE
+from dynalign.hw.systems import EncoderConfig
 
 __all__ = ["CODINGS", "encode_inputs", "n_channels"]
 

@@ -1,6 +1,6 @@
 """The ``dynalign`` command-line tool.
 
-Every command lives in its own module under ``sw.commands`` (listed in
+Every command lives in its own module under ``dynalign.sw.commands`` (listed in
 :data:`COMMANDS`); a module exposes ``register(subparsers)``, which adds its parser
 and sets ``func`` to the function that runs it.  ``func(args)`` returns the exit code.
 Errors a user can cause (bad files, bad parameters) are raised as
@@ -20,16 +20,16 @@ __all__ = ["main", "build_parser", "UsageError", "print_json"]
 
 #: Command modules, in the order ``dynalign --help`` lists them.
 COMMANDS = [
-    "sw.commands.encode",
-    "sw.commands.train",
-    "sw.commands.eval",
-    "sw.commands.lyapunov",
-    "sw.commands.plot",
-    "sw.commands.verify",
-    "sw.commands.sweep",
-    "sw.commands.build",
-    "sw.commands.upload",
-    "sw.commands.run",
+    "dynalign.sw.commands.encode",
+    "dynalign.sw.commands.train",
+    "dynalign.sw.commands.eval",
+    "dynalign.sw.commands.lyapunov",
+    "dynalign.sw.commands.plot",
+    "dynalign.sw.commands.verify",
+    "dynalign.sw.commands.sweep",
+    "dynalign.sw.commands.build",
+    "dynalign.sw.commands.upload",
+    "dynalign.sw.commands.run",
 ]
 
 

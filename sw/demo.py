@@ -1,4 +1,4 @@
-"""The main job on the built-in digits data: ``make demo`` / ``python -m sw.demo``.
+"""The main job on the built-in digits data: ``make demo`` / ``python -m dynalign.sw.demo``.
 
 Four stages, each printed as it finishes and gathered in ``OUT/report.json``:
 
@@ -7,17 +7,17 @@ Four stages, each printed as it finishes and gathered in ``OUT/report.json``:
    mode; each mode's Lyapunov sum (QR spectrum and theory), the trajectories' magnitude
    and saturation; a trajectory plot.
 2. **train** -- one quantisation-aware LIF network size (by default the largest the
-   board holds: :data:`constraints.boards.BOARDS`), trained in both modes
-   (:func:`sw.train.train_run`; the dissipative model, the sparse mode, with a spike
+   board holds: :data:`dynalign.constraints.boards.BOARDS`), trained in both modes
+   (:func:`dynalign.sw.train.train_run`; the dissipative model, the sparse mode, with a spike
    penalty and a coarser input shift), exported to ``OUT/runs/{expansive,dissipative}`` and
    scored on the test split: golden accuracy (what the hardware computes), float and MLP
    accuracy, torch/golden agreement, spikes and SynOps per inference.
 3. **verify** -- both weight images uploaded through the simulated UART into the
    Verilated top level, switching expansive -> dissipative -> expansive on one design
-   (:func:`sw.verify_system.verify_system`); every result record compared with ``==`` to
+   (:func:`dynalign.sw.verify_system.verify_system`); every result record compared with ``==`` to
    the golden model; device cycles per inference per mode.
 4. **build** -- the bitstream (iCEBreaker by default) sized for the trained topology, with
-   the YoWASP tools (:func:`sw.commands.build.build`): Fmax, utilisation, and the latency
+   the YoWASP tools (:func:`dynalign.sw.commands.build.build`): Fmax, utilisation, and the latency
    per inference of each mode at the board clock.
 
 The exit code is non-zero when verification finds a mismatch or the bitstream does not
@@ -33,9 +33,9 @@ from pathlib import Path
 
 import numpy as np
 
-from hw.encoder.ref import FixedEncoder, codes_to_values
-from hw.formats import CODE, SAMPLE
-from hw.systems import MODE_PRESETS, EncoderConfig, lyapunov_spectrum
+from dynalign.hw.encoder.ref import FixedEncoder, codes_to_values
+from dynalign.hw.formats import CODE, SAMPLE
+from dynalign.hw.systems import MODE_PRESETS, EncoderConfig, lyapunov_spectrum
 
 MODES = ("expansive", "dissipative")
 STAGES = ("encode", "train", "verify", "build")
@@ -173,11 +173,11 @@ def stage_build(out: Path, board: str, verify: dict | None) -> dict:
 
 
 def main(argv=None) -> int:
-    from constraints.boards import BOARDS
+    from dynalign.constraints.boards import BOARDS
 
     from .train import TrainOptions
 
-    ap = argparse.ArgumentParser(prog="python -m sw.demo", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m dynalign.sw.demo", description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="out/demo", help="output folder (default out/demo)")
     defaults = TrainOptions()
     ap.add_argument("--features", type=int,

@@ -1,4 +1,4 @@
-"""Host driver: one class that speaks the link protocol (:mod:`hw.protocol`) over any
+"""Host driver: one class that speaks the link protocol (:mod:`dynalign.hw.protocol`) over any
 byte transport.
 
 :class:`Device` is written once, with ``async`` methods that only await its transport,
@@ -7,7 +7,7 @@ so the same code runs
 * on a board, over :class:`SerialTransport` (pyserial), driven by ``asyncio.run``
   (see :func:`run_sync`);
 * against :class:`ModelTransport`, a loopback into the Python device model
-  (:class:`hw.link.DeviceModel`) -- the fake serial port of the CLI tests;
+  (:class:`dynalign.hw.link.DeviceModel`) -- the fake serial port of the CLI tests;
 * in simulation, over the cocotb bridge of ``sim/tb_top.py`` that drives the UART pins
   of the Verilated top level (its transport awaits simulator triggers).
 
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 
-from hw.protocol import (
+from dynalign.hw.protocol import (
     ENCODER_LEN,
     REPLY,
     RESULT_SUMMARY_LEN,
@@ -29,7 +29,7 @@ from hw.protocol import (
     Limits,
     encode_frame,
 )
-from sw.protocol import Results, Status, image_for, image_requests
+from dynalign.sw.protocol import Results, Status, image_for, image_requests
 
 __all__ = ["Device", "DeviceError", "LinkTimeout", "SerialTransport", "ModelTransport",
            "run_sync", "RETRYABLE", "PortError"]
@@ -148,9 +148,9 @@ class Device:
         return Status.unpack(await self.request(Cmd.STATUS))
 
     async def upload(self, image: bytes) -> int:
-        """Upload a device image (:func:`sw.protocol.build_image`); returns the new
+        """Upload a device image (:func:`dynalign.sw.protocol.build_image`); returns the new
         active bank.  The previous model keeps running until the commit succeeds.  The
-        image is sent as the device takes it (:func:`sw.protocol.image_for`: with the
+        image is sent as the device takes it (:func:`dynalign.sw.protocol.image_for`: with the
         trajectory table block for a device that serves an uploaded table)."""
         limits = self.limits or await self.identify()
         image = image_for(image, limits)
@@ -219,7 +219,7 @@ class SerialTransport:
 
 
 class ModelTransport:
-    """Loopback into a :class:`hw.link.DeviceModel` (a fake serial port).
+    """Loopback into a :class:`dynalign.hw.link.DeviceModel` (a fake serial port).
 
     ``recv`` returns the model's pending reply bytes; when there are none it tells the
     model that the line went quiet (its timeout), as a real device's timer would.

@@ -4,14 +4,14 @@ Everything is recomputed from the files in RUN/ (nothing is taken from training-
 memory):
 
 * the feature transform (``transform.npz``; its SHA-256 must match the image's);
-* the golden encoder (:class:`hw.encoder.ref.FixedEncoder`) on the image's encoder
-  parameters, and the golden network (:func:`hw.lif.ref.ref_network`) on the image's
+* the golden encoder (:class:`dynalign.hw.encoder.ref.FixedEncoder`) on the image's encoder
+  parameters, and the golden network (:func:`dynalign.hw.lif.ref.ref_network`) on the image's
   integers -- ``golden_accuracy`` is what the hardware computes;
-* the torch integer forward (:func:`sw.qat.integer_forward`) on the same integers:
+* the torch integer forward (:func:`dynalign.sw.qat.integer_forward`) on the same integers:
   ``torch_golden_agreement`` is the fraction of test samples with the same class, and
   ``torch_golden_exact`` says whether every count, membrane, spike, SynOp and saturation
   total matched too (both must hold: 1.0 / true);
-* the float network (``float_model.pt``, :class:`sw.qat.LIFNet` with ``integer=False``)
+* the float network (``float_model.pt``, :class:`dynalign.sw.qat.LIFNet` with ``integer=False``)
   -> ``float_accuracy``; the MLP baseline (``ann.pt``) -> ``ann_accuracy``.
 
 Spikes and SynOps are per inference (means over the test samples) from the golden
@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hw.encoder.ref import FixedEncoder
-from hw.formats import CODE
-from hw.lif.ref import ref_network
+from dynalign.hw.encoder.ref import FixedEncoder
+from dynalign.hw.formats import CODE
+from dynalign.hw.lif.ref import ref_network
 
 from .data import load_dataset
 from .features import FeatureTransform
@@ -104,7 +104,7 @@ def evaluate_run(run_dir, *, dataset: str | None = None, data_dir=None, data_pat
     seed; ``dataset`` / ``data_dir`` / ``data_path`` point it at other data of the same
     input size).  With ``lanes``, also ``lif_cycles_per_inference``: the mean of the LIF
     network's cycle counter at that lane count (exact cycle model,
-    :func:`hw.lif.cycles.ref_cycles`)."""
+    :func:`dynalign.hw.lif.cycles.ref_cycles`)."""
     if split not in ("test", "val", "train"):
         raise ValueError(f"split must be test, val or train, not {split!r}")
     with torch_threads(threads):
@@ -163,7 +163,7 @@ def _evaluate_run(run_dir, *, dataset, data_dir, data_path, device, split, lanes
     n = len(y)
     cycles = {}
     if lanes is not None:
-        from hw.lif.cycles import ref_cycles
+        from dynalign.hw.lif.cycles import ref_cycles
         cycles = {"lanes": lanes, "lif_cycles_per_inference":
                   float(ref_cycles(golden, image.network, lanes=lanes).mean())}
     return {

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hw.formats import CODE
+from dynalign.hw.formats import CODE
 
 __all__ = ["FeatureTransform", "TRANSFORM_VERSION"]
 

@@ -2,8 +2,8 @@
 
 The *payload* is the device image exactly as the board stores it -- the bytes that
 ``IMAGE_BEGIN`` / ``IMAGE_DATA`` / ``IMAGE_COMMIT`` upload (layout owned by
-:mod:`hw.protocol`, "Weight image"; built and parsed by :func:`sw.protocol.build_image`
-/ :func:`sw.protocol.parse_image`).  The file wraps it with what the host needs besides
+:mod:`dynalign.hw.protocol`, "Weight image"; built and parsed by :func:`dynalign.sw.protocol.build_image`
+/ :func:`dynalign.sw.protocol.parse_image`).  The file wraps it with what the host needs besides
 (formats, the real encoder parameters, the feature transform reference, the readout)
 and a CRC-32.  All integers little-endian::
 
@@ -51,11 +51,11 @@ from pathlib import Path
 
 import numpy as np
 
-from hw.formats import BETA, BIAS, THRESH, WEIGHT, formats_dict
-from hw.lif.ref import LIFLayerParams, LIFNetworkParams
-from hw.protocol import EncoderRegisters
-from hw.systems import EncoderConfig
-from sw.protocol import build_image, parse_image
+from dynalign.hw.formats import BETA, BIAS, THRESH, WEIGHT, formats_dict
+from dynalign.hw.lif.ref import LIFLayerParams, LIFNetworkParams
+from dynalign.hw.protocol import EncoderRegisters
+from dynalign.hw.systems import EncoderConfig
+from dynalign.sw.protocol import build_image, parse_image
 
 __all__ = ["WeightImage", "ImageError", "IMAGE_FILE_MAGIC", "IMAGE_FILE_VERSION",
            "network_from_dict", "network_to_dict", "encoder_from_dict", "READOUT_RULE"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hw.systems import MODE_PRESETS, EncoderConfig, System
+from dynalign.hw.systems import MODE_PRESETS, EncoderConfig, System
 
 __all__ = ["add_system_args", "config_from_args", "parse_floats"]
 

@@ -1,10 +1,10 @@
 """Host side of the link protocol: device images, records, and the golden results.
 
-Frame constants, CRCs and layouts live in :mod:`hw.protocol` (one place); this module
+Frame constants, CRCs and layouts live in :mod:`dynalign.hw.protocol` (one place); this module
 builds what the host sends and decodes what the device answers:
 
 * :func:`build_image` / :func:`parse_image`: a model (golden LIF network + encoder
-  configuration + K) <-> the device image bytes (:mod:`hw.protocol`, "Weight image"),
+  configuration + K) <-> the device image bytes (:mod:`dynalign.hw.protocol`, "Weight image"),
   with the trajectory table block for devices that serve an uploaded table;
   :func:`image_for` adds or drops that block as a device's limits ask;
 * :func:`image_requests`: the ``IMAGE_BEGIN`` / ``IMAGE_DATA`` / ``IMAGE_COMMIT``
@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from hw.protocol import (
+from dynalign.hw.protocol import (
     DATA_OFFSET_LEN,
     ENCODER_LEN,
     ENCODER_OFFSET,
@@ -64,11 +64,11 @@ class DeviceImage:
 
 
 def golden_table(encoder) -> tuple[np.ndarray, np.ndarray]:
-    """``(table, sat)`` of an encoder (:class:`hw.protocol.EncoderRegisters` or
-    :class:`hw.systems.EncoderConfig`): every code's golden trajectory, int64
+    """``(table, sat)`` of an encoder (:class:`dynalign.hw.protocol.EncoderRegisters` or
+    :class:`dynalign.hw.systems.EncoderConfig`): every code's golden trajectory, int64
     ``(R, T, 3)``, and its saturation flag, bool ``(R,)`` (row = code - CODE.min_int)."""
-    from hw.encoder.ref import ref_trajectory_table
-    from hw.formats import CODE
+    from dynalign.hw.encoder.ref import ref_trajectory_table
+    from dynalign.hw.formats import CODE
     codes = np.arange(CODE.min_int, CODE.max_int + 1, dtype=np.int64)
     assert len(codes) == TABLE_ROWS
     traj, sat = ref_trajectory_table(codes, encoder)
@@ -84,12 +84,12 @@ def pack_table(table, sat) -> bytes:
 
 
 def build_image(*, network, encoder, n_features: int, table: bool = False) -> bytes:
-    """Device image bytes for a golden network (:class:`hw.lif.ref.LIFNetworkParams`),
-    an encoder configuration (:class:`hw.systems.EncoderConfig` or
-    :class:`hw.protocol.EncoderRegisters`) and K features (layer 1 has 3K inputs).
+    """Device image bytes for a golden network (:class:`dynalign.hw.lif.ref.LIFNetworkParams`),
+    an encoder configuration (:class:`dynalign.hw.systems.EncoderConfig` or
+    :class:`dynalign.hw.protocol.EncoderRegisters`) and K features (layer 1 has 3K inputs).
     ``table=True`` appends the golden trajectory table block (:func:`golden_table`) for
     a device that serves an uploaded table (``Limits.table``)."""
-    from hw.lif.ref import LIFNetworkParams
+    from dynalign.hw.lif.ref import LIFNetworkParams
     if not isinstance(network, LIFNetworkParams):
         raise TypeError(f"network must be LIFNetworkParams, not {type(network).__name__}")
     if not isinstance(n_features, int) or isinstance(n_features, bool) or n_features < 1:
@@ -129,7 +129,7 @@ def parse_image(data: bytes, *, check_len: bool = True, check_table: bool = True
     difference); ``check_table=False`` takes it as it is (a device serves whatever was
     uploaded).  ``table``: the table block given apart (a device's table memory), for a
     ``data`` that holds only the bytes before it."""
-    from hw.lif.ref import LIFLayerParams, LIFNetworkParams
+    from dynalign.hw.lif.ref import LIFLayerParams, LIFNetworkParams
     data = bytes(data)
     header = ImageHeader.unpack(data)
     if header.flags & ~IMAGE_FLAG_TABLE:
@@ -260,13 +260,13 @@ class Results(NamedTuple):
 def golden_results(image: DeviceImage, codes) -> Results:
     """What the device answers for one sample's codes (shape (1, K) or (K,)), cycles 0.
 
-    Encoder: :func:`hw.encoder.ref.ref_trajectory_table` on the image's encoder
+    Encoder: :func:`dynalign.hw.encoder.ref.ref_trajectory_table` on the image's encoder
     registers (the uploaded integers), or the image's table block where it has one;
-    network: :func:`hw.lif.ref.ref_network`.
+    network: :func:`dynalign.hw.lif.ref.ref_network`.
     """
-    from hw.encoder.ref import check_codes, ref_trajectory_table
-    from hw.formats import CODE
-    from hw.lif.ref import ref_network
+    from dynalign.hw.encoder.ref import check_codes, ref_trajectory_table
+    from dynalign.hw.formats import CODE
+    from dynalign.hw.lif.ref import ref_network
     codes = check_codes(np.asarray(codes).reshape(1, -1))
     k = image.n_features
     if codes.shape[1] != k:

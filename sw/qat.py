@@ -1,7 +1,7 @@
 """Quantisation-aware LIF network in torch: the golden integer arithmetic, trainable.
 
 The integer forward (:meth:`LIFNet.forward` with ``integer=True``) computes exactly the
-golden LIF network (:func:`hw.lif.ref.ref_network`, the project's LIF contract), on
+golden LIF network (:func:`dynalign.hw.lif.ref.ref_network`, the project's LIF contract), on
 float64 tensors that hold integers.  Every intermediate is an integer below 2**53, so
 float64 add, multiply and matmul are exact whatever the summation order, and the
 result equals the numpy golden model bit for bit (the tests hold the two with ``==``).
@@ -52,7 +52,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from hw.formats import ACT, BETA, BIAS, CODE, IN_SHIFT_MAX, MEM, WEIGHT, round_shift
+from dynalign.hw.formats import ACT, BETA, BIAS, CODE, IN_SHIFT_MAX, MEM, WEIGHT, round_shift
 
 __all__ = ["LIFNet", "choose_in_shift", "activation_table", "gather_inputs",
            "readout_class", "readout_score", "NetOutput", "MLP", "pick_device",

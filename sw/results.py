@@ -155,7 +155,7 @@ def write_results_page(sections, page: Path, *, verdict: str = "") -> str:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m sw.results",
+    ap = argparse.ArgumentParser(prog="python -m dynalign.sw.results",
                                  description="write docs/results.md from sweep folders")
     ap.add_argument("--page", default="docs/results.md")
     ap.add_argument("--section", nargs=3, action="append", metavar=("TITLE", "DIR", "CMD"),

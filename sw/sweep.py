@@ -1,18 +1,18 @@
 """The delta sweep: does the bimodal landscape hold for what the hardware computes?
 
-One network size is trained (quantisation-aware, :func:`sw.train.train_run`) and scored
+One network size is trained (quantisation-aware, :func:`dynalign.sw.train.train_run`) and scored
 on the *golden* model for every setting:
 
 * ``mixed`` at each delta of the sweep (the paper's mixed oscillator),
 * ``lorenz`` (its default parameters),
-* the baseline codings of :mod:`sw.baselines` -- ``direct`` current, Bernoulli ``rate``,
+* the baseline codings of :mod:`dynalign.sw.baselines` -- ``direct`` current, Bernoulli ``rate``,
   ``latency`` -- on the same hidden layers (the paper's first-figure comparison),
 
 each for several seeds (the seed fixes the data split, initialisation and batches).
 Per setting: golden / float / ANN accuracy, spikes and synaptic operations per
 inference (per layer too), cycles per inference from the RTL cycle model
-(:func:`hw.lif.cycles.ref_cycles`, held against RTL simulation by the tests), an
-energy *estimate* (:mod:`sw.energy`, table named there) and the Lyapunov sum.
+(:func:`dynalign.hw.lif.cycles.ref_cycles`, held against RTL simulation by the tests), an
+energy *estimate* (:mod:`dynalign.sw.energy`, table named there) and the Lyapunov sum.
 
 Settings run in parallel worker processes (one torch thread each).  Every finished
 setting is written to ``OUT/settings/<key>/result.json`` and is not recomputed when
@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hw.systems import EncoderConfig
+from dynalign.hw.systems import EncoderConfig
 
 from .energy import ENERGY_TABLE, energy_pj
 
@@ -132,7 +132,7 @@ def _cycles(out_dir: Path, lanes: int) -> float:
     (exact RTL cycle model), so that a refined cycle model applies to finished settings
     without retraining.  A file saved before the spike trains were kept gives the
     model's lower bound from the layer sizes, with a warning."""
-    from hw.lif.cycles import ref_cycles_from_sizes, ref_cycles_from_trains
+    from dynalign.hw.lif.cycles import ref_cycles_from_sizes, ref_cycles_from_trains
 
     z = np.load(out_dir / ACTIVE)
     n_out = z["n_out"]
@@ -149,7 +149,7 @@ def _cycles(out_dir: Path, lanes: int) -> float:
 
 def _golden_summary(samples, net, labels, lanes: int, out_dir: Path) -> dict:
     """Golden-model figures of a test set: accuracy, spikes, SynOps, cycles, energy."""
-    from hw.lif.ref import ref_network
+    from dynalign.hw.lif.ref import ref_network
 
     res = ref_network(samples, net)
     trains = {f"trains{k}": np.packbits(tr, axis=-1) for k, tr in enumerate(res.spike_trains)}
@@ -171,7 +171,7 @@ def _golden_summary(samples, net, labels, lanes: int, out_dir: Path) -> dict:
 
 
 def _run_dynamical(setting: Setting, opts: SweepOptions, out_dir: Path) -> dict:
-    from hw.encoder.ref import FixedEncoder
+    from dynalign.hw.encoder.ref import FixedEncoder
 
     from .evaluate import load_run
     from .train import prepare_data, train_run
@@ -199,7 +199,7 @@ def _run_dynamical(setting: Setting, opts: SweepOptions, out_dir: Path) -> dict:
 def _run_baseline(setting: Setting, opts: SweepOptions, out_dir: Path) -> dict:
     import torch
 
-    from hw.formats import ACT, round_shift
+    from dynalign.hw.formats import ACT, round_shift
 
     from .baselines import encode_inputs
     from .image import network_from_dict
@@ -402,8 +402,8 @@ def raster_data(run_dir, index: int = 0) -> dict:
     The golden model returns counts over T; running it on the first ``t`` steps for
     ``t = 1..T`` and differencing the counts gives the spikes of step ``t`` exactly.
     """
-    from hw.encoder.ref import FixedEncoder
-    from hw.lif.ref import ref_network
+    from dynalign.hw.encoder.ref import FixedEncoder
+    from dynalign.hw.lif.ref import ref_network
 
     from .evaluate import load_run
     from .train import TrainOptions, prepare_data

@@ -2,12 +2,12 @@
 
 Pipeline (every random choice seeded by ``seed``):
 
-1. :func:`sw.data.load_dataset` -- fixed stratified train / val / test splits;
-2. :class:`sw.features.FeatureTransform` fitted on the train part only -> CODE ints;
-3. the golden encoder's trajectory table (:class:`hw.encoder.ref.FixedEncoder`) for
+1. :func:`dynalign.sw.data.load_dataset` -- fixed stratified train / val / test splits;
+2. :class:`dynalign.sw.features.FeatureTransform` fitted on the train part only -> CODE ints;
+3. the golden encoder's trajectory table (:class:`dynalign.hw.encoder.ref.FixedEncoder`) for
    the chosen system; ``in_shift`` from the training samples' range
-   (:func:`sw.qat.choose_in_shift`); layer-1 inputs become a gather by code;
-4. :class:`sw.qat.LIFNet` trained with Adam on the integer forward (QAT from the
+   (:func:`dynalign.sw.qat.choose_in_shift`); layer-1 inputs become a gather by code;
+4. :class:`dynalign.sw.qat.LIFNet` trained with Adam on the integer forward (QAT from the
    start), loss = cross-entropy on ``tau * (counts + 0.45 tanh(v_final / theta_L))``
    (the output spike counts, with the final membrane as the tie-breaker -- the same
    order the hardware's readout uses, so the loss optimises the decision the board
@@ -18,7 +18,7 @@ Pipeline (every random choice seeded by ``seed``):
    early stopping -- the ANN baseline;
 6. RUN/ gets ``model.dlw`` (weight image), ``manifest.json``, ``readmemh/``,
    ``transform.npz``, ``float_model.pt``, ``ann.pt``, ``metrics.json``,
-   ``training_curve.png``; then :func:`sw.evaluate.evaluate_run` scores the test split.
+   ``training_curve.png``; then :func:`dynalign.sw.evaluate.evaluate_run` scores the test split.
 """
 
 from __future__ import annotations
@@ -34,9 +34,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from hw.encoder.ref import FixedEncoder
-from hw.formats import CODE, IN_SHIFT_MAX
-from hw.systems import EncoderConfig
+from dynalign.hw.encoder.ref import FixedEncoder
+from dynalign.hw.formats import CODE, IN_SHIFT_MAX
+from dynalign.hw.systems import EncoderConfig
 
 from .data import load_dataset
 from .features import FeatureTransform

@@ -3,7 +3,7 @@
 Random valid configurations (the first ones pinned to delta = -1.5, delta = 10 and
 Lorenz; then the mixed oscillator with delta uniform in [-1.5, 10] or Lorenz, other
 parameters random), random feature codes, random idle cycles and output backpressure;
-every output sample compared with ``==`` to :class:`hw.encoder.ref.FixedEncoder`.
+every output sample compared with ``==`` to :class:`dynalign.hw.encoder.ref.FixedEncoder`.
 One extra stall-free case (T=5, K=8) measures the cycles per feature.
 
 Prints ``{"compared", "mismatches", "cycles_per_feature", "configs", ...}``; exits 1 on
@@ -45,10 +45,10 @@ def _check_args(args):
 
 
 def build_cases(*, samples, configs, seed, max_steps):
-    """Case list (see :func:`hw.encoder.rtl_check.make_case`) + the timing case last."""
-    from hw.encoder.rtl_check import make_case, random_config
-    from hw.formats import CODE
-    from hw.systems import EncoderConfig
+    """Case list (see :func:`dynalign.hw.encoder.rtl_check.make_case`) + the timing case last."""
+    from dynalign.hw.encoder.rtl_check import make_case, random_config
+    from dynalign.hw.formats import CODE
+    from dynalign.hw.systems import EncoderConfig
 
     rng = np.random.default_rng(seed)
     pinned = [("mixed", -1.5), ("mixed", 10.0), ("lorenz", None)]
@@ -75,9 +75,9 @@ def build_cases(*, samples, configs, seed, max_steps):
 
 def run(args) -> int:
     _check_args(args)
-    from hw.encoder.rtl import TrajectoryEncoder
-    from hw.systems import EncoderConfig
-    from sim.tb_encoder_run import run_encoder_cases
+    from dynalign.hw.encoder.rtl import TrajectoryEncoder
+    from dynalign.hw.systems import EncoderConfig
+    from dynalign.sim.tb_encoder_run import run_encoder_cases
 
     cases = build_cases(samples=args.samples, configs=args.configs, seed=args.seed,
                         max_steps=args.max_steps)

@@ -6,7 +6,7 @@ with extreme weights, biases and thresholds (membranes saturate), random SAMPLE 
 random idle cycles on the sample stream and random backpressure on the class.  One
 design sized for the topology serves every network (loaded through its ``cfg`` port).
 Class, every per-neuron spike count, every output membrane and every counter (spikes,
-synops, saturations per layer) are compared with ``==`` to ``hw.lif.ref.ref_network``.
+synops, saturations per layer) are compared with ``==`` to ``dynalign.hw.lif.ref.ref_network``.
 
 Prints ``{"compared", "mismatches", "cycles_per_inference", "synops_per_inference",
 "lanes", "bound_cycles_per_inference", ...}`` where the bound is the mean over
@@ -55,7 +55,7 @@ def parse_layers(text: str) -> list[int]:
 
 
 def build_cases(dut, topology, *, samples, networks, steps, seed):
-    from hw.lif.rtl_check import random_case
+    from dynalign.hw.lif.rtl_check import random_case
     rng = np.random.default_rng(seed)
     per = [samples // networks + (i < samples % networks) for i in range(networks)]
     cases = []
@@ -79,8 +79,8 @@ def run(args) -> int:
     networks = min(networks, args.samples)
     if networks < 1:
         raise ValueError(f"--networks must be a positive integer, not {networks}")
-    from hw.lif.rtl_check import dut_for, summarise
-    from sim.tb_lif_run import run_lif_cases
+    from dynalign.hw.lif.rtl_check import dut_for, summarise
+    from dynalign.sim.tb_lif_run import run_lif_cases
 
     dut = dut_for([topology], lanes=args.lanes)
     cases = build_cases(dut, topology, samples=args.samples, networks=networks,

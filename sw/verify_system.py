@@ -1,10 +1,10 @@
 """``dynalign verify system RUN [--switch RUN2] --samples N --json``: end to end.
 
-Uploads RUN's weight image through the simulated UART (the host driver, :mod:`sw.driver`,
+Uploads RUN's weight image through the simulated UART (the host driver, :mod:`dynalign.sw.driver`,
 over the cocotb bridge of ``sim/tb_top.py``) into the Verilated top level
-(:class:`hw.top.DynalignTop`), classifies N test samples (their feature codes from the
+(:class:`dynalign.hw.top.DynalignTop`), classifies N test samples (their feature codes from the
 run's own feature transform and data split), and compares every result record with the
-golden model (:func:`sw.protocol.golden_results`: golden encoder on the uploaded integers,
+golden model (:func:`dynalign.sw.protocol.golden_results`: golden encoder on the uploaded integers,
 golden LIF network) with ``==`` on class, flags, spikes and saturations per layer and
 every output spike count.  With ``--switch RUN2`` the same bitstream is switched at run
 time: upload A, run; upload B, run; upload A again, run the first samples again.
@@ -35,7 +35,7 @@ def _strip(res):
 
 def compare_results(got_hex: str, image, codes):
     """``(equal, got, expected)`` for one RESULTS payload against the golden model."""
-    from sw.protocol import Results, golden_results
+    from dynalign.sw.protocol import Results, golden_results
     got = Results.unpack(bytes.fromhex(got_hex))
     exp = golden_results(image, codes)
     return _strip(got) == _strip(exp), got, exp
@@ -44,7 +44,7 @@ def compare_results(got_hex: str, image, codes):
 def system_limits(images, *, lanes: int, max_payload: int = 256, table: bool = False):
     """The smallest limits that hold every image (device images, parsed); ``table``: a
     core that serves the image's trajectory table (the iCEBreaker's)."""
-    from hw.top import lif_limits
+    from dynalign.hw.top import lif_limits
     n_layers = max(im.header.n_layers for im in images)
     sizes = [max([im.header.sizes[i] for im in images if i < im.header.n_layers], default=1)
              for i in range(n_layers)]
@@ -57,8 +57,8 @@ def system_limits(images, *, lanes: int, max_payload: int = 256, table: bool = F
 def device_image(run) -> bytes:
     """The device image of a run directory or of a weight-image file (checked: magic,
     version, size and CRC; a bad file raises a clear error)."""
-    from sw.evaluate import load_run
-    from sw.image import WeightImage
+    from dynalign.sw.evaluate import load_run
+    from dynalign.sw.image import WeightImage
     path = Path(run)
     if path.is_file():
         return WeightImage.load(path).payload()
@@ -70,12 +70,12 @@ def device_image(run) -> bytes:
 def run_codes(run_dir, *, split: str = "test"):
     """``(image_bytes, codes, labels)`` of a run directory (or a bare device image: no
     codes, no labels)."""
-    from sw.evaluate import load_run
+    from dynalign.sw.evaluate import load_run
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         return device_image(run_dir), None, None
     info, image, transform = load_run(run_dir)
-    from sw.data import load_dataset
+    from dynalign.sw.data import load_dataset
     d = info["data"]
     ds = load_dataset(d["dataset"], data_dir=d.get("data_dir"), path=d.get("data_path"),
                       seed=d["seed"], test_fraction=d["test_fraction"],
@@ -93,10 +93,10 @@ def verify_system(images: list[bytes], codes: list, *, samples: int, lanes: int 
     ``table``: simulate the core that serves an uploaded table (no integrator; the
     driver sends each image with its table block).
     """
-    from hw.formats import CODE
-    from hw.top import DynalignTop
-    from sim.tb_top_run import run_top_job
-    from sw.protocol import parse_image
+    from dynalign.hw.formats import CODE
+    from dynalign.hw.top import DynalignTop
+    from dynalign.sim.tb_top_run import run_top_job
+    from dynalign.sw.protocol import parse_image
 
     if not 1 <= len(images) <= 2:
         raise ValueError("give one image, or two with a switch")
@@ -177,7 +177,7 @@ def _main(args) -> int:
     for run in [args.run] + ([args.switch] if args.switch else []):
         img, c, _ = run_codes(run)
         if c is None:
-            from sw.protocol import parse_image
+            from dynalign.sw.protocol import parse_image
             k = parse_image(img).header.n_features
             c = rng.integers(-128, 128, size=(args.samples, k))
         images.append(img)

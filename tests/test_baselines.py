@@ -1,11 +1,11 @@
 import numpy as np
 import pytest
 
-from hw.encoder.ref import FixedEncoder
-from hw.formats import SAMPLE
-from hw.systems import EncoderConfig
-from sw.baselines import encode_inputs, n_channels
-from sw.energy import ENERGY_TABLE, energy_pj
+from dynalign.hw.encoder.ref import FixedEncoder
+from dynalign.hw.formats import SAMPLE
+from dynalign.hw.systems import EncoderConfig
+from dynalign.sw.baselines import encode_inputs, n_channels
+from dynalign.sw.energy import ENERGY_TABLE, energy_pj
 
 CODES = np.array([[64, -32, 0], [-128, 127, 16]])      # v = 1, -0.5, 0 / -2, 1.98, 0.25
 ONE = 1 << SAMPLE.frac

@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 from amaranth.sim import Simulator
 
-from hw.encoder.ref import FixedEncoder
-from hw.encoder.rtl import encoder_registers, table_writes
-from hw.formats import CODE
-from hw.lif.ref import random_network, ref_network
-from hw.lif.rtl import RD_CLS, config_writes, rd_stat_addr
-from hw.systems import EncoderConfig
+from dynalign.hw.encoder.ref import FixedEncoder
+from dynalign.hw.encoder.rtl import encoder_registers, table_writes
+from dynalign.hw.formats import CODE
+from dynalign.hw.lif.ref import random_network, ref_network
+from dynalign.hw.lif.rtl import RD_CLS, config_writes, rd_stat_addr
+from dynalign.hw.systems import EncoderConfig
 
 spec = importlib.util.spec_from_file_location(
     "bench_lif_synth", Path(__file__).parents[1] / "bench" / "bench_lif_synth.py")

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from constraints.boards import BoardTop, default_limits
-from sw.commands.build import build
+from dynalign.constraints.boards import BoardTop, default_limits
+from dynalign.sw.commands.build import build
 
 
 @pytest.mark.parametrize("board", ["icebreaker", "ulx3s"])

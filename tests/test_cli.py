@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from sw import cli
+from dynalign.sw import cli
 
 
 def run(capsys, *argv):
@@ -30,7 +30,7 @@ def test_every_command_has_help(capsys, name):
 
 
 def test_verify_targets_have_help(capsys):
-    from sw.commands import verify
+    from dynalign.sw.commands import verify
     for mod in verify.TARGETS:
         target = importlib.import_module(mod)
         name = mod.rsplit(".", 1)[1].removeprefix("verify_")

@@ -6,7 +6,7 @@ import struct
 import numpy as np
 import pytest
 
-from sw.data import (
+from dynalign.sw.data import (
     DataError,
     default_mnist_dir,
     load_dataset,

@@ -1,4 +1,4 @@
-"""The README's main command (``make demo`` -> ``python -m sw.demo``): its stages, its
+"""The README's main command (``make demo`` -> ``python -m dynalign.sw.demo``): its stages, its
 report and its argument errors.  The full chain (RTL simulation of 8-bit codes and a
 bitstream build) is slow and runs with ``--runslow``."""
 
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from sw import demo
+from dynalign.sw import demo
 
 TINY = ["--features", "3", "--layers", "12", "--epochs", "2", "--limit", "300"]
 
@@ -63,7 +63,7 @@ def test_full_demo(tmp_path):
 
 def test_network_defaults_to_the_board(tmp_path):
     """Without --features / --layers the demo trains the size the board holds."""
-    from constraints.boards import BOARDS
+    from dynalign.constraints.boards import BOARDS
     out = tmp_path / "demo"
     assert demo.main(["--out", str(out), "--stages", "encode", "--board", "icebreaker"]) == 0
     report = json.loads((out / "report.json").read_text())

@@ -7,15 +7,15 @@ import json
 import numpy as np
 import pytest
 
-from hw.lif.ref import random_network
-from hw.link import DeviceModel, GoldenCore
-from hw.protocol import Limits
-from hw.systems import EncoderConfig
-from sw.commands import run as run_cmd
-from sw.commands import upload as upload_cmd
-from sw.driver import ModelTransport
-from sw.image import WeightImage
-from sw.protocol import golden_results, parse_image
+from dynalign.hw.lif.ref import random_network
+from dynalign.hw.link import DeviceModel, GoldenCore
+from dynalign.hw.protocol import Limits
+from dynalign.hw.systems import EncoderConfig
+from dynalign.sw.commands import run as run_cmd
+from dynalign.sw.commands import upload as upload_cmd
+from dynalign.sw.driver import ModelTransport
+from dynalign.sw.image import WeightImage
+from dynalign.sw.protocol import golden_results, parse_image
 
 
 @pytest.fixture
@@ -52,7 +52,7 @@ def test_run_input_errors():
 
 
 def test_cli_lists_board_commands():
-    from sw.cli import build_parser
+    from dynalign.sw.cli import build_parser
     p = build_parser()
     args = p.parse_args(["build", "--board", "icebreaker", "--json"])
     assert args.board == "icebreaker" and args.run is None
@@ -61,7 +61,7 @@ def test_cli_lists_board_commands():
 
 
 def test_missing_serial_port_is_one_clear_line(model_file, tmp_path, capsys):
-    from sw import cli
+    from dynalign.sw import cli
     path, _ = model_file
     port = str(tmp_path / "ttyNOPE")
     assert cli.main(["upload", "--port", port, str(path)]) == 1
@@ -73,7 +73,7 @@ def test_missing_serial_port_is_one_clear_line(model_file, tmp_path, capsys):
 
 
 def test_bad_run_is_rejected_before_the_port_is_opened(tmp_path, capsys):
-    from sw import cli
+    from dynalign.sw import cli
     bad = tmp_path / "bad.dlw"
     bad.write_bytes(b"junk")
     port = str(tmp_path / "ttyNOPE")           # never opened: the image check comes first
@@ -84,6 +84,6 @@ def test_bad_run_is_rejected_before_the_port_is_opened(tmp_path, capsys):
 
 
 def test_bad_baud_is_rejected():
-    from sw.driver import SerialTransport
+    from dynalign.sw.driver import SerialTransport
     with pytest.raises(ValueError, match="baud must be a positive integer"):
         SerialTransport("/dev/null", baud=0)

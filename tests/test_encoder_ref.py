@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from hw.encoder.ref import (
+from dynalign.hw.encoder.ref import (
     FixedEncoder,
     check_codes,
     codes_to_values,
@@ -15,8 +15,8 @@ from hw.encoder.ref import (
     ref_trajectory_table,
     values_to_codes,
 )
-from hw.formats import CODE, SAMPLE
-from hw.systems import EncoderConfig
+from dynalign.hw.formats import CODE, SAMPLE
+from dynalign.hw.systems import EncoderConfig
 
 SHORT = {"tmax": 0.5, "dt": 0.01, "samples": 6}
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from hw.encoder.ref import FixedEncoder
-from hw.encoder.rtl import (
+from dynalign.hw.encoder.ref import FixedEncoder
+from dynalign.hw.encoder.rtl import (
     _TAG_LAYOUT,
     MUL_A_WIDTH,
     MUL_B_WIDTH,
@@ -27,9 +27,9 @@ from hw.encoder.rtl import (
     program_terms,
     table_writes,
 )
-from hw.encoder.rtl_check import Checker, expected_beats, expected_sat
-from hw.formats import CODE, COEF, QFormat
-from hw.systems import EncoderConfig
+from dynalign.hw.encoder.rtl_check import Checker, expected_beats, expected_sat
+from dynalign.hw.formats import CODE, COEF, QFormat
+from dynalign.hw.systems import EncoderConfig
 
 SMALL = QFormat("code", 3, CODE.frac)          # codes -4 .. 3
 SMALL_CODES = list(range(SMALL.min_int, SMALL.max_int + 1))

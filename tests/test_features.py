@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from hw.formats import CODE
-from sw.data import load_dataset
-from sw.features import FeatureTransform
+from dynalign.hw.formats import CODE
+from dynalign.sw.data import load_dataset
+from dynalign.sw.features import FeatureTransform
 
 
 @pytest.fixture(scope="module")
@@ -23,8 +23,8 @@ def test_fit_uses_training_rows_only(digits):
 
 
 def test_train_run_fits_on_train_split(digits):
-    from hw.systems import EncoderConfig
-    from sw.train import TrainOptions, prepare_data
+    from dynalign.hw.systems import EncoderConfig
+    from dynalign.sw.train import TrainOptions, prepare_data
     prep = prepare_data(TrainOptions(features=4), EncoderConfig(delta=2.0))
     np.testing.assert_allclose(prep.transform.mean, prep.dataset.x_train.mean(axis=0))
     assert prep.transform.n_features == 4

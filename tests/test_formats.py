@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from hw import formats as F
-from hw.formats import QFormat, round_shift
+from dynalign.hw import formats as F
+from dynalign.hw.formats import QFormat, round_shift
 
 
 def test_ranges():

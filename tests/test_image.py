@@ -7,9 +7,9 @@ import zlib
 import numpy as np
 import pytest
 
-from hw.lif.ref import random_network
-from hw.systems import EncoderConfig
-from sw.image import (
+from dynalign.hw.lif.ref import random_network
+from dynalign.hw.systems import EncoderConfig
+from dynalign.sw.image import (
     IMAGE_FILE_MAGIC,
     ImageError,
     WeightImage,
@@ -17,7 +17,7 @@ from sw.image import (
     network_from_dict,
     network_to_dict,
 )
-from sw.protocol import build_image, parse_image
+from dynalign.sw.protocol import build_image, parse_image
 
 
 def make_image(seed=0, topology=(12, 9, 5), **enc):

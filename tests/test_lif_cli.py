@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from sw.cli import main
-from sw.verify_network import parse_layers
+from dynalign.sw.cli import main
+from dynalign.sw.verify_network import parse_layers
 
 
 @pytest.mark.parametrize("argv, msg", [

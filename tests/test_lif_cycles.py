@@ -1,4 +1,4 @@
-"""The cycle model (:mod:`hw.lif.cycles`) against the RTL's ``cycles`` counter in the
+"""The cycle model (:mod:`dynalign.hw.lif.cycles`) against the RTL's ``cycles`` counter in the
 Amaranth simulator: ``==`` for every sample, over random topologies, spike rates (silent,
 sparse, dense, saturating), step counts, lane counts and FIFO depths."""
 
@@ -6,16 +6,16 @@ import numpy as np
 import pytest
 from test_lif_rtl import run_amaranth
 
-from hw.formats import BIAS
-from hw.lif.cycles import (
+from dynalign.hw.formats import BIAS
+from dynalign.hw.lif.cycles import (
     DRAIN,
     group_spikes,
     ref_cycles,
     ref_cycles_from_sizes,
     ref_cycles_from_trains,
 )
-from hw.lif.ref import LIFLayerParams, LIFNetworkParams, random_network, random_samples, ref_network
-from hw.lif.rtl import RD_CYCLES, READOUT_TAIL, LIFNetwork, bound_cycles_network
+from dynalign.hw.lif.ref import LIFLayerParams, LIFNetworkParams, random_network, random_samples, ref_network
+from dynalign.hw.lif.rtl import RD_CYCLES, READOUT_TAIL, LIFNetwork, bound_cycles_network
 
 
 def _dut(lanes, max_neurons, *, max_layers=3, max_inputs=8, fifo_depth=8):

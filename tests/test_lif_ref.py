@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from hw.formats import BIAS, IN_SHIFT_MAX, MEM, SAMPLE, WEIGHT
-from hw.lif.ref import (
+from dynalign.hw.formats import BIAS, IN_SHIFT_MAX, MEM, SAMPLE, WEIGHT
+from dynalign.hw.lif.ref import (
     LIFLayerParams,
     LIFNetworkParams,
     NetworkResult,

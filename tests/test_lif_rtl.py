@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from hw.formats import MEM, WEIGHT
-from hw.lif.ref import LIFLayerParams, LIFNetworkParams, random_network, random_samples, ref_network
-from hw.lif.rtl import (
+from dynalign.hw.formats import MEM, WEIGHT
+from dynalign.hw.lif.ref import LIFLayerParams, LIFNetworkParams, random_network, random_samples, ref_network
+from dynalign.hw.lif.rtl import (
     RD_CLS,
     RD_CYCLES,
     LIFNetwork,

@@ -11,9 +11,9 @@ from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.sim import Simulator
 
-from hw.lif.ref import random_network
-from hw.link import CommandEngine, DeviceModel, StubCore_
-from hw.protocol import (
+from dynalign.hw.lif.ref import random_network
+from dynalign.hw.link import CommandEngine, DeviceModel, StubCore_
+from dynalign.hw.protocol import (
     CORE_LIF_TABLE,
     IMAGE_HEADER_LEN,
     TABLE_ROWS,
@@ -23,8 +23,8 @@ from hw.protocol import (
     Limits,
     encode_frame,
 )
-from hw.systems import EncoderConfig
-from sw.protocol import build_image, image_requests, parse_image
+from dynalign.hw.systems import EncoderConfig
+from dynalign.sw.protocol import build_image, image_requests, parse_image
 
 LIMITS = Limits(max_features=4, max_samples=5, max_sizes=(16, 8, 4), max_payload=96)
 TIMEOUT = 64
@@ -299,7 +299,7 @@ def test_admission_of_crafted_headers(limits):
     K/T/L ranges, total length around the bank size and the table block, 32-bit
     lengths, zero and oversized layers), gateware against Limits.check_header."""
 
-    from hw.protocol import IMAGE_HEADER, IMAGE_MAGIC, LAYERS_OFFSET, table_len
+    from dynalign.hw.protocol import IMAGE_HEADER, IMAGE_MAGIC, LAYERS_OFFSET, table_len
     rng = random.Random(7)
     flags = 1 if limits.table else 0
     tl = table_len(2) if limits.table else 0

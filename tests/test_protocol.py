@@ -8,9 +8,9 @@ import struct
 import numpy as np
 import pytest
 
-from hw.lif.ref import random_network
-from hw.link import DeviceModel, GoldenCore, stub_result
-from hw.protocol import (
+from dynalign.hw.lif.ref import random_network
+from dynalign.hw.link import DeviceModel, GoldenCore, stub_result
+from dynalign.hw.protocol import (
     ERROR,
     IMAGE_HEADER_LEN,
     REPLY,
@@ -25,8 +25,8 @@ from hw.protocol import (
     crc32,
     encode_frame,
 )
-from hw.systems import EncoderConfig
-from sw.protocol import (
+from dynalign.hw.systems import EncoderConfig
+from dynalign.sw.protocol import (
     Results,
     Status,
     build_image,

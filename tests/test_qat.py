@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from hw.encoder.ref import FixedEncoder
-from hw.formats import ACT, CODE, MEM, SAMPLE, round_shift
-from hw.lif.ref import argmax_class, random_network, random_samples, ref_network
-from hw.systems import EncoderConfig
-from sw.evaluate import compare_torch_golden
-from sw.image import network_from_dict, network_to_dict
-from sw.qat import (
+from dynalign.hw.encoder.ref import FixedEncoder
+from dynalign.hw.formats import ACT, CODE, MEM, SAMPLE, round_shift
+from dynalign.hw.lif.ref import argmax_class, random_network, random_samples, ref_network
+from dynalign.hw.systems import EncoderConfig
+from dynalign.sw.evaluate import compare_torch_golden
+from dynalign.sw.image import network_from_dict, network_to_dict
+from dynalign.sw.qat import (
     LIFNet,
     _RoundShift,
     activation_table,

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from sw import cli
-from sw.sweep import SweepOptions, make_settings, run_setting
+from dynalign.sw import cli
+from dynalign.sw.sweep import SweepOptions, make_settings, run_setting
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,7 @@ def test_sweep_is_resumable(sweep_dir):
 
 
 def test_results_page(sweep_dir, tmp_path):
-    from sw.results import write_results_page
+    from dynalign.sw.results import write_results_page
     page = tmp_path / "docs" / "results.md"
     text = write_results_page([("digits", sweep_dir, "dynalign sweep ..."),
                                ("MNIST", tmp_path / "none", "dynalign sweep --dataset mnist")],
@@ -63,7 +63,7 @@ def test_results_page(sweep_dir, tmp_path):
 
 
 def test_landscape_verdict_applies_the_criterion():
-    from sw.results import landscape_verdict
+    from dynalign.sw.results import landscape_verdict
 
     def summ(spikes, accs):
         rows = [{"kind": "mixed", "delta": d, "spikes_per_inference": s,
@@ -106,7 +106,7 @@ def test_options_validation():
 def test_resumed_sweep_says_so(sweep_dir):
     """A second run reuses every setting and the page says its wall time is not the
     compute time."""
-    from sw.results import write_results_page
+    from dynalign.sw.results import write_results_page
     code = cli.main(["sweep", "--deltas=-1.5,2", "--seeds", "1", "--limit", "240",
                      "--layers", "12", "--features", "4", "--epochs", "2", "--patience",
                      "2", "--baselines", "rate", "--no-lorenz", "--workers", "1",

@@ -5,8 +5,8 @@ from amaranth import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.encoder.rtl import TrajectoryEncoder
-from hw.synth import BOARDS, SmokeWrapper, build, parse_nextpnr, port_signals
+from dynalign.hw.encoder.rtl import TrajectoryEncoder
+from dynalign.hw.synth import BOARDS, SmokeWrapper, build, parse_nextpnr, port_signals
 
 
 class Counter(wiring.Component):
@@ -85,7 +85,7 @@ def test_real_build_small(board, tmp_path):
 
 
 def test_yosys_ff_count_reads_the_last_statistics(tmp_path):
-    from hw.synth import _yosys_ff_count
+    from dynalign.hw.synth import _yosys_ff_count
     block = ("       19 cells\n        3   SB_MAC16\n      152   SB_DFFE\n"
              "     1552   SB_DFFESR\n     3309   SB_LUT4\n")
     (tmp_path / "x.rpt").write_text("Printing statistics.\n" + block.replace("152", "7")

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from hw.systems import EncoderConfig, System, derivative_float, lyapunov_spectrum
+from dynalign.hw.systems import EncoderConfig, System, derivative_float, lyapunov_spectrum
 
 
 def test_defaults_are_the_papers():

@@ -5,9 +5,9 @@ every fault of the issue, compared with the golden model."""
 import numpy as np
 import pytest
 
-from hw.formats import CODE, SAMPLE, QFormat
-from hw.lif.ref import random_network
-from hw.protocol import (
+from dynalign.hw.formats import CODE, SAMPLE, QFormat
+from dynalign.hw.lif.ref import random_network
+from dynalign.hw.protocol import (
     ENCODER_OFFSET,
     IMAGE_HEADER_LEN,
     LAYERS_OFFSET,
@@ -15,10 +15,10 @@ from hw.protocol import (
     Err,
     encode_frame,
 )
-from hw.systems import EncoderConfig
-from hw.top import DynalignTop, lif_limits
-from sw.protocol import build_image, golden_table, image_requests, pack_table, parse_image
-from sw.verify_system import compare_results, system_limits, verify_system
+from dynalign.hw.systems import EncoderConfig
+from dynalign.hw.top import DynalignTop, lif_limits
+from dynalign.sw.protocol import build_image, golden_table, image_requests, pack_table, parse_image
+from dynalign.sw.verify_system import compare_results, system_limits, verify_system
 
 #: 4-bit feature codes (-8..7): the encoder's table refill integrates 16 codes instead of
 #: 256, so that a simulated mode switch takes thousands of cycles, not millions.
@@ -39,7 +39,7 @@ def codes(seed, n):
 
 @pytest.fixture(scope="module")
 def session(tmp_path_factory):
-    from sim.tb_top_run import run_top_job
+    from dynalign.sim.tb_top_run import run_top_job
     a, b = model(1, delta=2.0), model(2, delta=-1.5)
     limits = lif_limits(max_features=4, max_samples=5, max_sizes=(12, 6), lanes=2,
                         max_payload=128)
@@ -170,7 +170,7 @@ def table_session():
     SPRAM).  Upload A (the driver adds its table block), classify; WRITE_ENCODER and an
     image without a table are refused; a *tampered* table (uploaded frame by frame, the driver
     would refuse it) is served as uploaded; switch to B and back to A."""
-    from sim.tb_top_run import run_top_job
+    from dynalign.sim.tb_top_run import run_top_job
     a, b = table_model(1, delta=2.0), table_model(2, delta=-1.5)
     limits = lif_limits(max_features=4, max_samples=2, max_sizes=(12, 6), lanes=2,
                         max_payload=128, table=True)

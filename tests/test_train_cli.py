@@ -6,9 +6,9 @@ import json
 import numpy as np
 import pytest
 
-from sw import cli
-from sw.commands import train as train_cmd
-from sw.data import default_mnist_dir
+from dynalign.sw import cli
+from dynalign.sw.commands import train as train_cmd
+from dynalign.sw.data import default_mnist_dir
 
 TINY = ["--features", "4", "--layers", "16", "--epochs", "2", "--ann-epochs", "2",
         "--limit", "300", "--no-progress"]
@@ -67,11 +67,11 @@ def test_eval_text(capsys, tiny_run):
 def test_eval_lanes_gives_the_cycle_model(capsys, tiny_run):
     """``--lanes`` adds the LIF cycles per inference: the exact cycle model over the
     golden results of the test split, computed here independently."""
-    from hw.encoder.ref import FixedEncoder
-    from hw.lif.cycles import ref_cycles
-    from hw.lif.ref import ref_network
-    from sw.evaluate import load_run
-    from sw.verify_system import run_codes
+    from dynalign.hw.encoder.ref import FixedEncoder
+    from dynalign.hw.lif.cycles import ref_cycles
+    from dynalign.hw.lif.ref import ref_network
+    from dynalign.sw.evaluate import load_run
+    from dynalign.sw.verify_system import run_codes
     code, out, _ = run(capsys, "eval", tiny_run, "--lanes", "4", "--json")
     assert code == 0
     res = json.loads(out)
@@ -112,7 +112,7 @@ def test_eval_corrupted_image(capsys, tiny_run, tmp_path):
 
 
 def test_eval_wrong_transform(capsys, tiny_run, tmp_path):
-    from sw.features import FeatureTransform
+    from dynalign.sw.features import FeatureTransform
     run_dir = _copy_run(tiny_run, tmp_path / "r")
     tf = FeatureTransform.load(run_dir / "transform.npz")
     FeatureTransform(mean=tf.mean + 1e-9, std=tf.std, components=tf.components,
@@ -145,7 +145,7 @@ def test_train_errors(capsys, tmp_path, argv, message):
 
 
 def test_cli_defaults_match_train_options():
-    from sw.train import TrainOptions
+    from dynalign.sw.train import TrainOptions
     d = TrainOptions()
     for key, value in train_cmd.DEFAULTS.items():
         want = ",".join(map(str, d.layers)) if key == "layers" else getattr(d, key)
@@ -153,9 +153,9 @@ def test_cli_defaults_match_train_options():
 
 
 def test_api_npz_dataset(tmp_path):
-    from hw.systems import EncoderConfig
-    from sw.evaluate import evaluate_run
-    from sw.train import TrainOptions, train_run
+    from dynalign.hw.systems import EncoderConfig
+    from dynalign.sw.evaluate import evaluate_run
+    from dynalign.sw.train import TrainOptions, train_run
     rng = np.random.default_rng(0)
     y = np.arange(120) % 3
     x = rng.normal(size=(120, 10)) + y[:, None]
@@ -177,7 +177,7 @@ def test_api_npz_dataset(tmp_path):
 def test_fixed_in_shift(tmp_path):
     """``--in-shift`` fixes the layer-1 shift (exported in the image); a coarser input
     has fewer non-zero activations; torch and golden still agree exactly."""
-    from sw.evaluate import load_run
+    from dynalign.sw.evaluate import load_run
     shifts, active = [], []
     for s in (None, 9):
         out = tmp_path / f"r{s}"
@@ -195,7 +195,7 @@ def test_fixed_in_shift(tmp_path):
 def test_recipes():
     """The defaults and the MNIST recipe are valid option sets that run the whole cosine
     schedule (early stopping only keeps the best epoch)."""
-    from sw.train import MNIST_RECIPE, TrainOptions
+    from dynalign.sw.train import MNIST_RECIPE, TrainOptions
     for recipe in (TrainOptions(), TrainOptions(**MNIST_RECIPE)):
         recipe.validate()
         assert recipe.patience >= recipe.epochs

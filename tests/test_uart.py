@@ -7,7 +7,7 @@ import pytest
 from amaranth.hdl import Module
 from amaranth.sim import Simulator
 
-from hw.uart import MIN_DIVISOR, UARTRx, UARTTx, baud_divisor
+from dynalign.hw.uart import MIN_DIVISOR, UARTRx, UARTTx, baud_divisor
 
 
 def line_bits(byte, *, stop=1):

@@ -1,6 +1,6 @@
 """Golden trajectory encoder: float64 reference, bit-exact fixed-point model, scalar twin.
 
-Fixed-point integration (integers only; formats and shifts from :mod:`hw.formats`).
+Fixed-point integration (integers only; formats and shifts from :mod:`dynalign.hw.formats`).
 ``sat_F`` clamps to format ``F`` and every clamped element is counted, per code.
 
 * initial state from a feature code ``c`` (:data:`CODE`, v = c / 2**6)::

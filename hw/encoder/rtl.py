@@ -3,24 +3,24 @@
 Architecture
 ------------
 Features reach the encoder as :data:`~hw.formats.CODE` codes, so the whole trajectory
-is a function of the code (see :mod:`hw.encoder.ref`).  The encoder therefore works in
+is a function of the code (see :mod:`dynalign.hw.encoder.ref`).  The encoder therefore works in
 two phases:
 
 1. **Refill** (after a parameter change): :class:`TrajectoryIntegrator` integrates every
    code of the code format once, in the exact integer arithmetic of
-   :func:`hw.encoder.ref.ref_trajectory_table`, and writes the ``T`` samples ``[x, y, z]``
+   :func:`dynalign.hw.encoder.ref.ref_trajectory_table`, and writes the ``T`` samples ``[x, y, z]``
    of each code into a *trajectory table* (plus one saturation bit per code).  It is a
    sequential machine around one shared signed multiplier (:class:`SerialMultiplier`,
    three 16x16 unsigned partial products per cycle, i.e. three DSP tiles) driven by a
    small microprogram (:func:`microprogram`) that is generated at elaboration time
-   from the systems' term programmes (:meth:`hw.systems.EncoderConfig.coef_program`);
+   from the systems' term programmes (:meth:`dynalign.hw.systems.EncoderConfig.coef_program`);
    the coefficients themselves are run-time registers.
 2. **Serve**: codes arrive on ``i_codes`` in requests of ``n_features`` codes (double
    buffered); for each request the encoder emits the golden layout
    ``for t in range(T): for k in range(K): x, y, z`` (``lanes`` samples per beat) by table
    lookup, one beat per cycle when the sink is ready.
 
-Integer semantics (equal to the golden model, :mod:`hw.encoder.ref`)
+Integer semantics (equal to the golden model, :mod:`dynalign.hw.encoder.ref`)
 -------------------------------------------------------------------
 Every multiply is exact (``A * B``, at most 64 bits signed).  After the multiplier a
 rounding constant ``R`` is added and bits are dropped by an arithmetic shift:
@@ -34,7 +34,7 @@ rounding constant ``R`` is added and bits are dropped by an arithmetic shift:
   ``S' = sat_STATE(S + ((H6 * (k1 + 2 k2 + 2 k3 + k4) + 2**9) >> 10))``;
 * operands and samples ``sat_SAMPLE((s + 2**15) >> 16)``.
 
-The shifts are those of :mod:`hw.formats` (``PRODUCT_SHIFT``, ``DERIV_SHIFT``,
+The shifts are those of :mod:`dynalign.hw.formats` (``PRODUCT_SHIFT``, ``DERIV_SHIFT``,
 ``INCREMENT_SHIFT``, ``OPERAND_SHIFT``); nothing here restates a width.
 
 Saturation flags

@@ -2,7 +2,7 @@
 
 Shared by the Amaranth-sim tests, the cocotb testbench (``sim/tb_encoder.py``) and
 ``dynalign verify encoder``: the expected beats come from the golden
-:class:`~hw.encoder.ref.FixedEncoder` and are compared with ``==``.
+:class:`~dynalign.hw.encoder.ref.FixedEncoder` and are compared with ``==``.
 """
 
 from __future__ import annotations

@@ -1,12 +1,12 @@
-"""Cycle model of :class:`hw.lif.rtl.LIFNetwork`: the ``cycles`` counter (``RD_CYCLES``) of
+"""Cycle model of :class:`dynalign.hw.lif.rtl.LIFNetwork`: the ``cycles`` counter (``RD_CYCLES``) of
 every inference, exactly, from the golden model's results -- without simulating RTL.
 
-The schedule (derived from the engine, loader and serialiser in :mod:`hw.lif.rtl`; the
+The schedule (derived from the engine, loader and serialiser in :mod:`dynalign.hw.lif.rtl`; the
 counter counts every engine cycle of an inference except those spent waiting for input
 samples, so input idles and output backpressure do not change it):
 
 * a *layer step* (layer ``l`` at step ``t``) issues ``n = max(a, 1)`` list entries per
-  group (``a`` = active inputs, :attr:`hw.lif.ref.NetworkResult.active`; an empty list
+  group (``a`` = active inputs, :attr:`dynalign.hw.lif.ref.NetworkResult.active`; an empty list
   issues one dummy entry), group after group, then drains: it ends in the first cycle in
   which the pipeline, the spike-mask FIFO and the serialiser are all empty;
 * the last entry of a group reaches F3 ``ISSUE_TO_MASK`` = 7 cycles after its issue and
@@ -32,7 +32,7 @@ from .rtl import READOUT_TAIL
 __all__ = ["ref_cycles", "ref_cycles_from_trains", "ref_cycles_from_sizes",
            "group_spikes", "FIFO_DEPTH", "MASK_TO_SERIALISER", "ISSUE_TO_MASK", "DRAIN"]
 
-#: :class:`hw.lif.rtl.LIFNetwork`'s default ``fifo_depth``.
+#: :class:`dynalign.hw.lif.rtl.LIFNetwork`'s default ``fifo_depth``.
 FIFO_DEPTH = 8
 #: issue -> P1 -> PA -> P2 -> P3 -> F1 -> F2 -> F3: the mask is written into the FIFO
 #: seven cycles after the issue.
@@ -57,7 +57,7 @@ def group_spikes(train, lanes: int) -> np.ndarray:
 
 def ref_cycles(result: NetworkResult, net: LIFNetworkParams, *, lanes: int,
                fifo_depth: int = FIFO_DEPTH) -> np.ndarray:
-    """Per sample, the RTL's ``cycles`` counter of an :class:`hw.lif.rtl.LIFNetwork` of
+    """Per sample, the RTL's ``cycles`` counter of an :class:`dynalign.hw.lif.rtl.LIFNetwork` of
     ``lanes`` lanes and spike-mask FIFO depth ``fifo_depth``, from ``result =
     ref_network(samples, net)`` (its ``active`` and ``spike_trains``).  Exact (integer
     equal to the RTL counter; see ``tests/test_lif_cycles.py``).

@@ -1,6 +1,6 @@
 """Golden LIF network: bit-exact integer model (vectorised over samples) and a scalar twin.
 
-The contract (every format from :mod:`hw.formats`; ``sat_F`` clamps to ``F``):
+The contract (every format from :mod:`dynalign.hw.formats`; ``sat_F`` clamps to ``F``):
 
 Per inference every membrane starts at 0.  For ``t = 0 .. T-1`` and, inside a step, for
 the layers ``l = 1 .. L`` in order (a spike of layer ``l-1`` at step ``t`` reaches layer
@@ -25,7 +25,7 @@ lowest index; per layer the total spikes, the synaptic operations (layer 1:
 ``sum_t nnz(a[t, :]) * n_out``, zero activations are skipped; layer ``l > 1``:
 ``sum_t (spikes of layer l-1 at t) * n_out``) and the saturation count.  The vectorised
 model also returns the active-input counts per step and layer and every layer's spike
-trains ``s_l[t, i]`` (what :mod:`hw.lif.cycles` needs to predict the RTL's cycles).
+trains ``s_l[t, i]`` (what :mod:`dynalign.hw.lif.cycles` needs to predict the RTL's cycles).
 
 Exactness of the fast model: the matrix products run in float64 BLAS, exact while every
 partial sum stays below ``2**53``; :data:`FLOAT_EXACT_INPUTS` (from the formats) bounds

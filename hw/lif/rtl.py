@@ -1,6 +1,6 @@
 """Event-driven LIF network in Amaranth: one shared datapath of ``lanes`` neuron lanes.
 
-The integer equations are those of :mod:`hw.lif.ref` (``v = sat_MEM(round_shift(beta * v,
+The integer equations are those of :mod:`dynalign.hw.lif.ref` (``v = sat_MEM(round_shift(beta * v,
 8) + I + bias)``, spike when ``v >= theta``, subtract ``theta``); this module only
 schedules them.
 
@@ -21,9 +21,9 @@ Organisation
   ``acc[k] += W[g*lanes+k, j] * a`` (one entry per cycle, all lanes at once); after the
   group's last entry the group is *finalised* (leak, bias, saturation, threshold, reset,
   count) in a pipeline while the next group accumulates.  A layer step therefore costs
-  ``groups x max(active, 1)`` cycles plus a drain (10 cycles, ``hw.lif.cycles.DRAIN``,
+  ``groups x max(active, 1)`` cycles plus a drain (10 cycles, ``dynalign.hw.lif.cycles.DRAIN``,
   and the serialisation of the last group's spikes), against the bound
-  ``ceil(active x n_out / lanes)``; the exact count is :func:`hw.lif.cycles.ref_cycles`.
+  ``ceil(active x n_out / lanes)``; the exact count is :func:`dynalign.hw.lif.cycles.ref_cycles`.
   An empty list still finalises every group (one dummy entry of value 0 per group).
 * **Memories** (``amaranth.lib.memory.Memory``): weights (word = ``lanes`` weights,
   address ``wbase_l + g * n_in + j``), biases and state (membrane + per-neuron spike
@@ -52,7 +52,7 @@ Pipeline (one active entry per cycle; every stage boundary is a register):
 * F2 -- ``u = beta * (v >> 8) + acc + bias + low part``; whether ``u`` overflows MEM
   (then only its low ``MEM.width`` bits and sign are kept); which lanes hold neurons;
 * F3 -- ``d = u - theta``, ``sat_MEM``, threshold, reset, count, write back, spike mask
-  into a FIFO (``hw.lif.cycles.ISSUE_TO_MASK`` = 7 cycles after the issue);
+  into a FIFO (``dynalign.hw.lif.cycles.ISSUE_TO_MASK`` = 7 cycles after the issue);
 * serialiser -- one spike index per cycle into the next layer's list.
 
 Per-layer constants used from P3 on (beta, theta and what F3 derives from theta, the
@@ -148,7 +148,7 @@ def bound_cycles(active, n_out, lanes) -> int:
 
 def bound_cycles_network(result, net: LIFNetworkParams, lanes: int) -> np.ndarray:
     """Per sample, the sum over steps and layers of ``ceil(active x n_out / lanes)``,
-    from a :class:`hw.lif.ref.NetworkResult` (its ``active`` field)."""
+    from a :class:`dynalign.hw.lif.ref.NetworkResult` (its ``active`` field)."""
     n_out = np.array([layer.n_out for layer in net.layers], np.int64)
     return (-(-(result.active * n_out) // lanes)).sum(axis=(1, 2))
 

@@ -1,1 +1,1 @@
-"""One module per ``dynalign`` command; see :mod:`sw.cli`."""
+"""One module per ``dynalign`` command; see :mod:`dynalign.sw.cli`."""

@@ -1,16 +1,16 @@
 """``dynalign build --board {icebreaker,ulx3s} [RUN] --json``: the accelerator bitstream.
 
-Builds :class:`constraints.boards.BoardTop` (the UART host link, command engine, encoder
+Builds :class:`dynalign.constraints.boards.BoardTop` (the UART host link, command engine, encoder
 and LIF network) with the YoWASP tools and prints::
 
     {"board", "bitstream", "fmax_mhz", "clock_mhz", "luts", "luts_total", "ffs", "dsps",
      "brams", "meets_timing"}
 
-``fmax_mhz`` and utilisation come from nextpnr's report (:func:`hw.synth.parse_nextpnr`);
+``fmax_mhz`` and utilisation come from nextpnr's report (:func:`dynalign.hw.synth.parse_nextpnr`);
 ``clock_mhz`` is the clock the board runs the design at (the oscillator, or the PLL
 output where the board has one: the iCEBreaker's 24 MHz from its 12 MHz oscillator);
 ``meets_timing`` is ``fmax_mhz >= clock_mhz``.  The network size defaults to what the
-board holds (:func:`constraints.boards.default_limits`); with RUN it is the run's
+board holds (:func:`dynalign.constraints.boards.default_limits`); with RUN it is the run's
 topology (K, T and layer sizes), so exactly that model and smaller ones fit.
 """
 
@@ -25,8 +25,8 @@ __all__ = ["register", "build", "limits_for_run"]
 
 
 def limits_for_run(run, *, lanes: int, max_payload: int = 256, table: bool = False):
-    from sw.protocol import parse_image
-    from sw.verify_system import device_image, system_limits
+    from dynalign.sw.protocol import parse_image
+    from dynalign.sw.verify_system import device_image, system_limits
     return system_limits([parse_image(device_image(run))], lanes=lanes,
                          max_payload=max_payload, table=table)
 
@@ -38,8 +38,8 @@ def build(*, board: str, run=None, baud: int = 115200, build_dir=None,
 
     Returns the report dict, or the Amaranth ``BuildPlan`` when ``do_build`` is False.
     """
-    from constraints.boards import BOARDS, BoardTop, default_limits, platform_for
-    from hw.synth import YOSYS_AFTER_READ, parse_nextpnr, yowasp_environment
+    from dynalign.constraints.boards import BOARDS, BoardTop, default_limits, platform_for
+    from dynalign.hw.synth import YOSYS_AFTER_READ, parse_nextpnr, yowasp_environment
     if board not in BOARDS:
         raise ValueError(f"unknown board {board!r} (choose from {', '.join(BOARDS)})")
     spec = BOARDS[board]
@@ -47,7 +47,7 @@ def build(*, board: str, run=None, baud: int = 115200, build_dir=None,
     limits = limits_for_run(run, lanes=lanes, table=spec.table) if run is not None \
         else default_limits(board)
     if run is None and lanes != spec.lanes:
-        from hw.top import lif_limits
+        from dynalign.hw.top import lif_limits
         limits = lif_limits(max_features=limits.max_features,
                             max_samples=limits.max_samples, max_sizes=limits.max_sizes,
                             lanes=lanes, max_payload=limits.max_payload, table=spec.table)

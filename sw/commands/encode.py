@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from hw.encoder.ref import FixedEncoder, ref_encode_float, values_to_codes
-from hw.formats import CODE, SAMPLE, formats_dict
+from dynalign.hw.encoder.ref import FixedEncoder, ref_encode_float, values_to_codes
+from dynalign.hw.formats import CODE, SAMPLE, formats_dict
 
 from ..cli import print_json
 from ..params import add_system_args, config_from_args, parse_floats

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hw.systems import lyapunov_spectrum
+from dynalign.hw.systems import lyapunov_spectrum
 
 from ..cli import print_json
 from ..params import add_system_args, config_from_args

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from hw.encoder.ref import FixedEncoder, ref_encode_float, values_to_codes
-from hw.formats import SAMPLE
-from hw.systems import EncoderConfig
+from dynalign.hw.encoder.ref import FixedEncoder, ref_encode_float, values_to_codes
+from dynalign.hw.formats import SAMPLE
+from dynalign.hw.systems import EncoderConfig
 
 from ..params import parse_floats
 

@@ -26,7 +26,7 @@ def parse_input(text: str, *, run=None) -> np.ndarray:
         x = np.atleast_2d(x)
         if run is None:
             raise ValueError("raw inputs need --run RUN (its feature transform)")
-        from sw.evaluate import load_run
+        from dynalign.sw.evaluate import load_run
         _, _, transform = load_run(run)
         return transform.codes(x)
     try:
@@ -40,7 +40,7 @@ def parse_input(text: str, *, run=None) -> np.ndarray:
 
 
 def classify(dev, codes) -> list[dict]:
-    from sw.driver import run_sync
+    from dynalign.sw.driver import run_sync
 
     async def go():
         out = []
@@ -65,7 +65,7 @@ def register(sub):
 
 
 def _main(args, transport=None) -> int:
-    from sw.commands.upload import open_device
+    from dynalign.sw.commands.upload import open_device
     codes = parse_input(args.input, run=args.run)
     res = classify(open_device(args.port, baud=args.baud, transport=transport), codes)
     if args.json:

@@ -1,6 +1,6 @@
 """``dynalign train``: train a quantisation-aware LIF network and export it to RUN/.
 
-See :mod:`sw.train` for the pipeline and :mod:`sw.image` for the weight image.
+See :mod:`dynalign.sw.train` for the pipeline and :mod:`dynalign.sw.image` for the weight image.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """``dynalign upload --port /dev/ttyUSB0 RUN``: upload a model to a board.
 
-Speaks the link protocol through :class:`sw.driver.Device` over pyserial: reads the
+Speaks the link protocol through :class:`dynalign.sw.driver.Device` over pyserial: reads the
 device's identity (limits), uploads RUN's device image in chunks (``IMAGE_BEGIN`` /
 ``IMAGE_DATA`` / ``IMAGE_COMMIT``; the previous model keeps running until the commit
 succeeds) and prints the new active bank.
@@ -14,15 +14,15 @@ __all__ = ["register", "upload", "open_device"]
 
 
 def open_device(port: str, *, baud: int, transport=None):
-    """A :class:`sw.driver.Device` on ``port`` (or on ``transport``, for tests)."""
-    from sw.driver import Device, SerialTransport
+    """A :class:`dynalign.sw.driver.Device` on ``port`` (or on ``transport``, for tests)."""
+    from dynalign.sw.driver import Device, SerialTransport
     return Device(transport if transport is not None else SerialTransport(port, baud=baud))
 
 
 def upload(dev, image: bytes) -> dict:
-    """Upload a device image (:func:`sw.verify_system.device_image`) to ``dev``."""
-    from sw.driver import run_sync
-    from sw.protocol import parse_image
+    """Upload a device image (:func:`dynalign.sw.verify_system.device_image`) to ``dev``."""
+    from dynalign.sw.driver import run_sync
+    from dynalign.sw.protocol import parse_image
 
     async def go():
         limits = await dev.identify()
@@ -46,7 +46,7 @@ def register(sub):
 
 
 def _main(args, transport=None) -> int:
-    from sw.verify_system import device_image
+    from dynalign.sw.verify_system import device_image
     image = device_image(args.run)  # a bad RUN fails here, before the port is opened
     rep = upload(open_device(args.port, baud=args.baud, transport=transport), image)
     print(json.dumps(rep) if args.json else f"uploaded to bank {rep['bank']}")

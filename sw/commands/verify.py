@@ -9,9 +9,9 @@ import importlib
 
 #: Verify targets (``encoder``, ``network``, ``system``), one module each.
 TARGETS: list[str] = [
-    "sw.verify_encoder",
-    "sw.verify_network",
-    "sw.verify_system",
+    "dynalign.sw.verify_encoder",
+    "dynalign.sw.verify_network",
+    "dynalign.sw.verify_system",
 ]
 
 
