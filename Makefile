@@ -28,10 +28,11 @@ setup: $(STAMP)  ## create .venv and install everything (quick when done already
 test: setup  ## run the test suite (RTL vs golden included); PYTEST_ARGS=--runslow for heavy cases
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
-lint: setup  ## ruff over the sources
+lint: setup  ## ruff over the sources, and the layer contract (import-linter, pyproject.toml)
 	$(VENV)/bin/ruff check hw sw sim tests bench constraints
+	$(VENV)/bin/lint-imports
 
-demo: setup  ## the main job: encode digits, train both modes, verify in RTL sim, build the ULX3S bitstream
+demo: setup  ## the main job: encode digits, train both modes, verify in RTL sim, build the iCEBreaker bitstream
 	$(PY) -m dynalign.sw.demo --out $(OUT)/demo $(DEMO_ARGS)
 
 bench: setup  ## golden encoder throughput (JSON)

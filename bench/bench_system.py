@@ -17,14 +17,20 @@ import argparse
 import json
 
 from dynalign.constraints.boards import BOARDS, platform_for
-from dynalign.hw.protocol import HEADER_LEN, RESULT_SUMMARY_LEN, TRAILER_LEN, result_len
-from dynalign.sw.protocol import parse_image
-from dynalign.sw.verify_system import run_codes, verify_system
+from dynalign.hw.wire import (
+    FRAME_HEADER_LEN,
+    FRAME_TRAILER_LEN,
+    RESULT_SUMMARY_LEN,
+    parse_image,
+    result_len,
+)
+from dynalign.sw.rundir import run_codes
+from dynalign.sw.verify_system import verify_system
 
 
 def uart_seconds(image, baud=115200):
     h = parse_image(image).header
-    frame = HEADER_LEN + TRAILER_LEN
+    frame = FRAME_HEADER_LEN + FRAME_TRAILER_LEN
     results = result_len(h.n_layers, h.sizes[-1])
     nbytes = (frame + h.n_features) + frame + (frame) + (frame + RESULT_SUMMARY_LEN) \
         + frame + (frame + results)
@@ -42,7 +48,8 @@ def main(argv=None):
     out = {"samples": args.samples, "boards": {}}
     for board in args.boards.split(","):
         spec = BOARDS[board]
-        clk = spec.clock_mhz * 1e6 if spec.clock_mhz else platform_for(board).default_clk_frequency
+        clk = spec.clock_mhz * 1e6 if spec.clock_mhz \
+            else platform_for(board).default_clk_frequency
         rep = verify_system([ia, ib], [ca, cb], samples=args.samples, lanes=spec.lanes,
                             table=spec.table)
         cyc = rep["cycles_per_inference_by_model"]

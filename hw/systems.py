@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .formats import COEF, STEP
+from .validate import check_real
 
 __all__ = ["System", "EncoderConfig", "TERMS", "INIT", "MIXED_DEFAULTS", "LORENZ_DEFAULTS",
            "derivative_float", "jacobian_float", "lyapunov_spectrum", "lyapunov_sum_theory",
@@ -98,15 +99,9 @@ class EncoderConfig:
         merged = dict(allowed)
         merged.update({k: v for k, v in params.items() if v is not None})
         for name, value in merged.items():
-            if not isinstance(value, (int, float)) or isinstance(value, bool):
-                raise TypeError(f"{name} must be a real number, not {value!r}")
-            if not math.isfinite(value):
-                raise ValueError(f"{name} must be finite, not {value!r}")
+            check_real(name, value)
         for name, value in (("tmax", tmax), ("dt", dt)):
-            if not isinstance(value, (int, float)) or isinstance(value, bool):
-                raise TypeError(f"{name} must be a real number, not {value!r}")
-            if not math.isfinite(value):
-                raise ValueError(f"{name} must be finite, not {value!r}")
+            check_real(name, value)
         if dt <= 0:
             raise ValueError(f"dt must be positive, not {dt!r}")
         if dt >= 1:

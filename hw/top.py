@@ -11,7 +11,7 @@
 :class:`LIFCore` implements :class:`dynalign.hw.link.CoreSignature`:
 
 * ``load`` (after ``IMAGE_COMMIT`` / ``WRITE_ENCODER``): a loader streams the active bank
-  of the store (image layout of :mod:`dynalign.hw.protocol`; each field shifted into one 32-bit
+  of the store (image layout of :mod:`dynalign.hw.wire`; each field shifted into one 32-bit
   register, the layer blocks read in order, each layer's ``n_out`` from the header when
   its block starts) and writes the LIF network's globals, the encoder registers
   (:class:`dynalign.hw.encoder.rtl.Reg`; coefficient slot ``j`` of component ``c`` of the image's
@@ -54,7 +54,8 @@ from .lif.rtl import (
     rd_stat_addr,
 )
 from .link import CommandEngine, CoreSignature, StubCore_
-from .protocol import (
+from .uart import UARTRx, UARTTx
+from .wire import (
     CORE_LIF,
     CORE_LIF_TABLE,
     ENCODER_AT,
@@ -72,7 +73,6 @@ from .protocol import (
     Limits,
     result_len,
 )
-from .uart import UARTRx, UARTTx
 
 __all__ = ["LIFCore", "DynalignTop", "lif_limits"]
 

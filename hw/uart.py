@@ -27,6 +27,8 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.wiring import In, Out
 
+from .validate import check_int, check_real
+
 __all__ = ["UARTTx", "UARTRx", "baud_divisor", "MIN_DIVISOR"]
 
 #: Smallest bit period in clock cycles that mid-bit sampling supports.
@@ -35,8 +37,7 @@ _MAX_BAUD_ERROR = 0.02
 
 
 def _check_divisor(divisor) -> int:
-    if not isinstance(divisor, int) or isinstance(divisor, bool):
-        raise TypeError(f"divisor must be an integer, not {divisor!r}")
+    check_int("divisor", divisor)
     if divisor < MIN_DIVISOR:
         raise ValueError(f"divisor must be at least {MIN_DIVISOR} clock cycles per bit, "
                          f"not {divisor!r}")
@@ -47,10 +48,7 @@ def baud_divisor(*, clk_freq, baud) -> int:
     """Clock cycles per bit, ``round(clk_freq / baud)``; raises ``ValueError`` if the
     divisor is below :data:`MIN_DIVISOR` or the bit rate is off by 2 % or more."""
     for name, value in (("clk_freq", clk_freq), ("baud", baud)):
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise TypeError(f"{name} must be a number, not {value!r}")
-        if not value > 0:
-            raise ValueError(f"{name} must be positive, not {value!r}")
+        check_real(name, value, positive=True)
     divisor = round(clk_freq / baud)
     if divisor < MIN_DIVISOR:
         raise ValueError(f"baud {baud!r} is too fast for a {clk_freq!r} Hz clock: "

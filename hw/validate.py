@@ -6,6 +6,8 @@ it here, so that a user sees the same sentence whichever block rejects the value
     check_int("lanes", 0, lo=1, hi=64)   -> ValueError("lanes must be in 1..64, not 0")
     check_int("lanes", "4", lo=1)        -> TypeError("lanes must be an integer, not '4'")
     positive_int("epochs", 0)            -> ValueError("epochs must be a positive integer, not 0")
+    check_real("dt", "0.1")              -> TypeError("dt must be a real number, not '0.1'")
+    check_real("baud", 0, positive=True) -> ValueError("baud must be positive, not 0")
     check_choice("kind", "x", ("a", "b")) -> ValueError("kind must be one of 'a', 'b', not 'x'")
 
 ``bool`` is never accepted as an integer (``True`` is an ``int`` in Python, never a count).
@@ -14,7 +16,7 @@ This module imports nothing of the project: every layer may use it.
 
 from __future__ import annotations
 
-__all__ = ["is_int", "check_int", "positive_int", "check_choice"]
+__all__ = ["is_int", "check_int", "positive_int", "check_real", "check_choice"]
 
 
 def is_int(value) -> bool:
@@ -55,6 +57,19 @@ def positive_int(name: str, value, *, hi: int | None = None) -> int:
     if int(value) < 1:
         raise ValueError(f"{name} must be a positive integer, not {value!r}")
     return check_int(name, value, lo=1, hi=hi)
+
+
+def check_real(name: str, value, *, positive: bool = False) -> float:
+    """``value`` as a finite ``float`` (an ``int`` or ``float``, never a ``bool``), and
+    ``> 0`` with ``positive``."""
+    import math
+    if isinstance(value, bool) or not (isinstance(value, (int, float)) or is_int(value)):
+        raise TypeError(f"{name} must be a real number, not {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, not {value!r}")
+    if positive and not value > 0:
+        raise ValueError(f"{name} must be positive, not {value!r}")
+    return float(value)
 
 
 def check_choice(name: str, value, choices) -> object:

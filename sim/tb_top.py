@@ -1,28 +1,32 @@
-"""cocotb bridge to the Verilated ``DynalignTop``: the host driver over the UART pins.
+"""cocotb bridge to the Verilated ``DynalignTop``: bytes over its UART pins.
 
-:class:`SimUARTTransport` is a transport for :class:`dynalign.sw.driver.Device`: ``send`` bit-bangs
-8N1 frames onto the ``rx`` pin (``divisor`` clock cycles per bit), a monitor coroutine
-decodes the ``tx`` pin (sampling each bit in its middle), and ``recv`` returns the bytes
-that arrived, waiting at most ``quiet_cycles`` for the first one.  The very same
-``Device`` code drives a board over pyserial.
+:class:`SimUARTTransport` is a byte transport (``send`` / ``recv``, the interface of the
+host driver's transports): ``send`` bit-bangs 8N1 frames onto the ``rx`` pin
+(``divisor`` clock cycles per bit), a monitor coroutine decodes the ``tx`` pin (sampling
+each bit in its middle), and ``recv`` returns the bytes that arrived, waiting at most
+``quiet_cycles`` for the first one.  :func:`reset` starts the design.
 
-The test reads a job (JSON file named by ``DYNALIGN_TOP_JOB``, made by
-:func:`dynalign.sim.tb_top_run.run_top_job`): the UART divisor and a list of operations
-(``identify``, ``status``, ``upload``, ``classify``, ``raw``), runs them through the
-driver and writes one output per operation to ``DYNALIGN_TOP_RESULT``.  Comparison with
-the golden model happens in the caller (pytest, ``dynalign verify system``).
+The harness knows nothing of the host protocol: the cocotb test that drives a job through
+the host driver lives in the host layer (:mod:`dynalign.sw.link_tb`), and
+:func:`dynalign.sim.tb_top_run.run_top_job` runs whichever test module it is given.
 """
 
 from __future__ import annotations
-
-import json
-import os
-from pathlib import Path
 
 import cocotb
 from cocotb.triggers import ClockCycles, Event, FallingEdge, First, ReadOnly, Timer
 
 from dynalign.sim.tb_top_run import CLOCK_NS
+
+
+async def reset(dut, *, cycles: int = 4) -> None:
+    """Hold ``rst`` for ``cycles`` clock cycles with the line idle, then run ``cycles``
+    more (the clock runs in the HDL wrapper, :data:`dynalign.sim.tb_top_run.WRAPPER`)."""
+    dut.rx.value = 1
+    dut.rst.value = 1
+    await ClockCycles(dut.clk, cycles)
+    dut.rst.value = 0
+    await ClockCycles(dut.clk, cycles)
 
 
 class SimUARTTransport:
@@ -82,63 +86,3 @@ class SimUARTTransport:
             await Timer(1, unit="ps")
         out, self.buf = bytes(self.buf), bytearray()
         return out
-
-
-def _frame_json(frame):
-    if frame is None:
-        return None
-    return {"cmd": frame.cmd, "seq": frame.seq, "payload": frame.payload.hex()}
-
-
-@cocotb.test()
-async def top_job(dut):
-    """Run the job's operations through sw.driver.Device over the simulated UART."""
-    from dynalign.sw.driver import Device, DeviceError, LinkTimeout
-    job = json.loads(Path(os.environ["DYNALIGN_TOP_JOB"]).read_text())
-    # the clock runs in the HDL wrapper (sim.tb_top_run.WRAPPER), period CLOCK_NS
-    dut.rx.value = 1
-    dut.rst.value = 1
-    await ClockCycles(dut.clk, 4)
-    dut.rst.value = 0
-    await ClockCycles(dut.clk, 4)
-    transport = SimUARTTransport(dut, divisor=job["divisor"], quiet_cycles=job["quiet_cycles"])
-    dev = Device(transport, quiet_limit=job.get("quiet_limit", 2000), retries=0)
-    out = []
-    clk_start = cocotb.utils.get_sim_time("ns")
-    for op in job["ops"]:
-        kind = op["op"]
-        t0 = cocotb.utils.get_sim_time("ns")
-        res = {"op": kind}
-        try:
-            if kind == "identify":
-                await dev.identify()
-                res["ok"] = True
-            elif kind == "status":
-                st = await dev.status()
-                res["status"] = st.__dict__
-            elif kind == "upload":
-                res["bank"] = await dev.upload(bytes.fromhex(op["image"]))
-            elif kind == "classify":
-                r = await dev.classify(op["codes"])
-                res["results"] = r.pack().hex()
-            elif kind == "raw":
-                if op.get("bits"):
-                    await transport.send_bits(op["bits"])
-                else:
-                    await dev.send_raw(bytes.fromhex(op["hex"]))
-                if op.get("reply", True):
-                    res["reply"] = _frame_json(await dev.receive())
-                else:
-                    await ClockCycles(dut.clk, op.get("wait", 1000))
-            else:
-                raise AssertionError(f"unknown op {kind!r}")
-        except DeviceError as exc:
-            res["error"] = exc.err.name if hasattr(exc.err, "name") else int(exc.err)
-        except LinkTimeout:
-            res["error"] = "LINK_TIMEOUT"
-        res["sim_cycles"] = int((cocotb.utils.get_sim_time("ns") - t0) // CLOCK_NS)
-        out.append(res)
-    summary = {"ops": out, "bytes_sent": dev.bytes_sent, "bytes_received": dev.bytes_received,
-               "line_bytes": transport.line_bytes,
-               "sim_cycles": int((cocotb.utils.get_sim_time("ns") - clk_start) // CLOCK_NS)}
-    Path(os.environ["DYNALIGN_TOP_RESULT"]).write_text(json.dumps(summary))

@@ -1,5 +1,5 @@
 """Build the Verilated ``DynalignTop`` once per Verilog text (``build/cocotb_top_<hash>``)
-and run a job of driver operations on it through the cocotb bridge (``dynalign.sim.tb_top``)."""
+and run a cocotb test module with a job on it (the bridge is :mod:`dynalign.sim.tb_top`)."""
 
 from __future__ import annotations
 
@@ -35,10 +35,12 @@ def default_build_root() -> Path:
     return Path(os.environ.get("DYNALIGN_BUILD", "build"))
 
 
-def run_top_job(top, ops: list, *, quiet_cycles: int = 4000, quiet_limit: int = 5000,
-                build_root=None, tag: str = "run") -> dict:
-    """Simulate ``ops`` (see :mod:`dynalign.sim.tb_top`) on ``top`` (a :class:`dynalign.hw.top.DynalignTop`);
-    returns the testbench's summary dict (one output per operation)."""
+def run_top_job(top, ops: list, *, test_module: str, quiet_cycles: int = 4000,
+                quiet_limit: int = 5000, build_root=None, tag: str = "run") -> dict:
+    """Simulate the cocotb ``test_module`` on ``top`` (a
+    :class:`dynalign.hw.top.DynalignTop`) with a job of ``ops``; returns the summary
+    dict the test wrote (``DYNALIGN_TOP_RESULT``).  The job file (``DYNALIGN_TOP_JOB``)
+    holds the UART divisor, ``quiet_cycles``, ``quiet_limit`` and ``ops``."""
     text = verilog_of(top, name=TOPLEVEL, ports=[top.rx, top.tx])
     digest = hashlib.sha256(text.encode()).hexdigest()[:12]
     build_dir = Path(build_root or default_build_root()).resolve() / f"cocotb_top_{digest}"
@@ -50,7 +52,7 @@ def run_top_job(top, ops: list, *, quiet_cycles: int = 4000, quiet_limit: int = 
     if result_file.exists():
         result_file.unlink()
     try:
-        run_cocotb(verilog_text=text + WRAPPER, toplevel=BENCH, test_module="dynalign.sim.tb_top",
+        run_cocotb(verilog_text=text + WRAPPER, toplevel=BENCH, test_module=test_module,
                    extra_args=("--timing",),
                    build_dir=build_dir,
                    extra_env={"DYNALIGN_TOP_JOB": str(job_file),

@@ -16,6 +16,8 @@ import importlib
 import json
 import sys
 
+from .driver import DeviceError, LinkTimeout, PortError
+
 __all__ = ["main", "build_parser", "UsageError", "print_json"]
 
 #: Command modules, in the order ``dynalign --help`` lists them.
@@ -55,7 +57,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from .driver import DeviceError, LinkTimeout, PortError
     try:
         return int(args.func(args) or 0)
     except (UsageError, ValueError, TypeError, FileNotFoundError) as exc:

@@ -27,6 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import sklearn.datasets
+
+from dynalign.hw.validate import check_int
 
 __all__ = ["Dataset", "DataError", "read_idx", "load_idx_pair", "load_mnist_dir",
            "load_npz", "load_digits", "split_arrays", "load_dataset", "default_mnist_dir",
@@ -207,31 +210,13 @@ def load_npz(path, *, n_classes: int | None = None):
 
 def load_digits():
     """scikit-learn's 8x8 handwritten digits (1,797 images), pixels scaled to [0, 1]."""
-    from sklearn.datasets import load_digits as _ld
-    d = _ld()
+    d = sklearn.datasets.load_digits()
     return d.data.astype(np.float64) / 16.0, d.target.astype(np.int64)
 
 
 # --------------------------------------------------------------------------------------
 # splits
 # --------------------------------------------------------------------------------------
-
-def _stratified_split(y, fraction: float, rng: np.random.Generator):
-    """Indices ``(keep, held)``: ``held`` takes ``round(fraction * n_c)`` of each class
-    (at least one where the class has two or more samples), drawn with ``rng``."""
-    keep, held = [], []
-    for c in np.unique(y):
-        idx = np.flatnonzero(y == c)
-        idx = idx[rng.permutation(idx.size)]
-        n = int(round(fraction * idx.size))
-        if idx.size >= 2:
-            n = min(max(n, 1), idx.size - 1)
-        held.append(idx[:n])
-        keep.append(idx[n:])
-    keep = np.sort(np.concatenate(keep))
-    held = np.sort(np.concatenate(held))
-    return keep, held
-
 
 def _largest_remainder_split(y, n_held: int, rng):
     """Stratified split holding exactly ``n_held`` samples (largest-remainder rounding)."""
@@ -257,8 +242,7 @@ def split_arrays(x, y, *, seed: int, test_fraction: float | None = 0.2,
     ``n_test`` (exact count) overrides ``test_fraction``; ``test_fraction=None`` and
     ``n_test=None`` means no test part (an external test split is used).
     """
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, not {seed!r}")
+    check_int("seed", seed, lo=0)
     if not 0.0 < val_fraction < 1.0:
         raise ValueError(f"val_fraction must be in (0, 1), not {val_fraction!r}")
     rng = np.random.default_rng(seed)

@@ -17,7 +17,7 @@ Four stages, each printed as it finishes and gathered in ``OUT/report.json``:
    (:func:`dynalign.sw.verify_system.verify_system`); every result record compared with ``==`` to
    the golden model; device cycles per inference per mode.
 4. **build** -- the bitstream (iCEBreaker by default) sized for the trained topology, with
-   the YoWASP tools (:func:`dynalign.sw.commands.build.build`): Fmax, utilisation, and the latency
+   the YoWASP tools (:func:`dynalign.hw.synth.build_board`): Fmax, utilisation, and the latency
    per inference of each mode at the board clock.
 
 The exit code is non-zero when verification finds a mismatch or the bitstream does not
@@ -27,36 +27,37 @@ build or meet timing.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
 
 import numpy as np
 
+from dynalign.constraints.boards import BOARDS
 from dynalign.hw.encoder.ref import FixedEncoder, codes_to_values
 from dynalign.hw.formats import CODE, SAMPLE
+from dynalign.hw.synth import build_board
 from dynalign.hw.systems import MODE_PRESETS, EncoderConfig, lyapunov_spectrum
+
+from .data import load_dataset
+from .features import FeatureTransform
+from .plots import plot_trajectories
+from .rundir import limits_for_run, run_codes
+from .train import TrainOptions, train_run
+from .verify_system import verify_system
 
 MODES = ("expansive", "dissipative")
 STAGES = ("encode", "train", "verify", "build")
 
 
 def digit_codes(k: int, seed: int = 0):
-    """Digits -> standardise + PCA (fit on a seeded 80% train part) -> codes in CODE."""
-    from sklearn.datasets import load_digits
-    from sklearn.decomposition import PCA
-    from sklearn.model_selection import train_test_split
-    from sklearn.preprocessing import StandardScaler
-
-    x, y = load_digits(return_X_y=True)
-    xtr, xte, ytr, yte = train_test_split(x, y, test_size=0.2, stratify=y, random_state=seed)
-    scaler = StandardScaler().fit(xtr)
-    pca = PCA(n_components=k, random_state=seed).fit(scaler.transform(xtr))
-    ftr = pca.transform(scaler.transform(xtr))
-    scale = np.percentile(np.abs(ftr), 99.5) / (CODE.max_real * 0.95)
-    f = pca.transform(scaler.transform(xte)) / scale
-    codes = np.clip(np.floor(f * 2 ** CODE.frac + 0.5), CODE.min_int, CODE.max_int)
-    return codes.astype(np.int64), yte
+    """Digits (:func:`dynalign.sw.data.load_dataset`, the training recipe's seeded split)
+    -> the feature pipeline (:class:`dynalign.sw.features.FeatureTransform`, fitted on the
+    training split) -> codes of the test split, with their labels."""
+    ds = load_dataset("digits", seed=seed)
+    transform = FeatureTransform.fit(ds.x_train, k=k)
+    return transform.codes(ds.x_test), ds.y_test
 
 
 def stage_encode(out: Path, k: int) -> dict:
@@ -77,7 +78,6 @@ def stage_encode(out: Path, k: int) -> dict:
               f"(theory {cfg.lyapunov_sum:+.1f})  |sample| peak per step: "
               + " ".join(f"{v:.3g}" for v in row["peak_abs_at_T"])
               + f"  saturated features: {row['saturated_features']}")
-    from .commands.plot import plot_trajectories
     vals = codes_to_values(codes[:3, 0])
     png = plot_trajectories([MODE_PRESETS["expansive"], 0.0, MODE_PRESETS["dissipative"]],
                             vals, out=out / "trajectories.png")
@@ -91,10 +91,6 @@ def stage_train(out: Path, opts, *, dissipative_spike_reg: float = 1.0,
     """Train the same network size in both modes (the dissipative one, the sparse mode,
     with the spike penalty ``dissipative_spike_reg`` and the coarse input shift
     ``dissipative_in_shift``); the test metrics of each."""
-    import dataclasses
-
-    from .train import train_run
-
     per_mode = {"expansive": opts,
                 "dissipative": dataclasses.replace(opts, spike_reg=dissipative_spike_reg,
                                                    in_shift=dissipative_in_shift)}
@@ -132,8 +128,6 @@ def stage_train(out: Path, opts, *, dissipative_spike_reg: float = 1.0,
 def stage_verify(out: Path, samples: int, lanes: int, table: bool = False) -> dict:
     """Upload both images through the simulated UART (switching between them) and hold
     every result against the golden model."""
-    from .verify_system import run_codes, verify_system
-
     images, codes = [], []
     for mode in MODES:
         img, c, _ = run_codes(out / "runs" / mode)
@@ -154,12 +148,11 @@ def stage_verify(out: Path, samples: int, lanes: int, table: bool = False) -> di
 
 
 def stage_build(out: Path, board: str, verify: dict | None) -> dict:
-    from .commands.build import build
-
     run = out / "runs" / "expansive"
     print(f"[build] {board} bitstream sized for {run} (YoWASP; the first use compiles "
           "the tools, about a minute)", flush=True)
-    rep = build(board=board, run=run, build_dir=out / "bitstream" / board)
+    limits = limits_for_run(run, board=board)
+    rep = build_board(board=board, limits=limits, build_dir=out / "bitstream" / board)
     print(f"  {rep['bitstream']}: Fmax {rep['fmax_mhz']} MHz at a {rep['clock_mhz']} MHz "
           f"clock (meets timing: {rep['meets_timing']}), LUTs {rep['luts']}/"
           f"{rep['luts_total']}, FFs {rep['ffs']}, DSPs {rep['dsps']}, BRAMs {rep['brams']}, "
@@ -173,11 +166,8 @@ def stage_build(out: Path, board: str, verify: dict | None) -> dict:
 
 
 def main(argv=None) -> int:
-    from dynalign.constraints.boards import BOARDS
-
-    from .train import TrainOptions
-
-    ap = argparse.ArgumentParser(prog="python -m dynalign.sw.demo", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m dynalign.sw.demo",
+                                 description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="out/demo", help="output folder (default out/demo)")
     defaults = TrainOptions()
     ap.add_argument("--features", type=int,

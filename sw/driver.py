@@ -1,4 +1,4 @@
-"""Host driver: one class that speaks the link protocol (:mod:`dynalign.hw.protocol`) over any
+"""Host driver: one class that speaks the link protocol (:mod:`dynalign.hw.wire`) over any
 byte transport.
 
 :class:`Device` is written once, with ``async`` methods that only await its transport,
@@ -7,9 +7,10 @@ so the same code runs
 * on a board, over :class:`SerialTransport` (pyserial), driven by ``asyncio.run``
   (see :func:`run_sync`);
 * against :class:`ModelTransport`, a loopback into the Python device model
-  (:class:`dynalign.hw.link.DeviceModel`) -- the fake serial port of the CLI tests;
-* in simulation, over the cocotb bridge of ``sim/tb_top.py`` that drives the UART pins
-  of the Verilated top level (its transport awaits simulator triggers).
+  (:class:`dynalign.sw.device_model.DeviceModel`) -- the fake serial port of the CLI tests;
+* in simulation, over the cocotb bridge (:class:`dynalign.sim.tb_top.SimUARTTransport`,
+  driven by :mod:`dynalign.sw.link_tb`) on the UART pins of the Verilated top level
+  (its transport awaits simulator triggers).
 
 A transport has ``async send(data)`` and ``async recv() -> bytes`` (whatever arrived,
 ``b""`` when the line stayed quiet for the transport's timeout).
@@ -19,7 +20,10 @@ from __future__ import annotations
 
 import asyncio
 
-from dynalign.hw.protocol import (
+import serial
+
+from dynalign.hw.validate import check_int, positive_int
+from dynalign.hw.wire import (
     ENCODER_LEN,
     REPLY,
     RESULT_SUMMARY_LEN,
@@ -27,9 +31,12 @@ from dynalign.hw.protocol import (
     Err,
     FrameDecoder,
     Limits,
+    Results,
+    Status,
     encode_frame,
+    image_for,
+    image_requests,
 )
-from dynalign.sw.protocol import Results, Status, image_for, image_requests
 
 __all__ = ["Device", "DeviceError", "LinkTimeout", "SerialTransport", "ModelTransport",
            "run_sync", "RETRYABLE", "PortError"]
@@ -75,8 +82,7 @@ class Device:
         if not hasattr(transport, "send") or not hasattr(transport, "recv"):
             raise TypeError(f"transport must have send() and recv(), not {transport!r}")
         for name, value in (("quiet_limit", quiet_limit), ("retries", retries)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise ValueError(f"{name} must be a non-negative integer, not {value!r}")
+            check_int(name, value, lo=0)
         self.transport = transport
         self.quiet_limit = max(1, quiet_limit)
         self.retries = retries
@@ -148,9 +154,9 @@ class Device:
         return Status.unpack(await self.request(Cmd.STATUS))
 
     async def upload(self, image: bytes) -> int:
-        """Upload a device image (:func:`dynalign.sw.protocol.build_image`); returns the new
+        """Upload a device image (:func:`dynalign.hw.wire.build_image`); returns the new
         active bank.  The previous model keeps running until the commit succeeds.  The
-        image is sent as the device takes it (:func:`dynalign.sw.protocol.image_for`: with the
+        image is sent as the device takes it (:func:`dynalign.hw.wire.image_for`: with the
         trajectory table block for a device that serves an uploaded table)."""
         limits = self.limits or await self.identify()
         image = image_for(image, limits)
@@ -195,9 +201,7 @@ class SerialTransport:
     """pyserial port (a board's USB serial).  ``recv`` waits up to ``timeout`` s."""
 
     def __init__(self, port: str, *, baud: int = 115200, timeout: float = 0.5):
-        import serial
-        if not isinstance(baud, int) or isinstance(baud, bool) or baud <= 0:
-            raise ValueError(f"baud must be a positive integer, not {baud!r}")
+        positive_int("baud", baud)
         try:
             self._serial = serial.Serial(port, baudrate=baud, timeout=timeout)
         except (serial.SerialException, ValueError) as exc:
@@ -219,7 +223,7 @@ class SerialTransport:
 
 
 class ModelTransport:
-    """Loopback into a :class:`dynalign.hw.link.DeviceModel` (a fake serial port).
+    """Loopback into a :class:`dynalign.sw.device_model.DeviceModel` (a fake serial port).
 
     ``recv`` returns the model's pending reply bytes; when there are none it tells the
     model that the line went quiet (its timeout), as a real device's timer would.

@@ -20,7 +20,6 @@ model; ``per_layer_spikes`` / ``per_layer_synops`` list them by layer.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -28,11 +27,10 @@ import torch
 
 from dynalign.hw.encoder.ref import FixedEncoder
 from dynalign.hw.formats import CODE
+from dynalign.hw.lif.cycles import ref_cycles
 from dynalign.hw.lif.ref import ref_network
 
-from .data import load_dataset
-from .features import FeatureTransform
-from .image import WeightImage, network_to_dict
+from .image import network_to_dict
 from .qat import (
     MLP,
     LIFNet,
@@ -41,39 +39,9 @@ from .qat import (
     integer_forward,
     torch_threads,
 )
+from .rundir import RunDir
 
-__all__ = ["evaluate_run", "load_run", "compare_torch_golden", "RunFiles"]
-
-
-class RunFiles:
-    """Names of the files a run directory holds."""
-
-    IMAGE = "model.dlw"
-    MANIFEST = "manifest.json"
-    TRANSFORM = "transform.npz"
-    FLOAT_MODEL = "float_model.pt"
-    ANN = "ann.pt"
-    RUN = "run.json"
-    METRICS = "metrics.json"
-    CURVE = "training_curve.png"
-    READMEMH = "readmemh"
-
-
-def load_run(run_dir):
-    """``(run_info, image, transform)`` of a run directory, checked for consistency."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise FileNotFoundError(f"run directory not found: {run_dir}")
-    info_path = run_dir / RunFiles.RUN
-    if not info_path.is_file():
-        raise FileNotFoundError(f"{run_dir} is not a dynalign run (no {RunFiles.RUN})")
-    info = json.loads(info_path.read_text())
-    image = WeightImage.load(run_dir / RunFiles.IMAGE)
-    transform = FeatureTransform.load(run_dir / image.transform_file)
-    if transform.digest() != image.transform_sha256:
-        raise ValueError(f"{run_dir / image.transform_file} is not the feature transform "
-                         f"the image was trained with (SHA-256 differs)")
-    return info, image, transform
+__all__ = ["evaluate_run", "compare_torch_golden"]
 
 
 def compare_torch_golden(torch_out, golden) -> dict:
@@ -113,17 +81,10 @@ def evaluate_run(run_dir, *, dataset: str | None = None, data_dir=None, data_pat
 
 
 def _evaluate_run(run_dir, *, dataset, data_dir, data_path, device, split, lanes) -> dict:
-    run_dir = Path(run_dir)
-    info, image, transform = load_run(run_dir)
-    d = info["data"]
-    name = dataset or d["dataset"]
-    same = name == d["dataset"]
-    ds = load_dataset(name, data_dir=data_dir or (d.get("data_dir") if same else None),
-                      path=data_path or (d.get("data_path") if same else None),
-                      seed=d["seed"], test_fraction=d["test_fraction"],
-                      val_fraction=d["val_fraction"], limit=d.get("limit") if same else None)
-    x, y = {"test": (ds.x_test, ds.y_test), "val": (ds.x_val, ds.y_val),
-            "train": (ds.x_train, ds.y_train)}[split]
+    run = RunDir(run_dir)
+    info, image, transform = run.load()
+    name = dataset or info["data"]["dataset"]
+    x, y = run.split(split, name=dataset, data_dir=data_dir, path=data_path)
     if x.shape[1] != transform.n_inputs:
         raise ValueError(f"dataset {name!r} has {x.shape[1]} inputs per sample; the model's "
                          f"feature transform expects {transform.n_inputs}")
@@ -139,7 +100,7 @@ def _evaluate_run(run_dir, *, dataset, data_dir, data_path, device, split, lanes
     tout = integer_forward(network_to_dict(image.network), xin)
     cmp = compare_torch_golden(tout, golden)
 
-    fm = torch.load(run_dir / RunFiles.FLOAT_MODEL, weights_only=True)
+    fm = torch.load(run.file(RunDir.FLOAT_MODEL), weights_only=True)
     net = LIFNet(sizes=fm["sizes"], in_shift=fm["in_shift"], readout=fm["readout"])
     net.load_state_dict(fm["state"])
     net.eval()
@@ -149,7 +110,7 @@ def _evaluate_run(run_dir, *, dataset, data_dir, data_path, device, split, lanes
     float_acc = float((fout.classes.numpy() == y).mean())
 
     ann_acc = None
-    ann_path = run_dir / RunFiles.ANN
+    ann_path = run.file(RunDir.ANN)
     if ann_path.is_file():
         a = torch.load(ann_path, weights_only=True)
         mlp = MLP(a["sizes"])
@@ -163,7 +124,6 @@ def _evaluate_run(run_dir, *, dataset, data_dir, data_path, device, split, lanes
     n = len(y)
     cycles = {}
     if lanes is not None:
-        from dynalign.hw.lif.cycles import ref_cycles
         cycles = {"lanes": lanes, "lif_cycles_per_inference":
                   float(ref_cycles(golden, image.network, lanes=lanes).mean())}
     return {

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from dynalign.hw.formats import CODE
+from dynalign.hw.validate import positive_int
 
 __all__ = ["FeatureTransform", "TRANSFORM_VERSION"]
 
@@ -63,8 +64,7 @@ class FeatureTransform:
     def fit(cls, x_train, *, k: int, method: str = "pca", percentile: float = 99.5,
             target: float = 1.9) -> FeatureTransform:
         """Fit on ``x_train`` (N, D) only."""
-        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-            raise ValueError(f"k (features) must be a positive integer, not {k!r}")
+        positive_int("k (features)", k)
         if method != "pca":
             raise ValueError(f"unknown feature method {method!r} (available: pca)")
         if not 0 < percentile <= 100:

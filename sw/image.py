@@ -2,8 +2,8 @@
 
 The *payload* is the device image exactly as the board stores it -- the bytes that
 ``IMAGE_BEGIN`` / ``IMAGE_DATA`` / ``IMAGE_COMMIT`` upload (layout owned by
-:mod:`dynalign.hw.protocol`, "Weight image"; built and parsed by :func:`dynalign.sw.protocol.build_image`
-/ :func:`dynalign.sw.protocol.parse_image`).  The file wraps it with what the host needs besides
+:mod:`dynalign.hw.wire`, "Weight image"; built and parsed by :func:`dynalign.hw.wire.build_image`
+/ :func:`dynalign.hw.wire.parse_image`).  The file wraps it with what the host needs besides
 (formats, the real encoder parameters, the feature transform reference, the readout)
 and a CRC-32.  All integers little-endian::
 
@@ -15,18 +15,14 @@ and a CRC-32.  All integers little-endian::
     16      4     payload_len u32    length of the device image
     20      M     metadata: UTF-8 JSON object (sorted keys) --
                     "topology" [3K, n_1, ..., n_L], "n_features" K, "in_shift",
-                    "formats" (hw.formats.formats_dict()),
+                    "formats" (dynalign.hw.formats.formats_dict()),
                     "encoder" (EncoderConfig.describe(): system, its real parameters,
                                tmax, dt, samples T, ...),
                     "transform" {"file": "transform.npz", "sha256": FeatureTransform.digest()},
                     "readout" (the decision rule), "labels", and free "extra"
-    20+M    P     payload: the device image (hw.protocol layout)
-                    0    header 32 bytes: "DY", version, K, T, L, in_shift, total length,
-                         n_out of each layer (u16 x 8)
-                    32   encoder block 80 bytes (integer registers: system, T, stride,
-                         n_steps, h, h/2, h/6, 3 x 4 (coef int32, term u8))
-                    112  per layer: beta u16, reserved u16, theta u32,
-                         bias int16[n_out], weight int8[n_out][n_in] (row i feeds neuron i)
+    20+M    P     payload: the device image, laid out as :mod:`dynalign.hw.wire`
+                    specifies it (header, encoder block, layers, and the trajectory
+                    table block when the header's flags say so); never restated here
     20+M+P  4     CRC-32 (zlib.crc32, IEEE 802.3) of bytes 0 .. 20+M+P-1
 
 :meth:`WeightImage.from_bytes` rejects, each with a clear :class:`ImageError`: a bad
@@ -53,9 +49,8 @@ import numpy as np
 
 from dynalign.hw.formats import BETA, BIAS, THRESH, WEIGHT, formats_dict
 from dynalign.hw.lif.ref import LIFLayerParams, LIFNetworkParams
-from dynalign.hw.protocol import EncoderRegisters
 from dynalign.hw.systems import EncoderConfig
-from dynalign.sw.protocol import build_image, parse_image
+from dynalign.hw.wire import EncoderRegisters, build_image, parse_image
 
 __all__ = ["WeightImage", "ImageError", "IMAGE_FILE_MAGIC", "IMAGE_FILE_VERSION",
            "network_from_dict", "network_to_dict", "encoder_from_dict", "READOUT_RULE"]

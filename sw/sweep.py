@@ -26,16 +26,30 @@ import math
 import os
 import statistics
 import time
+import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
+import torch
+from tqdm import tqdm
 
+from dynalign.hw.encoder.ref import FixedEncoder
+from dynalign.hw.formats import ACT, round_shift
+from dynalign.hw.lif.cycles import ref_cycles_from_sizes, ref_cycles_from_trains
+from dynalign.hw.lif.ref import ref_network
 from dynalign.hw.systems import EncoderConfig
+from dynalign.hw.validate import positive_int
 
+from .baselines import encode_inputs
 from .energy import ENERGY_TABLE, energy_pj
+from .image import network_from_dict
+from .plots import plot_trajectories
+from .qat import LIFNet, choose_in_shift
+from .rundir import RunDir
+from .train import TrainOptions, accuracy, fit_lif, prepare_data, seed_everything, train_run
 
 __all__ = ["Setting", "SweepOptions", "make_settings", "run_setting", "run_sweep",
            "aggregate", "write_plots", "DEFAULT_DELTAS", "BASELINES"]
@@ -82,8 +96,7 @@ class SweepOptions:
     def validate(self):
         for name in ("features", "steps", "epochs", "patience", "lanes"):
             v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, not {v!r}")
+            positive_int(name, v)
         if not self.layers or any(not isinstance(n, int) or n < 1 for n in self.layers):
             raise ValueError(f"layers must be positive integers, not {self.layers!r}")
         if not 0 < self.in_shift_percentile <= 100:
@@ -117,7 +130,6 @@ def make_settings(deltas, seeds: int, *, lorenz: bool = True, baselines=BASELINE
 # --------------------------------------------------------------------------------------
 
 def _train_options(opts: SweepOptions, seed: int):
-    from .train import TrainOptions
     return TrainOptions(dataset=opts.dataset, data_dir=opts.data_dir, limit=opts.limit,
                         seed=seed, features=opts.features, layers=tuple(opts.layers),
                         epochs=opts.epochs, patience=opts.patience, progress=False,
@@ -132,12 +144,9 @@ def _cycles(out_dir: Path, lanes: int) -> float:
     (exact RTL cycle model), so that a refined cycle model applies to finished settings
     without retraining.  A file saved before the spike trains were kept gives the
     model's lower bound from the layer sizes, with a warning."""
-    from dynalign.hw.lif.cycles import ref_cycles_from_sizes, ref_cycles_from_trains
-
     z = np.load(out_dir / ACTIVE)
     n_out = z["n_out"]
     if "trains0" not in z:
-        import warnings
         warnings.warn(f"{out_dir / ACTIVE} has no spike trains: cycles are a lower bound; "
                       f"re-run the setting for the exact count", RuntimeWarning,
                       stacklevel=2)
@@ -149,8 +158,6 @@ def _cycles(out_dir: Path, lanes: int) -> float:
 
 def _golden_summary(samples, net, labels, lanes: int, out_dir: Path) -> dict:
     """Golden-model figures of a test set: accuracy, spikes, SynOps, cycles, energy."""
-    from dynalign.hw.lif.ref import ref_network
-
     res = ref_network(samples, net)
     trains = {f"trains{k}": np.packbits(tr, axis=-1) for k, tr in enumerate(res.spike_trains)}
     np.savez_compressed(out_dir / ACTIVE, active=res.active,
@@ -171,17 +178,12 @@ def _golden_summary(samples, net, labels, lanes: int, out_dir: Path) -> dict:
 
 
 def _run_dynamical(setting: Setting, opts: SweepOptions, out_dir: Path) -> dict:
-    from dynalign.hw.encoder.ref import FixedEncoder
-
-    from .evaluate import load_run
-    from .train import prepare_data, train_run
-
     cfg = setting.encoder()
     cfg = EncoderConfig(system=cfg.system, tmax=cfg.tmax, dt=cfg.dt, samples=opts.steps,
                         **cfg.p)
     topts = _train_options(opts, setting.seed)
     metrics = train_run(out_dir / "run", encoder=cfg, opts=topts)
-    _, image, transform = load_run(out_dir / "run")
+    _, image, transform = RunDir(out_dir / "run").load()
     prep = prepare_data(topts, cfg, transform=transform, in_shift=image.network.in_shift)
     samples, _ = FixedEncoder(cfg).encode(prep.codes["test"])
     row = _golden_summary(samples, image.network, prep.labels["test"], opts.lanes, out_dir)
@@ -197,15 +199,6 @@ def _run_dynamical(setting: Setting, opts: SweepOptions, out_dir: Path) -> dict:
 
 
 def _run_baseline(setting: Setting, opts: SweepOptions, out_dir: Path) -> dict:
-    import torch
-
-    from dynalign.hw.formats import ACT, round_shift
-
-    from .baselines import encode_inputs
-    from .image import network_from_dict
-    from .qat import LIFNet, choose_in_shift
-    from .train import accuracy, fit_lif, prepare_data, seed_everything
-
     topts = _train_options(opts, setting.seed)
     t0 = time.perf_counter()
     gen = seed_everything(setting.seed)
@@ -238,8 +231,6 @@ def _run_baseline(setting: Setting, opts: SweepOptions, out_dir: Path) -> dict:
 
 def run_setting(setting: Setting, opts: SweepOptions, out_root) -> dict:
     """Train and score one setting; writes and returns its result (cached on disk)."""
-    import torch
-
     out_dir = Path(out_root) / "settings" / setting.key
     path = out_dir / RESULT
     want = {"setting": asdict(setting), "options": _jsonable(asdict(opts))}
@@ -279,7 +270,6 @@ def run_sweep(settings, opts: SweepOptions, out_root, *, workers: int | None = N
     results: dict[str, dict] = {}
     bar = None
     if progress:
-        from tqdm import tqdm
         bar = tqdm(total=len(settings), desc="sweep", unit="setting")
     if workers == 1:
         for s in settings:
@@ -352,11 +342,9 @@ def write_plots(rows: list[dict], out_dir, *, example=None) -> dict:
     """``landscape.png`` (accuracy and spikes against delta, Lyapunov sum on a second
     axis), ``trajectories.png`` and, given ``example`` (see :func:`raster_data`),
     ``raster.png``.  Returns the paths."""
-    import matplotlib
+    import matplotlib  # imported here, not at the top: ~0.5 s of start-up
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from .commands.plot import plot_trajectories
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -402,13 +390,7 @@ def raster_data(run_dir, index: int = 0) -> dict:
     The golden model returns counts over T; running it on the first ``t`` steps for
     ``t = 1..T`` and differencing the counts gives the spikes of step ``t`` exactly.
     """
-    from dynalign.hw.encoder.ref import FixedEncoder
-    from dynalign.hw.lif.ref import ref_network
-
-    from .evaluate import load_run
-    from .train import TrainOptions, prepare_data
-
-    info, image, transform = load_run(run_dir)
+    info, image, transform = RunDir(run_dir).load()
     dd = info["data"]
     topts = TrainOptions(dataset=dd["dataset"], data_dir=dd["data_dir"], seed=dd["seed"],
                          limit=dd.get("limit"), features=transform.n_features)
@@ -431,7 +413,7 @@ def raster_data(run_dir, index: int = 0) -> dict:
 
 def plot_raster(examples: list[dict], path) -> Path:
     """Spike rasters (neuron index against time step, all layers stacked) side by side."""
-    import matplotlib
+    import matplotlib  # imported here, not at the top: ~0.5 s of start-up
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

@@ -24,7 +24,6 @@ Pipeline (every random choice seeded by ``seed``):
 from __future__ import annotations
 
 import copy
-import json
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -33,12 +32,15 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm import tqdm
 
 from dynalign.hw.encoder.ref import FixedEncoder
 from dynalign.hw.formats import CODE, IN_SHIFT_MAX
 from dynalign.hw.systems import EncoderConfig
+from dynalign.hw.validate import check_int, positive_int
 
 from .data import load_dataset
+from .evaluate import evaluate_run
 from .features import FeatureTransform
 from .image import WeightImage, network_from_dict
 from .qat import (
@@ -51,6 +53,7 @@ from .qat import (
     readout_score,
     torch_threads,
 )
+from .rundir import RunDir
 
 __all__ = ["TrainOptions", "train_run", "prepare_data", "fit_lif", "fit_mlp", "Prepared",
            "MNIST_RECIPE"]
@@ -123,10 +126,8 @@ class TrainOptions:
     def validate(self) -> None:
         for name in ("features", "epochs", "batch_size", "patience", "ann_epochs"):
             v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, not {v!r}")
-        if not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, not {self.seed!r}")
+            positive_int(name, v)
+        check_int("seed", self.seed, lo=0)
         layers = tuple(self.layers)
         if not layers or any(not isinstance(n, int) or n < 1 for n in layers):
             raise ValueError(f"layers must be positive integers, not {self.layers!r}")
@@ -232,7 +233,6 @@ def fit_lif(model: LIFNet, x_tr, y_tr, x_va, y_va, opts: TrainOptions, *, gen,
     best_state, best_epoch, bad = None, -1, 0
     bar = None
     if opts.progress:
-        from tqdm import tqdm
         bar = tqdm(total=opts.epochs, desc="train", unit="epoch", leave=False)
     for epoch in range(opts.epochs):
         model.train()
@@ -322,35 +322,30 @@ def ann_inputs(codes) -> torch.Tensor:
 def write_run(out_dir: Path, *, model: LIFNet, prep: Prepared, ann, opts: dict, history: dict,
               ann_sizes) -> WeightImage:
     """Write the run directory (see the module docstring) and return its image."""
-    from .evaluate import RunFiles
-
-    prep.transform.save(out_dir / RunFiles.TRANSFORM)
+    run = RunDir.create(out_dir)
     ints = model.integer_params()
     image = WeightImage(network=network_from_dict(ints), encoder=prep.encoder,
                         n_features=prep.transform.n_features,
                         transform_sha256=prep.transform.digest(),
-                        transform_file=RunFiles.TRANSFORM,
+                        transform_file=RunDir.TRANSFORM,
                         labels=list(range(prep.dataset.n_classes)),
                         extra={"dataset": prep.dataset.meta, "readout_loss": model.readout})
-    image.save(out_dir / RunFiles.IMAGE)
-    (out_dir / RunFiles.MANIFEST).write_text(json.dumps(image.manifest(), indent=2) + "\n")
-    image.write_readmemh(out_dir / RunFiles.READMEMH)
+    run.write_model(image, prep.transform)
     torch.save({"sizes": model.sizes, "in_shift": model.in_shift, "readout": model.readout,
-                "state": model.state_dict()}, out_dir / RunFiles.FLOAT_MODEL)
-    torch.save({"sizes": list(ann_sizes), "state": ann.state_dict()}, out_dir / RunFiles.ANN)
+                "state": model.state_dict()}, run.file(RunDir.FLOAT_MODEL))
+    torch.save({"sizes": list(ann_sizes), "state": ann.state_dict()}, run.file(RunDir.ANN))
     data = {"dataset": opts["dataset"], "data_dir": opts["data_dir"],
             "data_path": opts["data_path"], "seed": opts["seed"],
             "test_fraction": opts["test_fraction"], "val_fraction": opts["val_fraction"],
             "limit": opts["limit"]}
-    (out_dir / RunFiles.RUN).write_text(json.dumps(
-        {"data": data, "options": opts, "history": history}, indent=2) + "\n")
-    plot_curve(history, out_dir / RunFiles.CURVE)
+    run.write_info(data=data, options=opts, history=history)
+    plot_curve(history, run.file(RunDir.CURVE))
     return image
 
 
 def plot_curve(history: dict, path: Path) -> None:
     """Training loss and validation accuracy per epoch (PNG)."""
-    import matplotlib
+    import matplotlib  # imported here, not at the top: ~0.5 s of start-up
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -386,8 +381,6 @@ def train_run(out_dir, *, encoder: EncoderConfig, opts: TrainOptions | None = No
 
 
 def _train_run(out_dir: Path, encoder: EncoderConfig, opts: TrainOptions, evaluate: bool):
-    from .evaluate import evaluate_run
-
     t0 = time.perf_counter()
     gen = seed_everything(opts.seed)
     device = pick_device(opts.device)
@@ -435,5 +428,5 @@ def _train_run(out_dir: Path, encoder: EncoderConfig, opts: TrainOptions, evalua
     }
     if evaluate:
         metrics["test"] = evaluate_run(out_dir)
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    RunDir(out_dir).write_json(RunDir.METRICS, metrics)
     return metrics

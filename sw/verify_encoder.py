@@ -17,6 +17,12 @@ import sys
 
 import numpy as np
 
+from dynalign.hw.encoder.rtl import TrajectoryEncoder
+from dynalign.hw.encoder.rtl_check import make_case, random_config
+from dynalign.hw.formats import CODE
+from dynalign.hw.systems import EncoderConfig
+from dynalign.sim.tb_encoder_run import run_encoder_cases
+
 __all__ = ["register", "run"]
 
 
@@ -46,10 +52,6 @@ def _check_args(args):
 
 def build_cases(*, samples, configs, seed, max_steps):
     """Case list (see :func:`dynalign.hw.encoder.rtl_check.make_case`) + the timing case last."""
-    from dynalign.hw.encoder.rtl_check import make_case, random_config
-    from dynalign.hw.formats import CODE
-    from dynalign.hw.systems import EncoderConfig
-
     rng = np.random.default_rng(seed)
     pinned = [("mixed", -1.5), ("mixed", 10.0), ("lorenz", None)]
     per = [samples // configs + (i < samples % configs) for i in range(configs)]
@@ -75,10 +77,6 @@ def build_cases(*, samples, configs, seed, max_steps):
 
 def run(args) -> int:
     _check_args(args)
-    from dynalign.hw.encoder.rtl import TrajectoryEncoder
-    from dynalign.hw.systems import EncoderConfig
-    from dynalign.sim.tb_encoder_run import run_encoder_cases
-
     cases = build_cases(samples=args.samples, configs=args.configs, seed=args.seed,
                         max_steps=args.max_steps)
     results, passed = run_encoder_cases(cases, tag=f"verify_{args.seed}", seed=args.seed)

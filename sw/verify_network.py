@@ -21,6 +21,9 @@ import sys
 
 import numpy as np
 
+from dynalign.hw.lif.rtl_check import dut_for, random_case, summarise
+from dynalign.sim.tb_lif_run import run_lif_cases
+
 __all__ = ["register", "run", "parse_layers"]
 
 
@@ -55,7 +58,6 @@ def parse_layers(text: str) -> list[int]:
 
 
 def build_cases(dut, topology, *, samples, networks, steps, seed):
-    from dynalign.hw.lif.rtl_check import random_case
     rng = np.random.default_rng(seed)
     per = [samples // networks + (i < samples % networks) for i in range(networks)]
     cases = []
@@ -79,9 +81,6 @@ def run(args) -> int:
     networks = min(networks, args.samples)
     if networks < 1:
         raise ValueError(f"--networks must be a positive integer, not {networks}")
-    from dynalign.hw.lif.rtl_check import dut_for, summarise
-    from dynalign.sim.tb_lif_run import run_lif_cases
-
     dut = dut_for([topology], lanes=args.lanes)
     cases = build_cases(dut, topology, samples=args.samples, networks=networks,
                         steps=args.steps, seed=args.seed)

@@ -4,7 +4,7 @@ Uploads RUN's weight image through the simulated UART (the host driver, :mod:`dy
 over the cocotb bridge of ``sim/tb_top.py``) into the Verilated top level
 (:class:`dynalign.hw.top.DynalignTop`), classifies N test samples (their feature codes from the
 run's own feature transform and data split), and compares every result record with the
-golden model (:func:`dynalign.sw.protocol.golden_results`: golden encoder on the uploaded integers,
+golden model (:func:`dynalign.hw.wire.golden_results`: golden encoder on the uploaded integers,
 golden LIF network) with ``==`` on class, flags, spikes and saturations per layer and
 every output spike count.  With ``--switch RUN2`` the same bitstream is switched at run
 time: upload A, run; upload B, run; upload A again, run the first samples again.
@@ -21,12 +21,19 @@ changes; the protocol and the results do not depend on it.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 
-__all__ = ["register", "verify_system", "compare_results", "system_limits", "run_codes",
-           "device_image"]
+from dynalign.constraints.boards import limits_for_images
+from dynalign.hw.formats import CODE
+from dynalign.hw.top import DynalignTop
+from dynalign.hw.validate import positive_int
+from dynalign.hw.wire import Results, golden_results, parse_image
+
+from .rundir import run_codes
+from .sim_link import run_ops
+
+__all__ = ["register", "verify_system", "compare_results"]
 
 
 def _strip(res):
@@ -35,53 +42,9 @@ def _strip(res):
 
 def compare_results(got_hex: str, image, codes):
     """``(equal, got, expected)`` for one RESULTS payload against the golden model."""
-    from dynalign.sw.protocol import Results, golden_results
     got = Results.unpack(bytes.fromhex(got_hex))
     exp = golden_results(image, codes)
     return _strip(got) == _strip(exp), got, exp
-
-
-def system_limits(images, *, lanes: int, max_payload: int = 256, table: bool = False):
-    """The smallest limits that hold every image (device images, parsed); ``table``: a
-    core that serves the image's trajectory table (the iCEBreaker's)."""
-    from dynalign.hw.top import lif_limits
-    n_layers = max(im.header.n_layers for im in images)
-    sizes = [max([im.header.sizes[i] for im in images if i < im.header.n_layers], default=1)
-             for i in range(n_layers)]
-    return lif_limits(max_features=max(im.header.n_features for im in images),
-                      max_samples=max(im.header.samples for im in images),
-                      max_sizes=tuple(sizes), lanes=lanes, max_payload=max_payload,
-                      table=table)
-
-
-def device_image(run) -> bytes:
-    """The device image of a run directory or of a weight-image file (checked: magic,
-    version, size and CRC; a bad file raises a clear error)."""
-    from dynalign.sw.evaluate import load_run
-    from dynalign.sw.image import WeightImage
-    path = Path(run)
-    if path.is_file():
-        return WeightImage.load(path).payload()
-    if not path.is_dir():
-        raise FileNotFoundError(f"no such run directory or weight image: {path}")
-    return load_run(path)[1].payload()
-
-
-def run_codes(run_dir, *, split: str = "test"):
-    """``(image_bytes, codes, labels)`` of a run directory (or a bare device image: no
-    codes, no labels)."""
-    from dynalign.sw.evaluate import load_run
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        return device_image(run_dir), None, None
-    info, image, transform = load_run(run_dir)
-    from dynalign.sw.data import load_dataset
-    d = info["data"]
-    ds = load_dataset(d["dataset"], data_dir=d.get("data_dir"), path=d.get("data_path"),
-                      seed=d["seed"], test_fraction=d["test_fraction"],
-                      val_fraction=d["val_fraction"], limit=d.get("limit"))
-    x, y = {"test": (ds.x_test, ds.y_test), "val": (ds.x_val, ds.y_val)}[split]
-    return image.payload(), transform.codes(x), y
 
 
 def verify_system(images: list[bytes], codes: list, *, samples: int, lanes: int = 4,
@@ -93,17 +56,11 @@ def verify_system(images: list[bytes], codes: list, *, samples: int, lanes: int 
     ``table``: simulate the core that serves an uploaded table (no integrator; the
     driver sends each image with its table block).
     """
-    from dynalign.hw.formats import CODE
-    from dynalign.hw.top import DynalignTop
-    from dynalign.sim.tb_top_run import run_top_job
-    from dynalign.sw.protocol import parse_image
-
     if not 1 <= len(images) <= 2:
         raise ValueError("give one image, or two with a switch")
-    if not isinstance(samples, int) or samples < 1:
-        raise ValueError(f"samples must be a positive integer, not {samples!r}")
+    positive_int("samples", samples)
     parsed = [parse_image(im) for im in images]
-    limits = system_limits(parsed, lanes=lanes, table=table)
+    limits = limits_for_images(parsed, lanes=lanes, table=table)
     top = DynalignTop(limits=limits, divisor=divisor, core="lif",
                       code_format=code_format or CODE)
     schedule = [(0, list(range(samples)))]
@@ -119,7 +76,7 @@ def verify_system(images: list[bytes], codes: list, *, samples: int, lanes: int 
     # a RUN right after an upload waits for the encoder's table refill (37 M cycles for
     # 256 codes x 800 RK4 steps; none with table=True): allow 4000 x 50000 = 2e8 quiet
     # cycles per reply
-    out = run_top_job(top, ops, build_root=build_root, tag="verify", quiet_cycles=4000,
+    out = run_ops(top, ops, build_root=build_root, tag="verify", quiet_cycles=4000,
                       quiet_limit=50000)
     mismatches, first, cycles = 0, None, {0: [], 1: []}
     for k, (op_i, which, c) in enumerate(checks):
@@ -177,7 +134,6 @@ def _main(args) -> int:
     for run in [args.run] + ([args.switch] if args.switch else []):
         img, c, _ = run_codes(run)
         if c is None:
-            from dynalign.sw.protocol import parse_image
             k = parse_image(img).header.n_features
             c = rng.integers(-128, 128, size=(args.samples, k))
         images.append(img)

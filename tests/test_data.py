@@ -200,7 +200,7 @@ def test_digits_splits_are_seeded_stratified_and_disjoint():
 
 def test_split_arguments_checked():
     y = np.arange(100) % 10
-    with pytest.raises(ValueError, match="seed must be a non-negative integer"):
+    with pytest.raises(ValueError, match="seed must be at least 0"):
         split_arrays(y, y, seed=-1)
     with pytest.raises(ValueError, match="val_fraction must be in"):
         split_arrays(y, y, seed=0, val_fraction=1.5)

@@ -5,11 +5,20 @@ import numpy as np
 import pytest
 
 from dynalign.hw.lif.ref import random_network
-from dynalign.hw.link import DeviceModel, GoldenCore
-from dynalign.hw.protocol import IMAGE_HEADER_LEN, Cmd, Err, Limits, encode_frame
 from dynalign.hw.systems import EncoderConfig
+from dynalign.hw.wire import (
+    IMAGE_HEADER_LEN,
+    Cmd,
+    Err,
+    Limits,
+    Results,
+    build_image,
+    encode_frame,
+    golden_results,
+    parse_image,
+)
+from dynalign.sw.device_model import DeviceModel, GoldenCore
 from dynalign.sw.driver import Device, DeviceError, LinkTimeout, ModelTransport, run_sync
-from dynalign.sw.protocol import Results, build_image, golden_results, parse_image
 
 LIMITS = Limits(max_features=4, max_samples=5, max_sizes=(16, 8, 4), max_payload=96)
 
@@ -122,7 +131,7 @@ def test_checker_catches_a_one_bit_error():
 def test_driver_validation():
     with pytest.raises(TypeError, match="transport must have send"):
         Device(object())
-    with pytest.raises(ValueError, match="retries must be a non-negative"):
+    with pytest.raises(ValueError, match="retries must be at least 0"):
         Device(ModelTransport(None), retries=-1)
 
 
@@ -132,7 +141,7 @@ def test_upload_adds_the_table_for_a_table_device():
     image whose table disagrees with its encoder block is refused by the host."""
     from dataclasses import replace
 
-    from dynalign.hw.protocol import CORE_LIF_TABLE, ENCODER_LEN, ENCODER_OFFSET
+    from dynalign.hw.wire import CORE_LIF_TABLE, ENCODER_LEN, ENCODER_OFFSET
     limits = replace(LIMITS, core=CORE_LIF_TABLE, max_payload=256)
     model = DeviceModel(limits=limits, core=GoldenCore())
     dev = Device(ModelTransport(model))
@@ -152,7 +161,7 @@ def test_upload_adds_the_table_for_a_table_device():
     ra, rb = run_sync(go())
     assert ra == golden_results(parse_image(a), codes)
     assert rb == golden_results(parse_image(b), codes)
-    from dynalign.sw.protocol import golden_table, pack_table
+    from dynalign.hw.wire import golden_table, pack_table
     block = pack_table(*golden_table(parse_image(b).encoder))
     assert bytes(model.tables[model.active][:len(block)]) == block     # b's, as uploaded
     bad = bytearray(build_image(network=parse_image(a).network,

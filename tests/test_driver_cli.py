@@ -8,14 +8,13 @@ import numpy as np
 import pytest
 
 from dynalign.hw.lif.ref import random_network
-from dynalign.hw.link import DeviceModel, GoldenCore
-from dynalign.hw.protocol import Limits
 from dynalign.hw.systems import EncoderConfig
+from dynalign.hw.wire import Limits, golden_results, parse_image
 from dynalign.sw.commands import run as run_cmd
 from dynalign.sw.commands import upload as upload_cmd
+from dynalign.sw.device_model import DeviceModel, GoldenCore
 from dynalign.sw.driver import ModelTransport
 from dynalign.sw.image import WeightImage
-from dynalign.sw.protocol import golden_results, parse_image
 
 
 @pytest.fixture

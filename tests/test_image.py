@@ -9,6 +9,7 @@ import pytest
 
 from dynalign.hw.lif.ref import random_network
 from dynalign.hw.systems import EncoderConfig
+from dynalign.hw.wire import build_image, parse_image
 from dynalign.sw.image import (
     IMAGE_FILE_MAGIC,
     ImageError,
@@ -17,7 +18,6 @@ from dynalign.sw.image import (
     network_from_dict,
     network_to_dict,
 )
-from dynalign.sw.protocol import build_image, parse_image
 
 
 def make_image(seed=0, topology=(12, 9, 5), **enc):

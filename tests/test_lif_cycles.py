@@ -14,7 +14,13 @@ from dynalign.hw.lif.cycles import (
     ref_cycles_from_sizes,
     ref_cycles_from_trains,
 )
-from dynalign.hw.lif.ref import LIFLayerParams, LIFNetworkParams, random_network, random_samples, ref_network
+from dynalign.hw.lif.ref import (
+    LIFLayerParams,
+    LIFNetworkParams,
+    random_network,
+    random_samples,
+    ref_network,
+)
 from dynalign.hw.lif.rtl import RD_CYCLES, READOUT_TAIL, LIFNetwork, bound_cycles_network
 
 

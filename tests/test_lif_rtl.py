@@ -9,7 +9,13 @@ import pytest
 from amaranth.sim import Simulator
 
 from dynalign.hw.formats import MEM, WEIGHT
-from dynalign.hw.lif.ref import LIFLayerParams, LIFNetworkParams, random_network, random_samples, ref_network
+from dynalign.hw.lif.ref import (
+    LIFLayerParams,
+    LIFNetworkParams,
+    random_network,
+    random_samples,
+    ref_network,
+)
 from dynalign.hw.lif.rtl import (
     RD_CLS,
     RD_CYCLES,

@@ -12,8 +12,9 @@ from amaranth.lib import wiring
 from amaranth.sim import Simulator
 
 from dynalign.hw.lif.ref import random_network
-from dynalign.hw.link import CommandEngine, DeviceModel, StubCore_
-from dynalign.hw.protocol import (
+from dynalign.hw.link import CommandEngine, StubCore_
+from dynalign.hw.systems import EncoderConfig
+from dynalign.hw.wire import (
     CORE_LIF_TABLE,
     IMAGE_HEADER_LEN,
     TABLE_ROWS,
@@ -21,10 +22,12 @@ from dynalign.hw.protocol import (
     Err,
     FrameDecoder,
     Limits,
+    build_image,
     encode_frame,
+    image_requests,
+    parse_image,
 )
-from dynalign.hw.systems import EncoderConfig
-from dynalign.sw.protocol import build_image, image_requests, parse_image
+from dynalign.sw.device_model import DeviceModel
 
 LIMITS = Limits(max_features=4, max_samples=5, max_sizes=(16, 8, 4), max_payload=96)
 TIMEOUT = 64
@@ -299,7 +302,7 @@ def test_admission_of_crafted_headers(limits):
     K/T/L ranges, total length around the bank size and the table block, 32-bit
     lengths, zero and oversized layers), gateware against Limits.check_header."""
 
-    from dynalign.hw.protocol import IMAGE_HEADER, IMAGE_MAGIC, LAYERS_OFFSET, table_len
+    from dynalign.hw.wire import IMAGE_HEADER, IMAGE_MAGIC, LAYERS_OFFSET, table_len
     rng = random.Random(7)
     flags = 1 if limits.table else 0
     tl = table_len(2) if limits.table else 0

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from dynalign.hw.lif.ref import random_network
-from dynalign.hw.link import DeviceModel, GoldenCore, stub_result
-from dynalign.hw.protocol import (
+from dynalign.hw.systems import EncoderConfig
+from dynalign.hw.wire import (
     ERROR,
     IMAGE_HEADER_LEN,
     REPLY,
@@ -21,19 +21,17 @@ from dynalign.hw.protocol import (
     FrameDecoder,
     ImageHeader,
     Limits,
-    crc16,
-    crc32,
-    encode_frame,
-)
-from dynalign.hw.systems import EncoderConfig
-from dynalign.sw.protocol import (
     Results,
     Status,
     build_image,
+    crc16,
+    crc32,
+    encode_frame,
     golden_results,
     image_requests,
     parse_image,
 )
+from dynalign.sw.device_model import DeviceModel, GoldenCore, stub_result
 
 LIMITS = Limits(max_features=4, max_samples=5, max_sizes=(16, 8, 4), max_payload=96)
 

@@ -5,8 +5,9 @@ from amaranth import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from dynalign.constraints.boards import BOARDS
 from dynalign.hw.encoder.rtl import TrajectoryEncoder
-from dynalign.hw.synth import BOARDS, SmokeWrapper, build, parse_nextpnr, port_signals
+from dynalign.hw.synth import SmokeWrapper, build, parse_nextpnr, port_signals
 
 
 class Counter(wiring.Component):

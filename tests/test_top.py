@@ -5,20 +5,25 @@ every fault of the issue, compared with the golden model."""
 import numpy as np
 import pytest
 
+from dynalign.constraints.boards import limits_for_images
 from dynalign.hw.formats import CODE, SAMPLE, QFormat
 from dynalign.hw.lif.ref import random_network
-from dynalign.hw.protocol import (
+from dynalign.hw.systems import EncoderConfig
+from dynalign.hw.top import DynalignTop, lif_limits
+from dynalign.hw.wire import (
     ENCODER_OFFSET,
     IMAGE_HEADER_LEN,
     LAYERS_OFFSET,
     Cmd,
     Err,
+    build_image,
     encode_frame,
+    golden_table,
+    image_requests,
+    pack_table,
+    parse_image,
 )
-from dynalign.hw.systems import EncoderConfig
-from dynalign.hw.top import DynalignTop, lif_limits
-from dynalign.sw.protocol import build_image, golden_table, image_requests, pack_table, parse_image
-from dynalign.sw.verify_system import compare_results, system_limits, verify_system
+from dynalign.sw.verify_system import compare_results, verify_system
 
 #: 4-bit feature codes (-8..7): the encoder's table refill integrates 16 codes instead of
 #: 256, so that a simulated mode switch takes thousands of cycles, not millions.
@@ -39,7 +44,7 @@ def codes(seed, n):
 
 @pytest.fixture(scope="module")
 def session(tmp_path_factory):
-    from dynalign.sim.tb_top_run import run_top_job
+    from dynalign.sw.sim_link import run_ops
     a, b = model(1, delta=2.0), model(2, delta=-1.5)
     limits = lif_limits(max_features=4, max_samples=5, max_sizes=(12, 6), lanes=2,
                         max_payload=128)
@@ -73,7 +78,7 @@ def session(tmp_path_factory):
     ops += [{"op": "upload", "image": b.hex()}]
     ops += [{"op": "classify", "codes": c.tolist()} for c in ca]
     ops += [{"op": "upload", "image": a.hex()}, {"op": "classify", "codes": ca[0].tolist()}]
-    out = run_top_job(top, ops, tag="pytest")
+    out = run_ops(top, ops, tag="pytest")
     return {"a": a, "b": b, "ca": ca, "faults": faults, "out": out["ops"], "summary": out}
 
 
@@ -130,7 +135,7 @@ def test_checker_catches_a_one_bit_error(session):
 
 
 def test_system_limits_cover_both_images():
-    lim = system_limits([parse_image(model(1, delta=2.0)),
+    lim = limits_for_images([parse_image(model(1, delta=2.0)),
                          parse_image(model(2, delta=-1.5, sizes=(8, 6, 4)))], lanes=2)
     assert lim.max_sizes == (12, 6, 4) and lim.max_features == 3
 
@@ -170,7 +175,7 @@ def table_session():
     SPRAM).  Upload A (the driver adds its table block), classify; WRITE_ENCODER and an
     image without a table are refused; a *tampered* table (uploaded frame by frame, the driver
     would refuse it) is served as uploaded; switch to B and back to A."""
-    from dynalign.sim.tb_top_run import run_top_job
+    from dynalign.sw.sim_link import run_ops
     a, b = table_model(1, delta=2.0), table_model(2, delta=-1.5)
     limits = lif_limits(max_features=4, max_samples=2, max_sizes=(12, 6), lanes=2,
                         max_payload=128, table=True)
@@ -195,7 +200,7 @@ def table_session():
     ops += [{"op": "upload", "image": b.hex()}]
     ops += [{"op": "classify", "codes": c.tolist()} for c in cs]
     ops += [{"op": "upload", "image": a.hex()}, {"op": "classify", "codes": cs[0].tolist()}]
-    out = run_top_job(top, ops, tag="pytest_table")
+    out = run_ops(top, ops, tag="pytest_table")
     return {"a": a, "b": b, "cs": cs, "tampered": tampered, "n_raw": len(raw),
             "out": out["ops"]}
 

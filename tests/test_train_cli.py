@@ -70,12 +70,11 @@ def test_eval_lanes_gives_the_cycle_model(capsys, tiny_run):
     from dynalign.hw.encoder.ref import FixedEncoder
     from dynalign.hw.lif.cycles import ref_cycles
     from dynalign.hw.lif.ref import ref_network
-    from dynalign.sw.evaluate import load_run
-    from dynalign.sw.verify_system import run_codes
+    from dynalign.sw.rundir import RunDir, run_codes
     code, out, _ = run(capsys, "eval", tiny_run, "--lanes", "4", "--json")
     assert code == 0
     res = json.loads(out)
-    _, image, _ = load_run(tiny_run)
+    _, image, _ = RunDir(tiny_run).load()
     _, codes, _ = run_codes(tiny_run)
     golden = ref_network(FixedEncoder(image.encoder).encode(codes)[0], image.network)
     want = float(ref_cycles(golden, image.network, lanes=4).mean())
@@ -177,7 +176,7 @@ def test_api_npz_dataset(tmp_path):
 def test_fixed_in_shift(tmp_path):
     """``--in-shift`` fixes the layer-1 shift (exported in the image); a coarser input
     has fewer non-zero activations; torch and golden still agree exactly."""
-    from dynalign.sw.evaluate import load_run
+    from dynalign.sw.rundir import RunDir
     shifts, active = [], []
     for s in (None, 9):
         out = tmp_path / f"r{s}"
@@ -185,7 +184,7 @@ def test_fixed_in_shift(tmp_path):
         assert cli.main(argv + ([] if s is None else ["--in-shift", str(s)])) == 0
         m = json.loads((out / "metrics.json").read_text())
         assert m["test"]["torch_golden_agreement"] == 1.0 and m["test"]["torch_golden_exact"]
-        _, image, _ = load_run(out)
+        _, image, _ = RunDir(out).load()
         shifts.append(image.network.in_shift)
         active.append(m["test"]["per_layer_synops"][0])     # input events x fan-out
     assert shifts[0] < 9 and shifts[1] == 9

@@ -1,4 +1,5 @@
-"""Cases for checking :class:`dynalign.hw.lif.rtl.LIFNetwork` against :func:`dynalign.hw.lif.ref.ref_network`.
+"""Cases for checking :class:`dynalign.hw.lif.rtl.LIFNetwork` against
+:func:`dynalign.hw.lif.ref.ref_network`.
 
 A *case* is one network plus a batch of samples, as JSON-friendly data: the ``cfg``
 writes that load the network, the sample words in stream order, and per sample the

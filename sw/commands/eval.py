@@ -29,7 +29,7 @@ def register(sub):
 
 
 def run(args) -> int:
-    from ..evaluate import evaluate_run
+    from ..evaluate import evaluate_run  # here: the flow imports torch, the parser must not
     res = evaluate_run(args.run_dir, dataset=args.dataset, data_dir=args.data_dir,
                        data_path=args.data_path, device=args.device, split=args.split,
                        lanes=args.lanes)

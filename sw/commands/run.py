@@ -13,6 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..driver import run_sync
+from ..rundir import RunDir
+from .upload import open_device
+
 __all__ = ["register", "classify", "parse_input"]
 
 
@@ -26,8 +30,7 @@ def parse_input(text: str, *, run=None) -> np.ndarray:
         x = np.atleast_2d(x)
         if run is None:
             raise ValueError("raw inputs need --run RUN (its feature transform)")
-        from dynalign.sw.evaluate import load_run
-        _, _, transform = load_run(run)
+        _, _, transform = RunDir(run).load()
         return transform.codes(x)
     try:
         codes = [int(v) for v in text.split(",") if v.strip()]
@@ -40,8 +43,6 @@ def parse_input(text: str, *, run=None) -> np.ndarray:
 
 
 def classify(dev, codes) -> list[dict]:
-    from dynalign.sw.driver import run_sync
-
     async def go():
         out = []
         for row in codes:
@@ -65,7 +66,6 @@ def register(sub):
 
 
 def _main(args, transport=None) -> int:
-    from dynalign.sw.commands.upload import open_device
     codes = parse_input(args.input, run=args.run)
     res = classify(open_device(args.port, baud=args.baud, transport=transport), codes)
     if args.json:

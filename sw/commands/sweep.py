@@ -42,7 +42,7 @@ def register(sub):
 
 def run(args) -> int:
     from ..results import write_table
-    from ..sweep import (
+    from ..sweep import (  # here: the flow imports torch, the parser must not
         SweepOptions,
         aggregate,
         make_settings,

@@ -88,7 +88,7 @@ def register(sub):
 
 
 def options_from_args(args):
-    from ..train import TrainOptions
+    from ..train import TrainOptions  # here: the flow imports torch, the parser must not
     given = {name: getattr(args, name) for name in (
         "dataset", "data_dir", "data_path", "limit", "seed", "features", "epochs",
         "batch_size", "lr", "patience", "readout", "spike_reg", "dropout", "code_noise",
@@ -100,7 +100,7 @@ def options_from_args(args):
 
 
 def run(args) -> int:
-    from ..train import train_run
+    from ..train import train_run  # here: the flow imports torch, the parser must not
     config = config_from_args(args)
     opts = options_from_args(args)
     metrics = train_run(args.out, encoder=config, opts=opts, evaluate=not args.no_eval)

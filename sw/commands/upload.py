@@ -10,19 +10,21 @@ from __future__ import annotations
 
 import json
 
+from dynalign.hw.wire import parse_image
+
+from ..driver import Device, SerialTransport, run_sync
+from ..rundir import device_image
+
 __all__ = ["register", "upload", "open_device"]
 
 
 def open_device(port: str, *, baud: int, transport=None):
     """A :class:`dynalign.sw.driver.Device` on ``port`` (or on ``transport``, for tests)."""
-    from dynalign.sw.driver import Device, SerialTransport
     return Device(transport if transport is not None else SerialTransport(port, baud=baud))
 
 
 def upload(dev, image: bytes) -> dict:
-    """Upload a device image (:func:`dynalign.sw.verify_system.device_image`) to ``dev``."""
-    from dynalign.sw.driver import run_sync
-    from dynalign.sw.protocol import parse_image
+    """Upload a device image (:func:`dynalign.sw.rundir.device_image`) to ``dev``."""
 
     async def go():
         limits = await dev.identify()
@@ -46,7 +48,6 @@ def register(sub):
 
 
 def _main(args, transport=None) -> int:
-    from dynalign.sw.verify_system import device_image
     image = device_image(args.run)  # a bad RUN fails here, before the port is opened
     rep = upload(open_device(args.port, baud=args.baud, transport=transport), image)
     print(json.dumps(rep) if args.json else f"uploaded to bank {rep['bank']}")

@@ -1,0 +1,117 @@
+"""The wire format of dynalign, protocol version 1: frames, the weight image and its
+codec, the device's records, the trajectory table block -- every constant and layout in
+one place, each with one name.
+
+* :mod:`.frames`: frame constants, :class:`Cmd`, :class:`Err`, CRCs,
+  :func:`encode_frame`, :class:`FrameDecoder`;
+* :mod:`.image`: the image layout (:class:`ImageHeader`, :class:`EncoderRegisters`, the
+  layer blocks, the table block), :func:`build_image` / :func:`parse_image`,
+  :func:`image_requests`;
+* :mod:`.records`: :class:`Limits` (``IDENTIFY``, and the admission check of an image
+  header), :class:`Status`, :class:`Results`, :func:`golden_results`.
+
+The gateware (:mod:`dynalign.hw.engine`), the Python device model
+(:mod:`dynalign.sw.device_model`) and the host driver (:mod:`dynalign.sw.driver`) all
+import this package; it imports only the numeric formats and the golden models.
+
+Frames (both directions)
+------------------------
+::
+
+    SYNC  CMD  SEQ  LEN_LO  LEN_HI  PAYLOAD[LEN]  CRC_HI  CRC_LO
+
+* ``SYNC`` = 0xA5.  Bytes outside a frame that are not ``SYNC`` are dropped (and
+  counted); a ``SYNC`` starts a frame.
+* ``CMD``: a :class:`Cmd` in a request; ``CMD | 0x80`` in its reply; ``0xFF``
+  (:data:`ERROR`) in an error reply.
+* ``SEQ``: any byte chosen by the host, echoed in the reply (the driver uses it to
+  drop stale replies).
+* ``LEN``: payload length, 16 bits little-endian.  A device accepts at most its
+  ``max_payload`` (reported by ``IDENTIFY``); a longer frame is skipped (``LEN + 2``
+  bytes) and answered with :attr:`Err.LENGTH`.
+* ``CRC``: CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF, no reflection, no final
+  XOR; check value of ``b"123456789"`` is 0x29B1) over ``CMD SEQ LEN_LO LEN_HI
+  PAYLOAD``, sent most significant byte first.  A wrong CRC gets :attr:`Err.CRC` and the
+  frame is not executed.
+* A frame whose next byte does not arrive within the device's timeout is dropped and
+  answered with :attr:`Err.TIMEOUT` (a truncated frame never hangs the device).
+* A UART framing error inside a frame aborts it with :attr:`Err.FRAMING`.
+
+Every request gets exactly one reply: its own (``CMD | 0x80``) or an error reply with
+payload ``[err, cmd]`` (``cmd`` = the request's command byte, 0 if it never arrived).
+
+Commands (payloads little-endian)
+---------------------------------
+========================  =========================  ======================================
+command                   request payload            reply payload
+========================  =========================  ======================================
+``IDENTIFY``  0x01        --                         :data:`IDENTITY` record
+``STATUS``    0x02        --                         :data:`STATUS` record
+``WRITE_ENCODER`` 0x03    encoder block (80 bytes)   --  (written into the *active* model)
+``IMAGE_BEGIN`` 0x10      image header (32 bytes)    --  (opens an upload into the shadow bank)
+``IMAGE_DATA``  0x11      offset u32, bytes          --  (offset must follow on exactly)
+``IMAGE_COMMIT`` 0x12     CRC-32 of the image u32    bank u8 (the new active bank)
+``FEATURES``  0x20        K feature codes (int8)     --
+``RUN``       0x21        --                         first :data:`RESULT_SUMMARY_LEN` bytes
+                                                     of the results record
+``RESULTS``   0x22        --                         the results record
+========================  =========================  ======================================
+
+Weight image (device layout)
+----------------------------
+An image is the bytes of one model, uploaded into the *shadow* bank of a double-buffered
+store: ``IMAGE_BEGIN`` carries the 32-byte header (checked against the elaborated
+limits: a topology larger than the device gets :attr:`Err.TOO_LARGE`), ``IMAGE_DATA``
+frames carry the rest in order, ``IMAGE_COMMIT`` carries the CRC-32 (IEEE 802.3:
+reflected poly 0xEDB88320, init and final XOR 0xFFFFFFFF, ``zlib.crc32``) of the whole
+image.  Only a complete image with the right CRC flips the active bank; any failure
+leaves the previous model running.  Layout (see :data:`IMAGE_HEADER`, :data:`LAYER_HEADER`)::
+
+    0    header (32 bytes)                  magic "DY", version, K, T, L, in_shift,
+                                            flags, total length, n_out of each layer
+                                            (u16 x 8)
+    32   encoder block (80 bytes)           see :data:`ENCODER`
+    112  layer 1 .. L, each:                beta u16, reserved u16, theta u32,
+                                            bias int16[n_out], weight int8[n_out][n_in]
+                                            (row i = the weights into neuron i)
+    ...  trajectory table (only with        sample int32[3 T][R], then saturation
+         flag IMAGE_FLAG_TABLE)             u8[R]  (R = 2**CODE.width rows, row =
+                                            code - CODE.min_int; entry 3 t + c of a row
+                                            is component c of sample t)
+
+The table block (:func:`table_len` bytes) is the golden trajectory table of the encoder
+block (``ref_trajectory_table`` of every code), computed by the host.  It is for devices
+without an on-chip integrator (core :data:`CORE_LIF_TABLE`, e.g. the iCEBreaker): they
+serve the uploaded table as it is, and hold it in a double-buffered table memory of
+their own, so ``bank_bytes`` counts only the bytes before it.  Such a device requires
+the flag (and a device with an integrator refuses it: :attr:`Err.IMAGE_FORMAT`), and
+answers ``WRITE_ENCODER`` with :attr:`Err.UNSUPPORTED` (the table would no longer match:
+upload a whole image).  A saturation byte's bit 0 is the row's flag.
+
+Layer 1 has ``n_in = 3 K`` (encoder channels f0x f0y f0z f1x ...), layer l > 1 has the
+previous layer's ``n_out``.
+
+Results record
+--------------
+::
+
+    0  class u8   1  flags u8   2  L u8   3  n_out u8   4  cycles u32
+    8  spikes of layer 1..L  u32 x L
+       saturations of layer 1..L  u32 x L
+       output spike counts  u16 x n_out
+
+``flags``: bit 0 encoder saturation, bit 1 membrane saturation, bit 2 core error.
+"""
+
+from __future__ import annotations
+
+from .commands import *  # noqa: F403
+from .commands import __all__ as _commands
+from .frames import *  # noqa: F403
+from .frames import __all__ as _frames
+from .image import *  # noqa: F403
+from .image import __all__ as _image
+from .records import *  # noqa: F403
+from .records import __all__ as _records
+
+__all__ = [*_commands, *_frames, *_image, *_records]

@@ -1,0 +1,365 @@
+"""The weight image (device layout): header, encoder block, layers, trajectory table
+block; the codec between a golden model and the image bytes, and the upload requests.
+The layout is written once, in the ``struct`` formats below; every offset is derived
+from them (:data:`HEADER_AT`, :data:`ENCODER_AT`, :data:`LAYERS_OFFSET`).  The rules are
+in :mod:`dynalign.hw.wire`."""
+
+from __future__ import annotations
+
+import re
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..encoder.ref import ref_trajectory_table
+from ..formats import CODE
+from ..lif.ref import LIFLayerParams, LIFNetworkParams
+from ..validate import positive_int
+from .frames import Cmd, crc32
+
+__all__ = ["IMAGE_MAGIC", "IMAGE_VERSION", "MAX_LAYERS", "IMAGE_HEADER", "HEADER_AT",
+           "IMAGE_FLAG_TABLE", "TABLE_ROWS", "table_len", "IMAGE_HEADER_LEN",
+           "ENCODER_OFFSET", "ENCODER_SLOTS", "ENCODER_FIXED", "ENCODER_AT", "ENCODER_SLOT",
+           "ENCODER_LEN", "LAYERS_OFFSET", "LAYER_HEADER", "DATA_OFFSET_LEN", "ImageHeader",
+           "ENCODER_TERMS", "ENCODER_UNUSED", "SYSTEM_CODES", "EncoderRegisters",
+           "DeviceImage", "golden_table", "pack_table", "build_image", "parse_image",
+           "image_requests"]
+
+IMAGE_MAGIC = b"DY"
+IMAGE_VERSION = 1
+#: Layers an image header can describe (the device may elaborate fewer).
+MAX_LAYERS = 8
+#: magic(2) version K T L in_shift flags total_len(u32) reserved(u32) sizes(u16 x 8)
+IMAGE_HEADER = struct.Struct("<2sBBBBBBII8H")
+
+
+def _field_offsets(st: struct.Struct, names: tuple) -> dict:
+    """``{name: byte offset}`` of the fields of a little-endian ``struct`` format."""
+    codes = re.findall(r"\d*[a-zA-Z]", st.format.lstrip("<"))
+    assert len(codes) == len(names), (st.format, names)
+    return {n: struct.calcsize("<" + "".join(codes[:i])) for i, n in enumerate(names)}
+
+
+#: Byte offset of each :data:`IMAGE_HEADER` field (the gateware reads them there).
+HEADER_AT = _field_offsets(IMAGE_HEADER, ("magic", "version", "k", "t", "n_layers",
+                                          "in_shift", "flags", "total_len", "reserved",
+                                          "sizes"))
+#: header flag: a trajectory table block follows the layers
+IMAGE_FLAG_TABLE = 0x01
+#: rows of a trajectory table: one per feature code
+TABLE_ROWS = 1 << CODE.width
+
+
+def table_len(samples: int) -> int:
+    """Bytes of the table block of a T-sample encoder: ``4 * 3T * R + R``."""
+    return 4 * 3 * samples * TABLE_ROWS + TABLE_ROWS
+
+IMAGE_HEADER_LEN = IMAGE_HEADER.size
+assert IMAGE_HEADER_LEN == 32
+ENCODER_OFFSET = IMAGE_HEADER_LEN
+#: Coefficient slots per derivative component in the encoder block.
+ENCODER_SLOTS = 4
+#: system u8, T u8, stride u16, n_steps u16, reserved u16, h u32, h/2 u32, h/6 u32,
+#: then 3 components x ENCODER_SLOTS x (coef int32, term u8; term 0xFF = unused)
+ENCODER_FIXED = struct.Struct("<BBHHHIII")
+#: Byte offset of each :data:`ENCODER_FIXED` field within the encoder block.
+ENCODER_AT = _field_offsets(ENCODER_FIXED, ("system", "samples", "stride", "n_steps",
+                                            "reserved", "h1", "h2", "h6"))
+ENCODER_SLOT = struct.Struct("<iB")
+ENCODER_LEN = ENCODER_FIXED.size + 3 * ENCODER_SLOTS * ENCODER_SLOT.size
+assert ENCODER_LEN == 80
+LAYERS_OFFSET = ENCODER_OFFSET + ENCODER_LEN
+#: beta u16, reserved u16, theta u32
+LAYER_HEADER = struct.Struct("<HHI")
+#: IMAGE_DATA payload: offset u32, then the bytes
+DATA_OFFSET_LEN = 4
+
+
+@dataclass(frozen=True)
+class ImageHeader:
+    """The 32-byte image header.  ``n_layers`` is the byte as sent (it may exceed
+    :data:`MAX_LAYERS` in a bad header); ``sizes`` holds the first
+    ``min(n_layers, MAX_LAYERS)`` entries."""
+    n_features: int
+    samples: int
+    in_shift: int
+    sizes: tuple            # n_out of each layer
+    total_len: int
+    magic: bytes = IMAGE_MAGIC
+    version: int = IMAGE_VERSION
+    n_layers: int = -1
+    flags: int = 0
+
+    def __post_init__(self):
+        if self.n_layers < 0:
+            object.__setattr__(self, "n_layers", len(self.sizes))
+        object.__setattr__(self, "sizes", tuple(int(s) for s in self.sizes))
+
+    def pack(self) -> bytes:
+        if len(self.sizes) > MAX_LAYERS:
+            raise ValueError(f"an image holds at most {MAX_LAYERS} layers, "
+                             f"not {len(self.sizes)}")
+        sizes = list(self.sizes) + [0] * (MAX_LAYERS - len(self.sizes))
+        return IMAGE_HEADER.pack(self.magic, self.version, self.n_features, self.samples,
+                                 self.n_layers, self.in_shift, self.flags, self.total_len, 0,
+                                 *sizes)
+
+    @classmethod
+    def unpack(cls, data: bytes) -> ImageHeader:
+        if len(data) < IMAGE_HEADER_LEN:
+            raise ValueError(f"image header needs {IMAGE_HEADER_LEN} bytes, got {len(data)}")
+        magic, version, k, t, n_layers, in_shift, flags, total, _, *sizes = \
+            IMAGE_HEADER.unpack(bytes(data[:IMAGE_HEADER_LEN]))
+        return cls(n_features=k, samples=t, in_shift=in_shift,
+                   sizes=tuple(sizes[:min(n_layers, MAX_LAYERS)]), total_len=total,
+                   magic=magic, version=version, n_layers=n_layers, flags=flags)
+
+    def layer_dims(self) -> list[tuple[int, int]]:
+        """``(n_in, n_out)`` per layer."""
+        dims, n_in = [], 3 * self.n_features
+        for n_out in self.sizes:
+            dims.append((n_in, n_out))
+            n_in = n_out
+        return dims
+
+    @property
+    def has_table(self) -> bool:
+        return bool(self.flags & IMAGE_FLAG_TABLE)
+
+    def model_len(self) -> int:
+        """Bytes before the table block (all of them without one)."""
+        return LAYERS_OFFSET + sum(LAYER_HEADER.size + 2 * o + o * i
+                                   for i, o in self.layer_dims())
+
+    def table_len(self) -> int:
+        return table_len(self.samples) if self.has_table else 0
+
+    def expected_len(self) -> int:
+        return self.model_len() + self.table_len()
+
+
+
+#: Product terms in the encoder block's ``term`` field (index = code; 0xFF = unused
+#: slot).  Same order as :data:`dynalign.hw.systems.TERMS`.
+ENCODER_TERMS = ("x", "y", "z", "x3", "xy", "xz")
+ENCODER_UNUSED = 0xFF
+SYSTEM_CODES = {"mixed": 0, "lorenz": 1}
+
+
+@dataclass(frozen=True)
+class EncoderRegisters:
+    """The integer encoder parameters as the device holds them (the 80-byte block).
+
+    Quacks like :class:`dynalign.hw.systems.EncoderConfig` for
+    :func:`dynalign.hw.encoder.ref.ref_trajectory_table` (``coef_program()``,
+    ``step_constants()``, ``n_steps``, ``stride``, ``samples``), so the device model runs
+    the golden encoder on exactly the integers that were uploaded.
+    """
+    system: int
+    samples: int
+    stride: int
+    n_steps: int
+    steps: tuple            # (h, h/2, h/6) in STEP integers
+    program: tuple          # per component: ((coef, term name), ...)
+
+    @classmethod
+    def from_config(cls, config) -> EncoderRegisters:
+        return cls(system=SYSTEM_CODES[config.system.value], samples=config.samples,
+                   stride=config.stride, n_steps=config.n_steps,
+                   steps=tuple(config.step_constants()), program=config.coef_program())
+
+    def coef_program(self) -> tuple:
+        return self.program
+
+    def step_constants(self) -> tuple:
+        return self.steps
+
+    def pack(self) -> bytes:
+        out = bytearray(ENCODER_FIXED.pack(self.system, self.samples, self.stride,
+                                           self.n_steps, 0, *self.steps))
+        for comp in self.program:
+            if len(comp) > ENCODER_SLOTS:
+                raise ValueError(f"a derivative component has {len(comp)} terms, the "
+                                 f"encoder block holds {ENCODER_SLOTS}")
+            for coef, term in comp:
+                out += ENCODER_SLOT.pack(coef, ENCODER_TERMS.index(term))
+            for _ in range(ENCODER_SLOTS - len(comp)):
+                out += ENCODER_SLOT.pack(0, ENCODER_UNUSED)
+        assert len(out) == ENCODER_LEN
+        return bytes(out)
+
+    @classmethod
+    def unpack(cls, data: bytes) -> EncoderRegisters:
+        data = bytes(data)
+        if len(data) != ENCODER_LEN:
+            raise ValueError(f"encoder block must be {ENCODER_LEN} bytes, not {len(data)}")
+        system, samples, stride, n_steps, _, h1, h2, h6 = \
+            ENCODER_FIXED.unpack(data[:ENCODER_FIXED.size])
+        program, pos = [], ENCODER_FIXED.size
+        for _ in range(3):
+            comp = []
+            for _ in range(ENCODER_SLOTS):
+                coef, term = ENCODER_SLOT.unpack(data[pos:pos + ENCODER_SLOT.size])
+                pos += ENCODER_SLOT.size
+                if term != ENCODER_UNUSED:
+                    if term >= len(ENCODER_TERMS):
+                        raise ValueError(f"encoder block: term code {term} unknown")
+                    comp.append((coef, ENCODER_TERMS[term]))
+            program.append(tuple(comp))
+        return cls(system=system, samples=samples, stride=stride, n_steps=n_steps,
+                   steps=(h1, h2, h6), program=tuple(program))
+
+    def check(self) -> str | None:
+        """Why these registers cannot run (``None`` if they can)."""
+        if self.samples < 2:
+            return f"T={self.samples} below 2"
+        if self.stride < 1 or self.n_steps != self.stride * (self.samples - 1):
+            return f"n_steps={self.n_steps} is not stride x (T-1) = {self.stride} x " \
+                   f"{self.samples - 1}"
+        if min(self.steps) < 1:
+            return "a step constant is 0"
+        return None
+
+@dataclass(frozen=True)
+class DeviceImage:
+    """A decoded device image: header, encoder registers and the golden network; with a
+    table block also the table (``table``: int64 ``(R, T, 3)`` samples, ``table_sat``:
+    bool ``(R,)``, row = code - CODE.min_int)."""
+    header: ImageHeader
+    encoder: EncoderRegisters
+    network: LIFNetworkParams
+    table: object = None
+    table_sat: object = None
+
+    @property
+    def n_features(self) -> int:
+        return self.header.n_features
+
+
+def golden_table(encoder) -> tuple[np.ndarray, np.ndarray]:
+    """``(table, sat)`` of an encoder (:class:`dynalign.hw.protocol.EncoderRegisters` or
+    :class:`dynalign.hw.systems.EncoderConfig`): every code's golden trajectory, int64
+    ``(R, T, 3)``, and its saturation flag, bool ``(R,)`` (row = code - CODE.min_int)."""
+    codes = np.arange(CODE.min_int, CODE.max_int + 1, dtype=np.int64)
+    assert len(codes) == TABLE_ROWS
+    traj, sat = ref_trajectory_table(codes, encoder)
+    return traj, sat > 0
+
+
+def pack_table(table, sat) -> bytes:
+    """The table block: ``int32[3T][R]`` (entry-major) then ``u8[R]`` flags."""
+    table = np.asarray(table, dtype=np.int64)
+    rows, t, _ = table.shape
+    entries = table.reshape(rows, 3 * t).T              # (3T, R)
+    return entries.astype("<i4").tobytes() + np.asarray(sat, dtype=np.uint8).tobytes()
+
+
+def build_image(*, network, encoder, n_features: int, table: bool = False) -> bytes:
+    """Device image bytes for a golden network (:class:`dynalign.hw.lif.ref.LIFNetworkParams`),
+    an encoder configuration (:class:`dynalign.hw.systems.EncoderConfig` or
+    :class:`dynalign.hw.protocol.EncoderRegisters`) and K features (layer 1 has 3K inputs).
+    ``table=True`` appends the golden trajectory table block (:func:`golden_table`) for
+    a device that serves an uploaded table (``Limits.table``)."""
+    if not isinstance(network, LIFNetworkParams):
+        raise TypeError(f"network must be LIFNetworkParams, not {type(network).__name__}")
+    positive_int("n_features", n_features)
+    if network.layers[0].n_in != 3 * n_features:
+        raise ValueError(f"layer 1 has {network.layers[0].n_in} inputs; K={n_features} "
+                         f"features give {3 * n_features} encoder channels")
+    regs = encoder if isinstance(encoder, EncoderRegisters) \
+        else EncoderRegisters.from_config(encoder)
+    flags = IMAGE_FLAG_TABLE if table else 0
+    header = ImageHeader(n_features=n_features, samples=regs.samples,
+                         in_shift=network.in_shift,
+                         sizes=tuple(layer.n_out for layer in network.layers), total_len=0,
+                         flags=flags)
+    header = ImageHeader(n_features=n_features, samples=regs.samples,
+                         in_shift=network.in_shift, sizes=header.sizes,
+                         total_len=header.expected_len(), flags=flags)
+    out = bytearray(header.pack())
+    out += regs.pack()
+    for layer in network.layers:
+        out += LAYER_HEADER.pack(layer.beta, 0, layer.theta)
+        out += np.asarray(layer.bias, dtype="<i2").tobytes()
+        out += np.asarray(layer.weight, dtype="i1").tobytes()      # row-major (n_out, n_in)
+    if table:
+        out += pack_table(*golden_table(regs))
+    assert len(out) == header.total_len
+    return bytes(out)
+
+
+def parse_image(data: bytes, *, check_len: bool = True, check_table: bool = True,
+                table: bytes | None = None) -> DeviceImage:
+    """Device image bytes -> :class:`DeviceImage` (``check_len=False`` accepts trailing
+    bytes, e.g. a whole store bank).
+
+    A table block is decoded and, with ``check_table`` (the default), must equal the
+    golden table of the image's encoder block (``ValueError`` names the first
+    difference); ``check_table=False`` takes it as it is (a device serves whatever was
+    uploaded).  ``table``: the table block given apart (a device's table memory), for a
+    ``data`` that holds only the bytes before it."""
+    data = bytes(data)
+    header = ImageHeader.unpack(data)
+    if header.flags & ~IMAGE_FLAG_TABLE:
+        raise ValueError(f"image header flags 0x{header.flags:02x}: unknown bits")
+    need = header.expected_len()
+    if table is not None:
+        if not header.has_table:
+            raise ValueError("a table block was given for an image without one")
+        data = data[:header.model_len()] + bytes(table)[:header.table_len()]
+    if header.total_len != need or len(data) < need or (check_len and len(data) != need):
+        raise ValueError(f"image of {len(data)} bytes, header total {header.total_len}, "
+                         f"topology needs {need}")
+    regs = EncoderRegisters.unpack(data[ENCODER_OFFSET:ENCODER_OFFSET + ENCODER_LEN])
+    layers, pos = [], LAYERS_OFFSET
+    for n_in, n_out in header.layer_dims():
+        beta, _, theta = LAYER_HEADER.unpack(data[pos:pos + LAYER_HEADER.size])
+        pos += LAYER_HEADER.size
+        bias = np.frombuffer(data, dtype="<i2", count=n_out, offset=pos).astype(np.int64)
+        pos += 2 * n_out
+        weight = np.frombuffer(data, dtype="i1", count=n_in * n_out, offset=pos)
+        pos += n_in * n_out
+        layers.append(LIFLayerParams(weight=weight.reshape(n_out, n_in).astype(np.int64),
+                                     bias=bias, beta=beta, theta=theta))
+    network = LIFNetworkParams(in_shift=header.in_shift, layers=tuple(layers))
+    tab = sat = None
+    if header.has_table:
+        t = header.samples
+        entries = np.frombuffer(data, dtype="<i4", count=3 * t * TABLE_ROWS, offset=pos)
+        tab = entries.reshape(3 * t, TABLE_ROWS).T.reshape(TABLE_ROWS, t, 3).astype(np.int64)
+        pos += 4 * entries.size
+        sat = np.frombuffer(data, dtype=np.uint8, count=TABLE_ROWS, offset=pos) & 1 != 0
+        if check_table:
+            if regs.check() is not None:
+                raise ValueError(f"image encoder block cannot run: {regs.check()}")
+            gold, gold_sat = golden_table(regs)
+            bad = np.argwhere(gold != tab)
+            if len(bad):
+                r, ti, c = (int(v) for v in bad[0])
+                raise ValueError(f"table block disagrees with the encoder block: row {r} "
+                                 f"sample {ti} component {c} is {int(tab[r, ti, c])}, the "
+                                 f"golden encoder gives {int(gold[r, ti, c])}")
+            if not np.array_equal(gold_sat, sat):
+                r = int(np.argmax(gold_sat != sat))
+                raise ValueError(f"table block saturation flag of row {r} disagrees with "
+                                 f"the encoder block")
+    return DeviceImage(header=header, encoder=regs, network=network, table=tab,
+                       table_sat=sat)
+
+
+
+def image_requests(image: bytes, *, max_payload: int) -> list[tuple[Cmd, bytes]]:
+    """The requests that upload ``image``: one ``IMAGE_BEGIN`` (the header), as many
+    ``IMAGE_DATA`` as ``max_payload`` needs, one ``IMAGE_COMMIT`` (CRC-32)."""
+    image = bytes(image)
+    chunk = max_payload - DATA_OFFSET_LEN
+    if chunk < 1:
+        raise ValueError(f"max_payload {max_payload} leaves no room for data")
+    reqs = [(Cmd.IMAGE_BEGIN, image[:IMAGE_HEADER_LEN])]
+    for off in range(IMAGE_HEADER_LEN, len(image), chunk):
+        reqs.append((Cmd.IMAGE_DATA, struct.pack("<I", off) + image[off:off + chunk]))
+    reqs.append((Cmd.IMAGE_COMMIT, struct.pack("<I", crc32(image))))
+    return reqs
+
+

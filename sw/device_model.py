@@ -1,0 +1,358 @@
+"""The device, byte for byte, in Python: the model of the command engine
+(:class:`dynalign.hw.engine.CommandEngine`) and of the whole top level
+(:class:`dynalign.hw.top.DynalignTop`), for host tools and tests without a board.
+
+:class:`DeviceModel` consumes the bytes the host sends, one at a time, plus two line
+events (``timeout()``: the line went quiet for the device's timeout; ``framing_error()``:
+the UART saw a low stop bit), and produces the reply bytes the gateware produces, in the
+same order.  The compute core is pluggable: :class:`StubCoreModel` (a tiny dot product, the
+model of the gateware :class:`dynalign.hw.engine.StubCore`, so the link can be tested on
+its own) or :class:`GoldenCore` (the golden encoder + golden LIF network: what
+``DynalignTop`` computes).
+
+The rules are those of :mod:`dynalign.hw.wire`; where the protocol leaves a choice (the order
+of checks), this model fixes it and the gateware follows it.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+import numpy as np
+
+from dynalign.hw.encoder.ref import check_codes, ref_trajectory_table
+from dynalign.hw.formats import CODE
+from dynalign.hw.lif.ref import ref_network
+from dynalign.hw.wire import (
+    ENCODER_LEN,
+    ENCODER_OFFSET,
+    ERROR,
+    FLAG_ENC_SAT,
+    FLAG_MEM_SAT,
+    HEADER_AT,
+    IMAGE_HEADER_LEN,
+    LAYER_HEADER,
+    LAYERS_OFFSET,
+    REPLY,
+    RESULT_FIXED,
+    RESULT_SUMMARY_LEN,
+    STATUS,
+    SYNC,
+    Cmd,
+    Err,
+    ImageHeader,
+    Limits,
+    Results,
+    crc16,
+    encode_frame,
+    parse_image,
+    payload_length_ok,
+    table_len,
+)
+
+__all__ = ["DeviceModel", "StubCoreModel", "GoldenCore", "stub_result"]
+
+def stub_result(store: bytes, codes: list[int]) -> bytes:
+    """The stub core: ``acc = sum_j code_j * w_j`` (int32 wrap-around) with ``w_j`` the
+    int8 weights of neuron 0 of layer 1 for ``j < K``; class ``acc & 0xFF``, cycles
+    ``K + 2``, layer-1 "spikes" ``acc`` (as u32), no saturations, no output counts."""
+    header = ImageHeader.unpack(store[:IMAGE_HEADER_LEN])
+    k = header.n_features
+    w0 = LAYERS_OFFSET + LAYER_HEADER.size + 2 * header.sizes[0]
+    acc = 0
+    for j in range(k):
+        w = store[w0 + j]
+        w = w - 256 if w >= 128 else w
+        c = codes[j] if j < len(codes) else 0
+        acc += w * c
+    acc &= 0xFFFFFFFF
+    return RESULT_FIXED.pack(acc & 0xFF, 0, 1, 0, k + 2) + struct.pack("<II", acc, 0)
+
+
+class StubCoreModel:
+    """Model of the gateware stub core (:class:`dynalign.hw.engine.StubCore`):
+    :func:`stub_result` on the active bank."""
+
+    def __init__(self):
+        self._store = None
+
+    def load(self, store: bytes, table: bytes | None = None) -> None:
+        self._store = bytes(store)
+
+    def run(self, codes: list[int]) -> bytes:
+        return stub_result(self._store, codes)
+
+
+class GoldenCore:
+    """The golden encoder + golden LIF network, fed from the uploaded image bytes.
+
+    Per run: the image's codes through :func:`dynalign.hw.encoder.ref.ref_trajectory_table`
+    on the *uploaded* encoder registers (or, on a device that serves an uploaded table,
+    the rows of the uploaded table, as they are), the samples in the encoder's channel
+    order (``f0x f0y f0z f1x ...``) through :func:`dynalign.hw.lif.ref.ref_network`; the
+    results record is packed from what they return.
+
+    ``cycles`` is not computed by a golden model: a ``cycle_model(image, result)``
+    callable may supply it (the end-to-end check compares the RTL's cycles with the
+    LIF RTL's own count instead); without one it is 0.
+    """
+
+    def __init__(self, *, cycle_model=None):
+        self._cycle_model = cycle_model
+        self._image = None
+
+    def load(self, store: bytes, table: bytes | None = None) -> None:
+        """``store``: the active bank; ``table``: the active table memory (a device that
+        serves an uploaded table), taken as it is."""
+        self._image = parse_image(bytes(store), check_len=False, check_table=False,
+                                  table=table)
+
+    def run(self, codes: list[int]) -> bytes:
+        image = self._image
+        codes = check_codes(np.asarray(codes, dtype=np.int64).ravel())
+        if image.table is not None:
+            rows = codes - CODE.min_int
+            traj, sat = image.table[rows], image.table_sat[rows]
+        else:
+            traj, sat = ref_trajectory_table(codes, image.encoder)        # (K, T, 3)
+        samples = np.stack([traj[:, t, :].ravel() for t in range(image.encoder.samples)])
+        net = ref_network(samples[None], image.network)
+        flags = (FLAG_ENC_SAT if np.any(sat) else 0) | \
+            (FLAG_MEM_SAT if np.any(net.saturations[0]) else 0)
+        res = Results(cls=int(net.cls[0]), flags=flags, cycles=0,
+                      spikes=tuple(int(v) for v in net.spikes[0]),
+                      saturations=tuple(int(v) for v in net.saturations[0]),
+                      out_counts=tuple(int(v) for v in net.out_counts[0]))
+        if self._cycle_model is not None:
+            res = res._replace(cycles=int(self._cycle_model(image, res)))
+        return res.pack()
+
+
+class DeviceModel:
+    """The device, byte for byte.  ``feed(data)`` -> reply bytes.
+
+    Parameters
+    ----------
+    limits : Limits
+        What the device was elaborated for.
+    core : object with ``load(store_bytes)`` and ``run(codes) -> result bytes``
+    """
+
+    def __init__(self, *, limits: Limits, core=None):
+        if not isinstance(limits, Limits):
+            raise TypeError(f"limits must be a Limits, not {limits!r}")
+        self.limits = limits
+        self.core = StubCoreModel() if core is None else core
+        self.banks = [bytearray(limits.bank_bytes), bytearray(limits.bank_bytes)]
+        tlen = table_len(limits.max_samples) if limits.table else 0
+        self.tables = [bytearray(tlen), bytearray(tlen)]
+        self.table_start = 0            # image offset of the table block being uploaded
+        self.active = 0
+        self.model_valid = False
+        self.upload_open = False
+        self.ptr = 0
+        self.total_len = 0
+        self.crc = 0
+        self.k = 0
+        self.features = [0] * limits.max_features
+        self.result = b""
+        self.result_valid = False
+        self.last_error = 0
+        self.counters = {"framing": 0, "crc": 0, "timeout": 0, "dropped": 0}
+        self._state = "IDLE"
+        self._hdr = bytearray()
+        self._payload = bytearray()
+        self._crc = bytearray()
+        self._skip = 0
+
+    # -- line events ----------------------------------------------------------------
+    def feed(self, data: bytes) -> bytes:
+        out = bytearray()
+        for b in bytes(data):
+            out += self._byte(b)
+        return bytes(out)
+
+    def timeout(self) -> bytes:
+        """The line was quiet for the device's timeout: a half-received frame is dropped
+        and answered with :attr:`Err.TIMEOUT`."""
+        if self._state == "IDLE":
+            return b""
+        self._bump("timeout")
+        return self._abort(Err.TIMEOUT)
+
+    def framing_error(self) -> bytes:
+        self._bump("framing")
+        if self._state == "IDLE":
+            return b""
+        return self._abort(Err.FRAMING)
+
+    # -- parser ---------------------------------------------------------------------
+    def _bump(self, name):
+        self.counters[name] = min(self.counters[name] + 1, 0xFFFF)
+
+    def _cmd_seq(self):
+        cmd = self._hdr[0] if len(self._hdr) > 0 else 0
+        seq = self._hdr[1] if len(self._hdr) > 1 else 0
+        return cmd, seq
+
+    def _abort(self, err) -> bytes:
+        cmd, seq = self._cmd_seq()
+        self._state = "IDLE"
+        return self._error(err, cmd, seq)
+
+    def _error(self, err, cmd, seq) -> bytes:
+        self.last_error = int(err)
+        return encode_frame(ERROR, bytes([int(err), cmd]), seq=seq)
+
+    def _byte(self, b: int) -> bytes:
+        st = self._state
+        if st == "IDLE":
+            if b == SYNC:
+                self._hdr.clear()
+                self._payload.clear()
+                self._crc.clear()
+                self._state = "HDR"
+            else:
+                self._bump("dropped")
+            return b""
+        if st == "HDR":
+            self._hdr.append(b)
+            if len(self._hdr) == 4:
+                n = self._hdr[2] | self._hdr[3] << 8
+                if n > self.limits.max_payload:
+                    self._skip = n + 2
+                    self._state = "SKIP"
+                elif n == 0:
+                    self._state = "CRC"
+                else:
+                    self._state = "PAYLOAD"
+            return b""
+        if st == "SKIP":
+            self._skip -= 1
+            if self._skip == 0:
+                return self._abort(Err.LENGTH)
+            return b""
+        if st == "PAYLOAD":
+            self._payload.append(b)
+            if len(self._payload) == (self._hdr[2] | self._hdr[3] << 8):
+                self._state = "CRC"
+            return b""
+        # CRC
+        self._crc.append(b)
+        if len(self._crc) < 2:
+            return b""
+        self._state = "IDLE"
+        cmd, seq = self._cmd_seq()
+        if crc16(bytes(self._hdr) + bytes(self._payload)) != (self._crc[0] << 8 | self._crc[1]):
+            self._bump("crc")
+            return self._error(Err.CRC, cmd, seq)
+        return self._execute(cmd, seq, bytes(self._payload))
+
+    # -- commands -------------------------------------------------------------------
+    def _reply(self, cmd, seq, payload=b"") -> bytes:
+        return encode_frame(cmd | REPLY, payload, seq=seq)
+
+    def _execute(self, cmd_byte: int, seq: int, p: bytes) -> bytes:
+        try:
+            cmd = Cmd(cmd_byte)
+        except ValueError:
+            return self._error(Err.UNKNOWN_CMD, cmd_byte, seq)
+        if not payload_length_ok(cmd, len(p)):
+            return self._error(Err.LENGTH, cmd_byte, seq)
+        err, payload = getattr(self, "_cmd_" + cmd.name.lower())(p)
+        if err is not None:
+            return self._error(err, cmd_byte, seq)
+        return self._reply(cmd_byte, seq, payload)
+
+    def _cmd_identify(self, p):
+        return None, self.limits.pack()
+
+    def _cmd_status(self, p):
+        c = self.counters
+        return None, STATUS.pack(int(self.model_valid), int(self.upload_open), self.active,
+                                 self.last_error, c["framing"], c["crc"], c["timeout"],
+                                 c["dropped"])
+
+    def _load(self):
+        table = self.tables[self.active] if self.limits.table else None
+        self.core.load(self.banks[self.active], table=table)
+
+    def _cmd_write_encoder(self, p):
+        if self.limits.table:
+            return Err.UNSUPPORTED, b""
+        if not self.model_valid:
+            return Err.NO_MODEL, b""
+        self.banks[self.active][ENCODER_OFFSET:ENCODER_OFFSET + ENCODER_LEN] = p
+        self._load()
+        self.result_valid = False
+        return None, b""
+
+    def _cmd_image_begin(self, p):
+        header = ImageHeader.unpack(p)
+        shadow = self.banks[self.active ^ 1]
+        shadow[:IMAGE_HEADER_LEN] = p
+        err = self.limits.check_header(header)
+        if err is not None:
+            self.upload_open = False
+            return err, b""
+        self.upload_open = True
+        self.total_len = header.total_len
+        self.table_start = header.total_len - header.table_len()
+        self.ptr = IMAGE_HEADER_LEN
+        self.crc = zlib.crc32(p)
+        return None, b""
+
+    def _cmd_image_data(self, p):
+        if not self.upload_open:
+            return Err.NO_UPLOAD, b""
+        offset = int.from_bytes(p[:4], "little")
+        data = p[4:]
+        if offset != self.ptr:
+            return Err.SEQUENCE, b""
+        if self.ptr + len(data) > self.total_len:
+            return Err.OVERFLOW, b""
+        for b in data:              # bytes before the table block -> store, then table
+            if self.ptr < self.table_start:
+                self.banks[self.active ^ 1][self.ptr] = b
+            else:
+                self.tables[self.active ^ 1][self.ptr - self.table_start] = b
+            self.ptr += 1
+        self.crc = zlib.crc32(data, self.crc)
+        return None, b""
+
+    def _cmd_image_commit(self, p):
+        if not self.upload_open:
+            return Err.NO_UPLOAD, b""
+        self.upload_open = False
+        if self.ptr != self.total_len:
+            return Err.INCOMPLETE, b""
+        if int.from_bytes(p, "little") != self.crc & 0xFFFFFFFF:
+            return Err.IMAGE_CRC, b""
+        self.active ^= 1
+        self.model_valid = True
+        self.result_valid = False
+        self.k = self.banks[self.active][HEADER_AT["k"]]
+        self._load()
+        return None, bytes([self.active])
+
+    def _cmd_features(self, p):
+        if not self.model_valid:
+            return Err.NO_MODEL, b""
+        if len(p) != self.k:
+            return Err.FEATURES, b""
+        for i, b in enumerate(p):
+            self.features[i] = b - 256 if b >= 128 else b
+        return None, b""
+
+    def _cmd_run(self, p):
+        if not self.model_valid:
+            return Err.NO_MODEL, b""
+        self.result = self.core.run(self.features[:self.k])
+        self.result_valid = True
+        return None, self.result[:RESULT_SUMMARY_LEN]
+
+    def _cmd_results(self, p):
+        if not self.result_valid:
+            return Err.NO_RESULT, b""
+        return None, self.result
