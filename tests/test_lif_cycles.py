@@ -9,6 +9,7 @@ from test_lif_rtl import run_amaranth
 from dynalign.hw.formats import BIAS
 from dynalign.hw.lif.cycles import (
     DRAIN,
+    READOUT_TAIL,
     group_spikes,
     ref_cycles,
     ref_cycles_from_sizes,
@@ -21,7 +22,7 @@ from dynalign.hw.lif.ref import (
     random_samples,
     ref_network,
 )
-from dynalign.hw.lif.rtl import RD_CYCLES, READOUT_TAIL, LIFNetwork, bound_cycles_network
+from dynalign.hw.lif.rtl import RD_CYCLES, LIFNetwork, bound_cycles_network
 
 
 def _dut(lanes, max_neurons, *, max_layers=3, max_inputs=8, fifo_depth=8):
@@ -175,10 +176,12 @@ def test_group_spikes_and_validation():
     assert group_spikes(train, 1).tolist() == [train[0].astype(int).tolist()]
     net = random_network(np.random.default_rng(0), [3, 5])
     res = ref_network(np.zeros((1, 2, 3), np.int64), net)
-    with pytest.raises(ValueError, match="lanes must be an integer >= 1"):
+    with pytest.raises(ValueError, match="lanes must be at least 1, not 0"):
         ref_cycles(res, net, lanes=0)
-    with pytest.raises(ValueError, match="fifo_depth must be an integer >= 8"):
+    with pytest.raises(ValueError, match="fifo_depth must be at least 8, not 4"):
         ref_cycles(res, net, lanes=4, fifo_depth=4)
+    with pytest.raises(TypeError, match="lanes must be an integer, not 2.0"):
+        ref_cycles(res, net, lanes=2.0)
     with pytest.raises(TypeError, match="net must be LIFNetworkParams"):
         ref_cycles(res, "net", lanes=4)
     other = random_network(np.random.default_rng(0), [3, 6])

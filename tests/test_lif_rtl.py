@@ -224,7 +224,7 @@ def test_single_port_weight_ram():
 
 
 def test_weight_ram_validation():
-    with pytest.raises(ValueError, match="weight_ram must be 'memory' or 'spram'"):
+    with pytest.raises(ValueError, match="weight_ram must be one of 'memory', 'spram', not 'bram'"):
         LIFNetwork(weight_ram="bram")
     with pytest.raises(ValueError, match="weight_ram='spram' needs"):
         LIFNetwork(lanes=16, weight_ram="spram")

@@ -1,7 +1,8 @@
 """Cycle model of :class:`dynalign.hw.lif.rtl.LIFNetwork`: the ``cycles`` counter (``RD_CYCLES``) of
 every inference, exactly, from the golden model's results -- without simulating RTL.
 
-The schedule (derived from the engine, loader and serialiser in :mod:`dynalign.hw.lif.rtl`; the
+The schedule (derived from the engine, loader and serialiser in :mod:`dynalign.hw.lif.rtl`, their
+latencies in :mod:`dynalign.hw.lif.schedule`, which this model shares with the RTL; the
 counter counts every engine cycle of an inference except those spent waiting for input
 samples, so input idles and output backpressure do not change it):
 
@@ -26,21 +27,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..validate import check_int
 from .ref import LIFNetworkParams, NetworkResult
-from .rtl import READOUT_TAIL
+from .schedule import DRAIN, FIFO_DEPTH, ISSUE_TO_MASK, MASK_TO_SERIALISER, READOUT_TAIL
 
 __all__ = ["ref_cycles", "ref_cycles_from_trains", "ref_cycles_from_sizes",
-           "group_spikes", "FIFO_DEPTH", "MASK_TO_SERIALISER", "ISSUE_TO_MASK", "DRAIN"]
-
-#: :class:`dynalign.hw.lif.rtl.LIFNetwork`'s default ``fifo_depth``.
-FIFO_DEPTH = 8
-#: issue -> P1 -> PA -> P2 -> P3 -> F1 -> F2 -> F3: the mask is written into the FIFO
-#: seven cycles after the issue.
-ISSUE_TO_MASK = 7
-#: FIFO write -> visible (``SyncFIFOBuffered``: 2 cycles) -> loaded into the serialiser.
-MASK_TO_SERIALISER = 3
-#: issue of a group's last entry -> its mask loaded into the serialiser.
-DRAIN = ISSUE_TO_MASK + MASK_TO_SERIALISER
+           "group_spikes", "FIFO_DEPTH", "MASK_TO_SERIALISER", "ISSUE_TO_MASK", "DRAIN",
+           "READOUT_TAIL"]
 
 
 def group_spikes(train, lanes: int) -> np.ndarray:
@@ -149,6 +142,5 @@ def ref_cycles_from_sizes(active, n_out, *, lanes: int) -> np.ndarray:
 
 
 def _check_design(lanes, fifo_depth):
-    for name, v, lo in (("lanes", lanes, 1), ("fifo_depth", fifo_depth, 8)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
-            raise ValueError(f"{name} must be an integer >= {lo}, not {v!r}")
+    check_int("lanes", lanes, lo=1)
+    check_int("fifo_depth", fifo_depth, lo=8)

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..formats import ACT, BETA, BIAS, COUNT, IN_SHIFT_MAX, MEM, SAMPLE, WEIGHT, round_shift
+from ..validate import check_int
 
 __all__ = ["LIFLayerParams", "LIFNetworkParams", "NetworkResult", "ref_network",
            "ref_network_scalar", "random_network", "random_samples", "check_samples",
@@ -54,15 +55,6 @@ BETA_MAX = 1 << LEAK_SHIFT
 #: ``2**(ACT.width - 1 + WEIGHT.width - 1)`` and every partial sum must stay below 2**53.
 FLOAT_EXACT_INPUTS = 1 << (53 - (ACT.width - 1) - (WEIGHT.width - 1) - 1)
 assert FLOAT_EXACT_INPUTS >= 1 << 16, "formats too wide for the float64 fast path"
-
-
-def _int_scalar(value, *, what: str, lo: int, hi: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{what} must be an integer, not {value!r}")
-    value = int(value)
-    if not lo <= value <= hi:
-        raise ValueError(f"{what} must be in {lo}..{hi}, not {value}")
-    return value
 
 
 def _int_array(value, *, what: str, ndim: int, fmt) -> np.ndarray:
@@ -103,10 +95,9 @@ class LIFLayerParams:
                              f"largest the exact float64 path supports")
         object.__setattr__(self, "weight", w)
         object.__setattr__(self, "bias", b)
-        object.__setattr__(self, "beta", _int_scalar(self.beta, what="beta", lo=0,
-                                                     hi=BETA_MAX))
-        object.__setattr__(self, "theta", _int_scalar(self.theta, what="theta", lo=1,
-                                                      hi=MEM.max_int))
+        object.__setattr__(self, "beta", check_int("beta", self.beta, lo=0, hi=BETA_MAX))
+        object.__setattr__(self, "theta", check_int("theta", self.theta, lo=1,
+                                                    hi=MEM.max_int))
 
     @property
     def n_in(self) -> int:
@@ -125,8 +116,8 @@ class LIFNetworkParams:
     layers: tuple[LIFLayerParams, ...]
 
     def __post_init__(self):
-        object.__setattr__(self, "in_shift", _int_scalar(self.in_shift, what="in_shift",
-                                                         lo=0, hi=IN_SHIFT_MAX))
+        object.__setattr__(self, "in_shift", check_int("in_shift", self.in_shift, lo=0,
+                                                       hi=IN_SHIFT_MAX))
         if isinstance(self.layers, LIFLayerParams) or not isinstance(self.layers,
                                                                      (list, tuple)):
             raise TypeError(f"layers must be a sequence of LIFLayerParams, not "
@@ -331,8 +322,7 @@ def random_network(rng: np.random.Generator, topology, *, in_shift: int | None =
     if len(topology) < 2 or min(topology) < 1:
         raise ValueError(f"topology needs an input size and at least one layer of "
                          f"positive sizes, not {topology}")
-    if not 1 <= weight_bits <= WEIGHT.width:
-        raise ValueError(f"weight_bits must be in 1..{WEIGHT.width}, not {weight_bits}")
+    check_int("weight_bits", weight_bits, lo=1, hi=WEIGHT.width)
     if rate is not None and not 0.0 < rate < 1.0:
         raise ValueError(f"rate must be in (0, 1), not {rate}")
     wmax = (1 << (weight_bits - 1)) - 1
