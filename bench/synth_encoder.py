@@ -9,7 +9,7 @@ Prints one JSON object per board (``dynalign.hw.synth.build``: Fmax, LUTs, FFs, 
 import argparse
 import json
 
-from dynalign.hw.encoder.rtl import TrajectoryEncoder
+from dynalign.hw.encoder.encoder import TrajectoryEncoder
 from dynalign.hw.synth import BOARDS, build
 
 

@@ -14,13 +14,13 @@
   of the store (image layout of :mod:`dynalign.hw.protocol`; each field shifted into one 32-bit
   register, the layer blocks read in order, each layer's ``n_out`` from the header when
   its block starts) and writes the LIF network's globals, the encoder registers
-  (:class:`dynalign.hw.encoder.rtl.Reg`; coefficient slot ``j`` of component ``c`` of the image's
+  (:class:`dynalign.hw.encoder.regs.Reg`; coefficient slot ``j`` of component ``c`` of the image's
   encoder block -> ``COEF0 + SLOTS_PER_COMP * c + j``), starts the encoder's table
   refill, then writes the rest of the LIF configuration exactly as
   :func:`dynalign.hw.lif.rtl.config_writes` does (per-layer fields with the layout of
   :class:`dynalign.hw.lif.rtl.NetworkLayout`, biases, every weight).  The *table core*
   (``Limits.table``) has no integrator: the engine has already written the image's table
-  block into the encoder's shadow table bank (``tw_*``), so the loader sets only ``T``
+  block into the table server's shadow table bank (``tw_*``), so the loader sets only ``T``
   and ``K`` and the refill strobe commits the table of the now active bank.  The core is ``ready``
   again when the encoder's refill is done.  An image whose encoder T differs from the
   header's T is marked bad: ``RUN`` then answers at once with ``FLAG_CORE_ERROR`` (and
@@ -42,7 +42,9 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .encoder.rtl import FIFO_DEPTH, N_SLOTS, SLOTS_PER_COMP, Reg, TrajectoryEncoder
+from .encoder.encoder import TrajectoryEncoder
+from .encoder.regs import N_SLOTS, SLOTS_PER_COMP, Reg
+from .encoder.server import TableServer
 from .formats import CODE, WEIGHT
 from .lif.rtl import (
     LAYER_REG_BASE,
@@ -132,12 +134,13 @@ class LIFCore(wiring.Component):
                               weight_width=weight_width, weight_ram=weight_ram,
                               max_steps=limits.max_samples, count_synops=False,
                               count_cycles=False)
-        self.enc = TrajectoryEncoder(max_T=limits.max_samples,
-                                     max_features=limits.max_features, lanes=1,
-                                     code_format=code_format,
-                                     integrator=not self.table,
-                                     table_banks=2 if self.table else 1,
-                                     fifo_depth=1 if self.table else FIFO_DEPTH)
+        if self.table:
+            self.enc = TableServer(max_T=limits.max_samples,
+                                   max_features=limits.max_features, banks=2, fifo_depth=1)
+        else:
+            self.enc = TrajectoryEncoder(max_T=limits.max_samples,
+                                         max_features=limits.max_features, lanes=1,
+                                         code_format=code_format)
         self.code_format = code_format
         super().__init__({"bus": Out(CoreSignature(store_addr_width=store_addr_width,
                                                    feat_addr_width=feat_addr_width,
@@ -152,6 +155,8 @@ class LIFCore(wiring.Component):
         bus = self.bus
         m.submodules.lif = lif = self.lif
         m.submodules.enc = enc = self.enc
+        # the table server's commit is immediate: it is never busy
+        enc_busy = Const(0, 1) if self.table else enc.busy
 
         # encoder samples -> network
         m.d.comb += [lif.i.payload.eq(enc.o_samples.payload.samples[0]),
@@ -279,7 +284,7 @@ class LIFCore(wiring.Component):
 
         with m.FSM():
             with m.State("IDLE"):
-                m.d.comb += bus.ready.eq(~enc.busy)
+                m.d.comb += bus.ready.eq(~enc_busy)
                 with m.If(bus.load):
                     m.d.sync += bad_model.eq(0)
                     fetch(4, "HDR", at=HEADER_AT["k"])    # K, T, L, in_shift
@@ -322,7 +327,7 @@ class LIFCore(wiring.Component):
 
             # ---------------- loader: encoder registers
             with m.State("ENC_WAIT"):
-                with m.If(~enc.busy):
+                with m.If(~enc_busy):
                     fetch(1, "ENC_T", at=ENCODER_OFFSET + ENCODER_AT["samples"])
             with m.State("ENC_T"):
                 m.d.sync += enc_T.eq(sh[24:])

@@ -75,7 +75,7 @@ def build_cases(*, samples, configs, seed, max_steps):
 
 def run(args) -> int:
     _check_args(args)
-    from dynalign.hw.encoder.rtl import TrajectoryEncoder
+    from dynalign.hw.encoder.encoder import TrajectoryEncoder
     from dynalign.hw.systems import EncoderConfig
     from dynalign.sim.tb_encoder_run import run_encoder_cases
 

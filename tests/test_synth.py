@@ -5,7 +5,7 @@ from amaranth import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from dynalign.hw.encoder.rtl import TrajectoryEncoder
+from dynalign.hw.encoder.encoder import TrajectoryEncoder
 from dynalign.hw.synth import BOARDS, SmokeWrapper, build, parse_nextpnr, port_signals
 
 
