@@ -13,8 +13,8 @@ DSPs, block RAMs, SPRAMs and Fmax from nextpnr.
   6 bits they exceed the 208 DP16KD blocks once the state memory is counted), lanes 8.
 * ``ice40_l2_enc``: the iCEBreaker LIF (48-128-128-10, lanes 2) *together with* the
   trajectory encoder for its 16 features, in the encoder's written-table form
-  (``TrajectoryEncoder(integrator=False)``: the golden table computed by the host and
-  written in; the on-chip RK4 integrator alone is ~3,000 LUTs, more than the UP5K has
+  (:class:`dynalign.hw.encoder.server.TableServer`: the golden table computed by the host
+  and written in; the on-chip RK4 integrator alone is ~3,000 LUTs, more than the UP5K has
   left beside any LIF array), the encoder's samples streaming into the network as in
   the accelerator.
 """
@@ -27,7 +27,7 @@ from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In
 
-from dynalign.hw.encoder.rtl import TrajectoryEncoder
+from dynalign.hw.encoder.server import TableServer
 from dynalign.hw.lif.rtl import LIFNetwork, NetworkLayout
 from dynalign.hw.synth import build
 
@@ -43,14 +43,13 @@ WITH_ENCODER = {"ice40_l2_enc"}
 
 
 class EncoderLIF(wiring.Component):
-    """A written-table :class:`TrajectoryEncoder` streaming into a :class:`LIFNetwork`
+    """A :class:`TableServer` (the written-table encoder) streaming into a :class:`LIFNetwork`
     (the accelerator's core without the loader): every port of both, except the sample
     stream between them."""
 
     def __init__(self, lif: LIFNetwork, *, max_features: int, max_T: int = 5):
         self.lif = lif
-        self.enc = TrajectoryEncoder(max_T=max_T, max_features=max_features, lanes=1,
-                                     integrator=False)
+        self.enc = TableServer(max_T=max_T, max_features=max_features)
         super().__init__({f"{prefix}_{name}": member
                           for prefix, comp, name, member in self._outer_members()})
 

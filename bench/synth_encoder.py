@@ -10,7 +10,7 @@ import argparse
 import json
 
 from dynalign.constraints.boards import BOARDS
-from dynalign.hw.encoder.rtl import TrajectoryEncoder
+from dynalign.hw.encoder.encoder import TrajectoryEncoder
 from dynalign.hw.synth import build
 
 

@@ -16,7 +16,7 @@ import json
 import os
 from pathlib import Path
 
-from dynalign.hw.encoder.rtl import TrajectoryEncoder
+from dynalign.hw.encoder.encoder import TrajectoryEncoder
 from dynalign.sim.runner import (
     MAKE_VARS,
     SPEED_ARGS,

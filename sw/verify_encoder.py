@@ -17,7 +17,7 @@ import sys
 
 import numpy as np
 
-from dynalign.hw.encoder.rtl import TrajectoryEncoder
+from dynalign.hw.encoder.encoder import TrajectoryEncoder
 from dynalign.hw.encoder.rtl_check import make_case, random_config
 from dynalign.hw.formats import CODE
 from dynalign.hw.systems import EncoderConfig

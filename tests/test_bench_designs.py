@@ -10,7 +10,7 @@ import numpy as np
 from amaranth.sim import Simulator
 
 from dynalign.hw.encoder.ref import FixedEncoder
-from dynalign.hw.encoder.rtl import encoder_registers, table_writes
+from dynalign.hw.encoder.regs import encoder_registers, table_writes
 from dynalign.hw.formats import CODE
 from dynalign.hw.lif.ref import random_network, ref_network
 from dynalign.hw.lif.rtl import RD_CLS, config_writes, rd_stat_addr

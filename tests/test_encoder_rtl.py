@@ -9,25 +9,22 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
+from dynalign.hw.encoder.encoder import TrajectoryEncoder
+from dynalign.hw.encoder.integrator import TrajectoryIntegrator
+from dynalign.hw.encoder.microcode import TAG_LAYOUT, Kind, microprogram
+from dynalign.hw.encoder.multiplier import MUL_A_WIDTH, MUL_B_WIDTH, SerialMultiplier
 from dynalign.hw.encoder.ref import FixedEncoder
-from dynalign.hw.encoder.rtl import (
-    _TAG_LAYOUT,
-    MUL_A_WIDTH,
-    MUL_B_WIDTH,
+from dynalign.hw.encoder.regs import (
     N_SLOTS,
     SLOTS_PER_COMP,
     Error,
-    Kind,
     Reg,
-    SerialMultiplier,
-    TrajectoryEncoder,
-    TrajectoryIntegrator,
     encoder_registers,
-    microprogram,
     program_terms,
     table_writes,
 )
 from dynalign.hw.encoder.rtl_check import Checker, expected_beats, expected_sat
+from dynalign.hw.encoder.server import TableServer
 from dynalign.hw.formats import CODE, COEF, QFormat
 from dynalign.hw.systems import EncoderConfig
 
@@ -49,28 +46,56 @@ CONFIGS = {
 # parameters and register helper
 # --------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("kwargs, exc, msg", [
-    ({"max_T": 1}, ValueError, "max_T must be an integer in 2..4096, not 1"),
-    ({"max_T": 2.5}, TypeError, "max_T must be a positive integer, not 2.5"),
-    ({"max_features": 0}, ValueError, "max_features must be an integer in 1..65536, not 0"),
-    ({"lanes": 2}, ValueError, "lanes must be 1 or 3, not 2"),
-    ({"lanes": "3"}, TypeError, "lanes must be an integer, not '3'"),
+_COMMON_PARAMETER_CASES = [
+    ({"max_T": 1}, ValueError, "max_T must be in 2..4096, not 1"),
+    ({"max_T": 2.5}, TypeError, "max_T must be an integer, not 2.5"),
+    ({"max_features": 0}, ValueError, "max_features must be a positive integer, not 0"),
+    ({"max_features": 1 << 17}, ValueError, "max_features must be in 1..65536, not 131072"),
     ({"code_format": 8}, TypeError, "code_format must be a QFormat, not 8"),
     ({"code_format": QFormat("c", 8, 5)}, ValueError, "code_format must be signed with frac 6"),
-    ({"lanes": 3, "integrator": False}, ValueError, "integrator=False needs lanes=1"),
-    ({"integrator": 1}, TypeError, "integrator must be a bool, not 1"),
-    ({"integrator": False, "table_banks": 3}, ValueError, "table_banks must be 1 or 2, not 3"),
-    ({"table_banks": 2}, ValueError, "table_banks=2 needs integrator=False"),
-    ({"fifo_depth": 0}, ValueError, "fifo_depth must be an integer in 1..64, not 0"),
+    ({"fifo_depth": 0}, ValueError, "fifo_depth must be a positive integer, not 0"),
+    ({"fifo_depth": 65}, ValueError, "fifo_depth must be in 1..64, not 65"),
+]
+
+
+def _raises(exc, msg):
+    return pytest.raises(exc, match=msg.replace("(", r"\(").replace(".", r"\."))
+
+
+@pytest.mark.parametrize("kwargs, exc, msg", _COMMON_PARAMETER_CASES + [
+    ({"lanes": 2}, ValueError, "lanes must be one of 1, 3, not 2"),
+    ({"lanes": "3"}, TypeError, "lanes must be an integer, not '3'"),
 ])
 def test_encoder_parameters(kwargs, exc, msg):
-    with pytest.raises(exc, match=msg.replace("(", r"\(").replace(".", r"\.")):
+    with _raises(exc, msg):
         TrajectoryEncoder(**kwargs)
+
+
+@pytest.mark.parametrize("kwargs, exc, msg", _COMMON_PARAMETER_CASES + [
+    ({"banks": 3}, ValueError, "banks must be one of 1, 2, not 3"),
+    ({"banks": True}, TypeError, "banks must be an integer, not True"),
+])
+def test_table_server_parameters(kwargs, exc, msg):
+    with _raises(exc, msg):
+        TableServer(**kwargs)
+
+
+def test_table_server_ports():
+    """The table server has the ports it needs: ``tw_*``, and ``bank`` / ``tw_flag`` only
+    with two banks; no integrator registers' outputs (``busy``, ``refill_cycles``)."""
+    one, two = TableServer().signature.members, TableServer(banks=2).signature.members
+    assert {"tw_en", "tw_code", "tw_index", "tw_data", "tw_sat"} <= set(one)
+    assert "bank" not in one and "tw_flag" not in one
+    assert {"bank", "tw_flag"} <= set(two)
+    assert not {"busy", "refill_cycles"} & set(one)
+    assert not {"tw_en", "bank"} & set(TrajectoryEncoder().signature.members)
 
 
 def test_parameters_are_keyword_only():
     with pytest.raises(TypeError):
         TrajectoryEncoder(5)
+    with pytest.raises(TypeError):
+        TableServer(5)
 
 
 def test_encoder_registers_from_config():
@@ -122,7 +147,7 @@ def test_serial_multiplier_exact():
                int(rng.choice([0, 1 << 9, 1 << 11, 1 << 13]))) for _ in range(30)]
     cases += [(int(rng.integers(-smax, smax)), int(rng.integers(-smax, smax)), 1 << 11)
               for _ in range(20)]
-    dut = SerialMultiplier(tag_shape=_TAG_LAYOUT)
+    dut = SerialMultiplier(tag_shape=TAG_LAYOUT)
     got = []
 
     async def drive(ctx):
@@ -227,13 +252,17 @@ def test_integrator_table_matches_golden(name, lanes):
 def run_encoder(config, requests, *, lanes=1, regs_override=None, idle=0.3, backpressure=0.3,
                 seed=0, max_features=4, n_beats=None, refill=True, integrator=True,
                 table_fault=None):
-    """Write registers, refill (``integrator=False``: write the golden table through the
-    ``tw_*`` port, then commit it; ``table_fault`` = ``(code, index, bit)`` flips one bit
-    of one written entry), stream ``requests`` with random idle cycles and random
-    output backpressure; returns ``(beats, flags)``."""
+    """Write registers, refill (``integrator=False``: a :class:`TableServer`; write the
+    golden table through the ``tw_*`` port, then commit it; ``table_fault`` = ``(code,
+    index, bit)`` flips one bit of one written entry), stream ``requests`` with random
+    idle cycles and random output backpressure; returns ``(beats, flags)``."""
     rng = np.random.default_rng(seed)
-    dut = TrajectoryEncoder(max_T=5, max_features=max_features, lanes=lanes,
-                            code_format=SMALL, integrator=integrator)
+    if integrator:
+        dut = TrajectoryEncoder(max_T=5, max_features=max_features, lanes=lanes,
+                                code_format=SMALL)
+    else:
+        assert lanes == 1
+        dut = TableServer(max_T=5, max_features=max_features, code_format=SMALL)
     k = len(requests[0]) if requests else 1
     regs = encoder_registers(config, n_features=k)
     regs.update(regs_override or {})
@@ -264,7 +293,10 @@ def run_encoder(config, requests, *, lanes=1, regs_override=None, idle=0.3, back
             ctx.set(dut.refill, 1)
             await ctx.tick()
             ctx.set(dut.refill, 0)
-            await ctx.tick().until(~dut.busy)
+            if integrator:
+                await ctx.tick().until(~dut.busy)
+            else:                       # the commit takes effect at this edge
+                await ctx.tick()
         for req in requests:
             for code in req:
                 while rng.random() < idle:
@@ -290,7 +322,8 @@ def run_encoder(config, requests, *, lanes=1, regs_override=None, idle=0.3, back
         ctx.set(dut.o_samples.ready, 1)
         await ctx.tick().repeat(20)
         for name in ("error", "sat", "table_sat", "table_valid", "busy", "refill_cycles"):
-            flags[name] = ctx.get(getattr(dut, name))
+            if name in dut.signature.members:
+                flags[name] = ctx.get(getattr(dut, name))
         flags["extra"] = ctx.get(dut.o_samples.valid)
 
     sim = Simulator(dut)
@@ -350,7 +383,7 @@ def test_full_requests_non_power_of_two_max_features(max_features):
 
 @pytest.mark.parametrize("name", ["mixed-dissipative", "mixed-saturating", "lorenz"])
 def test_written_table_end_to_end(name):
-    """``integrator=False``: the golden table written through ``tw_*`` and committed
+    """:class:`TableServer`: the golden table written through ``tw_*`` and committed
     serves exactly what the integrating encoder serves (same checker, same flags)."""
     config = CONFIGS[name]
     rng = np.random.default_rng(11)
@@ -363,7 +396,6 @@ def test_written_table_end_to_end(name):
     assert flags["sat"] == expected_sat(config, requests)
     gold_sat = FixedEncoder(config).table_saturation
     assert flags["table_sat"] == bool(gold_sat[np.array(SMALL_CODES) - CODE.min_int].any())
-    assert flags["refill_cycles"] == 0
 
 
 def test_written_table_one_bit_fault_is_served():

@@ -11,7 +11,7 @@ import copy
 import numpy as np
 import pytest
 
-from dynalign.hw.encoder.rtl import Error, Reg
+from dynalign.hw.encoder.regs import Error, Reg
 from dynalign.hw.encoder.rtl_check import make_case, random_config
 from dynalign.hw.formats import CODE
 from dynalign.hw.systems import EncoderConfig

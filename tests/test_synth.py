@@ -6,7 +6,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from dynalign.constraints.boards import BOARDS
-from dynalign.hw.encoder.rtl import TrajectoryEncoder
+from dynalign.hw.encoder.encoder import TrajectoryEncoder
 from dynalign.hw.synth import SmokeWrapper, build, parse_nextpnr, port_signals
 
 

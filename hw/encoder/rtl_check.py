@@ -12,7 +12,7 @@ import numpy as np
 from ..formats import CODE
 from ..systems import EncoderConfig, System
 from .ref import FixedEncoder
-from .rtl import encoder_registers
+from .regs import encoder_registers
 
 __all__ = ["expected_beats", "expected_sat", "random_config", "config_to_dict",
            "config_from_dict", "Checker", "make_case"]

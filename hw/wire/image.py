@@ -238,7 +238,7 @@ class DeviceImage:
 
 
 def golden_table(encoder) -> tuple[np.ndarray, np.ndarray]:
-    """``(table, sat)`` of an encoder (:class:`dynalign.hw.protocol.EncoderRegisters` or
+    """``(table, sat)`` of an encoder (:class:`dynalign.hw.wire.EncoderRegisters` or
     :class:`dynalign.hw.systems.EncoderConfig`): every code's golden trajectory, int64
     ``(R, T, 3)``, and its saturation flag, bool ``(R,)`` (row = code - CODE.min_int)."""
     codes = np.arange(CODE.min_int, CODE.max_int + 1, dtype=np.int64)
@@ -258,7 +258,7 @@ def pack_table(table, sat) -> bytes:
 def build_image(*, network, encoder, n_features: int, table: bool = False) -> bytes:
     """Device image bytes for a golden network (:class:`dynalign.hw.lif.ref.LIFNetworkParams`),
     an encoder configuration (:class:`dynalign.hw.systems.EncoderConfig` or
-    :class:`dynalign.hw.protocol.EncoderRegisters`) and K features (layer 1 has 3K inputs).
+    :class:`dynalign.hw.wire.EncoderRegisters`) and K features (layer 1 has 3K inputs).
     ``table=True`` appends the golden trajectory table block (:func:`golden_table`) for
     a device that serves an uploaded table (``Limits.table``)."""
     if not isinstance(network, LIFNetworkParams):

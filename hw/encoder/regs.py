@@ -1,0 +1,121 @@
+"""The encoder's register map and error bits, and the host-side helpers that fill them.
+
+Every register is written as 32 bits (``reg_we`` / ``reg_addr`` / ``reg_data``):
+
+=============  ========================  ==============================================
+address        register                  value
+=============  ========================  ==============================================
+``SYSTEM``     system                    :data:`SYSTEM_CODES` (0 mixed, 1 Lorenz)
+``COEF0 + s``  coefficient slot ``s``    two's-complement :data:`~hw.formats.COEF`;
+                                         slot ``SLOTS_PER_COMP * c + j`` is the ``j``-th
+                                         coefficient of component ``c``'s programme
+``H1/H2/H6``   ``h``, ``h/2``, ``h/6``   unsigned :data:`~hw.formats.STEP`
+``STRIDE``     RK4 steps per sample      ``1 .. 2**STRIDE_WIDTH - 1``
+``SAMPLES``    ``T``                     ``2 .. max_T``
+``FEATURES``   ``K``, codes per request  ``1 .. max_features``
+=============  ========================  ==============================================
+
+The coefficient slots follow the systems' term programmes
+(:meth:`dynalign.hw.systems.EncoderConfig.coef_program`), the one source of the terms.
+"""
+
+from __future__ import annotations
+
+import enum as py_enum
+
+from ..formats import CODE
+from ..systems import EncoderConfig, System
+from ..validate import positive_int
+from .ref import FixedEncoder
+
+__all__ = ["SYSTEM_CODES", "program_terms", "SLOTS_PER_COMP", "N_SLOTS", "Reg",
+           "REG_ADDR_WIDTH", "Error", "ERROR_WIDTH", "STRIDE_WIDTH", "encoder_registers",
+           "table_writes"]
+
+#: The run-time ``system`` register value of each system.
+SYSTEM_CODES = {System.MIXED: 0, System.LORENZ: 1}
+
+
+def program_terms(system) -> tuple:
+    """The term names of each derivative component, from ``coef_program()``."""
+    system = System.parse(system)
+    return tuple(tuple(t for _, t in comp) for comp in
+                 EncoderConfig(system=system).coef_program())
+
+
+#: Coefficient slots per derivative component (the longest programme).
+SLOTS_PER_COMP = max(len(comp) for s in System for comp in program_terms(s))
+#: Coefficient registers: slot ``SLOTS_PER_COMP * component + j`` holds the ``j``-th
+#: coefficient of that component's programme.
+N_SLOTS = 3 * SLOTS_PER_COMP
+#: Bits of the ``STRIDE`` register.
+STRIDE_WIDTH = 16
+
+
+class Reg(py_enum.IntEnum):
+    """Register addresses (``reg_addr``); every register is written as 32 bits."""
+    SYSTEM = 0              # 0 mixed, 1 lorenz
+    COEF0 = 1               # COEF0 + slot, slots 0 .. N_SLOTS-1, two's complement COEF
+    H1 = COEF0 + N_SLOTS    # STEP h
+    H2 = H1 + 1             # STEP h/2
+    H6 = H1 + 2             # STEP h/6
+    STRIDE = H1 + 3         # RK4 steps between samples (>= 1)
+    SAMPLES = H1 + 4        # T (2 .. max_T)
+    FEATURES = H1 + 5       # codes per request K (1 .. max_features)
+
+
+REG_ADDR_WIDTH = max(Reg).bit_length()
+
+
+class Error(py_enum.IntFlag):
+    """Sticky error bits of ``error``."""
+    STRIDE = 1          # refill with stride 0
+    SAMPLES = 2         # refill with T < 2 or T > max_T
+    SYSTEM = 4          # refill with an unknown system
+    FEATURES = 8        # codes arrived while n_features is 0 or > max_features
+    NO_TABLE = 16       # codes arrived while no valid table was loaded
+    BUSY_WRITE = 32     # a register write or refill while a refill ran (ignored)
+
+
+ERROR_WIDTH = 6
+
+
+def encoder_registers(config: EncoderConfig, *, n_features: int = 1) -> dict:
+    """The register writes (``{address: unsigned 32-bit value}``) that set ``config``.
+
+    Coefficients come from :meth:`EncoderConfig.coef_program` and the steps from
+    :meth:`EncoderConfig.step_constants` -- the very integers the golden model uses.
+    """
+    if not isinstance(config, EncoderConfig):
+        raise TypeError(f"config must be an EncoderConfig, not {config!r}")
+    n_features = positive_int("n_features", n_features)
+    regs = {int(Reg.SYSTEM): SYSTEM_CODES[config.system]}
+    slots = [0] * N_SLOTS
+    terms = program_terms(config.system)
+    for c, comp in enumerate(config.coef_program()):
+        for j, (coef, term) in enumerate(comp):
+            assert term == terms[c][j]
+            slots[SLOTS_PER_COMP * c + j] = coef & ((1 << 32) - 1)
+    for i, v in enumerate(slots):
+        regs[Reg.COEF0 + i] = v
+    h1, h2, h6 = config.step_constants()
+    regs.update({int(Reg.H1): h1, int(Reg.H2): h2, int(Reg.H6): h6,
+                 int(Reg.STRIDE): config.stride, int(Reg.SAMPLES): config.samples,
+                 int(Reg.FEATURES): n_features})
+    return regs
+
+
+def table_writes(config: EncoderConfig, codes):
+    """The ``tw_*`` writes that load the golden table of ``config`` for ``codes`` into a
+    :class:`~dynalign.hw.encoder.server.TableServer`: ``(code, index, sample, sat)`` with
+    ``index = 3 t + c`` and ``sample`` the golden SAMPLE integer of component ``c`` at
+    sample ``t`` (``FixedEncoder(config).table``), ``sat`` the code's saturation bit."""
+    gold = FixedEncoder(config)
+    out = []
+    for code in codes:
+        row = int(code) - CODE.min_int
+        sat = int(gold.table_saturation[row] > 0)
+        for t in range(config.samples):
+            for c in range(3):
+                out.append((int(code), 3 * t + c, int(gold.table[row, t, c]), sat))
+    return out

@@ -1,0 +1,340 @@
+"""The LIF core's blocks, each driven alone in Amaranth simulation, and the core itself
+behind a scripted command engine.
+
+The loader against :func:`~dynalign.hw.lif.rtl.config_writes` and
+:func:`~dynalign.hw.encoder.regs.encoder_registers`, the run sequencer against a scripted
+encoder and network, the results record against ``Results.pack``, and the whole core
+against the golden results.  Every wait is bounded.
+"""
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from dynalign.hw.core.loader import ImageLoader
+from dynalign.hw.core.record import ResultsRecord
+from dynalign.hw.core.run import RunSequencer
+from dynalign.hw.encoder.regs import Reg, encoder_registers
+from dynalign.hw.formats import CODE, QFormat
+from dynalign.hw.lif.ref import random_network
+from dynalign.hw.lif.rtl import config_writes, rd_count_addr, rd_stat_addr
+from dynalign.hw.link import bank_addr_width, table_addr_width
+from dynalign.hw.systems import EncoderConfig
+from dynalign.hw.top import LIFCore, lif_limits
+from dynalign.hw.wire import (
+    FLAG_CORE_ERROR,
+    FLAG_ENC_SAT,
+    FLAG_MEM_SAT,
+    HEADER_AT,
+    Results,
+    build_image,
+    golden_results,
+    golden_table,
+    parse_image,
+    result_len,
+)
+
+SMALL_CODE = QFormat("code", 4, 6)              # codes -8 .. 7
+SIZES = (12, 6)
+K = 3
+
+
+def _core(*, table=False, lanes=2, max_samples=5):
+    limits = lif_limits(max_features=4, max_samples=max_samples, max_sizes=SIZES,
+                        lanes=lanes, max_payload=128, table=table)
+    return LIFCore(limits=limits, store_addr_width=bank_addr_width(limits.bank_bytes),
+                   feat_addr_width=2, table_addr_width=table_addr_width(max_samples),
+                   code_format=CODE if table else SMALL_CODE)
+
+
+def _image(seed, config, *, table=False):
+    net = random_network(np.random.default_rng(seed), [3 * K, *SIZES], rate=0.3)
+    return net, build_image(network=net, encoder=config, n_features=K, table=table)
+
+
+def _simulate(dut, bench):
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+
+
+CONFIG = EncoderConfig(system="mixed", delta=2.0, tmax=0.04, dt=0.01, samples=5)
+
+
+# --------------------------------------------------------------------------------------
+# image loader
+# --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("table, lanes, bad", [(False, 2, False), (True, 1, False),
+                                               (False, 4, True)])
+def test_loader_writes_the_image_configuration(table, lanes, bad):
+    """The LIF writes are exactly ``config_writes`` (as a set: the loader goes layer by
+    layer), the encoder writes ``encoder_registers`` (a table core: ``T`` and ``K``
+    only), none while the encoder is busy, ``FEATURES`` last and then one ``refill``;
+    ``K``, ``L``, the last layer's ``n_out`` / ``gbase`` and ``bad_model`` (the header's
+    T changed) come out."""
+    core = _core(table=table, lanes=lanes)
+    config = EncoderConfig(system="lorenz", tmax=0.04, dt=0.01, samples=5) if lanes == 1 \
+        else CONFIG
+    net, image = _image(lanes, config, table=table)
+    store = bytearray(image[:parse_image(image).header.model_len()])
+    if bad:
+        store[HEADER_AT["t"]] -= 1
+    dut = ImageLoader(layout=core.layout)
+    log = {"cfg": [], "reg": [], "refill": 0, "busy_writes": 0, "after_refill": []}
+
+    async def bench(ctx):
+        ctx.set(dut.load, 1)
+        await ctx.tick()
+        ctx.set(dut.load, 0)
+        for cycle in range(100_000):
+            busy = int(cycle < 40)                    # the encoder is still refilling
+            ctx.set(dut.enc_busy, busy)
+            addr = ctx.get(dut.store_addr)
+            if ctx.get(dut.cfg.we):
+                log["cfg"].append((ctx.get(dut.cfg.addr), ctx.get(dut.cfg.data)))
+            if ctx.get(dut.reg_we):
+                log["reg"].append((ctx.get(dut.reg_addr), ctx.get(dut.reg_data)))
+                log["busy_writes"] += busy
+                if log["refill"]:
+                    log["after_refill"].append(log["reg"][-1])
+            log["refill"] += ctx.get(dut.refill)
+            idle = ctx.get(dut.idle)
+            await ctx.tick()
+            ctx.set(dut.store_data, store[addr] if addr < len(store) else 0)   # one cycle late
+            if idle:
+                break
+        else:
+            raise AssertionError("the loader never finished")
+        for name in ("k", "n_layers", "n_last", "gbase_last", "bad_model"):
+            log[name] = ctx.get(getattr(dut, name))
+
+    _simulate(dut, bench)
+    T = config.samples - (1 if bad else 0)
+    assert sorted(log["cfg"]) == sorted(config_writes(core.lif, net, T))
+    assert len(log["cfg"]) == len(set(a for a, _ in log["cfg"]))
+    want = encoder_registers(config, n_features=K)
+    if table:
+        want = {Reg.SAMPLES: want[Reg.SAMPLES], Reg.FEATURES: K}
+    assert dict(log["reg"]) == want and len(log["reg"]) == len(want)
+    assert log["reg"][-1] == (Reg.FEATURES, K) and log["refill"] == 1
+    assert log["busy_writes"] == 0 and log["after_refill"] == []
+    fits = core.lif.check_fits(net, T)
+    assert (log["k"], log["n_layers"], log["n_last"], log["gbase_last"]) == \
+        (K, len(SIZES), SIZES[-1], fits.gbase[-1])
+    assert log["bad_model"] == int(bad)
+
+
+# --------------------------------------------------------------------------------------
+# run sequencer, against a scripted encoder and network
+# --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("case", ["good", "saturating", "bad_model", "no_table"])
+def test_run_sequencer_feeds_reads_back_and_flags(case):
+    """Good runs: the K features go out as codes (int8 truncated to the code width),
+    the record words are the network's spikes, saturations and output counts, ``cls``
+    the class, ``cycles`` the cycles from ``start`` to the class, the class popped once;
+    flags from the encoder's ``sat`` / ``error`` and any saturation.  A bad model or
+    no table: no codes, ``FLAG_CORE_ERROR``, class 0 and every word written 0."""
+    core = _core()
+    lay = core.layout
+    dut = RunSequencer(layout=lay)
+    rng = np.random.default_rng(len(case))
+    feats = [-8, 7, 19]                          # 19: truncated to the code width, 3
+    cls = 4
+    spikes, sats = [11, 70000], ([0, 0] if case == "good" else [0, 3])
+    gbase_last = 5
+    counts = {rd_count_addr(0) + gbase_last * lay.lanes + j: 10 + j for j in range(SIZES[-1])}
+    counters = {rd_stat_addr(layer, "spikes"): v for layer, v in enumerate(spikes)}
+    counters |= {rd_stat_addr(layer, "saturations"): v for layer, v in enumerate(sats)}
+    counters |= counts
+    enc_sat, enc_error = (1, 0) if case == "saturating" else (0, 0)
+    log = {"codes": [], "writes": [], "done": 0, "pops": 0}
+
+    async def bench(ctx):
+        ctx.set(dut.k, K)
+        ctx.set(dut.n_layers, len(SIZES))
+        ctx.set(dut.n_last, SIZES[-1])
+        ctx.set(dut.gbase_last, gbase_last)
+        ctx.set(dut.bad_model, int(case == "bad_model"))
+        ctx.set(dut.enc_table_valid, int(case != "no_table"))
+        ctx.set(dut.enc_sat, enc_sat)
+        ctx.set(dut.enc_error, enc_error)
+        ctx.set(dut.start, 1)
+        start_cycle, class_cycle, last_code = 0, None, None
+        rd_pipe = [0, 0]
+        cycle = 0
+        for cycle in range(5000):
+            ready = int(rng.random() < 0.6)
+            ctx.set(dut.codes.ready, ready)
+            # the network: the class three cycles after the last code, until popped
+            valid = int(last_code is not None and cycle >= last_code + 3 and not log["pops"])
+            ctx.set(dut.lif_cls.valid, valid)
+            ctx.set(dut.lif_cls.payload, cls)
+            if valid and class_cycle is None:
+                class_cycle = cycle
+            ctx.set(dut.rd_data, rd_pipe[0])
+            if ready and ctx.get(dut.codes.valid):
+                log["codes"].append(ctx.get(dut.codes.payload.code))
+                if len(log["codes"]) == K:
+                    last_code = cycle
+            if ctx.get(dut.w_en):
+                log["writes"].append((ctx.get(dut.w_addr), ctx.get(dut.w_data)))
+            log["pops"] += ctx.get(dut.lif_cls.ready) & valid
+            done = ctx.get(dut.done)
+            feat_addr, rd_addr = ctx.get(dut.feat_addr), ctx.get(dut.rd_addr)
+            await ctx.tick()
+            ctx.set(dut.start, 0)
+            ctx.set(dut.feat_data, feats[feat_addr] & 0xFF if feat_addr < K else 0)
+            rd_pipe = [rd_pipe[1], counters.get(rd_addr, 0)]    # two cycles latency
+            if done:
+                log["done"] += 1
+                break
+        else:
+            raise AssertionError("the run never finished")
+        log["cycles"] = ctx.get(dut.cycles)
+        log["cls"] = ctx.get(dut.cls)
+        log["flags"] = ctx.get(dut.flags)
+        log["expected_cycles"] = None if class_cycle is None else class_cycle - start_cycle
+        log["idle"] = ctx.get(dut.idle)
+
+    _simulate(dut, bench)
+    assert log["done"] == 1 and log["idle"]
+    if case in ("bad_model", "no_table"):
+        assert log["codes"] == [] and log["pops"] == 0
+        assert (log["cls"], log["flags"], log["cycles"]) == (0, FLAG_CORE_ERROR, 0)
+        assert log["writes"] == [(i, 0) for i in range(lay.result_words)]
+        return
+    w = SMALL_CODE.width
+    assert log["codes"] == [((f + (1 << (w - 1))) % (1 << w)) - (1 << (w - 1)) for f in feats]
+    words = spikes + sats + [10 + j for j in range(SIZES[-1])]
+    assert log["writes"] == list(enumerate(words))
+    assert log["pops"] == 1 and log["cls"] == cls
+    assert log["cycles"] == log["expected_cycles"]
+    flags = (FLAG_ENC_SAT if enc_sat else 0) | (FLAG_MEM_SAT if any(sats) else 0)
+    assert log["flags"] == flags
+
+
+# --------------------------------------------------------------------------------------
+# results record
+# --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("n_layers, n_last", [(2, 6), (1, 4), (2, 0)])
+def test_results_record_reads_back_the_packed_record(n_layers, n_last):
+    """Words written, fixed fields set: byte ``a`` read one cycle after the address is
+    byte ``a`` of ``Results.pack()`` (counts: the low 16 bits of their words), and
+    ``res_len`` is its length."""
+    lay = _core().layout
+    dut = ResultsRecord(layout=lay)
+    rng = np.random.default_rng(n_layers * 10 + n_last)
+    spikes = [int(v) for v in rng.integers(0, 1 << 32, size=n_layers)]
+    sats = [int(v) for v in rng.integers(0, 1 << 32, size=n_layers)]
+    counts = [int(v) for v in rng.integers(0, 1 << 20, size=n_last)]
+    res = Results(cls=5, flags=FLAG_ENC_SAT | FLAG_MEM_SAT, cycles=0x12345678,
+                  spikes=tuple(spikes), saturations=tuple(sats),
+                  out_counts=tuple(c & 0xFFFF for c in counts))
+    want = res.pack()
+    got = {}
+
+    async def bench(ctx):
+        for i, v in enumerate(spikes + sats + counts):
+            ctx.set(dut.w_en, 1)
+            ctx.set(dut.w_addr, i)
+            ctx.set(dut.w_data, v)
+            await ctx.tick()
+        ctx.set(dut.w_en, 0)
+        for name, v in (("cls", res.cls), ("flags", res.flags), ("cycles", res.cycles),
+                        ("n_layers", n_layers), ("n_last", n_last)):
+            ctx.set(getattr(dut, name), v)
+        got["len"] = ctx.get(dut.res_len)
+        for a in rng.permutation(len(want)):
+            ctx.set(dut.res_addr, int(a))
+            await ctx.tick()
+            got[int(a)] = ctx.get(dut.res_data)
+
+    _simulate(dut, bench)
+    assert got.pop("len") == len(want) == result_len(n_layers, n_last)
+    assert bytes(got[a] for a in range(len(want))) == want
+
+
+# --------------------------------------------------------------------------------------
+# the core behind a scripted command engine
+# --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("table", [True, False])
+def test_core_classifies_like_the_golden_model(table):
+    """As the engine drives it: (a table core: the image's table into the shadow bank,
+    the bank flipped), ``load``, then ``start`` per sample; ``ready`` comes back, the
+    record read through ``res_*`` equals the golden results (cycles aside) and its
+    cycles count is positive."""
+    config = EncoderConfig(system="mixed", delta=2.0, tmax=0.02, dt=0.01, samples=2) \
+        if table else CONFIG
+    dut = _core(table=table, max_samples=config.samples)
+    _, image = _image(7, config, table=table)
+    parsed = parse_image(image)
+    store = image[:parsed.header.model_len()]
+    rng = np.random.default_rng(1)
+    lo, hi = (CODE.min_int, CODE.max_int) if table else (SMALL_CODE.min_int,
+                                                        SMALL_CODE.max_int)
+    samples = [[int(c) for c in rng.integers(lo, hi + 1, size=K)] for _ in range(2)]
+    records = []
+
+    async def bench(ctx):
+        bus = dut.bus
+        reads = {"store": 0, "feat": 0}
+        feats = [0] * 4
+
+        async def tick():
+            reads["store"], reads["feat"] = ctx.get(bus.store_addr), ctx.get(bus.feat_addr)
+            await ctx.tick()
+            ctx.set(bus.store_data, store[reads["store"]] if reads["store"] < len(store)
+                    else 0)
+            ctx.set(bus.feat_data, feats[reads["feat"]] & 0xFF)
+
+        async def wait(signal, limit):
+            for _ in range(limit):
+                if ctx.get(signal):
+                    return
+                await tick()
+            raise AssertionError(f"{signal} never came")
+
+        if table:
+            tbl, sat = golden_table(parsed.encoder)
+            for row in range(tbl.shape[0]):
+                writes = [(0, row | (e << CODE.width), int(tbl[row, e // 3, e % 3]))
+                          for e in range(3 * config.samples)] + [(1, row, int(sat[row]))]
+                for flag, addr, value in writes:
+                    ctx.set(bus.tw_en, 1)
+                    ctx.set(bus.tw_sat, flag)
+                    ctx.set(bus.tw_addr, addr)
+                    ctx.set(bus.tw_data, value & 0xFFFFFFFF)
+                    await tick()
+            ctx.set(bus.tw_en, 0)
+            ctx.set(bus.bank, 1)
+        await wait(bus.ready, 100)
+        ctx.set(bus.load, 1)
+        await tick()
+        ctx.set(bus.load, 0)
+        await tick()
+        await wait(bus.ready, 200_000)
+        for codes in samples:
+            feats[:K] = codes
+            ctx.set(bus.start, 1)
+            await tick()
+            ctx.set(bus.start, 0)
+            await wait(bus.done, 20_000)
+            await tick()
+            rec = []
+            for a in range(ctx.get(bus.res_len)):
+                ctx.set(bus.res_addr, a)
+                await tick()
+                rec.append(ctx.get(bus.res_data))
+            records.append(bytes(rec))
+            await wait(bus.ready, 100)
+
+    _simulate(dut, bench)
+    for rec, codes in zip(records, samples):
+        got = Results.unpack(rec)
+        assert got.cycles > 0
+        assert got._replace(cycles=0) == golden_results(parsed, codes)
