@@ -44,7 +44,7 @@ def test_quantise_raises_out_of_range_and_non_finite():
 def test_bad_format_parameters():
     with pytest.raises(TypeError, match="width must be a positive integer, not 0"):
         QFormat("t", 0, 0)
-    with pytest.raises(TypeError, match="frac must be at least 0"):
+    with pytest.raises(TypeError, match="frac must be a non-negative integer"):
         QFormat("t", 8, -1)
     with pytest.raises(ValueError, match="does not fit numpy int64"):
         QFormat("t", 64, 0)
