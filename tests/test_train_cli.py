@@ -80,7 +80,7 @@ def test_eval_lanes_gives_the_cycle_model(capsys, tiny_run):
     want = float(ref_cycles(golden, image.network, lanes=4).mean())
     assert res["lanes"] == 4 and res["lif_cycles_per_inference"] == want
     code, _, err = run(capsys, "eval", tiny_run, "--lanes", "0")
-    assert code == 2 and "lanes must be an integer >= 1" in err
+    assert code == 2 and "lanes must be at least 1" in err
 
 
 def test_eval_other_split(capsys, tiny_run):
