@@ -7,9 +7,9 @@
                           v
                         core: LIFCore (ImageLoader -> TrajectoryEncoder / TableServer
                               -> LIFNetwork, RunSequencer -> ResultsRecord)
-                              or StubCore_ (tests)
+                              or StubCore (tests)
 
-:class:`LIFCore` implements :class:`dynalign.hw.link.CoreSignature` with three blocks
+:class:`LIFCore` implements :class:`dynalign.hw.engine.CoreSignature` with three blocks
 (:mod:`dynalign.hw.core`) around the encoder and the network:
 
 * ``load`` (after ``IMAGE_COMMIT`` / ``WRITE_ENCODER``): the loader
@@ -54,9 +54,9 @@ from .core.record import ResultsRecord
 from .core.run import RunSequencer
 from .encoder.encoder import TrajectoryEncoder
 from .encoder.server import TableServer
+from .engine import CommandEngine, CoreSignature, StubCore
 from .formats import CODE, WEIGHT
 from .lif.rtl import LIFNetwork
-from .link import CommandEngine, CoreSignature, StubCore_
 from .uart import UARTRx, UARTTx
 from .wire import CORE_LIF, CORE_LIF_TABLE, Limits
 
@@ -149,7 +149,7 @@ class LIFCore(wiring.Component):
             # a sample's word address is Cat(row, 3 t + c), a flag's is the row
             cw = CODE.width
             m.d.comb += [enc.bank.eq(bus.bank), enc.tw_en.eq(bus.tw_en),
-                         enc.tw_flag.eq(bus.tw_sat),
+                         enc.tw_flag.eq(bus.tw_is_flag),
                          enc.tw_code.eq(bus.tw_addr[:cw] ^ (1 << (cw - 1))),
                          enc.tw_index.eq(bus.tw_addr[cw:]),
                          enc.tw_data.eq(bus.tw_data), enc.tw_sat.eq(bus.tw_data[0])]
@@ -205,7 +205,7 @@ class DynalignTop(wiring.Component):
         Frame timeout (default: 64 bit times, ~6 bytes of silence).
     core : "lif" or "stub"
     code_format, weight_width, weight_ram : passed to :class:`LIFCore`.
-    store_ram : passed to :class:`dynalign.hw.link.CommandEngine` (the model store).
+    store_ram : passed to :class:`dynalign.hw.engine.CommandEngine` (the model store).
 
     ``limits.core`` picks the core: :data:`~dynalign.hw.wire.CORE_LIF` (on-chip integrator)
     or :data:`~dynalign.hw.wire.CORE_LIF_TABLE` (serves the image's table block).
@@ -232,9 +232,9 @@ class DynalignTop(wiring.Component):
                                 code_format=code_format, weight_width=weight_width,
                                 weight_ram=weight_ram)
         else:
-            self.core = StubCore_(store_addr_width=self.engine.store_aw,
-                                  feat_addr_width=self.engine.feat_aw,
-                                  table_addr_width=self.engine.table_aw)
+            self.core = StubCore(store_addr_width=self.engine.store_aw,
+                                 feat_addr_width=self.engine.feat_aw,
+                                 table_addr_width=self.engine.table_aw)
         self.limits = limits
         self.divisor = divisor
         super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1)})

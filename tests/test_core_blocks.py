@@ -15,10 +15,10 @@ from dynalign.hw.core.loader import ImageLoader
 from dynalign.hw.core.record import ResultsRecord
 from dynalign.hw.core.run import RunSequencer
 from dynalign.hw.encoder.regs import Reg, encoder_registers
+from dynalign.hw.engine import bank_addr_width, table_addr_width
 from dynalign.hw.formats import CODE, QFormat
 from dynalign.hw.lif.ref import random_network
 from dynalign.hw.lif.rtl import config_writes, rd_count_addr, rd_stat_addr
-from dynalign.hw.link import bank_addr_width, table_addr_width
 from dynalign.hw.systems import EncoderConfig
 from dynalign.hw.top import LIFCore, lif_limits
 from dynalign.hw.wire import (
@@ -306,7 +306,7 @@ def test_core_classifies_like_the_golden_model(table):
                           for e in range(3 * config.samples)] + [(1, row, int(sat[row]))]
                 for flag, addr, value in writes:
                     ctx.set(bus.tw_en, 1)
-                    ctx.set(bus.tw_sat, flag)
+                    ctx.set(bus.tw_is_flag, flag)
                     ctx.set(bus.tw_addr, addr)
                     ctx.set(bus.tw_data, value & 0xFFFFFFFF)
                     await tick()

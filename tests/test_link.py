@@ -11,8 +11,8 @@ from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.sim import Simulator
 
+from dynalign.hw.engine import CommandEngine, StubCore
 from dynalign.hw.lif.ref import random_network
-from dynalign.hw.link import CommandEngine, StubCore_
 from dynalign.hw.systems import EncoderConfig
 from dynalign.hw.wire import (
     CORE_LIF_TABLE,
@@ -66,13 +66,13 @@ def model_replies(events, *, limits=LIMITS):
 def rtl_replies(events, *, seed=0, valid_prob=0.7, ready_prob=0.7, limits=LIMITS,
                 table_writes=None, store_ram="auto"):
     """Reply bytes of the gateware; ``table_writes`` (a list) collects the core's
-    ``(bank, sat, addr, data)`` table writes."""
+    ``(bank, is_flag, addr, data)`` table writes."""
     m = Module()
     m.submodules.eng = eng = CommandEngine(limits=limits, timeout_cycles=TIMEOUT,
                                            store_ram=store_ram)
-    m.submodules.core = core = StubCore_(store_addr_width=eng.store_aw,
-                                         feat_addr_width=eng.feat_aw,
-                                         table_addr_width=eng.table_aw)
+    m.submodules.core = core = StubCore(store_addr_width=eng.store_aw,
+                                        feat_addr_width=eng.feat_aw,
+                                        table_addr_width=eng.table_aw)
     wiring.connect(m, eng.core, core.bus)
     rng = random.Random(seed)
     out = bytearray()
@@ -113,10 +113,10 @@ def rtl_replies(events, *, seed=0, valid_prob=0.7, ready_prob=0.7, limits=LIMITS
 
     async def tables(ctx):
         bus = eng.core
-        async for _, _, en, bank, sat, addr, data in ctx.tick().sample(
-                bus.tw_en, bus.bank, bus.tw_sat, bus.tw_addr, bus.tw_data):
+        async for _, _, en, bank, is_flag, addr, data in ctx.tick().sample(
+                bus.tw_en, bus.bank, bus.tw_is_flag, bus.tw_addr, bus.tw_data):
             if en:
-                table_writes.append((bank ^ 1, sat, addr, data))
+                table_writes.append((bank ^ 1, is_flag, addr, data))
 
     sim = Simulator(m)
     sim.add_clock(1e-8)
@@ -249,7 +249,8 @@ def test_engine_parameter_validation():
         CommandEngine(limits=None, timeout_cycles=100)
     with pytest.raises(ValueError, match="timeout_cycles must be at least 16"):
         CommandEngine(limits=LIMITS, timeout_cycles=3)
-    with pytest.raises(ValueError, match="store_ram must be 'auto', 'memory' or 'spram'"):
+    with pytest.raises(ValueError,
+                       match="store_ram must be one of 'auto', 'memory', 'spram', not 'flash'"):
         CommandEngine(limits=LIMITS, timeout_cycles=100, store_ram="flash")
     big = replace(LIMITS, bank_bytes=20000)
     with pytest.raises(ValueError, match="two banks of 20000 bytes exceed one SPRAM"):
@@ -334,3 +335,55 @@ def test_admission_of_crafted_headers(limits):
     assert len(frames) == len(cases)
     errs = {f.error for f in frames}
     assert {None, Err.IMAGE_FORMAT, Err.TOO_LARGE} <= errs
+
+
+#: (command, cycles from the request's last byte to the reply's first, to the receiver
+#: taking bytes again) with no stalls: the single-FSM engine's numbers, which the
+#: block-split engine (hw/engine/) keeps cycle for cycle.  A change here is a change of
+#: the device's timing.
+PINNED_CYCLES = [(Cmd.IDENTIFY, 3, 76), (Cmd.STATUS, 3, 46), (Cmd.IMAGE_BEGIN, 70, 77),
+                 (Cmd.IMAGE_DATA, 197, 204), (Cmd.IMAGE_DATA, 197, 204),
+                 (Cmd.IMAGE_DATA, 93, 100), (Cmd.IMAGE_COMMIT, 13, 23), (Cmd.FEATURES, 10, 17),
+                 (Cmd.RUN, 16, 47), (Cmd.RESULTS, 3, 58), (0x55, 2, 15),
+                 (Cmd.WRITE_ENCODER, 165, 172)]
+
+
+@pytest.mark.parametrize("store_ram", ["memory", "spram"])
+def test_engine_cycles_per_command_are_pinned(store_ram):
+    img = small_image(sizes=(8, 4))
+    reqs = [(Cmd.IDENTIFY, b""), (Cmd.STATUS, b"")] + \
+        image_requests(img, max_payload=LIMITS.max_payload) + \
+        [(Cmd.FEATURES, b"\x05\xf9\x64"), (Cmd.RUN, b""), (Cmd.RESULTS, b""), (0x55, b"xy"),
+         (Cmd.WRITE_ENCODER, img[32:112])]
+    m = Module()
+    m.submodules.eng = eng = CommandEngine(limits=LIMITS, timeout_cycles=TIMEOUT,
+                                           store_ram=store_ram)
+    m.submodules.core = core = StubCore(store_addr_width=eng.store_aw,
+                                        feat_addr_width=eng.feat_aw)
+    wiring.connect(m, eng.core, core.bus)
+    got = []
+
+    async def bench(ctx):
+        ctx.set(eng.tx.ready, 1)
+        for cmd, payload in reqs:
+            for b in encode_frame(cmd, payload):
+                ctx.set(eng.rx.payload, b)
+                ctx.set(eng.rx.valid, 1)
+                await ctx.tick().until(eng.rx.ready)
+            ctx.set(eng.rx.valid, 0)
+            first = None
+            for cycle in range(1, 1000):
+                _, _, valid, ready = await ctx.tick().sample(eng.tx.valid, eng.rx.ready)
+                if valid and first is None:
+                    first = cycle
+                if ready:
+                    break
+            else:
+                raise AssertionError(f"no reply to {cmd!r}")
+            got.append((cmd, first, cycle))
+
+    sim = Simulator(m)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    assert got == PINNED_CYCLES

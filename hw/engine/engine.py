@@ -1,0 +1,134 @@
+"""The command engine: receiver, dispatcher, model store and reply sender, composed."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from dynalign.hw.wire import RESULT_SUMMARY_LEN, STATUS, Limits, result_len
+
+from .core import CoreSignature
+from .dispatcher import Dispatcher
+from .receiver import FrameReceiver
+from .sender import ReplySender
+from .store import ModelStore
+
+__all__ = ["CommandEngine"]
+
+
+class CommandEngine(wiring.Component):
+    """Frame parser and command engine of protocol v1 (:mod:`dynalign.hw.wire`).
+    Reply bytes equal :class:`dynalign.sw.device_model.DeviceModel`'s, byte for byte.
+
+    ::
+
+        rx -> FrameReceiver --event--> Dispatcher --reply--> ReplySender -> tx
+              (payload buffer)  frame    |  ^                   ^   |
+                     ^                   v  | store_op/result   |   +-- done -> receiver
+                     +---- pay_* ---- ModelStore (2 banks,      status, core results
+                                      feature buffer, upload)
+
+    One frame at a time: the receiver takes no byte from the end of a frame until its
+    reply is sent.  A frame is executed only after its CRC-16 checked; the model store
+    holds two banks of ``bank_bytes`` (uploads go to the shadow bank, ``IMAGE_COMMIT``
+    flips the active bank only after a complete image with the right CRC-32; with
+    ``Limits.table`` the image's table block goes, word by word, to the core's ``tw_*``
+    port instead).
+
+    Parameters (keyword-only)
+    -------------------------
+    limits : Limits
+        Elaborated limits (reported by ``IDENTIFY``, enforced on ``IMAGE_BEGIN``).
+    timeout_cycles : int >= 16
+        A frame whose next byte does not arrive within this many cycles is dropped and
+        answered with ``Err.TIMEOUT``.
+    store_ram : "auto" | "memory" | "spram"
+        The model store: a byte-wide block RAM (``memory``), or one 16-bit single-port
+        RAM written a byte at a time (``spram``: an iCE40 UltraPlus ``SB_SPRAM256KA``,
+        32 KB, frees the block RAM; elsewhere a model of it, so simulation covers the
+        byte lanes and the shared port).  Its one port is the core's while the core
+        loads: the engine then waits before writing (``ready``).  ``auto``: ``spram``
+        where the part has SPRAM (:func:`dynalign.hw.ram.has_spram`) and both banks fit.
+
+    Ports
+    -----
+    rx : In(stream.Signature(8))       bytes from the UART receiver
+    rx_framing_error : In(1)           strobe from the UART receiver
+    tx : Out(stream.Signature(8))      reply bytes to the UART transmitter
+    core : In(CoreSignature)           the compute core (this engine is its host)
+    """
+
+    def __init__(self, *, limits: Limits, timeout_cycles: int, store_ram: str = "auto"):
+        if not isinstance(limits, Limits):
+            raise TypeError(f"limits must be a Limits, not {limits!r}")
+        self.limits = limits
+        self.receiver = FrameReceiver(max_payload=limits.max_payload,
+                                      timeout_cycles=timeout_cycles)
+        self.store = ModelStore(limits=limits, store_ram=store_ram)
+        self.dispatcher = Dispatcher(limits=limits)
+        identity = limits.pack()
+        # the longest reply: identity, status, or the results record of the largest
+        # network (the stub core's is 16 bytes)
+        max_reply = max(len(identity), STATUS.size, RESULT_SUMMARY_LEN, result_len(1, 0),
+                        result_len(limits.max_layers, max(limits.max_sizes)))
+        self.sender = ReplySender(identity=identity, max_length=max_reply)
+        self.timeout_cycles = timeout_cycles
+        self.store_ram = store_ram
+        self.store_aw = self.store.store_aw
+        self.feat_aw = self.store.feat_aw
+        self.table_aw = self.store.table_aw
+        super().__init__({
+            "rx": In(stream.Signature(8)),
+            "rx_framing_error": In(1),
+            "tx": Out(stream.Signature(8)),
+            "core": In(CoreSignature(store_addr_width=self.store_aw,
+                                     feat_addr_width=self.feat_aw,
+                                     table_addr_width=self.table_aw)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.receiver = rx = self.receiver
+        m.submodules.dispatcher = disp = self.dispatcher
+        m.submodules.store = store = self.store
+        m.submodules.sender = tx = self.sender
+        core = self.core
+
+        # the frame path: receiver -> dispatcher -> sender, the sender's done frees the
+        # receiver
+        wiring.connect(m, wiring.flipped(self.rx), rx.rx)
+        wiring.connect(m, rx.event, disp.event)
+        wiring.connect(m, disp.reply, tx.request)
+        wiring.connect(m, tx.tx, wiring.flipped(self.tx))
+        m.d.comb += [rx.framing_error.eq(self.rx_framing_error), rx.done.eq(tx.done),
+                     disp.frame.eq(rx.frame), store.length.eq(rx.frame.length),
+                     tx.seq.eq(rx.frame.seq)]
+
+        # dispatcher <-> store; the store reads the payload buffer
+        wiring.connect(m, disp.store_op, store.op)
+        wiring.connect(m, store.result, disp.store_result)
+        wiring.connect(m, store.header, disp.header)
+        wiring.connect(m, disp.upload, store.upload)
+        m.d.comb += [disp.upload_open.eq(store.upload_open), disp.active.eq(store.active),
+                     rx.pay_addr.eq(store.pay_addr), store.pay_data.eq(rx.pay_data)]
+
+        # the STATUS record
+        status = tx.status
+        m.d.comb += [status.model_valid.eq(disp.model_valid),
+                     status.upload_open.eq(store.upload_open), status.active.eq(store.active),
+                     status.last_error.eq(disp.last_error), status.counters.eq(rx.counters)]
+
+        # the core: handshake (dispatcher), store, features and table (store), results
+        # (sender)
+        m.d.comb += [
+            core.load.eq(disp.load), core.start.eq(disp.start),
+            disp.ready.eq(core.ready), disp.done.eq(core.done), disp.res_len.eq(core.res_len),
+            store.store_addr.eq(core.store_addr), core.store_data.eq(store.store_data),
+            store.feat_addr.eq(core.feat_addr), core.feat_data.eq(store.feat_data),
+            store.core_ready.eq(core.ready), core.bank.eq(store.active),
+            core.tw_en.eq(store.tw_en), core.tw_is_flag.eq(store.tw_is_flag),
+            core.tw_addr.eq(store.tw_addr), core.tw_data.eq(store.tw_data),
+            core.res_addr.eq(tx.res_addr), tx.res_data.eq(core.res_data),
+        ]
+        return m

@@ -1,0 +1,96 @@
+"""A tiny compute core, so that the command engine can be tested on its own."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Signal
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import Out
+
+from dynalign.hw.wire import HEADER_AT, LAYER_HEADER, LAYERS_OFFSET, RESULT_FIXED, result_len
+
+from .core import CoreSignature
+
+__all__ = ["StubCore"]
+
+#: The stub's results record: the fixed part, then layer 1's spikes and saturations
+#: (one layer, no output counts).
+_RECORD = data.StructLayout({"cls": 8, "flags": 8, "n_layers": 8, "n_out": 8, "cycles": 32,
+                             "spikes": 32, "saturations": 32})
+assert RESULT_FIXED.format.lstrip("<") == "BBBBI"
+assert _RECORD.size == 8 * result_len(1, 0) and _RECORD.size == 128
+
+
+class StubCore(wiring.Component):
+    """Gateware twin of :func:`dynalign.sw.device_model.stub_result`: ``acc = sum_j code_j * w_j``
+    (int32, wrapping) over the ``K`` features, ``w_j`` the int8 weights of neuron 0 of
+    layer 1; results record: class ``acc & 0xFF``, flags 0, one layer, ``n_out`` 0,
+    cycles ``K + 2`` (its low byte), layer 1's spikes ``acc``, saturations 0.
+
+    On ``start`` it reads K and layer 1's ``n_out`` from the image header
+    (:data:`dynalign.hw.wire.HEADER_AT`), then one weight and one feature per two
+    cycles; ``load`` needs nothing (``ready`` whenever idle).
+
+    Parameters (keyword-only)
+    -------------------------
+    store_addr_width, feat_addr_width, table_addr_width : int
+        Those of the :class:`dynalign.hw.engine.CommandEngine`.
+
+    Ports
+    -----
+    bus : Out(CoreSignature)
+    """
+
+    def __init__(self, *, store_addr_width: int, feat_addr_width: int,
+                 table_addr_width: int = 1):
+        super().__init__({"bus": Out(CoreSignature(store_addr_width=store_addr_width,
+                                                   feat_addr_width=feat_addr_width,
+                                                   table_addr_width=table_addr_width))})
+
+    def elaborate(self, platform):
+        m = Module()
+        bus = self.bus
+        k = Signal(8)
+        n_out = Signal(16)
+        j = Signal(8)
+        acc = Signal(32)
+        rec = Signal(_RECORD)
+        m.d.comb += [rec.cls.eq(acc[:8]), rec.n_layers.eq(1), rec.cycles.eq((k + 2)[:8]),
+                     rec.spikes.eq(acc),
+                     bus.res_len.eq(result_len(1, 0)),
+                     bus.res_data.eq(rec.as_value().word_select(bus.res_addr[:4], 8))]
+        w0 = LAYERS_OFFSET + LAYER_HEADER.size          # layer 1's bias, then its weights
+        with m.FSM():
+            with m.State("IDLE"):
+                m.d.comb += bus.ready.eq(1)
+                with m.If(bus.start):
+                    m.d.sync += [acc.eq(0), j.eq(0)]
+                    m.next = "K"
+            with m.State("K"):
+                m.d.comb += bus.store_addr.eq(HEADER_AT["k"])
+                m.next = "K2"
+            with m.State("K2"):
+                m.d.comb += bus.store_addr.eq(HEADER_AT["sizes"])
+                m.d.sync += k.eq(bus.store_data)
+                m.next = "N0"
+            with m.State("N0"):
+                m.d.comb += bus.store_addr.eq(HEADER_AT["sizes"] + 1)
+                m.d.sync += n_out[:8].eq(bus.store_data)
+                m.next = "N1"
+            with m.State("N1"):
+                m.d.sync += n_out[8:].eq(bus.store_data)
+                m.next = "LOOP"
+            with m.State("LOOP"):
+                with m.If(j == k):
+                    m.next = "DONE"
+                with m.Else():
+                    m.d.comb += [bus.store_addr.eq(w0 + 2 * n_out + j),
+                                 bus.feat_addr.eq(j)]
+                    m.next = "MAC"
+            with m.State("MAC"):
+                m.d.sync += [acc.eq(acc + bus.store_data.as_signed() *
+                                    bus.feat_data.as_signed()), j.eq(j + 1)]
+                m.next = "LOOP"
+            with m.State("DONE"):
+                m.d.comb += bus.done.eq(1)
+                m.next = "IDLE"
+        return m

@@ -1,0 +1,770 @@
+"""Each block of the command engine (hw/engine/) driven alone in Amaranth simulation,
+against expectations built without the gateware: frames from :func:`encode_frame` and
+``binascii.crc_hqx``, image checksums from ``zlib.crc32``, admission verdicts from
+:meth:`Limits.check_header`, the stub core's record from :func:`stub_result`, memories
+from Python lists.  Every wait has a cycle bound and fails past it.
+
+(tests/test_link.py checks the composed :class:`CommandEngine` against the device
+model, byte for byte.)
+"""
+
+import binascii
+import random
+import struct
+import zlib
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from amaranth.back import rtlil
+from amaranth.sim import Simulator
+
+from dynalign.hw.engine import (
+    BankedStore,
+    Dispatcher,
+    FrameReceiver,
+    HeaderCheck,
+    ModelStore,
+    ReplySender,
+    StubCore,
+)
+from dynalign.hw.engine.layouts import ReplySource, RxResult, StoreError, StoreOp
+from dynalign.hw.lif.ref import random_network
+from dynalign.hw.systems import EncoderConfig
+from dynalign.hw.wire import (
+    CORE_LIF_TABLE,
+    ENCODER_LEN,
+    ENCODER_OFFSET,
+    ERROR,
+    IMAGE_HEADER,
+    IMAGE_HEADER_LEN,
+    IMAGE_MAGIC,
+    LAYERS_OFFSET,
+    REPLY,
+    RESULT_SUMMARY_LEN,
+    STATUS,
+    SYNC,
+    TABLE_ROWS,
+    Cmd,
+    Err,
+    ImageHeader,
+    Limits,
+    build_image,
+    encode_frame,
+    payload_length_ok,
+    table_len,
+)
+from dynalign.sw.device_model import stub_result
+
+LIMITS = Limits(max_features=4, max_samples=5, max_sizes=(16, 8, 4), max_payload=96)
+TABLE_LIMITS = replace(LIMITS, core=CORE_LIF_TABLE, max_samples=2)
+
+
+def simulate(dut, *benches, processes=()):
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    for bench in benches:
+        sim.add_testbench(bench)
+    for process in processes:
+        sim.add_process(process)
+    sim.run()
+
+
+def image(seed=0, *, sizes=(4, 2), k=2, table=False):
+    net = random_network(np.random.default_rng(seed), [3 * k, *sizes])
+    enc = EncoderConfig(delta=2.0, tmax=0.02, samples=2) if table else EncoderConfig(delta=2.0)
+    return build_image(network=net, encoder=enc, n_features=k, table=table)
+
+
+def frame(cmd, payload=b"", seq=0):
+    """A frame put together here, its CRC-16 from ``binascii`` (CCITT, init 0xFFFF)."""
+    body = bytes([cmd, seq, len(payload) & 0xFF, len(payload) >> 8]) + bytes(payload)
+    return bytes([SYNC]) + body + binascii.crc_hqx(body, 0xFFFF).to_bytes(2, "big")
+
+
+def test_frames_built_here_are_the_wire_format():
+    assert frame(0x21, b"ab", seq=7) == encode_frame(0x21, b"ab", seq=7)
+    assert binascii.crc_hqx(b"123456789", 0xFFFF) == 0x29B1
+
+
+# ---- FrameReceiver --------------------------------------------------------------------
+
+RX_MAX, RX_TIMEOUT = 24, 20
+
+
+def test_receiver_frames_aborts_and_counters():
+    """Good frames (payloads of 0..max bytes, random gaps, garbage between them) end in
+    one OK event with the header fields and the payload in the buffer; a bad CRC, an
+    over-long frame (after its LEN + 2 bytes), a framing error and the timeout (exactly
+    timeout_cycles after the last byte) end in theirs; the receiver takes no byte until
+    ``done``; the counters count what they should."""
+    dut = FrameReceiver(max_payload=RX_MAX, timeout_cycles=RX_TIMEOUT)
+    rng = random.Random(1)
+    counts = {"framing": 0, "crc": 0, "timeout": 0, "dropped": 0}
+    log = {"events": [], "cycle": 0, "last_byte": None}
+
+    async def tick(ctx):
+        _, _, ready, valid, result, cmd, seq, n = await ctx.tick().sample(
+            dut.rx.ready, dut.event.valid, dut.event.payload, dut.frame.cmd, dut.frame.seq,
+            dut.frame.length)
+        log["cycle"] += 1
+        if valid:
+            log["events"].append((result, cmd, seq, n, log["cycle"]))
+        return ready
+
+    async def send(ctx, data, *, gaps=True):
+        for b in data:
+            for _ in range(rng.randrange(3) if gaps else 0):
+                await tick(ctx)
+            ctx.set(dut.rx.payload, b)
+            ctx.set(dut.rx.valid, 1)
+            for _ in range(10):
+                if await tick(ctx):
+                    break
+            else:
+                raise AssertionError("the receiver did not take a byte")
+            log["last_byte"] = log["cycle"]
+            ctx.set(dut.rx.valid, 0)
+
+    async def expect(ctx, result, cmd, seq, n, payload=None, *, within=4):
+        for _ in range(within):
+            if log["events"]:
+                break
+            await tick(ctx)
+        assert len(log["events"]) == 1, log["events"]
+        got = log["events"].pop()
+        assert got[:3] == (result, cmd, seq) and n in (None, got[3]), got
+        # answered later: no byte is taken meanwhile, and none before `done`
+        for _ in range(rng.randrange(4)):
+            assert not await tick(ctx)
+        if payload is not None:
+            for i, b in enumerate(payload):
+                ctx.set(dut.pay_addr, i)
+                await tick(ctx)
+                assert ctx.get(dut.pay_data) == b, (i, payload)
+        ctx.set(dut.done, 1)
+        assert not await tick(ctx)
+        ctx.set(dut.done, 0)
+        assert await tick(ctx)
+        return got
+
+    async def bench(ctx):
+        for i in range(12):
+            garbage = bytes(rng.choice([0x00, 0x13, 0xFF, 0x5A]) for _ in range(rng.randrange(3)))
+            await send(ctx, garbage)
+            counts["dropped"] += len(garbage)
+            cmd, seq = rng.randrange(256), rng.randrange(256)
+            payload = bytes(rng.randrange(256) for _ in range([0, RX_MAX, 1][i % 3]
+                                                               if i < 3 else rng.randrange(RX_MAX)))
+            await send(ctx, frame(cmd, payload, seq))
+            await expect(ctx, RxResult.OK, cmd, seq, len(payload), payload)
+        # a flipped bit: CRC (and counted)
+        bad = bytearray(frame(0x20, b"\x01\x02\x03", seq=9))
+        bad[6] ^= 0x10
+        await send(ctx, bad)
+        counts["crc"] += 1
+        await expect(ctx, RxResult.CRC, 0x20, 9, 3)
+        # too long: the LEN + 2 bytes after the header are skipped, the event comes with
+        # the last of them
+        long = frame(0x11, bytes(RX_MAX + 3), seq=4)
+        await send(ctx, long[:-1])
+        assert not log["events"]
+        await send(ctx, long[-1:])
+        assert log["events"][-1][4] == log["last_byte"]
+        await expect(ctx, RxResult.LENGTH, 0x11, 4, RX_MAX + 3)
+        # cut short: TIMEOUT, timeout_cycles after the last byte
+        await send(ctx, frame(0x20, b"\x01\x02\x03", seq=5)[:-3], gaps=False)
+        for _ in range(RX_TIMEOUT + 2):
+            await tick(ctx)
+        assert log["events"][-1][4] - log["last_byte"] == RX_TIMEOUT
+        counts["timeout"] += 1
+        await expect(ctx, RxResult.TIMEOUT, 0x20, 5, 3)
+        # a framing error inside a frame ends it (no SEQ yet: 0); between frames it is
+        # only counted
+        await send(ctx, bytes([SYNC, 0x21]))
+        ctx.set(dut.framing_error, 1)
+        await tick(ctx)
+        ctx.set(dut.framing_error, 0)
+        counts["framing"] += 1
+        await expect(ctx, RxResult.FRAMING, 0x21, 0, None, within=1)
+        ctx.set(dut.framing_error, 1)
+        await tick(ctx)
+        ctx.set(dut.framing_error, 0)
+        counts["framing"] += 1
+        for _ in range(RX_TIMEOUT + 2):
+            await tick(ctx)
+        assert not log["events"]
+        # a frame after all that is received as ever
+        await send(ctx, frame(0x02, seq=0x77))
+        await expect(ctx, RxResult.OK, 0x02, 0x77, 0, b"")
+        for name, n in counts.items():
+            assert ctx.get(dut.counters[name]) == n, name
+
+    simulate(dut, bench)
+
+
+def test_receiver_parameters_are_checked():
+    with pytest.raises(ValueError, match="timeout_cycles must be at least 16, not 3"):
+        FrameReceiver(max_payload=16, timeout_cycles=3)
+    with pytest.raises(TypeError, match="max_payload must be an integer"):
+        FrameReceiver(max_payload="16", timeout_cycles=16)
+
+
+# ---- ReplySender ----------------------------------------------------------------------
+
+IDENTITY = LIMITS.pack()
+
+
+def test_sender_frames_every_source_under_backpressure():
+    """Replies from each source, with random backpressure on ``tx``: each is exactly
+    ``encode_frame(cmd, payload, seq)`` (CRC-16 checked with binascii too), ``done``
+    strobes with its last byte, and nothing is offered between replies."""
+    dut = ReplySender(identity=IDENTITY, max_length=40)
+    rng = random.Random(2)
+    record = [rng.randrange(256) for _ in range(40)]          # the core's results record
+    status = dict(model_valid=1, upload_open=0, active=1, last_error=int(Err.SEQUENCE),
+                  framing=0x1234, crc=7, timeout=0xFFFF, dropped=300)
+    status_bytes = STATUS.pack(*status.values())
+
+    async def results_port(ctx):            # data one cycle after the address
+        async for _, _, addr in ctx.tick().sample(dut.res_addr):
+            ctx.set(dut.res_data, record[addr % len(record)])
+
+    cases = [
+        (Cmd.IDENTIFY | REPLY, ReplySource.IDENTITY, len(IDENTITY), (0, 0), IDENTITY),
+        (Cmd.STATUS | REPLY, ReplySource.STATUS, STATUS.size, (0, 0), status_bytes),
+        (ERROR, ReplySource.SMALL, 2, (int(Err.CRC), 0x21), bytes([int(Err.CRC), 0x21])),
+        (Cmd.IMAGE_COMMIT | REPLY, ReplySource.SMALL, 1, (1, 0x12), b"\x01"),
+        (Cmd.RUN | REPLY, ReplySource.RESULTS, RESULT_SUMMARY_LEN, (0, 0),
+         bytes(record[:RESULT_SUMMARY_LEN])),
+        (Cmd.RESULTS | REPLY, ReplySource.RESULTS, 37, (0, 0), bytes(record[:37])),
+        (Cmd.FEATURES | REPLY, ReplySource.NONE, 0, (0, 0), b""),
+    ]
+
+    async def bench(ctx):
+        for name, value in status.items():
+            field = dut.status.counters[name] if name in ("framing", "crc", "timeout",
+                                                          "dropped") else dut.status[name]
+            ctx.set(field, value)
+        for n, (cmd, source, length, small, payload) in enumerate(cases):
+            seq = rng.randrange(256)
+            ctx.set(dut.seq, seq)
+            for _ in range(rng.randrange(3)):
+                _, _, valid = await ctx.tick().sample(dut.tx.valid)
+                assert not valid
+            p = dut.request.payload
+            ctx.set(p.cmd, cmd)
+            ctx.set(p.source, source)
+            ctx.set(p.length, length)
+            ctx.set(p.small[0], small[0])
+            ctx.set(p.small[1], small[1])
+            ctx.set(dut.request.valid, 1)
+            await ctx.tick()
+            ctx.set(dut.request.valid, 0)
+            out = bytearray()
+            for _ in range(8 * (length + 10)):
+                ctx.set(dut.tx.ready, rng.random() < 0.6)
+                _, _, valid, ready, byte, done = await ctx.tick().sample(
+                    dut.tx.valid, dut.tx.ready, dut.tx.payload, dut.done)
+                if valid and ready:
+                    out.append(byte)
+                assert done == (valid and ready and len(out) == length + 7), (n, out)
+                if done:
+                    break
+            else:
+                raise AssertionError(f"reply {n} not finished: {out.hex()}")
+            ctx.set(dut.tx.ready, 0)
+            assert bytes(out) == encode_frame(cmd, payload, seq=seq), n
+            assert binascii.crc_hqx(bytes(out[1:-2]), 0xFFFF) == int.from_bytes(out[-2:], "big")
+
+    simulate(dut, bench, processes=[results_port])
+
+
+# ---- HeaderCheck ----------------------------------------------------------------------
+
+def _header(limits, rng=None, **kw):
+    tl = table_len(2) if limits.table else 0
+    f = dict(magic=IMAGE_MAGIC, version=1, k=3, t=2, n_layers=2, shift=4,
+             flags=1 if limits.table else 0, total=LAYERS_OFFSET + tl + 100, sizes=(8, 4))
+    if rng is not None:
+        f.update(k=rng.randrange(6), t=rng.randrange(7), n_layers=rng.randrange(5),
+                 shift=rng.choice((0, 31, 32)), flags=rng.choice((0, 1, 4)),
+                 total=rng.choice((rng.randrange(1 << 32), rng.randrange(2 * limits.bank_bytes
+                                                                         + 7000))),
+                 sizes=[rng.randrange(18) for _ in range(8)])
+    f.update(kw)
+    sizes = (list(f["sizes"]) + [0] * 8)[:8]
+    return IMAGE_HEADER.pack(f["magic"], f["version"], f["k"], f["t"], f["n_layers"],
+                             f["shift"], f["flags"], f["total"] & 0xFFFFFFFF, 0, *sizes)
+
+
+@pytest.mark.parametrize("limits", [LIMITS, TABLE_LIMITS], ids=["plain", "table"])
+def test_header_check_is_limits_check_header(limits):
+    """Crafted and random headers, a byte at a time with gaps: the verdict two cycles
+    after the last byte is Limits.check_header's; an admitted header's K, total length,
+    table start and table flags offset are its own."""
+    dut = HeaderCheck(limits=limits)
+    rng = random.Random(3)
+    tl = table_len(2) if limits.table else 0
+    bank = limits.bank_bytes
+    headers = [_header(limits), _header(limits, magic=b"DX"), _header(limits, version=2),
+               _header(limits, k=0), _header(limits, k=5), _header(limits, t=1),
+               _header(limits, n_layers=4), _header(limits, shift=32),
+               _header(limits, sizes=(0, 4)), _header(limits, sizes=(17, 4)),
+               _header(limits, sizes=(8, 9)), _header(limits, n_layers=1, sizes=(8, 0)),
+               _header(limits, total=LAYERS_OFFSET + tl - 1),
+               _header(limits, total=LAYERS_OFFSET + tl), _header(limits, total=bank + tl),
+               _header(limits, total=bank + tl + 1), _header(limits, total=1 << 24),
+               _header(limits, total=0xFFFFFFFF)]
+    headers += [_header(limits, rng) for _ in range(40)]
+    expected = [limits.check_header(ImageHeader.unpack(h)) for h in headers]
+    assert None in expected and Err.IMAGE_FORMAT in expected and Err.TOO_LARGE in expected
+
+    async def bench(ctx):
+        for h, exp in zip(headers, expected):
+            ctx.set(dut.clear, 1)
+            await ctx.tick()
+            ctx.set(dut.clear, 0)
+            for i, b in enumerate(h):
+                for _ in range(rng.randrange(2)):
+                    await ctx.tick()
+                ctx.set(dut.byte.payload.index, i)
+                ctx.set(dut.byte.payload.data, b)
+                ctx.set(dut.byte.valid, 1)
+                await ctx.tick()
+                ctx.set(dut.byte.valid, 0)
+            await ctx.tick()
+            assert ctx.get(dut.verdict) == (0 if exp is None else int(exp)), ImageHeader.unpack(h)
+            assert ctx.get(dut.plan.open) == (exp is None)
+            if exp is None:
+                hd = ImageHeader.unpack(h)
+                assert ctx.get(dut.k) == hd.n_features
+                assert ctx.get(dut.plan.total_len) == hd.total_len
+                assert ctx.get(dut.plan.table_start) == hd.total_len - hd.table_len()
+                assert ctx.get(dut.plan.table_flags) == hd.table_len() - \
+                    (TABLE_ROWS if limits.table else 0)
+
+    simulate(dut, bench)
+
+
+# ---- BankedStore ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("spram", [False, True], ids=["memory", "spram"])
+def test_banked_store_against_a_list_model(spram):
+    """Random byte writes and reads, both banks (the same offsets in each), against two
+    Python lists; with SPRAM a read never shares a cycle with a write."""
+    nb = 300
+    dut = BankedStore(bank_bytes=nb, spram=spram)
+    rng = random.Random(4)
+    model = [[0] * nb, [0] * nb]
+
+    async def bench(ctx):
+        for _ in range(600):
+            bank, off = rng.randrange(2), rng.choice([0, 1, nb - 1, rng.randrange(nb)])
+            if rng.random() < 0.5:
+                data = rng.randrange(256)
+                ctx.set(dut.w_bank, bank)
+                ctx.set(dut.w_offset, off)
+                ctx.set(dut.w_data, data)
+                ctx.set(dut.w_en, 1)
+                if not spram:           # a read of the other port alongside
+                    ctx.set(dut.r_bank, bank ^ 1)
+                    ctx.set(dut.r_offset, off)
+                await ctx.tick()
+                ctx.set(dut.w_en, 0)
+                model[bank][off] = data
+                if not spram:
+                    assert ctx.get(dut.r_data) == model[bank ^ 1][off]
+            else:
+                ctx.set(dut.r_bank, bank)
+                ctx.set(dut.r_offset, off)
+                await ctx.tick()
+                assert ctx.get(dut.r_data) == model[bank][off], (bank, off)
+
+    simulate(dut, bench)
+
+
+class _Part:
+    device = "iCE40UP5K"
+
+
+def test_banked_store_uses_one_spram_on_an_ultraplus_part():
+    assert "SB_SPRAM256KA" in rtlil.convert(BankedStore(bank_bytes=300, spram=True),
+                                            platform=_Part(), ports=None)
+    assert "SB_SPRAM256KA" not in rtlil.convert(BankedStore(bank_bytes=300, spram=False),
+                                                platform=_Part(), ports=None)
+    with pytest.raises(ValueError, match="two banks of 20000 bytes exceed one SPRAM"):
+        BankedStore(bank_bytes=20000, spram=True)
+
+
+# ---- ModelStore -----------------------------------------------------------------------
+
+class _StoreBench:
+    """The model store's surroundings: the receiver's payload buffer, a core whose
+    ``ready`` drops at random (a store in SPRAM waits for it), a log of table writes."""
+
+    def __init__(self, dut, rng, *, busy_core):
+        self.dut, self.rng, self.busy_core = dut, rng, busy_core
+        self.buf = b""
+        self.table_writes = []
+
+    async def payload_port(self, ctx):
+        async for _, _, addr in ctx.tick().sample(self.dut.pay_addr):
+            ctx.set(self.dut.pay_data, self.buf[addr] if addr < len(self.buf) else 0)
+
+    async def core(self, ctx):
+        async for _, _, en, is_flag, addr, data in ctx.tick().sample(
+                self.dut.tw_en, self.dut.tw_is_flag, self.dut.tw_addr, self.dut.tw_data):
+            ctx.set(self.dut.core_ready, not self.busy_core or self.rng.random() < 0.5)
+            if en:
+                self.table_writes.append((is_flag, addr, data))
+
+    async def op(self, ctx, op, payload):
+        """Run one operation -> (its StoreError, the header bytes it sent on)."""
+        d = self.dut
+        self.buf = bytes(payload)
+        ctx.set(d.length, len(payload))
+        ctx.set(d.op.payload, op)
+        ctx.set(d.op.valid, 1)
+        await ctx.tick()
+        ctx.set(d.op.valid, 0)
+        header = []
+        for _ in range(8 * len(payload) + 40):
+            _, _, hv, hi, hd, rv, rp = await ctx.tick().sample(
+                d.header.valid, d.header.payload.index, d.header.payload.data,
+                d.result.valid, d.result.payload)
+            if hv:
+                header.append((hi, hd))
+            if rv:
+                return rp, header
+        raise AssertionError(f"{op} did not finish")
+
+    async def open(self, ctx, img, *, admit=True):
+        hd = ImageHeader.unpack(img)
+        p = self.dut.upload.payload
+        ctx.set(p.open, admit)
+        ctx.set(p.total_len, hd.total_len)
+        ctx.set(p.table_start, hd.model_len())
+        ctx.set(p.table_flags, hd.table_len() - TABLE_ROWS if hd.has_table else 0)
+        ctx.set(self.dut.upload.valid, 1)
+        await ctx.tick()
+        ctx.set(self.dut.upload.valid, 0)
+        assert ctx.get(self.dut.upload_open) == admit
+
+    async def data(self, ctx, img, start, chunk):
+        return [await self.op(ctx, StoreOp.DATA, struct.pack("<I", off) + img[off:off + chunk])
+                for off in range(start, len(img), chunk)]
+
+    async def read_bank(self, ctx, n):
+        out = bytearray()
+        for a in range(n):
+            ctx.set(self.dut.store_addr, a)
+            await ctx.tick()
+            out.append(ctx.get(self.dut.store_data))
+        return bytes(out)
+
+
+@pytest.mark.parametrize("store_ram", ["memory", "spram"])
+def test_model_store_upload_commit_and_errors(store_ram):
+    """Upload an image into the shadow bank (its header also streamed out for the
+    admission check) and commit it: the active bank flips and holds the image; a wrong
+    offset (SEQUENCE), bytes past the end (OVERFLOW), a commit before the last byte
+    (INCOMPLETE, upload closed) and a wrong CRC-32 (IMAGE_CRC, the bank unflipped) fail;
+    an encoder block lands in the active bank, features in the feature buffer."""
+    dut = ModelStore(limits=LIMITS, store_ram=store_ram)
+    rng = random.Random(5)
+    env = _StoreBench(dut, rng, busy_core=store_ram == "spram")
+    img, img2 = image(1), image(2, sizes=(3, 2))
+    chunk = LIMITS.max_payload - 4
+
+    async def bench(ctx):
+        assert ctx.get(dut.active) == 0 and ctx.get(dut.upload_open) == 0
+        # a commit before the last byte: INCOMPLETE, and the upload is closed
+        assert (await env.op(ctx, StoreOp.HEADER, img[:IMAGE_HEADER_LEN]))[0] == StoreError.NONE
+        await env.open(ctx, img)
+        assert (await env.op(ctx, StoreOp.COMMIT, struct.pack("<I", zlib.crc32(img))))[0] \
+            == StoreError.INCOMPLETE
+        assert ctx.get(dut.upload_open) == 0 and ctx.get(dut.active) == 0
+        # the whole image, with the faults of IMAGE_DATA on the way
+        err, header = await env.op(ctx, StoreOp.HEADER, img[:IMAGE_HEADER_LEN])
+        assert err == StoreError.NONE and header == list(enumerate(img[:IMAGE_HEADER_LEN]))
+        await env.open(ctx, img)
+        bad = struct.pack("<I", IMAGE_HEADER_LEN + 1) + img[IMAGE_HEADER_LEN:][:8]
+        assert (await env.op(ctx, StoreOp.DATA, bad))[0] == StoreError.SEQUENCE
+        offs = list(range(IMAGE_HEADER_LEN, len(img), chunk))
+        for off in offs[:-1]:
+            assert (await env.op(ctx, StoreOp.DATA, struct.pack("<I", off) +
+                                 img[off:off + chunk]))[0] == StoreError.NONE
+        last = struct.pack("<I", offs[-1]) + img[offs[-1]:]
+        assert (await env.op(ctx, StoreOp.DATA, last + b"\x00"))[0] == StoreError.OVERFLOW
+        assert (await env.op(ctx, StoreOp.DATA, last))[0] == StoreError.NONE
+        assert (await env.op(ctx, StoreOp.COMMIT, struct.pack("<I", zlib.crc32(img))))[0] \
+            == StoreError.NONE
+        assert ctx.get(dut.active) == 1 and ctx.get(dut.upload_open) == 0
+        assert await env.read_bank(ctx, len(img)) == img
+        # a second image with a wrong CRC-32: refused, the first stays active
+        await env.op(ctx, StoreOp.HEADER, img2[:IMAGE_HEADER_LEN])
+        await env.open(ctx, img2)
+        assert all(e == StoreError.NONE
+                   for e, _ in await env.data(ctx, img2, IMAGE_HEADER_LEN, chunk))
+        wrong = struct.pack("<I", zlib.crc32(img2) ^ 0x100)
+        assert (await env.op(ctx, StoreOp.COMMIT, wrong))[0] == StoreError.IMAGE_CRC
+        assert ctx.get(dut.active) == 1 and await env.read_bank(ctx, len(img)) == img
+        # the encoder block into the active bank, features into their buffer
+        block = bytes(rng.randrange(256) for _ in range(ENCODER_LEN))
+        assert (await env.op(ctx, StoreOp.ENCODER, block))[0] == StoreError.NONE
+        changed = img[:ENCODER_OFFSET] + block + img[ENCODER_OFFSET + ENCODER_LEN:]
+        assert await env.read_bank(ctx, len(img)) == changed
+        feats = bytes(rng.randrange(256) for _ in range(LIMITS.max_features))
+        assert (await env.op(ctx, StoreOp.FEATURES, feats))[0] == StoreError.NONE
+        for i, b in enumerate(feats):
+            ctx.set(dut.feat_addr, i)
+            await ctx.tick()
+            assert ctx.get(dut.feat_data) == b
+
+    simulate(dut, bench, processes=[env.payload_port, env.core])
+
+
+def test_model_store_sends_the_table_block_to_the_core():
+    """A table device: the bytes before the table block go to the store, the block to
+    the core's shadow table, each sample word (4 bytes, little-endian) as one write at
+    its word index, then each row's flag (bit 0 of its byte) at the row."""
+    dut = ModelStore(limits=TABLE_LIMITS, store_ram="spram")
+    env = _StoreBench(dut, random.Random(6), busy_core=True)
+    img = image(3, table=True)
+    hd = ImageHeader.unpack(img)
+    block = img[hd.model_len():]
+
+    async def bench(ctx):
+        await env.op(ctx, StoreOp.HEADER, img[:IMAGE_HEADER_LEN])
+        await env.open(ctx, img)
+        assert all(e == StoreError.NONE for e, _ in
+                   await env.data(ctx, img, IMAGE_HEADER_LEN, TABLE_LIMITS.max_payload - 4))
+        assert (await env.op(ctx, StoreOp.COMMIT, struct.pack("<I", zlib.crc32(img))))[0] \
+            == StoreError.NONE
+        await ctx.tick().repeat(2)
+        assert await env.read_bank(ctx, hd.model_len()) == img[:hd.model_len()]
+
+    simulate(dut, bench, processes=[env.payload_port, env.core])
+    n = len(block) - TABLE_ROWS
+    words = [(0, w, v) for w, (v,) in enumerate(struct.iter_unpack("<I", block[:n]))]
+    flags = [(1, r, b & 1) for r, b in enumerate(block[n:])]
+    assert env.table_writes == words + flags
+
+
+def test_model_store_parameters_are_checked():
+    with pytest.raises(ValueError, match="store_ram must be one of 'auto', 'memory', 'spram'"):
+        ModelStore(limits=LIMITS, store_ram="flash")
+    with pytest.raises(ValueError, match="two banks of 20000 bytes exceed one SPRAM"):
+        ModelStore(limits=replace(LIMITS, bank_bytes=20000), store_ram="spram")
+    with pytest.raises(TypeError, match="limits must be a Limits"):
+        ModelStore(limits=None)
+
+
+# ---- Dispatcher -----------------------------------------------------------------------
+
+class _DispatchBench:
+    """The dispatcher's surroundings: the receiver (frames are posted by ``frame``), a
+    store that answers each operation after a few cycles (with ``self.store_error``, and
+    for IMAGE_BEGIN streaming ``self.header`` to the admission check), a core that is
+    busy for a while after each ``load`` / ``start``."""
+
+    def __init__(self, dut, rng):
+        self.dut, self.rng = dut, rng
+        self.store_error = StoreError.NONE
+        self.header = b""
+        self.ops, self.uploads, self.loads, self.starts = [], [], 0, 0
+        self.res_len = 37
+
+    async def store(self, ctx):
+        d = self.dut
+        while True:         # (a background process: it ends with the testbench)
+            _, _, valid, op, up, up_open, up_total = await ctx.tick().sample(
+                d.store_op.valid, d.store_op.payload, d.upload.valid, d.upload.payload.open,
+                d.upload.payload.total_len)
+            if up:
+                self.uploads.append((up_open, up_total))
+            if not valid:
+                continue
+            self.ops.append(op)
+            if op == StoreOp.HEADER:
+                for i, b in enumerate(self.header):
+                    ctx.set(d.header.payload.index, i)
+                    ctx.set(d.header.payload.data, b)
+                    ctx.set(d.header.valid, 1)
+                    await ctx.tick()
+                    ctx.set(d.header.valid, 0)
+                    await ctx.tick()
+            await ctx.tick().repeat(self.rng.randrange(1, 4))
+            ctx.set(d.store_result.payload, self.store_error)
+            ctx.set(d.store_result.valid, 1)
+            await ctx.tick()
+            ctx.set(d.store_result.valid, 0)
+
+    async def core(self, ctx):
+        d = self.dut
+        ctx.set(d.res_len, self.res_len)
+        busy = run = 0
+        async for _, _, ready, load, start in ctx.tick().sample(d.ready, d.load, d.start):
+            assert ready or not (load or start), "load / start while not ready"
+            if load:
+                self.loads += 1
+                busy = 3
+            if start:
+                self.starts += 1
+                busy, run = 6, 5
+            done = False
+            if run:
+                run -= 1
+                done = run == 0
+            busy = max(0, busy - 1)
+            ctx.set(d.ready, busy == 0)
+            ctx.set(d.done, done)
+
+    async def frame(self, ctx, cmd, length, rx=RxResult.OK, seq=None):
+        """Post one frame -> its reply request (cmd, source, length, small)."""
+        d = self.dut
+        seq = self.rng.randrange(256) if seq is None else seq
+        ctx.set(d.frame.cmd, cmd)
+        ctx.set(d.frame.seq, seq)
+        ctx.set(d.frame.length, length)
+        ctx.set(d.event.payload, rx)
+        ctx.set(d.event.valid, 1)
+        replies = []
+        for i in range(200):
+            _, _, valid, p = await ctx.tick().sample(d.reply.valid, d.reply.payload)
+            ctx.set(d.event.valid, 0)
+            if valid:
+                replies.append((p.cmd, p.source, p.length, p.small[0], p.small[1]))
+            if replies and i > 60:
+                break
+        assert len(replies) == 1, (cmd, replies)
+        cmd_, source, n, s0, s1 = replies[0]
+        small = (s0, s1)[:n] if source == ReplySource.SMALL else ()
+        return cmd_, source, n, small
+
+
+@pytest.mark.parametrize("limits", [LIMITS, TABLE_LIMITS], ids=["plain", "table"])
+def test_dispatcher_rules_in_order(limits):
+    """Every rule of the dispatcher in the order of its docstring, each reply request
+    against the protocol's: the frame's own error, an unknown command, every command's
+    length rule (wire.payload_length_ok), the state checks before a model, admission,
+    the store's outcomes, the commit (load before the reply, the new bank in it),
+    FEATURES against K, RUN (start, done), RESULTS, WRITE_ENCODER (load, results
+    invalid; a table device refuses it); last_error follows every error."""
+    dut = Dispatcher(limits=limits)
+    rng = random.Random(7)
+    env = _DispatchBench(dut, rng)
+    ident = len(limits.pack())
+    img = image(4, table=limits.table)
+    hd = ImageHeader.unpack(img)
+
+    def ok(cmd, source=ReplySource.NONE, n=0, small=()):
+        return (cmd | REPLY, source, n, small)
+
+    def err(code, cmd):
+        return (ERROR, ReplySource.SMALL, 2, (int(code), int(cmd)))
+
+    async def expect(ctx, cmd, length, want, **kw):
+        got = await env.frame(ctx, cmd, length, **kw)
+        assert got == want, (cmd, length, got, want)
+        if want[0] == ERROR:
+            assert ctx.get(dut.last_error) == want[3][0]
+
+    async def bench(ctx):
+        for rx in (RxResult.CRC, RxResult.LENGTH, RxResult.TIMEOUT, RxResult.FRAMING):
+            await expect(ctx, 0x21, 0, err(Err(rx.value), 0x21), rx=rx)
+        await expect(ctx, 0x55, 2, err(Err.UNKNOWN_CMD, 0x55))
+        before = {Cmd.IDENTIFY: ok(Cmd.IDENTIFY, ReplySource.IDENTITY, ident),
+                  Cmd.STATUS: ok(Cmd.STATUS, ReplySource.STATUS, STATUS.size),
+                  Cmd.WRITE_ENCODER: err(Err.UNSUPPORTED if limits.table else Err.NO_MODEL,
+                                         Cmd.WRITE_ENCODER),
+                  Cmd.IMAGE_DATA: err(Err.NO_UPLOAD, Cmd.IMAGE_DATA),
+                  Cmd.IMAGE_COMMIT: err(Err.NO_UPLOAD, Cmd.IMAGE_COMMIT),
+                  Cmd.FEATURES: err(Err.NO_MODEL, Cmd.FEATURES),
+                  Cmd.RUN: err(Err.NO_MODEL, Cmd.RUN),
+                  Cmd.RESULTS: err(Err.NO_RESULT, Cmd.RESULTS)}
+        for cmd in Cmd:
+            for n in sorted({0, 1, 3, 4, 5, 31, 32, 33, 79, 80, 81, 96}):
+                if not payload_length_ok(cmd, n):
+                    await expect(ctx, cmd, n, err(Err.LENGTH, cmd))
+                elif cmd != Cmd.IMAGE_BEGIN:
+                    await expect(ctx, cmd, n, before[cmd])
+        assert env.ops == []                    # nothing reached the store
+        # IMAGE_BEGIN: the header goes to the store and the admission check
+        env.header = _header(limits, magic=b"DX")
+        await expect(ctx, Cmd.IMAGE_BEGIN, 32, err(Err.IMAGE_FORMAT, Cmd.IMAGE_BEGIN))
+        env.header = img[:IMAGE_HEADER_LEN]
+        await expect(ctx, Cmd.IMAGE_BEGIN, 32, ok(Cmd.IMAGE_BEGIN))
+        assert env.uploads == [(0, env.uploads[0][1]), (1, hd.total_len)]
+        ctx.set(dut.upload_open, 1)                                # (the store's state)
+        env.store_error = StoreError.SEQUENCE
+        await expect(ctx, Cmd.IMAGE_DATA, 9, err(Err.SEQUENCE, Cmd.IMAGE_DATA))
+        env.store_error = StoreError.NONE
+        await expect(ctx, Cmd.IMAGE_DATA, 9, ok(Cmd.IMAGE_DATA))
+        env.store_error = StoreError.IMAGE_CRC
+        await expect(ctx, Cmd.IMAGE_COMMIT, 4, err(Err.IMAGE_CRC, Cmd.IMAGE_COMMIT))
+        assert not ctx.get(dut.model_valid) and env.loads == 0
+        env.store_error = StoreError.NONE
+        ctx.set(dut.active, 1)                                     # (the store flips it)
+        await expect(ctx, Cmd.IMAGE_COMMIT, 4, ok(Cmd.IMAGE_COMMIT, ReplySource.SMALL, 1, (1,)))
+        assert ctx.get(dut.model_valid) and env.loads == 1
+        ctx.set(dut.upload_open, 0)
+        # with a model: FEATURES against K, RUN, RESULTS
+        k = hd.n_features
+        await expect(ctx, Cmd.FEATURES, k + 1, err(Err.FEATURES, Cmd.FEATURES))
+        await expect(ctx, Cmd.FEATURES, k, ok(Cmd.FEATURES))
+        await expect(ctx, Cmd.RESULTS, 0, err(Err.NO_RESULT, Cmd.RESULTS))
+        await expect(ctx, Cmd.RUN, 0, ok(Cmd.RUN, ReplySource.RESULTS, RESULT_SUMMARY_LEN))
+        assert env.starts == 1
+        await expect(ctx, Cmd.RESULTS, 0, ok(Cmd.RESULTS, ReplySource.RESULTS, env.res_len))
+        if limits.table:
+            await expect(ctx, Cmd.WRITE_ENCODER, 80, err(Err.UNSUPPORTED, Cmd.WRITE_ENCODER))
+        else:
+            await expect(ctx, Cmd.WRITE_ENCODER, 80, ok(Cmd.WRITE_ENCODER))
+            assert env.loads == 2
+            await expect(ctx, Cmd.RESULTS, 0, err(Err.NO_RESULT, Cmd.RESULTS))
+        assert env.ops == [StoreOp.HEADER, StoreOp.HEADER, StoreOp.DATA, StoreOp.DATA,
+                           StoreOp.COMMIT, StoreOp.COMMIT, StoreOp.FEATURES] + \
+            ([] if limits.table else [StoreOp.ENCODER])
+
+    simulate(dut, bench, processes=[env.store, env.core])
+
+
+# ---- StubCore -------------------------------------------------------------------------
+
+def test_stub_core_is_stub_result():
+    """The stub core reads K and layer 1's n_out from the header, runs, and its record
+    equals the Python model's for random codes (random bytes past the image: a wrong
+    address does not read zeros)."""
+    img = image(5, sizes=(6, 3), k=4)
+    dut = StubCore(store_addr_width=16, feat_addr_width=2)
+    rng = random.Random(8)
+    codes = [rng.randrange(-128, 128) for _ in range(4)]
+    store = img + bytes(rng.randrange(256) for _ in range((1 << 16) - len(img)))
+
+    async def memories(ctx):                # both read ports: data one cycle later
+        async for _, _, sa, fa in ctx.tick().sample(dut.bus.store_addr, dut.bus.feat_addr):
+            ctx.set(dut.bus.store_data, store[sa])
+            ctx.set(dut.bus.feat_data, codes[fa] & 0xFF)
+
+    async def bench(ctx):
+        assert ctx.get(dut.bus.ready)
+        ctx.set(dut.bus.start, 1)
+        await ctx.tick()
+        ctx.set(dut.bus.start, 0)
+        cycles = 0
+        while True:
+            cycles += 1
+            assert cycles < 200, "the stub core did not finish"
+            _, _, done = await ctx.tick().sample(dut.bus.done)
+            if done:
+                break
+        assert cycles == 2 * 4 + 6 and ctx.get(dut.bus.ready)
+        want = stub_result(img, codes)
+        assert ctx.get(dut.bus.res_len) == len(want)
+        for a in range(len(want)):
+            ctx.set(dut.bus.res_addr, a)
+            assert ctx.get(dut.bus.res_data) == want[a], a
+
+    simulate(dut, bench, processes=[memories])
