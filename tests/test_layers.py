@@ -74,3 +74,13 @@ def test_imports_use_the_installed_name(path):
         bare += [f"line {node.lineno}: {n}" for n in names
                  if n.split(".")[0] in (*PACKAGES, "bench")]
     assert not bare, f"{path.name} imports the folders, not the package: {bare}"
+
+
+def test_every_package_is_installed():
+    """pyproject lists the packages explicitly (the folders map into ``dynalign``): a
+    folder left out would work in the editable install and vanish from a wheel."""
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())
+                 ["tool"]["setuptools"]["packages"])
+    found = {m for path, m in _modules() if path.name == "__init__.py"}
+    assert found == listed, (f"packages not listed in pyproject: {sorted(found - listed)}; "
+                             f"listed but absent: {sorted(listed - found)}")
