@@ -106,7 +106,7 @@ class GoldenCore:
         """``store``: the active bank; ``table``: the active table memory (a device that
         serves an uploaded table), taken as it is."""
         self._image = parse_image(bytes(store), check_len=False, check_table=False,
-                                  table=table)
+                                  table=table, check_flags=False)    # bit 0 only, as a device
 
     def run(self, codes: list[int]) -> bytes:
         image = self._image

@@ -31,6 +31,7 @@ from dynalign.hw.lif.cycles import ref_cycles
 from dynalign.hw.lif.ref import ref_network
 
 from .image import network_to_dict
+from .nbmetrics import neurobench_metrics
 from .qat import (
     MLP,
     LIFNet,
@@ -67,20 +68,25 @@ def compare_torch_golden(torch_out, golden) -> dict:
 
 def evaluate_run(run_dir, *, dataset: str | None = None, data_dir=None, data_path=None,
                  device: str | None = None, split: str = "test",
-                 threads: int | None = 1, lanes: int | None = None) -> dict:
+                 threads: int | None = 1, lanes: int | None = None,
+                 neurobench: bool = False) -> dict:
     """Score ``run_dir`` on a split (default: the test split of its own dataset and
     seed; ``dataset`` / ``data_dir`` / ``data_path`` point it at other data of the same
     input size).  With ``lanes``, also ``lif_cycles_per_inference``: the mean of the LIF
     network's cycle counter at that lane count (exact cycle model,
-    :func:`dynalign.hw.lif.cycles.ref_cycles`)."""
+    :func:`dynalign.hw.lif.cycles.ref_cycles`).  With ``neurobench``, also
+    ``neurobench``: NeuroBench's metrics of the golden network
+    (:func:`dynalign.sw.nbmetrics.neurobench_metrics`) beside dynalign's own counts."""
     if split not in ("test", "val", "train"):
         raise ValueError(f"split must be test, val or train, not {split!r}")
     with torch_threads(threads):
         return _evaluate_run(Path(run_dir), dataset=dataset, data_dir=data_dir,
-                             data_path=data_path, device=device, split=split, lanes=lanes)
+                             data_path=data_path, device=device, split=split, lanes=lanes,
+                             neurobench=neurobench)
 
 
-def _evaluate_run(run_dir, *, dataset, data_dir, data_path, device, split, lanes) -> dict:
+def _evaluate_run(run_dir, *, dataset, data_dir, data_path, device, split, lanes,
+                  neurobench=False) -> dict:
     run = RunDir(run_dir)
     info, image, transform = run.load()
     name = dataset or info["data"]["dataset"]
@@ -101,7 +107,8 @@ def _evaluate_run(run_dir, *, dataset, data_dir, data_path, device, split, lanes
     cmp = compare_torch_golden(tout, golden)
 
     fm = torch.load(run.file(RunDir.FLOAT_MODEL), weights_only=True)
-    net = LIFNet(sizes=fm["sizes"], in_shift=fm["in_shift"], readout=fm["readout"])
+    net = LIFNet(sizes=fm["sizes"], in_shift=fm["in_shift"], readout=fm["readout"],
+                 reset=fm.get("reset", "subtract"))
     net.load_state_dict(fm["state"])
     net.eval()
     ftable = torch.as_tensor(enc.table, dtype=torch.float64) / float(1 << fm["in_shift"])
@@ -126,6 +133,8 @@ def _evaluate_run(run_dir, *, dataset, data_dir, data_path, device, split, lanes
     if lanes is not None:
         cycles = {"lanes": lanes, "lif_cycles_per_inference":
                   float(ref_cycles(golden, image.network, lanes=lanes).mean())}
+    if neurobench:
+        cycles["neurobench"] = _neurobench(image, golden, xin.cpu(), y)
     return {
         "float_accuracy": float_acc,
         "golden_accuracy": float((golden.cls == y).mean()),
@@ -148,3 +157,19 @@ def _evaluate_run(run_dir, *, dataset, data_dir, data_path, device, split, lanes
         "in_shift": image.network.in_shift,
         **cycles,
     }
+
+
+def _neurobench(image, golden, activations, labels) -> dict:
+    """NeuroBench's figures and dynalign's own, side by side (see
+    :mod:`dynalign.sw.nbmetrics` for how they count)."""
+    nb = neurobench_metrics(image.network, activations, labels)
+    steps = activations.shape[1]
+    neurons = sum(layer.n_out for layer in image.network.layers)
+    own_sparsity = 1.0 - float(golden.spikes.sum(axis=1).mean()) / (neurons * steps)
+    return {**nb,
+            "device_image_bytes": len(image.payload()),
+            "dynalign_activation_sparsity": own_sparsity,
+            "dynalign_synops_per_inference": float(golden.synops.sum(axis=1).mean()),
+            # NeuroBench averages float32 batch means: compare as a count of samples
+            "accuracy_equals_golden": round(nb["ClassificationAccuracy"] * len(labels))
+            == int((golden.cls == labels).sum())}

@@ -149,8 +149,14 @@ class FeatureTransform:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"no such feature transform: {path}")
+        return cls.from_bytes(path.read_bytes(), name=str(path))
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, name: str = "feature transform") -> FeatureTransform:
+        """Inverse of :meth:`to_bytes` (``name`` appears in the errors)."""
+        path = name
         try:
-            with np.load(path, allow_pickle=False) as z:
+            with np.load(io.BytesIO(bytes(data)), allow_pickle=False) as z:
                 arrays = {k: z[k] for k in z.files}
         except (OSError, ValueError) as exc:
             raise ValueError(f"{path}: not a feature transform .npz ({exc})") from None

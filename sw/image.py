@@ -15,6 +15,7 @@ and a CRC-32.  All integers little-endian::
     16      4     payload_len u32    length of the device image
     20      M     metadata: UTF-8 JSON object (sorted keys) --
                     "topology" [3K, n_1, ..., n_L], "n_features" K, "in_shift",
+                    "reset" (each layer's reset mode, "subtract" or "zero"),
                     "formats" (dynalign.hw.formats.formats_dict()),
                     "encoder" (EncoderConfig.describe(): system, its real parameters,
                                tmax, dt, samples T, ...),
@@ -28,13 +29,14 @@ and a CRC-32.  All integers little-endian::
 :meth:`WeightImage.from_bytes` rejects, each with a clear :class:`ImageError`: a bad
 magic, an unknown version, a size that differs from the header's lengths, a CRC
 mismatch, metadata that is not JSON, and a payload that disagrees with the metadata
-(topology, in_shift, encoder registers).
+(topology, in_shift, reset modes, encoder registers).
 
 ``$readmemh`` files (:meth:`WeightImage.write_readmemh`), one value per line, hex,
 two's complement at the format's width: ``image.hex`` (the payload, one byte per
 line -- what a simulation preloads into the model store) and per layer ``l``
 ``layer{l}_weight.hex`` (WEIGHT, row-major n_out x n_in), ``layer{l}_bias.hex`` (BIAS),
-``layer{l}_params.hex`` (beta as BETA, theta as THRESH).
+``layer{l}_params.hex`` (beta as BETA, theta as THRESH, then the layer header's flags
+u16: bit 0 set for a zero reset).
 """
 
 from __future__ import annotations
@@ -48,9 +50,9 @@ from pathlib import Path
 import numpy as np
 
 from dynalign.hw.formats import BETA, BIAS, THRESH, WEIGHT, formats_dict
-from dynalign.hw.lif.ref import LIFLayerParams, LIFNetworkParams
+from dynalign.hw.lif.ref import RESET_SUBTRACT, LIFLayerParams, LIFNetworkParams
 from dynalign.hw.systems import EncoderConfig
-from dynalign.hw.wire import EncoderRegisters, build_image, parse_image
+from dynalign.hw.wire import EncoderRegisters, build_image, layer_flags, parse_image
 
 __all__ = ["WeightImage", "ImageError", "IMAGE_FILE_MAGIC", "IMAGE_FILE_VERSION",
            "network_from_dict", "network_to_dict", "encoder_from_dict", "READOUT_RULE"]
@@ -70,16 +72,18 @@ class ImageError(ValueError):
 
 def network_to_dict(net: LIFNetworkParams) -> dict:
     return {"in_shift": net.in_shift,
-            "layers": [{"weight": l.weight, "bias": l.bias, "beta": l.beta, "theta": l.theta}
-                       for l in net.layers]}
+            "layers": [{"weight": l.weight, "bias": l.bias, "beta": l.beta, "theta": l.theta,
+                        "reset": l.reset} for l in net.layers]}
 
 
 def network_from_dict(d: dict) -> LIFNetworkParams:
-    """``{"in_shift", "layers": [{"weight", "bias", "beta", "theta"}]}`` -> golden params."""
+    """``{"in_shift", "layers": [{"weight", "bias", "beta", "theta", "reset"}]}`` ->
+    golden params (a layer without ``"reset"`` subtracts the threshold)."""
     return LIFNetworkParams(in_shift=int(d["in_shift"]), layers=tuple(
         LIFLayerParams(weight=np.asarray(l["weight"], dtype=np.int64),
                        bias=np.asarray(l["bias"], dtype=np.int64),
-                       beta=int(l["beta"]), theta=int(l["theta"])) for l in d["layers"]))
+                       beta=int(l["beta"]), theta=int(l["theta"]),
+                       reset=l.get("reset", RESET_SUBTRACT)) for l in d["layers"]))
 
 
 def encoder_from_dict(d: dict) -> EncoderConfig:
@@ -132,7 +136,9 @@ class WeightImage:
 
     def metadata(self) -> dict:
         return {"topology": self.topology, "n_features": self.n_features,
-                "in_shift": self.network.in_shift, "formats": formats_dict(),
+                "in_shift": self.network.in_shift,
+                "reset": [layer.reset for layer in self.network.layers],
+                "formats": formats_dict(),
                 "encoder": self.encoder.describe(),
                 "transform": {"file": self.transform_file, "sha256": self.transform_sha256},
                 "readout": READOUT_RULE, "labels": list(self.labels),
@@ -184,6 +190,10 @@ class WeightImage:
                              f"in_shift {dev.network.in_shift}) disagrees with its metadata "
                              f"(topology {meta.get('topology')}, in_shift "
                              f"{meta.get('in_shift')})")
+        resets = [layer.reset for layer in dev.network.layers]
+        if resets != meta.get("reset", [RESET_SUBTRACT] * len(resets)):
+            raise ImageError(f"weight image payload (reset modes {resets}) disagrees with "
+                             f"its metadata (reset modes {meta.get('reset')})")
         if EncoderRegisters.from_config(encoder) != dev.encoder:
             raise ImageError("weight image encoder registers disagree with the encoder "
                              "parameters in its metadata")
@@ -216,6 +226,7 @@ class WeightImage:
         for k, l in enumerate(self.network.layers):
             layers.append({"layer": k + 1, "n_in": l.n_in, "n_out": l.n_out,
                            "beta": l.beta, "beta_real": l.beta * BETA.lsb, "theta": l.theta,
+                           "reset": l.reset,
                            "weight_min": int(l.weight.min()), "weight_max": int(l.weight.max()),
                            "weight_nonzero": int(np.count_nonzero(l.weight)),
                            "bias_min": int(l.bias.min()), "bias_max": int(l.bias.max())})
@@ -235,7 +246,7 @@ class WeightImage:
             files[f"layer{k}_weight.hex"] = _hex_lines(l.weight, WEIGHT.width)
             files[f"layer{k}_bias.hex"] = _hex_lines(l.bias, BIAS.width)
             files[f"layer{k}_params.hex"] = _hex_lines([l.beta], BETA.width) + \
-                _hex_lines([l.theta], THRESH.width)
+                _hex_lines([l.theta], THRESH.width) + _hex_lines([layer_flags(l)], 16)
         paths = []
         for name, text in files.items():
             p = out_dir / name

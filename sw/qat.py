@@ -11,9 +11,11 @@ Per inference, membranes start at 0; for t = 0..T-1 and layers l = 1..L::
     a[t, j] = sat_ACT(round_shift(sample[t, j], in_shift))        (precomputed, a gather)
     I_1     = W_1 @ a[t]                 I_l = W_l @ s_{l-1}[t]   (exact)
     v       = sat_MEM(round_shift(beta_l * v, 8) + I_l + bias_l)
-    s_l[t]  = (v >= theta_l);            v = v - theta_l * s_l[t]
+    s_l[t]  = (v >= theta_l);            v = v - theta_l * s_l[t]     (reset "subtract")
+                                         v = v * (1 - s_l[t])        (reset "zero")
 
-with ``round_shift(x, n) = floor((x + 2**(n-1)) / 2**n)`` (= ``(x + 2**(n-1)) >> n``).
+(the reset mode is per layer, :data:`dynalign.hw.lif.ref.RESETS`), with
+``round_shift(x, n) = floor((x + 2**(n-1)) / 2**n)`` (= ``(x + 2**(n-1)) >> n``).
 
 Trainable parameters and how they become the exported integers (all straight-through:
 the forward uses the integer, the backward the derivative of the real expression):
@@ -33,8 +35,8 @@ is a fast-sigmoid surrogate on ``u = (v - theta) / theta``:
 
 The float network (``integer=False``) is the same network in real arithmetic: the
 latent real weights ``127 w``, ``U b``, ``256 sigmoid(p)``, ``exp(q)``, the input
-``sample / 2**in_shift`` and ``v = beta v + I + bias``, with no rounding and no
-saturation.  It gives ``float_accuracy``.
+``sample / 2**in_shift`` and ``v = beta v + I + bias`` and the same reset, with no rounding
+and no saturation.  It gives ``float_accuracy``.
 
 Readout (both): ``counts = sum_t s_L[t]``; class = argmax of ``(counts, v_final)``
 compared lexicographically, ties to the lowest index.  The training score is
@@ -53,6 +55,7 @@ import torch
 from torch import nn
 
 from dynalign.hw.formats import ACT, BETA, BIAS, CODE, IN_SHIFT_MAX, MEM, WEIGHT, round_shift
+from dynalign.hw.lif.ref import RESET_SUBTRACT, RESET_ZERO, RESETS
 
 __all__ = ["LIFNet", "choose_in_shift", "activation_table", "gather_inputs",
            "readout_class", "readout_score", "NetOutput", "MLP", "pick_device",
@@ -227,12 +230,13 @@ def readout_score(out: NetOutput, *, readout: str = "counts", unit=None) -> torc
 class LIFNet(nn.Module):
     """An ``sizes[0] -> sizes[1] -> ... -> sizes[-1]`` LIF network (see module doc).
 
-    ``in_shift`` is fixed (chosen from the training data before training).
+    ``in_shift`` is fixed (chosen from the training data before training); ``reset`` is
+    every layer's reset mode (:data:`~dynalign.hw.lif.ref.RESETS`) or one per layer.
     """
 
     def __init__(self, *, sizes, in_shift: int, beta_init: float = 0.9,
                  slope: float = 5.0, weight_init: float = 0.5, readout: str = "counts",
-                 generator=None):
+                 reset=RESET_SUBTRACT, generator=None):
         super().__init__()
         if readout not in READOUTS:
             raise ValueError(f"readout must be one of {READOUTS}, not {readout!r}")
@@ -247,6 +251,12 @@ class LIFNet(nn.Module):
             raise ValueError(f"beta_init must be in (0, 1), not {beta_init!r}")
         self.sizes = sizes
         self.in_shift = in_shift
+        n_layers = len(sizes) - 1
+        resets = [reset] * n_layers if isinstance(reset, str) else list(reset)
+        if len(resets) != n_layers or any(r not in RESETS for r in resets):
+            raise ValueError(f"reset must be one of {', '.join(RESETS)} or a list of one "
+                             f"per layer ({n_layers}), not {reset!r}")
+        self.resets = resets
         self.slope = float(slope)
         g = generator
         self.w = nn.ParameterList()
@@ -328,7 +338,8 @@ class LIFNet(nn.Module):
     def _forward(self, x, *, integer, current_hook=None, upto=None, dropout=0.0):
         nl = self.n_layers if upto is None else upto
         params = [(self.q_weight(l, integer), self.q_bias(l, integer),
-                   self.q_beta(l, integer), self.q_theta(l, integer)) for l in range(nl)]
+                   self.q_beta(l, integer), self.q_theta(l, integer),
+                   self.resets[l] == RESET_ZERO) for l in range(nl)]
         return run_layers(x, params, integer=integer, slope=self.slope,
                           current_hook=current_hook, dropout=dropout)
 
@@ -336,7 +347,8 @@ class LIFNet(nn.Module):
     @torch.no_grad()
     def integer_params(self) -> dict:
         """The exported integers: ``{"in_shift", "layers": [{"weight", "bias", "beta",
-        "theta"}, ...]}`` (numpy int64 / Python int), exactly what the forward used."""
+        "theta", "reset"}, ...]}`` (numpy int64 / Python int; the reset mode a string),
+        exactly what the forward used."""
         layers = []
         for l in range(self.n_layers):
             layers.append({
@@ -344,6 +356,7 @@ class LIFNet(nn.Module):
                 "bias": self.q_bias(l).cpu().numpy().astype(np.int64),
                 "beta": int(self.q_beta(l)),
                 "theta": int(self.q_theta(l)),
+                "reset": self.resets[l],
             })
         return {"in_shift": self.in_shift, "layers": layers}
 
@@ -369,10 +382,11 @@ class MLP(nn.Module):
 def run_layers(x, params, *, integer: bool, slope: float = 5.0, current_hook=None,
                dropout: float = 0.0) -> NetOutput:
     """The LIF recurrence over ``x`` (B, T, C) with ``params`` a list of per-layer
-    ``(W (n_out, n_in), bias (n_out,), beta, theta)`` tensors (integers for
-    ``integer=True``).  See the module docstring for the arithmetic.  ``dropout`` > 0
-    (training only) drops hidden spikes on their way to the next layer, inverted-dropout
-    style; it is never used in evaluation, which must stay exact."""
+    ``(W (n_out, n_in), bias (n_out,), beta, theta[, zero_reset])`` tensors (integers for
+    ``integer=True``; ``zero_reset`` a bool, False when left out).  See the module
+    docstring for the arithmetic.  ``dropout`` > 0 (training only) drops hidden spikes
+    on their way to the next layer, inverted-dropout style; it is never used in
+    evaluation, which must stay exact."""
     if x.ndim != 3 or x.shape[2] != params[0][0].shape[1]:
         raise ValueError(f"inputs must have shape (B, T, {params[0][0].shape[1]}), "
                          f"not {tuple(x.shape)}")
@@ -386,7 +400,8 @@ def run_layers(x, params, *, integer: bool, slope: float = 5.0, current_hook=Non
     sats = [zeros(bsz) for _ in range(nl)]
     for t in range(steps):
         inp = x[:, t, :]
-        for l, (W, B, beta, theta) in enumerate(params):
+        for l, (W, B, beta, theta, *rest) in enumerate(params):
+            zero_reset = bool(rest and rest[0])
             n_out = sizes[l]
             cur = inp @ W.t()
             if current_hook is not None:
@@ -402,7 +417,7 @@ def run_layers(x, params, *, integer: bool, slope: float = 5.0, current_hook=Non
                 vv = beta / _BETA_ONE * v[l] + cur + B
             th = torch.as_tensor(theta, dtype=x.dtype, device=x.device)
             s = _Spike.apply(vv - th, th.detach(), slope)
-            v[l] = vv - th * s
+            v[l] = vv * (1.0 - s) if zero_reset else vv - th * s
             counts[l] = counts[l] + s
             inp = s
             if dropout and l < nl - 1:
@@ -418,12 +433,13 @@ def run_layers(x, params, *, integer: bool, slope: float = 5.0, current_hook=Non
 @torch.no_grad()
 def integer_forward(int_params: dict, x: torch.Tensor) -> NetOutput:
     """The integer forward from exported integers (``LIFNet.integer_params`` layout:
-    ``{"in_shift", "layers": [{"weight", "bias", "beta", "theta"}]}``); ``x`` are the
-    layer-1 activations (ACT ints, float64)."""
+    ``{"in_shift", "layers": [{"weight", "bias", "beta", "theta", "reset"}]}``, no
+    ``"reset"``: subtract); ``x`` are the layer-1 activations (ACT ints, float64)."""
     dev, dt = x.device, x.dtype
     params = [(torch.tensor(np.array(p["weight"], dtype=np.float64), dtype=dt, device=dev),
                torch.tensor(np.array(p["bias"], dtype=np.float64), dtype=dt, device=dev),
                torch.tensor(float(p["beta"]), dtype=dt, device=dev),
-               torch.tensor(float(p["theta"]), dtype=dt, device=dev))
+               torch.tensor(float(p["theta"]), dtype=dt, device=dev),
+               p.get("reset", RESET_SUBTRACT) == RESET_ZERO)
               for p in int_params["layers"]]
     return run_layers(x, params, integer=True)

@@ -36,6 +36,7 @@ from tqdm import tqdm
 
 from dynalign.hw.encoder.ref import FixedEncoder
 from dynalign.hw.formats import CODE, IN_SHIFT_MAX
+from dynalign.hw.lif.ref import RESETS
 from dynalign.hw.systems import EncoderConfig
 from dynalign.hw.validate import check_int, positive_int
 
@@ -114,6 +115,9 @@ class TrainOptions:
     #: 0.964 / 0.969)
     in_shift: int | None = None
     beta_init: float = 0.9
+    #: every layer's reset after a spike: "subtract" the threshold or set to "zero" (the
+    #: reset NIR and snnTorch's importer define; such a run exports to NIR exactly)
+    reset: str = "subtract"
     slope: float = 5.0
     ann_epochs: int = 100
     device: str | None = None
@@ -134,6 +138,8 @@ class TrainOptions:
         for name in ("lr", "tau"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive, not {getattr(self, name)!r}")
+        if self.reset not in RESETS:
+            raise ValueError(f"reset must be one of {', '.join(RESETS)}, not {self.reset!r}")
         if self.spike_reg < 0:
             raise ValueError(f"spike_reg must be >= 0, not {self.spike_reg!r}")
         if self.in_shift is not None and (
@@ -332,7 +338,8 @@ def write_run(out_dir: Path, *, model: LIFNet, prep: Prepared, ann, opts: dict, 
                         extra={"dataset": prep.dataset.meta, "readout_loss": model.readout})
     run.write_model(image, prep.transform)
     torch.save({"sizes": model.sizes, "in_shift": model.in_shift, "readout": model.readout,
-                "state": model.state_dict()}, run.file(RunDir.FLOAT_MODEL))
+                "reset": list(model.resets), "state": model.state_dict()},
+               run.file(RunDir.FLOAT_MODEL))
     torch.save({"sizes": list(ann_sizes), "state": ann.state_dict()}, run.file(RunDir.ANN))
     data = {"dataset": opts["dataset"], "data_dir": opts["data_dir"],
             "data_path": opts["data_path"], "seed": opts["seed"],
@@ -392,7 +399,7 @@ def _train_run(out_dir: Path, encoder: EncoderConfig, opts: TrainOptions, evalua
     y_tr = torch.as_tensor(prep.labels["train"], device=device)
     y_va = torch.as_tensor(prep.labels["val"], device=device)
     model = LIFNet(sizes=sizes, in_shift=prep.in_shift, beta_init=opts.beta_init,
-                   slope=opts.slope, readout=opts.readout,
+                   slope=opts.slope, readout=opts.readout, reset=opts.reset,
                    generator=gen).to(device)
     model.init_thresholds_(x_tr[:512])
     t_fit = time.perf_counter()

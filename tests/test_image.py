@@ -9,7 +9,14 @@ import pytest
 
 from dynalign.hw.lif.ref import random_network
 from dynalign.hw.systems import EncoderConfig
-from dynalign.hw.wire import build_image, parse_image
+from dynalign.hw.wire import (
+    LAYER_FLAG_RESET_ZERO,
+    LAYER_HEADER,
+    LAYERS_OFFSET,
+    ImageHeader,
+    build_image,
+    parse_image,
+)
 from dynalign.sw.image import (
     IMAGE_FILE_MAGIC,
     ImageError,
@@ -20,9 +27,9 @@ from dynalign.sw.image import (
 )
 
 
-def make_image(seed=0, topology=(12, 9, 5), **enc):
+def make_image(seed=0, topology=(12, 9, 5), reset="subtract", **enc):
     rng = np.random.default_rng(seed)
-    net = random_network(rng, list(topology), in_shift=int(rng.integers(0, 20)))
+    net = random_network(rng, list(topology), in_shift=int(rng.integers(0, 20)), reset=reset)
     return WeightImage(network=net, encoder=EncoderConfig(**(enc or {"delta": -1.5})),
                        n_features=topology[0] // 3, transform_sha256="ab" * 32,
                        labels=list(range(topology[-1])), extra={"note": "test"})
@@ -33,7 +40,7 @@ def same_network(a, b):
     for la, lb in zip(a.layers, b.layers):
         np.testing.assert_array_equal(la.weight, lb.weight)
         np.testing.assert_array_equal(la.bias, lb.bias)
-        assert (la.beta, la.theta) == (lb.beta, lb.theta)
+        assert (la.beta, la.theta, la.reset) == (lb.beta, lb.theta, lb.reset)
 
 
 def recrc(body: bytes) -> bytes:
@@ -186,7 +193,8 @@ def test_readmemh(tmp_path):
         assert signed == layer.weight.ravel().tolist()
         b = [int(v, 16) for v in paths[f"layer{k}_bias.hex"].read_text().split()]
         assert [v - 65536 if v >= 32768 else v for v in b] == layer.bias.tolist()
-        beta, theta = (int(v, 16) for v in paths[f"layer{k}_params.hex"].read_text().split())
+        beta, theta, flags = (int(v, 16)
+                              for v in paths[f"layer{k}_params.hex"].read_text().split())
         assert (beta, theta) == (layer.beta, layer.theta)
 
 
@@ -200,3 +208,40 @@ def test_manifest_is_json():
     assert m["encoder"]["delta"] == -1.5
     assert m["transform"]["sha256"] == "ab" * 32
     assert [layer["theta"] for layer in m["layers"]] == [l.theta for l in img.network.layers]
+
+
+def test_reset_mode_in_the_layer_flags():
+    """Bit 0 of a layer header's flags u16 (the former reserved field) is the zero reset;
+    the layout size is unchanged, an all-subtract image is what it was, unknown bits are
+    refused, and the file metadata must agree with the payload."""
+    sub = make_image(4, topology=(9, 7, 4, 3))
+    mixed = make_image(4, topology=(9, 7, 4, 3), reset=["zero", "subtract", "zero"])
+    a, b = sub.payload(), mixed.payload()
+    assert len(a) == len(b)
+    flags_at = [LAYERS_OFFSET]
+    for n_in, n_out in ImageHeader.unpack(a).layer_dims()[:-1]:
+        flags_at.append(flags_at[-1] + LAYER_HEADER.size + 2 * n_out + n_in * n_out)
+    flags = [struct.unpack_from("<H", b, at + 2)[0] for at in flags_at]
+    assert flags == [LAYER_FLAG_RESET_ZERO, 0, LAYER_FLAG_RESET_ZERO]
+    assert [struct.unpack_from("<H", a, at + 2)[0] for at in flags_at] == [0, 0, 0]
+    assert bytes(a[i] for i in range(len(a)) if i not in {f + 2 for f in flags_at}) == \
+        bytes(b[i] for i in range(len(b)) if i not in {f + 2 for f in flags_at})
+    back = WeightImage.from_bytes(mixed.to_bytes())
+    assert [ly.reset for ly in back.network.layers] == ["zero", "subtract", "zero"]
+    assert mixed.metadata()["reset"] == ["zero", "subtract", "zero"]
+    assert [m["reset"] for m in mixed.manifest()["layers"]] == ["zero", "subtract", "zero"]
+    bad = bytearray(b)
+    bad[flags_at[1] + 2] |= 0x02
+    with pytest.raises(ValueError, match=r"layer 2 header flags 0x0002: unknown bits"):
+        parse_image(bytes(bad))
+    assert parse_image(bytes(bad), check_flags=False).network.layers[1].reset == "subtract"
+    # metadata that names other modes than the payload holds
+    data = bytearray(mixed.to_bytes())
+    meta_len = struct.unpack_from("<I", data, 12)[0]
+    meta = json.loads(data[20:20 + meta_len])
+    meta["reset"] = ["subtract"] * 3
+    new = json.dumps(meta, sort_keys=True).encode()
+    body = data[:12] + struct.pack("<I", len(new)) + data[16:20] + new + \
+        data[20 + meta_len:-4]
+    with pytest.raises(ImageError, match="reset modes"):
+        WeightImage.from_bytes(recrc(bytes(body)))

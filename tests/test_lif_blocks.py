@@ -93,7 +93,8 @@ class _Harness(Elaboratable):
 # ---------------------------------------------------------------- configuration registers
 def test_config_registers():
     dut = ConfigRegisters(geometry=GEO)
-    fields = dict(n_in=7, n_out=9, groups=3, wbase=21, gbase=4, beta=200, theta=(1 << 23) - 1)
+    fields = dict(n_in=7, n_out=9, groups=3, wbase=21, gbase=4, beta=200, theta=(1 << 23) - 1,
+                  reset=1)
 
     async def bench(ctx):
         async def write(addr, data, we=1):
@@ -371,23 +372,30 @@ def test_accumulator():
 
 
 # ---------------------------------------------------------------- neuron update
-def _lif_lane(v, cnt, acc, b, beta, theta, neuron):
-    """The LIF equation of one lane: (v', count', spike, saturated)."""
+def _lif_lane(v, cnt, acc, b, beta, theta, neuron, zero=0):
+    """The LIF equation of one lane: (v', count', spike, saturated); ``zero``: a spike
+    sets v' to 0 instead of subtracting theta."""
     u = round_shift(beta * v, 8) + acc + b
     us = clamp(u, MEM)
     spike = neuron and us >= theta
-    return (us - theta if spike else us), cnt + spike, spike, neuron and us != u
+    v_new = (0 if zero else us - theta) if spike else us
+    return v_new, cnt + spike, spike, neuron and us != u
 
 
 def test_neuron_update():
     rng = np.random.default_rng(2)
     lanes, stw, cw = GEO.lanes, GEO.state_width, GEO.count_width
     acc_lim = 1 << (GEO.acc_width - 1)
-    layers = [dict(beta=256, theta=MEM.max_int, n_out=7, gbase=2, first=0),
-              dict(beta=0, theta=1, n_out=16, gbase=0, first=0),
+    layers = [dict(beta=256, theta=MEM.max_int, n_out=7, gbase=2, first=0, reset_zero=0),
+              dict(beta=0, theta=1, n_out=16, gbase=0, first=0, reset_zero=0),
               dict(beta=int(rng.integers(1, 256)), theta=int(rng.integers(1, 1 << 12)),
-                   n_out=6, gbase=5, first=0),
-              dict(beta=201, theta=900, n_out=8, gbase=1, first=1)]
+                   n_out=6, gbase=5, first=0, reset_zero=0),
+              dict(beta=201, theta=900, n_out=8, gbase=1, first=1, reset_zero=0),
+              # zero reset, also where sat_MEM clamps (theta 1: MEM.min_int never spikes)
+              dict(beta=0, theta=1, n_out=16, gbase=0, first=0, reset_zero=1),
+              dict(beta=int(rng.integers(1, 256)), theta=int(rng.integers(1, 1 << 12)),
+                   n_out=6, gbase=5, first=0, reset_zero=1),
+              dict(beta=256, theta=MEM.max_int, n_out=7, gbase=2, first=0, reset_zero=1)]
     groups, expect = [], []
     for li, lay in enumerate(layers):
         for g in range(-(-lay["n_out"] // lanes)):
@@ -407,7 +415,8 @@ def test_neuron_update():
             for k in range(lanes):
                 v0, c0 = (0, 0) if lay["first"] else (int(v[k]), int(cnt[k]))
                 lanes_out.append(_lif_lane(v0, c0, int(acc[k]), int(b[k]), lay["beta"],
-                                           lay["theta"], g * lanes + k < lay["n_out"]))
+                                           lay["theta"], g * lanes + k < lay["n_out"],
+                                           lay["reset_zero"]))
             expect.append((lay["gbase"] + g, g, lanes_out))
 
     dut = NeuronUpdate(geometry=GEO)
@@ -427,7 +436,7 @@ def test_neuron_update():
             cycle += 1
 
         for li, lay in enumerate(layers):
-            for name in ("beta", "theta", "n_out", "gbase"):
+            for name in ("beta", "theta", "reset_zero", "n_out", "gbase"):
                 ctx.set(getattr(dut, name), lay[name])
             ctx.set(dut.first_step, lay["first"])
             await step()                       # the layer constants are registered
@@ -458,6 +467,10 @@ def test_neuron_update():
             assert (spikes >> k & 1, sats >> k & 1) == (spike, sat), (g, k)
             saturations += sat
     assert saturations > 0 and any(s for *_, s, _, _ in got)
+    # the zero-reset layers spiked, and their spiking lanes hold 0 (subtract would not)
+    zero_spikes = [(v, spike) for (_, _, lanes_out), (li, *_) in zip(expect, groups)
+                   if layers[li]["reset_zero"] for v, _, spike, _ in lanes_out if spike]
+    assert zero_spikes and all(v == 0 for v, _ in zero_spikes)
 
 
 # ---------------------------------------------------------------- spike serialiser

@@ -5,6 +5,7 @@ import pytest
 
 from dynalign.hw.formats import BIAS, IN_SHIFT_MAX, MEM, SAMPLE, WEIGHT
 from dynalign.hw.lif.ref import (
+    RESETS,
     LIFLayerParams,
     LIFNetworkParams,
     NetworkResult,
@@ -165,3 +166,42 @@ def test_random_network_validation():
         random_network(rng, [4, 2], weight_bits=9)
     net = random_network(rng, [4, 5, 2], weight_bits=4)
     assert all(np.abs(lay.weight).max() <= 8 for lay in net.layers)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_zero_reset_vectorised_equals_scalar(seed):
+    rng = np.random.default_rng(100 + seed)
+    L = int(rng.integers(1, 4))
+    topo = [int(rng.integers(1, 12))] + [int(rng.integers(1, 10)) for _ in range(L)]
+    extreme = seed % 3 == 0
+    net = random_network(rng, topo, extreme=extreme, reset="zero" if seed % 2 else "mixed",
+                         rate=None if extreme else 0.3)
+    samples = random_samples(rng, 6, int(rng.integers(1, 7)), topo[0],
+                             extreme=0.3 if extreme else 0.02)
+    _assert_same(ref_network(samples, net), samples, net)
+
+
+def test_zero_reset_by_hand():
+    """One neuron, input 7 per step, theta 10, no leak: subtract carries the remainder
+    (7, 14->4, 11->1, 8, 15->5), zero drops it (7, 14->0, 7, 14->0, 7)."""
+    x = np.full((1, 5, 1), 7)
+    results = {}
+    for reset in RESETS:
+        net = LIFNetworkParams(in_shift=0, layers=(
+            _layer(n_out=1, n_in=1, beta=256, theta=10, reset=reset),))
+        res = ref_network(x, net)
+        _assert_same(res, x, net)
+        results[reset] = (res.out_counts[0, 0], res.v_final[0, 0],
+                          res.spike_trains[0][0, :, 0].tolist())
+    assert results["subtract"] == (3, 5, [False, True, True, False, True])
+    assert results["zero"] == (2, 7, [False, True, False, True, False])
+
+
+def test_reset_validation():
+    with pytest.raises(ValueError, match="reset must be one of subtract, zero, not 'half'"):
+        _layer(reset="half")
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="reset lists 1 modes for 2 layers"):
+        random_network(rng, [4, 3, 2], reset=["zero"])
+    net = random_network(rng, [4, 3, 2], reset=["zero", "subtract"])
+    assert [layer.reset for layer in net.layers] == ["zero", "subtract"]

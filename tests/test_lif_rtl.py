@@ -9,12 +9,20 @@ import pytest
 from amaranth.sim import Simulator
 
 from dynalign.hw.formats import MEM, WEIGHT
+from dynalign.hw.lif.cycles import ref_cycles
 from dynalign.hw.lif.ref import (
     LIFLayerParams,
     LIFNetworkParams,
     random_network,
     random_samples,
     ref_network,
+)
+from dynalign.hw.lif.regmap import (
+    LAYER_REG_BASE,
+    LAYER_REG_STRIDE,
+    REG_FIELDS,
+    REGION_BIAS,
+    REGION_SHIFT,
 )
 from dynalign.hw.lif.rtl import (
     RD_CLS,
@@ -50,16 +58,17 @@ def expected_of(dut, net, samples):
     return out
 
 
-def run_amaranth(dut, jobs, *, seed=0, idle=0.3, stall=0.3):
+def run_amaranth(dut, jobs, *, seed=0, idle=0.3, stall=0.3, writes=None):
     """``jobs``: list of (net, samples).  Returns a list of per-sample dicts of
-    read-back values (same keys as :func:`expected_of`) plus ``cycles``."""
+    read-back values (same keys as :func:`expected_of`) plus ``cycles``.  ``writes``
+    replaces the configuration writes (of a single job: a planted fault)."""
     rnd = random.Random(seed)
     results = []
 
     async def testbench(ctx):
         for net, samples in jobs:
             steps = samples.shape[1]
-            for addr, data in config_writes(dut, net, steps):
+            for addr, data in writes or config_writes(dut, net, steps):
                 ctx.set(dut.cfg.addr, addr)
                 ctx.set(dut.cfg.data, data)
                 ctx.set(dut.cfg.we, 1)
@@ -249,3 +258,45 @@ def test_cycle_counter_ignores_stalls():
     calm = check(dut, [(net, x)], idle=0.0, stall=0.0)
     busy = check(dut, [(net, x)], idle=0.6, stall=0.6, seed=5)
     assert [g[RD_CYCLES] for g in calm] == [g[RD_CYCLES] for g in busy]
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_zero_reset_networks(seed):
+    """Zero-reset and mixed layers (rate-targeted and saturating) in the RTL: every
+    read-back value equal to the golden model's, the cycle counter equal to the cycle
+    model's."""
+    rng = np.random.default_rng(40 + seed)
+    dut = LIFNetwork(**SMALL)
+    jobs = []
+    for kind in ("zero", "mixed", "extreme"):
+        topo = [int(rng.integers(2, 9))] + [int(rng.integers(2, 17))
+                                            for _ in range(int(rng.integers(1, 4)))]
+        net = random_network(rng, topo, extreme=kind == "extreme",
+                             rate=None if kind == "extreme" else 0.3,
+                             reset="zero" if kind != "mixed" else "mixed")
+        x = random_samples(rng, 3, int(rng.integers(2, 5)), topo[0],
+                           extreme=0.3 if kind == "extreme" else 0.0)
+        jobs.append((net, x))
+    assert any(ly.reset == "zero" for net, _ in jobs for ly in net.layers)
+    got = check(dut, jobs, seed=seed)
+    model = np.concatenate([ref_cycles(ref_network(x, net), net, lanes=dut.lanes)
+                            for net, x in jobs])
+    assert [g[RD_CYCLES] for g in got] == model.tolist()
+
+
+def test_reset_register_fault_is_caught():
+    """The same zero-reset network loaded with its reset register written as subtract
+    (a fault in the configuration data): the RTL's read-back differs from the golden
+    model's, so the comparison above can fail."""
+    rng = np.random.default_rng(5)
+    dut = LIFNetwork(**SMALL)
+    net = random_network(rng, [6, 12, 8], rate=0.4, reset="zero")
+    x = random_samples(rng, 2, 4, 6)
+    reset_field = REG_FIELDS.index("reset")
+    writes = [(a, 0 if LAYER_REG_BASE <= a < REGION_BIAS << REGION_SHIFT
+               and (a - LAYER_REG_BASE) % LAYER_REG_STRIDE == reset_field else d)
+              for a, d in config_writes(dut, net, x.shape[1])]
+    assert writes != config_writes(dut, net, x.shape[1])
+    got = run_amaranth(dut, [(net, x)], writes=writes)
+    exp = expected_of(dut, net, x)
+    assert any(g[a] != v for g, e in zip(got, exp) for a, v in e.items())

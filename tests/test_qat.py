@@ -92,7 +92,7 @@ def encoder_table(delta):
 
 
 @functools.cache
-def tiny_trained(seed=0, steps=8, readout="counts"):
+def tiny_trained(seed=0, steps=8, readout="counts", reset="subtract"):
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     enc = encoder_table(-1.5)
@@ -102,7 +102,8 @@ def tiny_trained(seed=0, steps=8, readout="counts"):
     x = acts(samples, shift)
     y = torch.tensor(rng.integers(0, 4, size=96))
     g = torch.Generator().manual_seed(seed)
-    model = LIFNet(sizes=[9, 24, 12, 4], in_shift=shift, generator=g, readout=readout)
+    model = LIFNet(sizes=[9, 24, 12, 4], in_shift=shift, generator=g, readout=readout,
+                   reset=reset)
     model.init_thresholds_(x)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     for _ in range(steps):
@@ -228,3 +229,37 @@ def test_float_network_runs_and_is_close():
         io = model(x)
     agree = (fo.classes == io.classes).double().mean()
     assert agree > 0.7
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_zero_reset_integer_forward_equals_golden(seed):
+    rng = np.random.default_rng(60 + seed)
+    topo = [int(rng.integers(3, 30)), int(rng.integers(2, 40)), int(rng.integers(2, 20)),
+            int(rng.integers(2, 12))]
+    net = random_network(rng, topo, reset="zero" if seed == 0 else "mixed", rate=0.3)
+    samples = random_samples(rng, 64, int(rng.integers(2, 9)), topo[0], extreme=0.05)
+    golden = assert_exact(net, samples)
+    assert golden.spikes.sum() > 0
+
+
+@pytest.mark.parametrize("reset", [["zero", "zero", "zero"], ["zero", "subtract", "zero"]])
+def test_zero_reset_trained_module_equals_golden(reset):
+    model, samples, x = tiny_trained(reset=tuple(reset))
+    net = network_from_dict(model.integer_params())
+    assert [layer.reset for layer in net.layers] == reset
+    with torch.no_grad():
+        out = model(x)
+    cmp = compare_torch_golden(out, golden := ref_network(samples, net))
+    assert cmp["exact"] and cmp["agreement"] == 1.0
+    # the mode reaches the arithmetic: the same integers with subtract differ
+    other = network_from_dict({**network_to_dict(net), "layers": [
+        {**layer, "reset": "subtract"} for layer in network_to_dict(net)["layers"]]})
+    assert not compare_torch_golden(out, ref_network(samples, other))["exact"] \
+        or golden.spikes.sum() == 0
+
+
+def test_reset_option_validation():
+    with pytest.raises(ValueError, match="reset must be one of subtract, zero"):
+        LIFNet(sizes=[3, 2], in_shift=0, reset="half")
+    with pytest.raises(ValueError, match="one per layer"):
+        LIFNet(sizes=[3, 4, 2], in_shift=0, reset=["zero"])

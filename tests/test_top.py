@@ -2,6 +2,8 @@
 (encoder + LIF network + command engine): upload, classify, run-time mode switch, and
 every fault of the issue, compared with the golden model."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -31,10 +33,10 @@ SMALL_CODE = QFormat("code", 4, 6)
 DIVISOR = 8
 
 
-def model(seed, *, delta, sizes=(12, 6)):
+def model(seed, *, delta, sizes=(12, 6), reset="subtract"):
     rng = np.random.default_rng(seed)
     enc = EncoderConfig(delta=delta, tmax=0.4, dt=0.01, samples=5)
-    net = random_network(rng, [9, *sizes], rate=0.3)
+    net = random_network(rng, [9, *sizes], rate=0.3, reset=reset)
     return build_image(network=net, encoder=enc, n_features=3)
 
 
@@ -45,7 +47,7 @@ def codes(seed, n):
 @pytest.fixture(scope="module")
 def session(tmp_path_factory):
     from dynalign.sw.sim_link import run_ops
-    a, b = model(1, delta=2.0), model(2, delta=-1.5)
+    a, b = model(1, delta=2.0), model(2, delta=-1.5, reset="zero")   # b: zero reset
     limits = lif_limits(max_features=4, max_samples=5, max_sizes=(12, 6), lanes=2,
                         max_payload=128)
     top = DynalignTop(limits=limits, divisor=DIVISOR, code_format=SMALL_CODE)
@@ -125,6 +127,20 @@ def test_mode_switch_without_rebuild(session):
     assert ok
 
 
+def test_zero_reset_reaches_the_core(session):
+    """Model b's layers reset to zero (bit 0 of their layer flags): its results matched
+    the golden model above; read as subtract-reset layers (the flags cleared, a fault
+    planted in the data) the golden model disagrees, so the comparison can fail."""
+    image_b = parse_image(session["b"])
+    assert all(layer.reset == "zero" for layer in image_b.network.layers)
+    n = 9 + len(session["faults"])
+    subtract = replace(image_b, network=replace(image_b.network, layers=tuple(
+        replace(layer, reset="subtract") for layer in image_b.network.layers)))
+    verdicts = [compare_results(op["results"], subtract, c)[0]
+                for op, c in zip(session["out"][n + 1:n + 4], session["ca"])]
+    assert not all(verdicts)
+
+
 def test_checker_catches_a_one_bit_error(session):
     op = session["out"][2]
     image = parse_image(session["a"])
@@ -142,7 +158,7 @@ def test_system_limits_cover_both_images():
 
 @pytest.mark.slow
 def test_verify_system_switch():
-    a, b = model(1, delta=2.0), model(2, delta=-1.5)
+    a, b = model(1, delta=2.0), model(2, delta=-1.5, reset="zero")   # b: zero reset
     rep = verify_system([a, b], [codes(5, 8), codes(6, 8)], samples=8, lanes=2,
                         code_format=SMALL_CODE)
     assert rep["mismatches"] == 0 and rep["compared"] == 21 and rep["mode_switches"] == 2

@@ -15,6 +15,7 @@ from ..wire import (
     ENCODER_SLOT,
     ENCODER_SLOTS,
     HEADER_AT,
+    LAYER_FLAG_RESET_ZERO,
     LAYER_HEADER,
     LAYERS_OFFSET,
 )
@@ -24,10 +25,10 @@ __all__ = ["ImageLoader"]
 
 assert SLOTS_PER_COMP == ENCODER_SLOTS and N_SLOTS == 3 * ENCODER_SLOTS
 # the loader fetches K, T, L and in_shift as one 4-byte field; a layer header is beta u16,
-# reserved u16, theta u32 (beta fetched alone, theta in the last four bytes)
+# flags u16, theta u32 (beta and flags fetched as one 4-byte field, then theta)
 assert [HEADER_AT[f] - HEADER_AT["k"] for f in ("k", "t", "n_layers", "in_shift")] == \
     [0, 1, 2, 3]
-assert LAYER_HEADER.format.lstrip("<") == "HHI"
+assert LAYER_HEADER.format.lstrip("<") == "HHI" and LAYER_FLAG_RESET_ZERO == 1
 
 #: The integrator's registers after ``SAMPLES``, in image order: (loader state, register,
 #: bytes of its field in the encoder block).
@@ -119,6 +120,7 @@ class ImageLoader(wiring.Component):
         i_cnt = Signal(nw)
         j_cnt = Signal(nw)
         beta = Signal(16)
+        reset_zero = Signal()                # bit 0 of the layer's flags
         field = Signal(range(N_SLOTS + 1))     # LIF global, layer field or coefficient slot
         enc_T = Signal(8)
         pos = Signal(lay.store_addr_width)   # store address of the next layer block
@@ -219,7 +221,7 @@ class ImageLoader(wiring.Component):
                 m.next = "LAYER"
 
             # ---------------- layers (n_out from the header, then the layer block
-            # streamed in order: beta, reserved, theta, biases, weights)
+            # streamed in order: beta, flags, theta, biases, weights)
             with m.State("LAYER"):
                 with m.If(li == n_layers):
                     m.next = "LOADED"
@@ -227,15 +229,15 @@ class ImageLoader(wiring.Component):
                     fetch(2, "L_SIZE", at=HEADER_AT["sizes"] + 2 * li)
             with m.State("L_SIZE"):
                 m.d.sync += [n_out.eq(sh[16:]), groups.eq((sh[16:] + lanes - 1) >> lb)]
-                fetch(2, "L_BETA", at=pos)
+                fetch(4, "L_BETA", at=pos)                   # beta u16, flags u16
             with m.State("L_BETA"):
-                m.d.sync += beta.eq(sh[16:])
-                fetch(LAYER_HEADER.size - 2, "L_THETA")     # reserved u16, theta u32
+                m.d.sync += [beta.eq(sh[:16]), reset_zero.eq(sh[16])]
+                fetch(LAYER_HEADER.size - 4, "L_THETA")     # theta u32
             with m.State("L_THETA"):
                 m.d.sync += field.eq(0)
                 m.next = "FIELDS"
             with m.State("FIELDS"):
-                vals = [n_in, n_out, groups, wbase, gbase, beta, sh]      # REG_FIELDS
+                vals = [n_in, n_out, groups, wbase, gbase, beta, sh, reset_zero]  # REG_FIELDS
                 with m.Switch(field):
                     for n, v in enumerate(vals):
                         with m.Case(n):

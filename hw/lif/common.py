@@ -169,11 +169,12 @@ class LIFGeometry:
     @property
     def layer_fields(self) -> data.StructLayout:
         """One layer's configuration registers, in :data:`~.regmap.REG_FIELDS` order:
-        sizes, group count, weight base (words), group base, beta, theta."""
+        sizes, group count, weight base (words), group base, beta, theta, reset mode
+        (1: to zero)."""
         shapes = {"n_in": range(self.max_fan_in + 1), "n_out": range(self.max_neurons + 1),
                   "groups": self.group_width, "wbase": self.weight_addr_width + 1,
                   "gbase": self.group_addr_width + 1, "beta": BETA.width,
-                  "theta": MEM.width - 1}
+                  "theta": MEM.width - 1, "reset": 1}
         return data.StructLayout({name: shapes[name] for name in REG_FIELDS})
 
     @property

@@ -58,7 +58,7 @@ class ConfigRegisters(wiring.Component):
     in_pre_shift : Out(range(IN_SHIFT_MAX + 1)) -- ``max(in_shift - 1, 0)``.
     in_round : Out(1) -- ``in_shift != 0``.
     layers : Out(geometry.layers_layout) -- per layer ``n_in, n_out, groups, wbase,
-        gbase, beta, theta`` (:data:`~dynalign.hw.lif.regmap.REG_FIELDS`).
+        gbase, beta, theta, reset`` (:data:`~dynalign.hw.lif.regmap.REG_FIELDS`).
     b_addr : Out(group_addr_width), b_data : Out(lanes * BIAS.width), b_en : Out(lanes)
         -- bias memory write (granule enables, one per lane; comb).
     w_addr : Out(weight_addr_width), w_data : Out(lanes * weight_width), w_en : Out(lanes)

@@ -11,12 +11,16 @@ the layers ``l = 1 .. L`` in order (a spike of layer ``l-1`` at step ``t`` reach
     layer l>1: I[i]    = sum_{j : s_{l-1}[t, j] = 1} W[i, j]        (exact)
     all:       v[i]    = sat_MEM(round_shift(beta * v[i], 8) + I[i] + bias[i])
                s_l[t, i] = v[i] >= theta
-               v[i]    = v[i] - theta * s_l[t, i]
+               v[i]    = v[i] - theta * s_l[t, i]     (reset "subtract", the default)
+               v[i]    = 0 if s_l[t, i] else v[i]      (reset "zero", as NIR and snnTorch's
+                                                        reset_mechanism="zero" define it)
 
 ``round_shift(a, n) = (a + 2**(n-1)) >> n`` (arithmetic shift; ``a`` when ``n == 0``).
 The ``sat_MEM`` is the only saturation that is counted (one event per clamped neuron
 update); ``sat_ACT`` on the layer-1 input is deliberate and not counted.  After the
 subtraction ``v >= 0`` whenever a spike happened, so the reset never leaves ``MEM``.
+The reset mode is per layer (:data:`RESETS`); both modes leave the schedule, the
+counters and the cycle count as they are.
 
 Outputs per inference: per-neuron spike counts of every layer; the class, which is the
 argmax over output neurons of the pair ``(counts[i], v_final[i])`` compared
@@ -44,12 +48,19 @@ from ..validate import check_int
 
 __all__ = ["LIFLayerParams", "LIFNetworkParams", "NetworkResult", "ref_network",
            "ref_network_scalar", "random_network", "random_samples", "check_samples",
-           "argmax_class", "LEAK_SHIFT", "BETA_MAX", "FLOAT_EXACT_INPUTS"]
+           "argmax_class", "LEAK_SHIFT", "BETA_MAX", "FLOAT_EXACT_INPUTS",
+           "RESETS", "RESET_SUBTRACT", "RESET_ZERO"]
 
 #: ``beta * v`` is rounded back to membrane units by this shift (BETA is Q1.8).
 LEAK_SHIFT = BETA.frac
 #: beta in 0 .. 256 (1.0 is ``1 << LEAK_SHIFT``).
 BETA_MAX = 1 << LEAK_SHIFT
+
+#: Reset modes of a layer: subtract the threshold after a spike (the default), or set the
+#: membrane to zero.
+RESET_SUBTRACT = "subtract"
+RESET_ZERO = "zero"
+RESETS = (RESET_SUBTRACT, RESET_ZERO)
 
 #: Largest fan-in whose float64 dot products are exact: each |product| is below
 #: ``2**(ACT.width - 1 + WEIGHT.width - 1)`` and every partial sum must stay below 2**53.
@@ -77,12 +88,15 @@ def _int_array(value, *, what: str, ndim: int, fmt) -> np.ndarray:
 @dataclass(frozen=True)
 class LIFLayerParams:
     """One LIF layer: ``weight`` (n_out, n_in) in WEIGHT, ``bias`` (n_out,) in BIAS,
-    ``beta`` in 0..256 (Q1.8 leak) and ``theta`` in 1..MEM.max_int (threshold)."""
+    ``beta`` in 0..256 (Q1.8 leak), ``theta`` in 1..MEM.max_int (threshold) and the
+    ``reset`` mode after a spike (:data:`RESETS`: ``"subtract"`` theta, the default, or
+    ``"zero"``)."""
 
     weight: np.ndarray
     bias: np.ndarray
     beta: int
     theta: int
+    reset: str = RESET_SUBTRACT
 
     def __post_init__(self):
         w = _int_array(self.weight, what="weight", ndim=2, fmt=WEIGHT)
@@ -98,6 +112,12 @@ class LIFLayerParams:
         object.__setattr__(self, "beta", check_int("beta", self.beta, lo=0, hi=BETA_MAX))
         object.__setattr__(self, "theta", check_int("theta", self.theta, lo=1,
                                                     hi=MEM.max_int))
+        if self.reset not in RESETS:
+            raise ValueError(f"reset must be one of {', '.join(RESETS)}, not {self.reset!r}")
+
+    @property
+    def zero_reset(self) -> bool:
+        return self.reset == RESET_ZERO
 
     @property
     def n_in(self) -> int:
@@ -220,7 +240,7 @@ def ref_network(samples, net: LIFNetworkParams) -> NetworkResult:
             u, mask = MEM.saturate_mask(u)
             sats[:, k] += mask.sum(axis=1)
             s = u >= layer.theta
-            v[k] = u - layer.theta * s
+            v[k] = np.where(s, 0, u) if layer.zero_reset else u - layer.theta * s
             counts[k] += s
             trains[k][:, t] = s
             inp = s.astype(np.int64)
@@ -268,7 +288,12 @@ def ref_network_scalar(sample_TxC, net: LIFNetworkParams) -> dict:
                 elif u < MEM.min_int:
                     u, sats[k] = MEM.min_int, sats[k] + 1
                 spike = 1 if u >= layer.theta else 0
-                v[k][i] = u - layer.theta * spike
+                if spike and layer.reset == RESET_ZERO:
+                    v[k][i] = 0
+                elif spike:
+                    v[k][i] = u - layer.theta
+                else:
+                    v[k][i] = u
                 counts[k][i] += spike
                 out.append(spike)
             inp = out
@@ -308,7 +333,8 @@ def _rate(net_layers, in_shift, samples, upto: int) -> float:
 
 def random_network(rng: np.random.Generator, topology, *, in_shift: int | None = None,
                    rate: float | None = None, calib=None, extreme: bool = False,
-                   beta=None, weight_bits: int = WEIGHT.width) -> LIFNetworkParams:
+                   beta=None, weight_bits: int = WEIGHT.width,
+                   reset=RESET_SUBTRACT) -> LIFNetworkParams:
     """A valid random network of ``topology`` ``[n_in, n_1, ..., n_out]``.
 
     * ``extreme``: weights drawn from the two ends of WEIGHT, big biases and tiny
@@ -316,7 +342,9 @@ def random_network(rng: np.random.Generator, topology, *, in_shift: int | None =
     * ``rate``: each layer's threshold is bisected, layer by layer, until its mean spike
       rate (spikes / (neurons x T)) on ``calib`` samples (default: 64 random samples,
       T=5) is closest to ``rate``;
-    * ``weight_bits``: draw weights from a narrower signed range (a narrower RTL).
+    * ``weight_bits``: draw weights from a narrower signed range (a narrower RTL);
+    * ``reset``: every layer's reset mode (:data:`RESETS`), a sequence of one mode per
+      layer, or ``"mixed"`` (each layer's drawn at random).
     """
     topology = [int(t) for t in topology]
     if len(topology) < 2 or min(topology) < 1:
@@ -329,6 +357,15 @@ def random_network(rng: np.random.Generator, topology, *, in_shift: int | None =
     wmin = -(1 << (weight_bits - 1))
     if in_shift is None:
         in_shift = int(rng.integers(0, 8)) if not extreme else int(rng.integers(0, 3))
+    n_layers = len(topology) - 1
+    if isinstance(reset, str) and reset == "mixed":
+        resets = [RESETS[int(rng.integers(0, len(RESETS)))] for _ in range(n_layers)]
+    elif isinstance(reset, str):
+        resets = [reset] * n_layers
+    else:
+        resets = list(reset)
+        if len(resets) != n_layers:
+            raise ValueError(f"reset lists {len(resets)} modes for {n_layers} layers")
     layers = []
     for k, (n_in, n_out) in enumerate(zip(topology[:-1], topology[1:])):
         if extreme:
@@ -342,7 +379,8 @@ def random_network(rng: np.random.Generator, topology, *, in_shift: int | None =
             scale = max(1, abs(wmax)) * math.sqrt(n_in) * (256 if k == 0 else 1)
             theta = int(np.clip(scale * rng.uniform(0.05, 0.5), 1, MEM.max_int))
         bt = int(rng.integers(0, BETA_MAX, endpoint=True)) if beta is None else int(beta)
-        layers.append(LIFLayerParams(weight=w, bias=b, beta=bt, theta=theta))
+        layers.append(LIFLayerParams(weight=w, bias=b, beta=bt, theta=theta,
+                                     reset=resets[k]))
     if rate is not None:
         if calib is None:
             calib = random_samples(rng, 64, 5, topology[0])
@@ -364,4 +402,5 @@ def random_network(rng: np.random.Generator, topology, *, in_shift: int | None =
 
 
 def _replace_theta(layer: LIFLayerParams, theta: int) -> LIFLayerParams:
-    return LIFLayerParams(weight=layer.weight, bias=layer.bias, beta=layer.beta, theta=theta)
+    return LIFLayerParams(weight=layer.weight, bias=layer.bias, beta=layer.beta, theta=theta,
+                          reset=layer.reset)

@@ -32,7 +32,9 @@ REGION_REG, REGION_BIAS, REGION_WEIGHT = 0, 1, 2
 REGION_SHIFT = 22
 #: global registers (region 0, addr 0..3) and per-layer fields (0x80 + 8 l + field).
 GLOBAL_REGS = ("n_layers", "steps", "channels", "in_shift")
-REG_FIELDS = ("n_in", "n_out", "groups", "wbase", "gbase", "beta", "theta")
+#: ``reset`` is the layer's reset mode: 0 subtracts theta after a spike, 1 sets the
+#: membrane to 0 (bit 0 of the image's layer flags, :data:`dynalign.hw.wire.LAYER_FLAG_RESET_ZERO`).
+REG_FIELDS = ("n_in", "n_out", "groups", "wbase", "gbase", "beta", "theta", "reset")
 LAYER_REG_BASE = 0x80
 LAYER_REG_STRIDE = 8
 

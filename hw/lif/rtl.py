@@ -330,6 +330,7 @@ class LIFNetwork(wiring.Component):
         m.d.comb += [update.first_step.eq(issue.first_step),
                      update.beta.eq(select(layers, "beta", layer)),
                      update.theta.eq(select(layers, "theta", layer)),
+                     update.reset_zero.eq(select(layers, "reset", layer)),
                      update.n_out.eq(select(layers, "n_out", layer)),
                      update.gbase.eq(select(layers, "gbase", layer)),
                      s_wr.addr.eq(update.s_waddr), s_wr.data.eq(update.s_wdata),
@@ -382,7 +383,7 @@ def config_writes(dut: LIFNetwork, net: LIFNetworkParams, steps: int) -> list[tu
     w = [(0, len(net.layers)), (1, steps), (2, net.topology[0]), (3, net.in_shift)]
     for k, layer in enumerate(net.layers):
         vals = (layer.n_in, layer.n_out, lay.groups[k], lay.wbase[k], lay.gbase[k],
-                layer.beta, layer.theta)
+                layer.beta, layer.theta, int(layer.zero_reset))
         for fi, v in enumerate(vals):
             w.append((LAYER_REG_BASE + LAYER_REG_STRIDE * k + fi, int(v)))
     for k, layer in enumerate(net.layers):

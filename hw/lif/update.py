@@ -22,6 +22,7 @@ class NeuronUpdate(wiring.Component):
         us     = sat_MEM(u)                                  (clamp, never wrap)
         spike  = us >= theta                                 (and i < n_out)
         v'     = us - theta if spike else us                 (fits MEM: us >= theta)
+                                                             (reset_zero: 0 if spike)
         count' = count + spike
 
     ``round_shift(a, 8) = (a + 128) >> 8`` (arithmetic shift: round half up).  The leak
@@ -39,8 +40,8 @@ class NeuronUpdate(wiring.Component):
     overflows MEM (then only its sign is kept) and which lanes hold neurons; F3 -- ``d =
     u - theta``, ``sat_MEM``, threshold, reset and count: the new state word written back
     and the spike mask (comb).  The layer constants (``beta``, ``theta`` and what F3
-    derives from it, ``n_out``, ``gbase``) are registered: the layer changes only when
-    the pipeline is empty.
+    derives from it, ``reset_zero``, ``n_out``, ``gbase``) are registered: the layer
+    changes only when the pipeline is empty.
 
     Ports
     -----
@@ -48,8 +49,10 @@ class NeuronUpdate(wiring.Component):
         word (lane ``k``: ``v`` in the low ``MEM.width`` bits, ``count`` above) and bias
         word.
     first_step : In(1) -- step 0: ``v`` and ``count`` read as 0.
-    beta : In(BETA.width), theta : In(MEM.width - 1), n_out : In(range(max_neurons + 1)),
-        gbase : In(group_addr_width + 1) -- the current layer's.
+    beta : In(BETA.width), theta : In(MEM.width - 1), reset_zero : In(1),
+        n_out : In(range(max_neurons + 1)), gbase : In(group_addr_width + 1) -- the current
+        layer's (``reset_zero``: a spike sets the membrane to 0 instead of subtracting
+        ``theta``).
     s_waddr : Out(group_addr_width + 1), s_wdata : Out(lanes * state_width),
         s_wen : Out(1) -- state memory write of the group's new word (comb, F3).
     masks : Out(stream of spike_mask, always ready) -- the group's spikes (comb, F3).
@@ -65,6 +68,7 @@ class NeuronUpdate(wiring.Component):
             "first_step": In(1),
             "beta": In(BETA.width),
             "theta": In(MEM.width - 1),
+            "reset_zero": In(1),
             "n_out": In(range(g.max_neurons + 1)),
             "gbase": In(g.group_addr_width + 1),
             "s_waddr": Out(g.group_addr_width + 1),
@@ -88,6 +92,7 @@ class NeuronUpdate(wiring.Component):
         # every stage is empty, and its first sum arrives four cycles after its first issue
         lc_beta = Signal(BETA.width, name="lc_beta")
         lc_theta = Signal(signed(MEM.width), name="lc_theta")
+        lc_zero = Signal(name="lc_zero")
         lc_n_out = Signal.like(self.n_out, name="lc_n_out")
         lc_gbase = Signal.like(self.gbase, name="lc_gbase")
         lc_hi_spike = Signal(name="lc_hi_spike")            # MEM.max_int >= theta
@@ -95,7 +100,7 @@ class NeuronUpdate(wiring.Component):
         lc_hi_minus = Signal(signed(MEM.width + 1), name="lc_hi_minus")   # max - theta
         lc_lo_minus = Signal(signed(MEM.width + 1), name="lc_lo_minus")   # min - theta
         theta = self.theta
-        m.d.sync += [lc_beta.eq(self.beta), lc_theta.eq(theta),
+        m.d.sync += [lc_beta.eq(self.beta), lc_theta.eq(theta), lc_zero.eq(self.reset_zero),
                      lc_n_out.eq(self.n_out), lc_gbase.eq(self.gbase),
                      lc_hi_spike.eq(MEM.max_int >= theta), lc_lo_spike.eq(MEM.min_int >= theta),
                      lc_hi_minus.eq(MEM.max_int - theta), lc_lo_minus.eq(MEM.min_int - theta)]
@@ -158,7 +163,7 @@ class NeuronUpdate(wiring.Component):
         # Without saturation u fits MEM, us = u, and d = u - theta (MEM.width + 2 bits)
         # gives the spike (d >= 0) and the new v; saturated, us is MEM's min or max and
         # the spike and the new v come from comparing that constant with theta
-        # (registered layer constants).
+        # (registered layer constants).  A zero reset clears the membrane bits instead.
         spike = Signal(lanes)
         new_words = []
         for k in range(lanes):
@@ -173,7 +178,7 @@ class NeuronUpdate(wiring.Component):
                          spike[k].eq(f3_lane[k] & raw_spike)]
             us_bits = Mux(ovf, sat_value, f3_u[k][:MEM.width])
             sub_bits = Mux(ovf, sat_minus[:MEM.width], d[:MEM.width])
-            v_new = Mux(spike[k], sub_bits, us_bits)
+            v_new = Mux(spike[k], Mux(lc_zero, 0, sub_bits), us_bits)
             new_words.append(Cat(v_new[:MEM.width], Mux(spike[k], f3_cnt1[k], f3_cnt[k])))
         m.d.comb += [self.s_waddr.eq(f3.saddr), self.s_wdata.eq(Cat(*new_words)),
                      self.s_wen.eq(f3.valid),

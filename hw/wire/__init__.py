@@ -71,7 +71,7 @@ leaves the previous model running.  Layout (see :data:`IMAGE_HEADER`, :data:`LAY
                                             flags, total length, n_out of each layer
                                             (u16 x 8)
     32   encoder block (80 bytes)           see :data:`ENCODER`
-    112  layer 1 .. L, each:                beta u16, reserved u16, theta u32,
+    112  layer 1 .. L, each:                beta u16, flags u16, theta u32,
                                             bias int16[n_out], weight int8[n_out][n_in]
                                             (row i = the weights into neuron i)
     ...  trajectory table (only with        sample int32[3 T][R], then saturation
@@ -87,6 +87,13 @@ their own, so ``bank_bytes`` counts only the bytes before it.  Such a device req
 the flag (and a device with an integrator refuses it: :attr:`Err.IMAGE_FORMAT`), and
 answers ``WRITE_ENCODER`` with :attr:`Err.UNSUPPORTED` (the table would no longer match:
 upload a whole image).  A saturation byte's bit 0 is the row's flag.
+
+A layer's ``flags`` u16 (the former reserved field: the layout and every size are those of
+version 1, and an image whose layers all subtract is byte for byte what it was) holds the
+layer's reset mode in bit 0 (:data:`LAYER_FLAG_RESET_ZERO`): clear, a spike subtracts
+``theta`` from the membrane; set, a spike sets the membrane to 0 (NIR's and snnTorch's
+reset to zero).  Bits 1..15 are 0: :func:`parse_image` refuses an image with any of them
+set, a device ignores them (it reads bit 0 only).
 
 Layer 1 has ``n_in = 3 K`` (encoder channels f0x f0y f0z f1x ...), layer l > 1 has the
 previous layer's ``n_out``.

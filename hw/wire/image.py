@@ -14,14 +14,15 @@ import numpy as np
 
 from ..encoder.ref import ref_trajectory_table
 from ..formats import CODE
-from ..lif.ref import LIFLayerParams, LIFNetworkParams
+from ..lif.ref import RESET_SUBTRACT, RESET_ZERO, LIFLayerParams, LIFNetworkParams
 from ..validate import positive_int
 from .frames import Cmd, crc32
 
 __all__ = ["IMAGE_MAGIC", "IMAGE_VERSION", "MAX_LAYERS", "IMAGE_HEADER", "HEADER_AT",
            "IMAGE_FLAG_TABLE", "TABLE_ROWS", "table_len", "IMAGE_HEADER_LEN",
            "ENCODER_OFFSET", "ENCODER_SLOTS", "ENCODER_FIXED", "ENCODER_AT", "ENCODER_SLOT",
-           "ENCODER_LEN", "LAYERS_OFFSET", "LAYER_HEADER", "DATA_OFFSET_LEN", "ImageHeader",
+           "ENCODER_LEN", "LAYERS_OFFSET", "LAYER_HEADER", "LAYER_FLAG_RESET_ZERO",
+           "LAYER_FLAGS", "layer_flags", "DATA_OFFSET_LEN", "ImageHeader",
            "ENCODER_TERMS", "ENCODER_UNUSED", "SYSTEM_CODES", "EncoderRegisters",
            "DeviceImage", "golden_table", "pack_table", "build_image", "parse_image",
            "image_requests"]
@@ -70,8 +71,17 @@ ENCODER_SLOT = struct.Struct("<iB")
 ENCODER_LEN = ENCODER_FIXED.size + 3 * ENCODER_SLOTS * ENCODER_SLOT.size
 assert ENCODER_LEN == 80
 LAYERS_OFFSET = ENCODER_OFFSET + ENCODER_LEN
-#: beta u16, reserved u16, theta u32
+#: beta u16, flags u16, theta u32
 LAYER_HEADER = struct.Struct("<HHI")
+#: layer flag bit 0: after a spike the membrane is set to 0 (clear: theta is subtracted)
+LAYER_FLAG_RESET_ZERO = 0x0001
+#: every defined layer flag bit (the others must be 0)
+LAYER_FLAGS = LAYER_FLAG_RESET_ZERO
+
+
+def layer_flags(layer: LIFLayerParams) -> int:
+    """The flags u16 of a layer header."""
+    return LAYER_FLAG_RESET_ZERO if layer.reset == RESET_ZERO else 0
 #: IMAGE_DATA payload: offset u32, then the bytes
 DATA_OFFSET_LEN = 4
 
@@ -280,7 +290,7 @@ def build_image(*, network, encoder, n_features: int, table: bool = False) -> by
     out = bytearray(header.pack())
     out += regs.pack()
     for layer in network.layers:
-        out += LAYER_HEADER.pack(layer.beta, 0, layer.theta)
+        out += LAYER_HEADER.pack(layer.beta, layer_flags(layer), layer.theta)
         out += np.asarray(layer.bias, dtype="<i2").tobytes()
         out += np.asarray(layer.weight, dtype="i1").tobytes()      # row-major (n_out, n_in)
     if table:
@@ -290,7 +300,7 @@ def build_image(*, network, encoder, n_features: int, table: bool = False) -> by
 
 
 def parse_image(data: bytes, *, check_len: bool = True, check_table: bool = True,
-                table: bytes | None = None) -> DeviceImage:
+                table: bytes | None = None, check_flags: bool = True) -> DeviceImage:
     """Device image bytes -> :class:`DeviceImage` (``check_len=False`` accepts trailing
     bytes, e.g. a whole store bank).
 
@@ -298,7 +308,8 @@ def parse_image(data: bytes, *, check_len: bool = True, check_table: bool = True
     golden table of the image's encoder block (``ValueError`` names the first
     difference); ``check_table=False`` takes it as it is (a device serves whatever was
     uploaded).  ``table``: the table block given apart (a device's table memory), for a
-    ``data`` that holds only the bytes before it."""
+    ``data`` that holds only the bytes before it.  A layer header's undefined flag bits
+    are refused unless ``check_flags=False`` (a device reads bit 0 only)."""
     data = bytes(data)
     header = ImageHeader.unpack(data)
     if header.flags & ~IMAGE_FLAG_TABLE:
@@ -313,15 +324,19 @@ def parse_image(data: bytes, *, check_len: bool = True, check_table: bool = True
                          f"topology needs {need}")
     regs = EncoderRegisters.unpack(data[ENCODER_OFFSET:ENCODER_OFFSET + ENCODER_LEN])
     layers, pos = [], LAYERS_OFFSET
-    for n_in, n_out in header.layer_dims():
-        beta, _, theta = LAYER_HEADER.unpack(data[pos:pos + LAYER_HEADER.size])
+    for k, (n_in, n_out) in enumerate(header.layer_dims()):
+        beta, lflags, theta = LAYER_HEADER.unpack(data[pos:pos + LAYER_HEADER.size])
+        if check_flags and lflags & ~LAYER_FLAGS:
+            raise ValueError(f"layer {k + 1} header flags 0x{lflags:04x}: unknown bits")
         pos += LAYER_HEADER.size
         bias = np.frombuffer(data, dtype="<i2", count=n_out, offset=pos).astype(np.int64)
         pos += 2 * n_out
         weight = np.frombuffer(data, dtype="i1", count=n_in * n_out, offset=pos)
         pos += n_in * n_out
         layers.append(LIFLayerParams(weight=weight.reshape(n_out, n_in).astype(np.int64),
-                                     bias=bias, beta=beta, theta=theta))
+                                     bias=bias, beta=beta, theta=theta,
+                                     reset=RESET_ZERO if lflags & LAYER_FLAG_RESET_ZERO
+                                     else RESET_SUBTRACT))
     network = LIFNetworkParams(in_shift=header.in_shift, layers=tuple(layers))
     tab = sat = None
     if header.has_table:

@@ -6,7 +6,8 @@ sample), float network and the MLP baseline; spikes and SynOps per inference.
 
 from __future__ import annotations
 
-from ..cli import print_json
+from ..cli import UsageError, print_json
+from .nir_extra import EXTRA
 from .train import add_data_args
 
 KEYS = ("float_accuracy", "golden_accuracy", "torch_golden_agreement", "spikes_per_inference",
@@ -24,15 +25,24 @@ def register(sub):
     p.add_argument("--device", help="torch device for the integer forward (default cpu)")
     p.add_argument("--lanes", type=int, help="also the LIF cycles per inference at this "
                    "many lanes (exact cycle model; the ULX3S build has 8)")
+    p.add_argument("--neurobench", action="store_true", help="also NeuroBench's Footprint, "
+                   "ConnectionSparsity, ActivationSparsity and SynapticOperations of the "
+                   "golden network (needs the optional nir extra)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from ..evaluate import evaluate_run  # here: the flow imports torch, the parser must not
-    res = evaluate_run(args.run_dir, dataset=args.dataset, data_dir=args.data_dir,
-                       data_path=args.data_path, device=args.device, split=args.split,
-                       lanes=args.lanes)
+    try:
+        res = evaluate_run(args.run_dir, dataset=args.dataset, data_dir=args.data_dir,
+                           data_path=args.data_path, device=args.device, split=args.split,
+                           lanes=args.lanes, neurobench=args.neurobench)
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("neurobench", "snntorch", "nir"):
+            raise
+        raise UsageError(f"--neurobench needs the optional package {exc.name!r}: "
+                         f"{EXTRA}") from None
     if args.json:
         print_json(res)
     else:
@@ -40,6 +50,12 @@ def run(args) -> int:
         for k in KEYS + ("torch_golden_exact", "per_layer_synops",
                          "saturations_per_inference") + extra:
             print(f"{k:28s} {res[k]}")
+        for k, v in res.get("neurobench", {}).items():
+            print(f"neurobench {k:17s} {v}")
+    if args.neurobench and not res["neurobench"]["accuracy_equals_golden"]:
+        print("error: the NeuroBench model's accuracy differs from the golden model's",
+              flush=True)
+        return 1
     if res["torch_golden_agreement"] != 1.0 or not res["torch_golden_exact"]:
         print("error: torch integer forward and golden model disagree", flush=True)
         return 1

@@ -16,7 +16,8 @@ READOUTS = ("counts", "membrane")
 DEFAULTS = {"dataset": "digits", "features": 32, "layers": "256,256", "epochs": 100,
             "patience": 100, "batch_size": 64, "lr": 0.003, "seed": 0, "readout": "counts",
             "spike_reg": 0.0, "dropout": 0.2, "code_noise": 4.0, "beta_init": 0.9,
-            "in_shift_percentile": 100.0, "in_shift": None, "ann_epochs": 100}
+            "in_shift_percentile": 100.0, "in_shift": None, "ann_epochs": 100,
+            "reset": "subtract"}
 
 
 def parse_layers(text: str) -> tuple[int, ...]:
@@ -77,6 +78,9 @@ def register(sub):
     g.add_argument("--in-shift", type=int, default=None,
                    help="layer-1 input shift 0..31 (default: chosen from the training "
                         "samples); larger = coarser, sparser input, fewer cycles")
+    g.add_argument("--reset", choices=("subtract", "zero"), default=None,
+                   help="every layer's reset after a spike: subtract the threshold "
+                        "(default) or set the membrane to zero (exports to NIR exactly)")
     g.add_argument("--ann-epochs", type=int, default=None,
                    help="most epochs of the MLP baseline")
     g.add_argument("--limit", type=int, help="use a stratified subset of this many samples")
@@ -92,7 +96,7 @@ def options_from_args(args):
     given = {name: getattr(args, name) for name in (
         "dataset", "data_dir", "data_path", "limit", "seed", "features", "epochs",
         "batch_size", "lr", "patience", "readout", "spike_reg", "dropout", "code_noise",
-        "beta_init", "in_shift_percentile", "in_shift", "device", "ann_epochs")}
+        "beta_init", "in_shift_percentile", "in_shift", "device", "ann_epochs", "reset")}
     given = {k: v for k, v in given.items() if v is not None}
     if args.layers is not None:
         given["layers"] = parse_layers(args.layers)
