@@ -86,9 +86,12 @@ def test_identify_status_and_no_model_errors():
 def test_upload_run_results_and_switch(store_ram):
     """Both stores: byte-wide block RAM, and the single-port 16-bit SPRAM (its model)
     written a byte at a time through the nibble masks."""
-    frames = check(BASE + upload_events(small_image(seed=3)) + classify_events([5, -7, 100])
+    frames = check(BASE + upload_events(small_image(seed=3))
+                   + [("bytes", encode_frame(Cmd.RESULTS, seq=0x66))]
+                   + classify_events([5, -7, 100])
                    + [("bytes", encode_frame(Cmd.STATUS))], seed=1, store_ram=store_ram)
-    assert all(not f.is_error for f in frames)
+    # right after a new commit there is no result (not the old model's record)
+    assert [(f.seq, f.error) for f in frames if f.is_error] == [(0x66, Err.NO_RESULT)]
 
 
 def _fault_events(fault):

@@ -238,3 +238,22 @@ def test_random_faults_quick(seed):
 @pytest.mark.parametrize("seed", range(100, 140))
 def test_random_faults_long(seed):
     fuzz_once(seed, 120)
+
+
+def test_bytes_during_a_reply_are_counted_and_status_is_one_snapshot():
+    """What the fuzzer found first: bytes and framing errors that arrive while a reply
+    is being sent were lost without a trace (the engine took no byte, counted no framing
+    error); and, once counted, they changed a STATUS reply already on its way (the
+    record was read byte by byte as it went out).  Now: each is counted, a STATUS reply
+    shows the counts at the end of its request, the next one shows the rest."""
+    sc = Script(limits=LIMITS, timeout=TIMEOUT)
+    sc.frame(Cmd.STATUS, seq=1)
+    sc.busy(5, [0xA5, 0x13, "F", 0x02])                  # during the reply's counters
+    sc.frame(Cmd.IDENTIFY, seq=2)
+    sc.busy(0, ["F", 0xA5])                             # before its first byte
+    sc.frame(Cmd.STATUS, seq=3)
+    frames, _ = check_script(sc, seed=11)
+    first, last = Status.unpack(frames[0].payload), Status.unpack(frames[2].payload)
+    assert (first.framing_errors, first.lost_bytes) == (0, 0)
+    assert (last.framing_errors, last.lost_bytes) == (2, 4)
+    assert last.dropped_bytes == 0 and last.crc_errors == 0 and frames[1].seq == 2
