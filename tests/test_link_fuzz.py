@@ -100,10 +100,13 @@ class Fuzz:
     def op(self):
         rng = self.rng
         kind = rng.choices(["good", "upload", "interrupted", "duplicated", "flip",
-                            "truncate", "garbage", "gap", "framing"],
-                           [6, 2, 2, 1, 3, 2, 2, 2, 2])[0]
+                            "truncate", "garbage", "gap", "framing", "too_long"],
+                           [6, 2, 2, 1, 3, 2, 2, 2, 2, 1])[0]
         if kind == "good":
             self.frame(*self.any_good_request())
+        elif kind == "too_long":
+            n = LIMITS.max_payload + rng.randrange(1, 20)
+            self.frame(Cmd.FEATURES, bytes(n), note=f"FEATURES of {n} bytes (too long)")
         elif kind in ("upload", "interrupted", "duplicated"):
             reqs = image_requests(rng.choice(IMAGES), max_payload=LIMITS.max_payload)
             if kind == "interrupted":
@@ -178,9 +181,11 @@ class Fuzz:
 
 
 def fuzz_once(seed, n_ops):
+    """One random script; odd seeds run the model store in the SPRAM model."""
     fz = Fuzz(seed, n_ops)
-    frames, slices = check_script(fz.sc, seed=seed)
-    where = f"seed {seed}"
+    store_ram = "spram" if seed % 2 else "memory"
+    frames, slices = check_script(fz.sc, seed=seed, store_ram=store_ram)
+    where = f"seed {seed} ({store_ram})"
     # every well-formed frame on a quiet line: exactly one reply, its SEQ, its command
     steps = fz.sc.steps
     for i, seq, cmd in fz.good:
