@@ -26,7 +26,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from amaranth.hdl import Module
+from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.sim import Simulator
 
@@ -117,7 +117,9 @@ class Script:
         return b"".join(s.reply for s in self.steps)
 
 
-def _engine(limits, timeout, store_ram):
+def _engine(limits, timeout, store_ram, plant):
+    """The engine with the stub core; ``framing`` is the line's framing-error strobe,
+    into the engine as it is or through ``plant(eng, framing)`` (a planted fault)."""
     m = Module()
     m.submodules.eng = eng = CommandEngine(limits=limits, timeout_cycles=timeout,
                                            store_ram=store_ram)
@@ -125,7 +127,9 @@ def _engine(limits, timeout, store_ram):
                                         feat_addr_width=eng.feat_aw,
                                         table_addr_width=eng.table_aw)
     wiring.connect(m, eng.core, core.bus)
-    return m, eng
+    framing = Signal()
+    m.d.comb += eng.rx_framing_error.eq(framing if plant is None else plant(eng, framing))
+    return m, eng, framing
 
 
 class Stuck(AssertionError):
@@ -133,11 +137,12 @@ class Stuck(AssertionError):
 
 
 def play(script: Script, *, seed: int, ready_prob=0.7, store_ram="auto",
-         table_writes=None, drain=None):
+         table_writes=None, drain=None, plant=None):
     """Play ``script`` into the gateware; returns ``(reply bytes, per-step slices)``
     (slice ``i``: the bytes that came while step ``i`` was played and answered).
-    ``table_writes`` (a list) collects the core's ``(bank, is_flag, addr, data)``."""
-    m, eng = _engine(script.limits, script.timeout, store_ram)
+    ``table_writes`` (a list) collects the core's ``(bank, is_flag, addr, data)``;
+    ``plant``: see :func:`_engine`."""
+    m, eng, framing = _engine(script.limits, script.timeout, store_ram, plant)
     rng = random.Random(seed)
     out = bytearray()
     marks = []
@@ -200,9 +205,9 @@ def play(script: Script, *, seed: int, ready_prob=0.7, store_ram="auto",
                 if s.reply:          # the timeout fires: nothing more to time
                     pending_gap = None
             elif s.kind == "framing":
-                ctx.set(eng.rx_framing_error, 1)
+                ctx.set(framing, 1)
                 await ctx.tick()
-                ctx.set(eng.rx_framing_error, 0)
+                ctx.set(framing, 0)
             elif s.kind == "busy":
                 k, items = s.arg
                 await wait_for(ctx, i, cum - len(steps[i - 1].reply) + k,
@@ -211,9 +216,9 @@ def play(script: Script, *, seed: int, ready_prob=0.7, store_ram="auto",
                     for _ in range(rng.randrange(3)):
                         await ctx.tick()
                     if it == "F":
-                        ctx.set(eng.rx_framing_error, 1)
+                        ctx.set(framing, 1)
                         await ctx.tick()
-                        ctx.set(eng.rx_framing_error, 0)
+                        ctx.set(framing, 0)
                     else:
                         await byte(ctx, it, 0)
                 state["allow"] = None

@@ -164,6 +164,10 @@ class Limits:
 
 @dataclass(frozen=True)
 class Status:
+    """The ``STATUS`` record (:data:`STATUS`).  The counters as they were at the end of
+    the request: ``lost_bytes`` counts the bytes that arrived while the device was
+    answering a frame (a host sent before the reply was complete), ``framing_errors``
+    every UART framing error, inside a frame, between frames or during a reply."""
     model_valid: bool
     upload_open: bool
     active_bank: int
