@@ -22,6 +22,7 @@ from dynalign.hw.wire import (
     TABLE_ROWS,
     Cmd,
     Err,
+    FrameDecoder,
     Limits,
     build_image,
     encode_frame,
@@ -333,3 +334,61 @@ def test_engine_cycles_per_command_are_pinned(store_ram):
     sim.add_testbench(bench)
     sim.run()
     assert got == PINNED_CYCLES
+
+
+def test_top_counts_what_arrives_on_its_pin_during_a_reply():
+    """The whole path from the pin: DynalignTop (stub core, 4 cycles a bit) answers a
+    STATUS; two bytes and a framing error (a low stop bit) arrive on ``rx`` while its
+    reply goes out.  None of them starts a frame, all three are counted, the first
+    STATUS shows none of them, the next one all."""
+    from dynalign.hw.top import DynalignTop
+    from dynalign.hw.wire import Status
+    div = 4
+    top = DynalignTop(limits=LIMITS, divisor=div, core="stub")
+    replies = []
+
+    async def bits(ctx, levels):
+        for v in levels:
+            ctx.set(top.rx, v)
+            await ctx.tick().repeat(div)
+
+    async def send(ctx, data, *, stop=1):
+        for b in data:
+            await bits(ctx, [0] + [(b >> i) & 1 for i in range(8)] + [stop])
+        await bits(ctx, [1, 1])
+
+    async def wait_reply_bytes(ctx, n, what):
+        for _ in range(200 * div * (n + 10)):
+            if len(replies) >= n:
+                return
+            await ctx.tick()
+        raise AssertionError(f"stuck: {what}: {len(replies)} of {n} reply bytes")
+
+    async def monitor(ctx):
+        eng = top.engine
+        async for _, _, valid, ready, payload in ctx.tick().sample(
+                eng.tx.valid, eng.tx.ready, eng.tx.payload):
+            if valid and ready:
+                replies.append(payload)
+
+    async def bench(ctx):
+        n = 7 + 14
+        await send(ctx, encode_frame(Cmd.STATUS, seq=1))
+        await wait_reply_bytes(ctx, 2, "first STATUS")
+        await send(ctx, b"\xa5\x02")                    # a SYNC among them: still lost
+        await send(ctx, b"\x00", stop=0)                 # a framing error
+        await wait_reply_bytes(ctx, n, "first STATUS")
+        await ctx.tick().repeat(20 * div)                # the last byte leaves the UART
+        await send(ctx, encode_frame(Cmd.STATUS, seq=2))
+        await wait_reply_bytes(ctx, 2 * n, "second STATUS")
+
+    sim = Simulator(top)
+    sim.add_clock(1e-8)
+    sim.add_process(monitor)
+    sim.add_testbench(bench)
+    sim.run()
+    frames = FrameDecoder().feed(bytes(replies))
+    assert [f.seq for f in frames] == [1, 2], frames
+    first, second = (Status.unpack(f.payload) for f in frames)
+    assert (first.lost_bytes, first.framing_errors) == (0, 0), first
+    assert (second.lost_bytes, second.framing_errors, second.dropped_bytes) == (2, 1, 0), second
