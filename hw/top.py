@@ -246,7 +246,8 @@ class DynalignTop(wiring.Component):
         m.submodules.engine = eng = self.engine
         m.submodules.core = core = self.core
         m.d.comb += [rx.rx.eq(self.rx), self.tx.eq(tx.tx),
-                     eng.rx_framing_error.eq(rx.framing_error)]
+                     eng.rx_framing_error.eq(rx.framing_error),
+                     eng.rx_overrun.eq(rx.overrun)]
         wiring.connect(m, rx.o, eng.rx)
         wiring.connect(m, eng.tx, tx.i)
         wiring.connect(m, eng.core, core.bus)

@@ -37,16 +37,24 @@ async def _write_regs(dut, regs):
     dut.reg_we.value = 0
 
 
+#: checks of ``busy`` (every 4096 cycles) before a refill counts as stuck: far beyond the
+#: integration of every code (RK4 of 256 codes over a few thousand steps)
+_REFILL_CHECKS = 4096
+
+
 async def _refill(dut):
     dut.refill.value = 1
     await RisingEdge(dut.clk)
     dut.refill.value = 0
-    while True:
+    for _ in range(_REFILL_CHECKS):
         # a timer, not ClockCycles: no Python runs on the clock edges in between
         await Timer(CLOCK_NS * 4096, unit="ns")
         await ReadOnly()
         if not int(dut.busy.value):
             break
+    else:
+        raise AssertionError(f"stuck: encoder busy still high {_REFILL_CHECKS * 4096} "
+                             "cycles after refill")
     await RisingEdge(dut.clk)
 
 

@@ -5,7 +5,10 @@
 :class:`DeviceModel` consumes the bytes the host sends, one at a time, plus two line
 events (``timeout()``: the line went quiet for the device's timeout; ``framing_error()``:
 the UART saw a low stop bit), and produces the reply bytes the gateware produces, in the
-same order.  The compute core is pluggable: :class:`StubCoreModel` (a tiny dot product, the
+same order.  A reply is instantaneous here; on the device it takes time, and what arrives
+meanwhile is given with ``busy=True`` (``feed(data, busy=True)``: the bytes are discarded
+and counted as lost; ``framing_error(busy=True)``: counted, nothing aborted).  The
+compute core is pluggable: :class:`StubCoreModel` (a tiny dot product, the
 model of the gateware :class:`dynalign.hw.engine.StubCore`, so the link can be tested on
 its own) or :class:`GoldenCore` (the golden encoder + golden LIF network: what
 ``DynalignTop`` computes).
@@ -159,15 +162,27 @@ class DeviceModel:
         self.result = b""
         self.result_valid = False
         self.last_error = 0
-        self.counters = {"framing": 0, "crc": 0, "timeout": 0, "dropped": 0}
+        self.counters = {"framing": 0, "crc": 0, "timeout": 0, "dropped": 0, "lost": 0}
         self._state = "IDLE"
         self._hdr = bytearray()
         self._payload = bytearray()
         self._crc = bytearray()
         self._skip = 0
 
+    @property
+    def in_frame(self) -> bool:
+        """A frame has begun (its ``SYNC`` arrived) and has not ended yet."""
+        return self._state != "IDLE"
+
     # -- line events ----------------------------------------------------------------
-    def feed(self, data: bytes) -> bytes:
+    def feed(self, data: bytes, *, busy: bool = False) -> bytes:
+        """The reply bytes to ``data``.  ``busy``: the bytes arrived while the device was
+        sending a reply (between the end of a frame and the last byte of its reply): the
+        device discards them and counts each in ``lost``."""
+        if busy:
+            for _ in bytes(data):
+                self._bump("lost")
+            return b""
         out = bytearray()
         for b in bytes(data):
             out += self._byte(b)
@@ -181,9 +196,12 @@ class DeviceModel:
         self._bump("timeout")
         return self._abort(Err.TIMEOUT)
 
-    def framing_error(self) -> bytes:
+    def framing_error(self, *, busy: bool = False) -> bytes:
+        """A framing error: counted wherever it happens; inside a frame it aborts the
+        frame (:attr:`Err.FRAMING`).  ``busy``: it happened while a reply was being sent
+        (counted, nothing else)."""
         self._bump("framing")
-        if self._state == "IDLE":
+        if busy or self._state == "IDLE":
             return b""
         return self._abort(Err.FRAMING)
 
@@ -272,7 +290,7 @@ class DeviceModel:
         c = self.counters
         return None, STATUS.pack(int(self.model_valid), int(self.upload_open), self.active,
                                  self.last_error, c["framing"], c["crc"], c["timeout"],
-                                 c["dropped"])
+                                 c["dropped"], c["lost"])
 
     def _load(self):
         table = self.tables[self.active] if self.limits.table else None

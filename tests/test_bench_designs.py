@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 from amaranth.sim import Simulator
+from simbound import until
 
 from dynalign.hw.encoder.ref import FixedEncoder
 from dynalign.hw.encoder.regs import encoder_registers, table_writes
@@ -65,9 +66,10 @@ def test_encoder_lif_matches_golden():
             for code in row:
                 ctx.set(dut.enc_i_codes.payload.code, int(code))
                 ctx.set(dut.enc_i_codes.valid, 1)
-                await ctx.tick().until(dut.enc_i_codes.ready)
+                await until(ctx, dut.enc_i_codes.ready, limit=200_000,
+                            what="enc_i_codes.ready")
             ctx.set(dut.enc_i_codes.valid, 0)
-            await ctx.tick().until(dut.lif_o.valid)
+            await until(ctx, dut.lif_o.valid, limit=500_000, what="lif_o.valid (class)")
             vals = {}
             for addr in [RD_CLS] + [rd_stat_addr(j, "spikes") for j in range(len(topo) - 1)]:
                 ctx.set(dut.lif_rd_addr, addr)

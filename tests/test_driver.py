@@ -3,13 +3,16 @@ classification, mode switch, and the issue's faults with recovery."""
 
 import numpy as np
 import pytest
+from twins import twin_results
 
 from dynalign.hw.lif.ref import random_network
 from dynalign.hw.systems import EncoderConfig
 from dynalign.hw.wire import (
     IMAGE_HEADER_LEN,
+    REPLY,
     Cmd,
     Err,
+    FrameDecoder,
     Limits,
     Results,
     build_image,
@@ -23,10 +26,20 @@ from dynalign.sw.driver import Device, DeviceError, LinkTimeout, ModelTransport,
 LIMITS = Limits(max_features=4, max_samples=5, max_sizes=(16, 8, 4), max_payload=96)
 
 
+def parts(seed=0, *, sizes=(8, 4), k=3, delta=2.0):
+    """The network and the encoder configuration an image is built from."""
+    return (random_network(np.random.default_rng(seed), [3 * k, *sizes]),
+            EncoderConfig(delta=delta, tmax=0.4, samples=5))
+
+
 def image(seed=0, *, sizes=(8, 4), k=3, delta=2.0):
-    net = random_network(np.random.default_rng(seed), [3 * k, *sizes])
-    return build_image(network=net, encoder=EncoderConfig(delta=delta, tmax=0.4,
-                                                          samples=5), n_features=k)
+    net, cfg = parts(seed, sizes=sizes, k=k, delta=delta)
+    return build_image(network=net, encoder=cfg, n_features=k)
+
+
+def twin(seed, codes, **kw):
+    """The expected record by the scalar twins, from the parts, not the image."""
+    return twin_results(*parts(seed, **kw), codes)
 
 
 def device(corrupt=None):
@@ -48,8 +61,12 @@ def test_identify_upload_classify_switch():
         assert (await dev.status()).active_bank == 0
         return ra, rb
     ra, rb = run_sync(go())
-    assert ra == golden_results(parse_image(a), codes)
-    assert rb == golden_results(parse_image(b), codes)
+    # golden_results composes the golden encoder (on the parsed image's registers) and
+    # network itself, apart from the device model's GoldenCore (which serves the bytes
+    # that went over the link): this checks the upload, storage and transport.  The
+    # scalar twins check the computation, from the parts the images were built from.
+    assert ra == golden_results(parse_image(a), codes) == twin(0, codes, delta=2.0)
+    assert rb == golden_results(parse_image(b), codes) == twin(1, codes, delta=-1.5)
 
 
 def test_device_errors_are_raised():
@@ -115,17 +132,58 @@ def test_raw_fault_then_same_model(raw):
     assert before == after and st.model_valid
 
 
-def test_checker_catches_a_one_bit_error():
-    dev, _ = device()
+class CorruptResults:
+    """A transport whose device returns one wrong bit: bit 0 of payload byte ``at`` of
+    every RESULTS reply, the frame's CRC-16 recomputed (a device that computes wrong,
+    not a line fault the CRC would catch)."""
+
+    def __init__(self, inner, at):
+        self.inner, self.at = inner, at
+
+    async def send(self, data):
+        await self.inner.send(data)
+
+    async def recv(self):
+        data = await self.inner.recv()
+        frames = FrameDecoder().feed(data)
+        if len(frames) == 1 and frames[0].cmd == Cmd.RESULTS | REPLY:
+            p = bytearray(frames[0].payload)
+            p[self.at] ^= 1
+            return encode_frame(frames[0].cmd, bytes(p), seq=frames[0].seq)
+        return data
+
+
+def results_diff(got: Results, exp: Results) -> list[str]:
+    """The fields (``spikes[0]``, ...) in which two results records differ."""
+    out = []
+    for name in Results._fields:
+        g, e = getattr(got, name), getattr(exp, name)
+        if isinstance(e, tuple):
+            out += [f"{name}[{i}]" for i, (a, b) in enumerate(zip(g, e)) if a != b]
+        elif g != e:
+            out.append(name)
+    return out
+
+
+def test_checker_catches_a_corrupted_reply():
+    """The driver's results checked against the scalar twins: equal through the plain
+    link, and a device returning one flipped bit (layer 1's spike count, byte 8 of the
+    record) is reported at that field."""
     codes = [1, 1, 1]
 
-    async def go():
-        await dev.upload(image())
-        return await dev.classify(codes)
-    got = run_sync(go())
-    exp = golden_results(parse_image(image()), codes)
-    assert got == exp
-    assert got != Results(*exp[:1], exp.flags ^ 1, *exp[2:])
+    def classify(transport):
+        dev = Device(transport)
+
+        async def go():
+            await dev.upload(image())
+            return await dev.classify(codes)
+        return run_sync(go())
+    exp = twin(0, codes)
+    model = DeviceModel(limits=LIMITS, core=GoldenCore())
+    assert results_diff(classify(ModelTransport(model)), exp) == []
+    model = DeviceModel(limits=LIMITS, core=GoldenCore())
+    bad = classify(CorruptResults(ModelTransport(model), at=8))
+    assert results_diff(bad, exp) == ["spikes[0]"]
 
 
 def test_driver_validation():
@@ -138,7 +196,10 @@ def test_driver_validation():
 def test_upload_adds_the_table_for_a_table_device():
     """A device that serves an uploaded table gets each image with its table block (the
     driver adds it), classifies like the golden model, and refuses WRITE_ENCODER; an
-    image whose table disagrees with its encoder block is refused by the host."""
+    image whose table disagrees with its encoder block is refused by the host.  The
+    device model serves the table rows as uploaded, ``golden_results`` reads them from
+    the parsed image (the table codec and the transport, checked); the scalar twins
+    integrate the encoder from its configuration (the table's contents, checked)."""
     from dataclasses import replace
 
     from dynalign.hw.wire import CORE_LIF_TABLE, ENCODER_LEN, ENCODER_OFFSET
@@ -159,8 +220,8 @@ def test_upload_adds_the_table_for_a_table_device():
         assert await dev.classify(codes) == rb
         return ra, rb
     ra, rb = run_sync(go())
-    assert ra == golden_results(parse_image(a), codes)
-    assert rb == golden_results(parse_image(b), codes)
+    assert ra == golden_results(parse_image(a), codes) == twin(0, codes, delta=2.0)
+    assert rb == golden_results(parse_image(b), codes) == twin(1, codes, delta=-1.5)
     from dynalign.hw.wire import golden_table, pack_table
     block = pack_table(*golden_table(parse_image(b).encoder))
     assert bytes(model.tables[model.active][:len(block)]) == block     # b's, as uploaded

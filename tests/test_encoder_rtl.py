@@ -8,6 +8,7 @@ fraction): their trajectories are rows of the golden table, compared with ``==``
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
+from simbound import until
 
 from dynalign.hw.encoder.encoder import TrajectoryEncoder
 from dynalign.hw.encoder.integrator import TrajectoryIntegrator
@@ -152,8 +153,12 @@ def test_serial_multiplier_exact():
 
     async def drive(ctx):
         for a, b, r in cases:
-            while not ctx.get(dut.can_start):
+            for _ in range(200):
+                if ctx.get(dut.can_start):
+                    break
                 await ctx.tick()
+            else:
+                raise AssertionError("stuck: SerialMultiplier can_start low for 200 cycles")
             ctx.set(dut.a, a)
             ctx.set(dut.b, b)
             ctx.set(dut.r, r)
@@ -205,7 +210,7 @@ def run_integrator(config, lanes):
         ctx.set(dut.start, 1)
         await ctx.tick()
         ctx.set(dut.start, 0)
-        await ctx.tick().until(dut.done)
+        await until(ctx, dut.done, limit=2_000_000, what="TrajectoryIntegrator done")
 
     async def monitor(ctx):
         async for _, _, we, wa, wd, se, sa, sd in ctx.tick().sample(
@@ -294,7 +299,7 @@ def run_encoder(config, requests, *, lanes=1, regs_override=None, idle=0.3, back
             await ctx.tick()
             ctx.set(dut.refill, 0)
             if integrator:
-                await ctx.tick().until(~dut.busy)
+                await until(ctx, ~dut.busy, limit=2_000_000, what="encoder busy (refill)")
             else:                       # the commit takes effect at this edge
                 await ctx.tick()
         for req in requests:
@@ -303,7 +308,8 @@ def run_encoder(config, requests, *, lanes=1, regs_override=None, idle=0.3, back
                     await ctx.tick()
                 ctx.set(dut.i_codes.payload.code, code)
                 ctx.set(dut.i_codes.valid, 1)
-                await ctx.tick().until(dut.i_codes.ready)
+                await until(ctx, dut.i_codes.ready, limit=200_000,
+                            what=f"encoder i_codes.ready (code {code})")
                 ctx.set(dut.i_codes.valid, 0)
         done["in"] = True
 

@@ -96,11 +96,12 @@ def test_receiver_frames_aborts_and_counters():
     """Good frames (payloads of 0..max bytes, random gaps, garbage between them) end in
     one OK event with the header fields and the payload in the buffer; a bad CRC, an
     over-long frame (after its LEN + 2 bytes), a framing error and the timeout (exactly
-    timeout_cycles after the last byte) end in theirs; the receiver takes no byte until
-    ``done``; the counters count what they should."""
+    timeout_cycles after the last byte) end in theirs; until ``done``, every byte and
+    framing error that arrives is counted (``lost``, ``framing``) and starts nothing,
+    and the counters the record shows hold still; the counters count what they should."""
     dut = FrameReceiver(max_payload=RX_MAX, timeout_cycles=RX_TIMEOUT)
     rng = random.Random(1)
-    counts = {"framing": 0, "crc": 0, "timeout": 0, "dropped": 0}
+    counts = {"framing": 0, "crc": 0, "timeout": 0, "dropped": 0, "lost": 0}
     log = {"events": [], "cycle": 0, "last_byte": None}
 
     async def tick(ctx):
@@ -134,18 +135,30 @@ def test_receiver_frames_aborts_and_counters():
         assert len(log["events"]) == 1, log["events"]
         got = log["events"].pop()
         assert got[:3] == (result, cmd, seq) and n in (None, got[3]), got
-        # answered later: no byte is taken meanwhile, and none before `done`
+        # answered later: what arrives meanwhile is counted, and shows only after `done`
+        shown = {n: ctx.get(dut.counters[n]) for n in ("framing", "lost")}
         for _ in range(rng.randrange(4)):
-            assert not await tick(ctx)
+            if rng.random() < 0.5:
+                ctx.set(dut.framing_error, 1)
+                counts["framing"] += 1
+            else:
+                ctx.set(dut.rx.payload, SYNC)
+                ctx.set(dut.rx.valid, 1)
+                counts["lost"] += 1
+            assert await tick(ctx)
+            ctx.set(dut.framing_error, 0)
+            ctx.set(dut.rx.valid, 0)
+            assert not log["events"], log["events"]
+        assert {n: ctx.get(dut.counters[n]) for n in shown} == shown
         if payload is not None:
             for i, b in enumerate(payload):
                 ctx.set(dut.pay_addr, i)
                 await tick(ctx)
                 assert ctx.get(dut.pay_data) == b, (i, payload)
         ctx.set(dut.done, 1)
-        assert not await tick(ctx)
+        await tick(ctx)
         ctx.set(dut.done, 0)
-        assert await tick(ctx)
+        await tick(ctx)
         return got
 
     async def bench(ctx):
@@ -223,7 +236,7 @@ def test_sender_frames_every_source_under_backpressure():
     rng = random.Random(2)
     record = [rng.randrange(256) for _ in range(40)]          # the core's results record
     status = dict(model_valid=1, upload_open=0, active=1, last_error=int(Err.SEQUENCE),
-                  framing=0x1234, crc=7, timeout=0xFFFF, dropped=300)
+                  framing=0x1234, crc=7, timeout=0xFFFF, dropped=300, lost=0xA55A)
     status_bytes = STATUS.pack(*status.values())
 
     async def results_port(ctx):            # data one cycle after the address
@@ -244,7 +257,8 @@ def test_sender_frames_every_source_under_backpressure():
     async def bench(ctx):
         for name, value in status.items():
             field = dut.status.counters[name] if name in ("framing", "crc", "timeout",
-                                                          "dropped") else dut.status[name]
+                                                          "dropped", "lost") \
+                else dut.status[name]
             ctx.set(field, value)
         for n, (cmd, source, length, small, payload) in enumerate(cases):
             seq = rng.randrange(256)

@@ -79,8 +79,15 @@ def run_amaranth(dut, jobs, *, seed=0, idle=0.3, stall=0.3, writes=None):
             per = samples.shape[1] * samples.shape[2]
             fed = 0
             for n in range(samples.shape[0]):
-                # feed this sample's words (with idles), then wait for the class
-                while True:
+                # feed this sample's words (with idles), then wait for the class; a
+                # design that stops (loader, issue logic) fails here instead of hanging
+                limit = 200 * per + 50_000
+                for cycle in range(limit + 1):
+                    if cycle == limit:
+                        raise AssertionError(
+                            f"stuck: LIF sample {n}: no class (o.valid low) after {limit} "
+                            f"cycles, {fed - n * per} of {per} input words taken "
+                            f"(i.ready={ctx.get(dut.i.ready)})")
                     if fed < (n + 1) * per and rnd.random() >= idle:
                         ctx.set(dut.i.valid, 1)
                         ctx.set(dut.i.payload, words[fed])
@@ -157,17 +164,21 @@ def test_cycles_near_bound():
         assert bound[n] <= got[n][RD_CYCLES] <= 1.3 * bound[n] + 3 * 3 * 8
 
 
-def test_one_bit_error_is_caught():
+def test_checker_catches_a_fault_planted_in_the_network():
+    """The comparison can fail: the same network loaded with layer 1's threshold halved
+    (one configuration register, planted) is reported by the checker at the sample and
+    the read-back address that differ."""
     rng = np.random.default_rng(3)
     dut = LIFNetwork(**SMALL)
     net = random_network(rng, [4, 6, 3], rate=0.3)
-    x = random_samples(rng, 1, 2, 4)
-    got = run_amaranth(dut, [(net, x)])
-    exp = expected_of(dut, net, x)[0]
-    assert all(got[0][a] == v for a, v in exp.items())
-    addr = rd_count_addr(dut.layout(net).slot(0, 1))
-    exp[addr] ^= 1
-    assert any(got[0][a] != v for a, v in exp.items())
+    x = random_samples(rng, 2, 4, 4)
+    check(dut, [(net, x)])                               # the design as it is: equal
+    theta_reg = LAYER_REG_BASE + 6                       # layer 1: beta, then theta
+    writes = [(a, d // 2 if a == theta_reg else d)
+              for a, d in config_writes(dut, net, x.shape[1])]
+    assert sum(a == theta_reg for a, _ in writes) == 1
+    with pytest.raises(AssertionError, match=r"sample \d: (class|read-back 0x[0-9a-f]+: )"):
+        check(dut, [(net, x)], writes=writes)
 
 
 def test_saturation_both_ways():
@@ -178,6 +189,12 @@ def test_saturation_both_ways():
         weight=w, bias=np.array([100, -100]), beta=256, theta=MEM.max_int),))
     x = np.full((1, 3, 4), 1 << 20)
     check(dut, [(net, x)])
+    # and it did saturate, each way: neuron 0 reached the top of MEM (with theta at the
+    # top, only a clamped potential spikes) every step, neuron 1 sits at the bottom
+    res = ref_network(x, net)
+    assert res.layer_counts[0][0].tolist() == [3, 0]
+    assert res.v_final[0, 1] == MEM.min_int
+    assert res.saturations[0, 0] >= 2 * 3
 
 
 @pytest.mark.parametrize("kw, exc, msg", [

@@ -6,6 +6,7 @@ import random
 import pytest
 from amaranth.hdl import Module
 from amaranth.sim import Simulator
+from simbound import until
 
 from dynalign.hw.uart import MIN_DIVISOR, UARTRx, UARTTx, baud_divisor
 
@@ -75,7 +76,7 @@ def run_tx(divisor, data, *, valid_prob=1.0, seed=0):
                 await ctx.tick()
             ctx.set(dut.i.valid, 1)
             ctx.set(dut.i.payload, byte)
-            await ctx.tick().until(dut.i.ready)
+            await until(ctx, dut.i.ready, limit=20 * divisor, what="UARTTx i.ready")
             ctx.set(dut.i.valid, 0)
         await ctx.tick().repeat(12 * divisor)
         done[0] = True
@@ -182,7 +183,7 @@ def test_tx_to_rx_loopback():
         for byte in data:
             ctx.set(tx.i.valid, 1)
             ctx.set(tx.i.payload, byte)
-            await ctx.tick().until(tx.i.ready)
+            await until(ctx, tx.i.ready, limit=20 * divisor, what="UARTTx i.ready")
         ctx.set(tx.i.valid, 0)
 
     async def sink(ctx):

@@ -29,8 +29,10 @@ class CommandEngine(wiring.Component):
                      +---- pay_* ---- ModelStore (2 banks,      status, core results
                                       feature buffer, upload)
 
-    One frame at a time: the receiver takes no byte from the end of a frame until its
-    reply is sent.  A frame is executed only after its CRC-16 checked; the model store
+    One frame at a time: a byte that arrives between the end of a frame and the last byte
+    of its reply is discarded and counted (``STATUS`` ``lost``), as is every byte the UART
+    overran; every framing error is counted, wherever it happens.  A frame is executed
+    only after its CRC-16 checked; the model store
     holds two banks of ``bank_bytes`` (uploads go to the shadow bank, ``IMAGE_COMMIT``
     flips the active bank only after a complete image with the right CRC-32; with
     ``Limits.table`` the image's table block goes, word by word, to the core's ``tw_*``
@@ -55,6 +57,7 @@ class CommandEngine(wiring.Component):
     -----
     rx : In(stream.Signature(8))       bytes from the UART receiver
     rx_framing_error : In(1)           strobe from the UART receiver
+    rx_overrun : In(1)                 strobe from the UART receiver: a byte was dropped
     tx : Out(stream.Signature(8))      reply bytes to the UART transmitter
     core : In(CoreSignature)           the compute core (this engine is its host)
     """
@@ -81,6 +84,7 @@ class CommandEngine(wiring.Component):
         super().__init__({
             "rx": In(stream.Signature(8)),
             "rx_framing_error": In(1),
+            "rx_overrun": In(1),
             "tx": Out(stream.Signature(8)),
             "core": In(CoreSignature(store_addr_width=self.store_aw,
                                      feat_addr_width=self.feat_aw,
@@ -101,7 +105,8 @@ class CommandEngine(wiring.Component):
         wiring.connect(m, rx.event, disp.event)
         wiring.connect(m, disp.reply, tx.request)
         wiring.connect(m, tx.tx, wiring.flipped(self.tx))
-        m.d.comb += [rx.framing_error.eq(self.rx_framing_error), rx.done.eq(tx.done),
+        m.d.comb += [rx.framing_error.eq(self.rx_framing_error),
+                     rx.overrun.eq(self.rx_overrun), rx.done.eq(tx.done),
                      disp.frame.eq(rx.frame), store.length.eq(rx.frame.length),
                      tx.seq.eq(rx.frame.seq)]
 

@@ -39,6 +39,7 @@ class Counters(data.Struct):
     crc: 16             #: frames with a wrong CRC-16
     timeout: 16         #: frames cut off by the timeout
     dropped: 16         #: bytes outside a frame that were not SYNC
+    lost: 16            #: bytes that arrived while a frame was being answered (or overran)
 
 
 class StatusRecord(data.Struct):
@@ -51,7 +52,7 @@ class StatusRecord(data.Struct):
     counters: Counters
 
 
-assert STATUS.format.lstrip("<") == "BBBBHHHH" and StatusRecord.as_shape().size == 8 * STATUS.size
+assert STATUS.format.lstrip("<") == "BBBBHHHHH" and StatusRecord.as_shape().size == 8 * STATUS.size
 
 
 class ReplySource(enum.Enum, shape=3):

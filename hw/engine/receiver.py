@@ -29,10 +29,15 @@ class FrameReceiver(wiring.Component):
       ``event`` says ``LENGTH``.  Otherwise the payload goes to the payload buffer (byte
       ``i`` at address ``i``) and the CRC-16/CCITT-FALSE over ``CMD .. PAYLOAD`` is checked
       against ``CRC_HI CRC_LO``: ``OK`` or ``CRC`` (counted).
-    * Inside a frame, a framing error (counted) ends it with ``FRAMING``, and
-      ``timeout_cycles`` cycles without a byte end it with ``TIMEOUT`` (counted).  Framing
-      errors between frames are counted too; while a frame is being answered the
-      receiver takes no bytes and counts nothing.
+    * Inside a frame, a framing error ends it with ``FRAMING``, and ``timeout_cycles``
+      cycles without a byte end it with ``TIMEOUT`` (counted).
+    * Every framing error is counted (``counters.framing``), wherever it happens: between
+      frames, inside one, or while one is being answered.
+    * While a frame is being answered (from its end to the last byte of its reply) every
+      byte that arrives is discarded and counted (``counters.lost``), and so is every
+      byte the UART could not hand over (``overrun``): no byte vanishes without a trace.
+    * ``counters`` hold still while a frame is being answered: a ``STATUS`` reply shows
+      the counts at the end of its request, the events during the reply show in the next.
 
     Parameters (keyword-only)
     -------------------------
@@ -43,10 +48,12 @@ class FrameReceiver(wiring.Component):
     Ports
     -----
     rx : In(stream.Signature(8))
-        Bytes from the UART; ``rx.ready`` is high while a frame is being received or
-        awaited, low while one is being answered.
+        Bytes from the UART; ``rx.ready`` is always high (a byte that arrives while a
+        frame is being answered is taken and counted as lost).
     framing_error : In(1), strobe
         The UART saw a low stop bit.
+    overrun : In(1), strobe
+        The UART dropped a byte (it completed before the previous one was taken).
     frame : Out(FrameHeader)
         CMD, SEQ, LEN of the current frame, held until ``done``.
     event : Out(stream.Signature(RxResult, always_ready=True))
@@ -65,6 +72,7 @@ class FrameReceiver(wiring.Component):
         super().__init__({
             "rx": In(stream.Signature(8)),
             "framing_error": In(1),
+            "overrun": In(1),
             "frame": Out(FrameHeader),
             "event": Out(stream.Signature(RxResult, always_ready=True)),
             "done": In(1),
@@ -85,13 +93,26 @@ class FrameReceiver(wiring.Component):
         m.d.comb += [buf_r.addr.eq(self.pay_addr), self.pay_data.eq(buf_r.data),
                      buf_w.data.eq(byte), crc.data.eq(byte)]
         got = Signal()
-        m.d.comb += got.eq(self.rx.valid & self.rx.ready)
+        m.d.comb += [self.rx.ready.eq(1), got.eq(self.rx.valid)]
 
-        bump = {n: Signal(name=f"bump_{n}") for n in ("framing", "crc", "timeout", "dropped")}
+        bump = {n: Signal(name=f"bump_{n}")
+                for n in ("framing", "crc", "timeout", "dropped", "lost")}
+        m.d.comb += bump["framing"].eq(self.framing_error)
+        busy = Signal()             # a frame is being answered
         for n, strobe in bump.items():
             cnt = self.counters[n]
-            with m.If(strobe & (cnt != 0xFFFF)):
-                m.d.sync += cnt.eq(cnt + 1)
+            if n in ("framing", "lost"):
+                # these two also count while a reply is being sent: the record shows them
+                # as they were at the end of the frame (a STATUS reply is one snapshot)
+                live = Signal(16, name=f"live_{n}")
+                nxt = Signal(16, name=f"next_{n}")
+                m.d.comb += nxt.eq(live + (strobe & (live != 0xFFFF)))
+                m.d.sync += live.eq(nxt)
+                with m.If(~busy):
+                    m.d.sync += cnt.eq(nxt)
+            else:
+                with m.If(strobe & (cnt != 0xFFFF)):
+                    m.d.sync += cnt.eq(cnt + 1)
 
         count = Signal(17)          # payload bytes so far, or bytes left to skip
         crc_hi = Signal(8)
@@ -145,7 +166,6 @@ class FrameReceiver(wiring.Component):
 
         with m.FSM():
             with m.State("IDLE"):
-                m.d.comb += [self.rx.ready.eq(1), bump["framing"].eq(self.framing_error)]
                 m.d.sync += [hdr.cmd.eq(0), hdr.seq.eq(0), timer.eq(0)]
                 with m.If(got):
                     with m.If(byte == SYNC):
@@ -156,9 +176,7 @@ class FrameReceiver(wiring.Component):
             for state in ("CMD", "SEQ", "LEN_LO", "LEN_HI", "PAYLOAD", "CRC_HI", "CRC_LO",
                           "SKIP"):
                 with m.State(state):
-                    m.d.comb += self.rx.ready.eq(1)
                     with m.If(self.framing_error):
-                        m.d.comb += bump["framing"].eq(1)
                         end(RxResult.FRAMING)
                     with m.Elif(got):
                         m.d.sync += timer.eq(0)
@@ -169,6 +187,10 @@ class FrameReceiver(wiring.Component):
                     with m.Else():
                         m.d.sync += timer.eq(timer + 1)
             with m.State("BUSY"):
+                m.d.comb += [busy.eq(1), bump["lost"].eq(got)]
                 with m.If(self.done):
                     m.next = "IDLE"
+        # (the UART cannot overrun while rx.ready is high; counted should that change)
+        with m.If(self.overrun):
+            m.d.comb += bump["lost"].eq(1)
         return m

@@ -35,7 +35,12 @@ Frames (both directions)
   frame is not executed.
 * A frame whose next byte does not arrive within the device's timeout is dropped and
   answered with :attr:`Err.TIMEOUT` (a truncated frame never hangs the device).
-* A UART framing error inside a frame aborts it with :attr:`Err.FRAMING`.
+* A UART framing error inside a frame aborts it with :attr:`Err.FRAMING`; every framing
+  error is counted in ``STATUS``, wherever it happens.
+* One frame at a time: bytes that arrive between the end of a frame and the last byte
+  of its reply are discarded and counted (``STATUS`` ``lost``); a host waits for each
+  reply before it sends the next frame.  A ``STATUS`` reply shows the counters as they
+  were at the end of its request.
 
 Every request gets exactly one reply: its own (``CMD | 0x80``) or an error reply with
 payload ``[err, cmd]`` (``cmd`` = the request's command byte, 0 if it never arrived).

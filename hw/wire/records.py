@@ -46,9 +46,10 @@ IDENTITY_MAGIC = b"DYNA"
 #: max_L u8, lanes u8, then max n_out per layer u16 x max_L
 IDENTITY = struct.Struct("<4sBBHIBBBB")
 IDENTITY_LEN_FIXED = IDENTITY.size
-#: model_valid u8, upload_open u8, active_bank u8, last_error u8, then u16 counters:
-#: framing errors, CRC errors, timeouts, dropped (garbage) bytes
-STATUS = struct.Struct("<BBBBHHHH")
+#: model_valid u8, upload_open u8, active_bank u8, last_error u8, then u16 counters
+#: (each saturates at 0xFFFF): framing errors (anywhere), CRC errors, timeouts, dropped
+#: (garbage) bytes between frames, lost bytes (arrived while a frame was being answered)
+STATUS = struct.Struct("<BBBBHHHHH")
 STATUS_LEN = STATUS.size
 RESULT_FIXED = struct.Struct("<BBBBI")
 RESULT_SUMMARY_LEN = RESULT_FIXED.size
@@ -163,6 +164,10 @@ class Limits:
 
 @dataclass(frozen=True)
 class Status:
+    """The ``STATUS`` record (:data:`STATUS`).  The counters as they were at the end of
+    the request: ``lost_bytes`` counts the bytes that arrived while the device was
+    answering a frame (a host sent before the reply was complete), ``framing_errors``
+    every UART framing error, inside a frame, between frames or during a reply."""
     model_valid: bool
     upload_open: bool
     active_bank: int
@@ -171,6 +176,7 @@ class Status:
     crc_errors: int
     timeouts: int
     dropped_bytes: int
+    lost_bytes: int
 
     @classmethod
     def unpack(cls, data: bytes) -> Status:
