@@ -18,6 +18,7 @@ from dynalign.hw.wire import (
     LAYERS_OFFSET,
     Cmd,
     Err,
+    Results,
     build_image,
     encode_frame,
     golden_table,
@@ -81,7 +82,8 @@ def session(tmp_path_factory):
     ops += [{"op": "classify", "codes": c.tolist()} for c in ca]
     ops += [{"op": "upload", "image": a.hex()}, {"op": "classify", "codes": ca[0].tolist()}]
     out = run_ops(top, ops, tag="pytest")
-    return {"a": a, "b": b, "ca": ca, "faults": faults, "out": out["ops"], "summary": out}
+    return {"a": a, "b": b, "ca": ca, "faults": faults, "out": out["ops"], "summary": out,
+            "limits": limits, "ops": ops}
 
 
 def test_upload_and_classify_match_golden(session):
@@ -89,7 +91,7 @@ def test_upload_and_classify_match_golden(session):
     assert ops[1]["bank"] == 1
     image = parse_image(session["a"])
     for op, c in zip(ops[2:5], session["ca"]):
-        ok, got, exp = compare_results(op["results"], image, c)
+        ok, got, exp = compare_results(op["results"], image, c, limits=session["limits"])
         assert ok, (got, exp)
 
 
@@ -119,11 +121,11 @@ def test_mode_switch_without_rebuild(session):
     assert ops[n]["bank"] == 0
     image_b = parse_image(session["b"])
     for op, c in zip(ops[n + 1:n + 4], session["ca"]):
-        ok, got, exp = compare_results(op["results"], image_b, c)
+        ok, got, exp = compare_results(op["results"], image_b, c, limits=session["limits"])
         assert ok, (got, exp)
     assert ops[n + 4]["bank"] == 1
     ok, _, _ = compare_results(ops[n + 5]["results"], parse_image(session["a"]),
-                               session["ca"][0])
+                               session["ca"][0], limits=session["limits"])
     assert ok
 
 
@@ -136,7 +138,8 @@ def test_zero_reset_reaches_the_core(session):
     n = 9 + len(session["faults"])
     subtract = replace(image_b, network=replace(image_b.network, layers=tuple(
         replace(layer, reset="subtract") for layer in image_b.network.layers)))
-    verdicts = [compare_results(op["results"], subtract, c)[0]
+    verdicts = [compare_results(op["results"], subtract, c,
+                                        limits=session["limits"])[0]
                 for op, c in zip(session["out"][n + 1:n + 4], session["ca"])]
     assert not all(verdicts)
 
@@ -146,7 +149,7 @@ def test_checker_catches_a_one_bit_error(session):
     image = parse_image(session["a"])
     res = bytearray(bytes.fromhex(op["results"]))
     res[-1] ^= 1
-    ok, _, _ = compare_results(bytes(res).hex(), image, session["ca"][0])
+    ok, _, _ = compare_results(bytes(res).hex(), image, session["ca"][0], limits=session["limits"])
     assert not ok
 
 
@@ -218,7 +221,7 @@ def table_session():
     ops += [{"op": "upload", "image": a.hex()}, {"op": "classify", "codes": cs[0].tolist()}]
     out = run_ops(top, ops, tag="pytest_table")
     return {"a": a, "b": b, "cs": cs, "tampered": tampered, "n_raw": len(raw),
-            "out": out["ops"]}
+            "out": out["ops"], "limits": limits, "ops": ops}
 
 
 def test_table_core_classifies_switches_and_refuses(table_session):
@@ -226,17 +229,18 @@ def test_table_core_classifies_switches_and_refuses(table_session):
     image_a, image_b = parse_image(table_session["a"]), parse_image(table_session["b"])
     assert ops[1]["bank"] == 1
     for op, c in zip(ops[2:5], cs):
-        ok, got, exp = compare_results(op["results"], image_a, c)
+        ok, got, exp = compare_results(op["results"], image_a, c, limits=table_session["limits"])
         assert ok, (got, exp)
     assert ops[5]["reply"]["payload"][:2] == f"{int(Err.UNSUPPORTED):02x}"
     assert ops[6]["reply"]["payload"][:2] == f"{int(Err.IMAGE_FORMAT):02x}"
     n = 7 + table_session["n_raw"] + 1
     assert ops[n]["bank"] == 1                      # the tampered upload made bank 0 active
     for op, c in zip(ops[n + 1:n + 4], cs):
-        ok, got, exp = compare_results(op["results"], image_b, c)
+        ok, got, exp = compare_results(op["results"], image_b, c, limits=table_session["limits"])
         assert ok, (got, exp)
     assert ops[n + 4]["bank"] == 0
-    ok, got, exp = compare_results(ops[n + 5]["results"], image_a, cs[0])
+    ok, got, exp = compare_results(ops[n + 5]["results"], image_a, cs[0],
+                                   limits=table_session["limits"])
     assert ok, (got, exp)
 
 
@@ -246,9 +250,44 @@ def test_table_core_serves_the_uploaded_table(table_session):
     ops, cs = table_session["out"], table_session["cs"]
     res = ops[7 + table_session["n_raw"]]["results"]
     served = parse_image(table_session["tampered"], check_table=False)
-    ok, got, exp = compare_results(res, served, cs[0])
+    ok, got, exp = compare_results(res, served, cs[0], limits=table_session["limits"])
     assert ok, (got, exp)
-    ok, _, _ = compare_results(res, parse_image(table_session["a"]), cs[0])
+    ok, _, _ = compare_results(res, parse_image(table_session["a"]), cs[0],
+                               limits=table_session["limits"])
     assert not ok
     with pytest.raises(ValueError, match="table block disagrees"):
         parse_image(table_session["tampered"])
+
+
+# ---- the cycle model of the whole device, and the Python device beside the RTL -------
+
+def _model_records(limits, ops):
+    """The RESULTS payloads that the Python device (the golden core, cycles from the
+    whole-device model of these limits) answers to the ``upload`` / ``classify`` ops."""
+    from dynalign.sw.device_model import DeviceModel, golden_core
+    from dynalign.sw.driver import Device, ModelTransport, run_sync
+    dev = Device(ModelTransport(DeviceModel(limits=limits, core=golden_core(limits))))
+
+    async def go():
+        out = []
+        for op in ops:
+            if op["op"] == "upload":
+                await dev.upload(bytes.fromhex(op["image"]))
+            elif op["op"] == "classify":
+                out.append((await dev.classify(op["codes"])).pack().hex())
+        return out
+    return run_sync(go())
+
+
+@pytest.mark.parametrize("which", ["session", "table_session"])
+def test_python_device_answers_the_rtl_cycles(which, request):
+    """The device model with the golden core answers, for the same uploads and codes, the
+    very bytes the Verilated top answered -- ``cycles`` included (lanes 8 with the
+    integrator; lanes 1 with the table core, the iCEBreaker's)."""
+    sess = request.getfixturevalue(which)
+    n = next(i for i, op in enumerate(sess["ops"]) if op["op"] == "raw")
+    ops = sess["ops"][:n]                   # up to the first raw frame
+    rtl = [o["results"] for o, op in zip(sess["out"][:n], ops) if op["op"] == "classify"]
+    got = _model_records(sess["limits"], ops)
+    assert len(got) == 3 and got == rtl
+    assert all(Results.unpack(bytes.fromhex(r)).cycles > 0 for r in rtl)
