@@ -6,12 +6,13 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from amaranth.hdl import Signal
 
 from dynalign.constraints.boards import limits_for_images
 from dynalign.hw.formats import CODE, SAMPLE, QFormat
 from dynalign.hw.lif.ref import random_network
 from dynalign.hw.systems import EncoderConfig
-from dynalign.hw.top import DynalignTop, lif_limits
+from dynalign.hw.top import DynalignTop, LIFCore, lif_limits
 from dynalign.hw.wire import (
     ENCODER_OFFSET,
     IMAGE_HEADER_LEN,
@@ -49,7 +50,8 @@ def codes(seed, n):
 def session(tmp_path_factory):
     from dynalign.sw.sim_link import run_ops
     a, b = model(1, delta=2.0), model(2, delta=-1.5, reset="zero")   # b: zero reset
-    limits = lif_limits(max_features=4, max_samples=5, max_sizes=(12, 6), lanes=2,
+    # lanes 8: the ULX3S's (the integrating encoder)
+    limits = lif_limits(max_features=4, max_samples=5, max_sizes=(12, 6), lanes=8,
                         max_payload=128)
     top = DynalignTop(limits=limits, divisor=DIVISOR, code_format=SMALL_CODE)
     ca = codes(3, 3)
@@ -190,14 +192,14 @@ def table_model(seed, *, delta, sizes=(12, 6)):
 
 @pytest.fixture(scope="module")
 def table_session():
-    """The iCEBreaker's configuration (table core, the model store in the single-port
-    SPRAM).  Upload A (the driver adds its table block), classify; WRITE_ENCODER and an
+    """The iCEBreaker's configuration (table core, one lane, the model store in the
+    single-port SPRAM).  Upload A (the driver adds its table block), classify; WRITE_ENCODER and an
     image without a table are refused; a *tampered* table (uploaded frame by frame, the driver
     would refuse it) is served as uploaded; switch to B and back to A."""
     from dynalign.sw.sim_link import run_ops
     a, b = table_model(1, delta=2.0), table_model(2, delta=-1.5)
-    limits = lif_limits(max_features=4, max_samples=2, max_sizes=(12, 6), lanes=2,
-                        max_payload=128, table=True)
+    limits = lif_limits(max_features=4, max_samples=2, max_sizes=(12, 6), lanes=1,
+                        max_payload=128, table=True)                  # the iCEBreaker's
     top = DynalignTop(limits=limits, divisor=DIVISOR, store_ram="spram")   # as on the UP5K
     cs = np.random.default_rng(7).integers(-128, 128, size=(3, 3))
     image_a = parse_image(a)
@@ -291,3 +293,45 @@ def test_python_device_answers_the_rtl_cycles(which, request):
     got = _model_records(sess["limits"], ops)
     assert len(got) == 3 and got == rtl
     assert all(Results.unpack(bytes.fromhex(r)).cycles > 0 for r in rtl)
+
+
+class SlowFeedCore(LIFCore):
+    """A planted timing fault: a one-entry register slice on the code stream from the run
+    sequencer to the encoder (a wait state per code, as one might add for timing).  The
+    results are those of the golden model; only the latency grows, by one cycle."""
+
+    def elaborate(self, platform):
+        m = super().elaborate(platform)
+        run, enc = m.submodules.run, m.submodules.enc
+        full = Signal()
+        code = Signal.like(run.codes.payload)
+        # later assignments win: they replace the direct connection made by LIFCore
+        m.d.comb += [run.codes.ready.eq(~full), enc.i_codes.valid.eq(full),
+                     enc.i_codes.payload.eq(code)]
+        with m.If(run.codes.valid & ~full):
+            m.d.sync += [full.eq(1), code.eq(run.codes.payload)]
+        with m.If(full & enc.i_codes.ready):
+            m.d.sync += full.eq(0)
+        return m
+
+
+def test_a_planted_timing_fault_fails_the_cycle_check():
+    """The same results one cycle later: ``verify system`` reports every record, naming
+    the model, the sample and both counts; nothing but ``cycles`` differs."""
+    a = table_model(1, delta=2.0)
+    limits = lif_limits(max_features=4, max_samples=2, max_sizes=(12, 6), lanes=1,
+                        max_payload=128, table=True)
+    top = DynalignTop(limits=limits, divisor=DIVISOR)
+    top.core = SlowFeedCore(limits=limits, store_addr_width=top.engine.store_aw,
+                            feat_addr_width=top.engine.feat_aw,
+                            table_addr_width=top.engine.table_aw)
+    cs = np.random.default_rng(7).integers(-128, 128, size=(2, 3))
+    rep = verify_system([a], [cs], samples=None, top=top)
+    assert rep["compared"] == 2 and rep["mismatches"] == 2
+    first = rep["first_mismatch"]
+    got, exp = first["got"]["cycles"], first["expected"]["cycles"]
+    assert got == exp + 1
+    assert first["message"] == (f"model A sample 0: cycles {got} on the device, {exp} "
+                                "from the model")
+    assert {k: v for k, v in first["got"].items() if k != "cycles"} == \
+        {k: v for k, v in first["expected"].items() if k != "cycles"}
