@@ -149,7 +149,8 @@ def verify_system(images: list[bytes], codes: list, *, samples: int | None, lane
               "model_cycles_per_inference_by_model": [mean(model_cycles[w])
                                                       for w in range(len(images))],
               "sim_cycles": out["sim_cycles"], "wall_s": round(wall, 2),
-              "sim_cycles_per_s": round(out["sim_cycles"] / wall) if wall > 0 else None,
+              "sim_wall_s": round(out["sim_wall_s"], 2),
+              "sim_cycles_per_s": round(out["sim_cycles"] / max(out["sim_wall_s"], 1e-9)),
               "divisor": top.divisor, "lanes": limits.lanes, "table": limits.table,
               "topology": [[3 * p.header.n_features, *p.header.sizes] for p in parsed]}
     if first is not None:
