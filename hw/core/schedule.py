@@ -14,6 +14,6 @@ __all__ = ["FEED_CYCLES", "TABLE_FIFO_DEPTH"]
 #: after ``start``.
 FEED_CYCLES = 2
 #: Output FIFO depth of the table core's :class:`dynalign.hw.encoder.server.TableServer`
-#: (one beat per ``ISSUE_TO_BEAT`` cycles: the iCEBreaker's flip-flops are scarce and
-#: the LIF network's layer 1 is slower anyway).
+#: (one beat per ``ISSUE_TO_BEAT + 1`` cycles: the next read waits for the beat to be
+#: taken; the iCEBreaker's flip-flops are scarce and its layer 1 is slower anyway).
 TABLE_FIFO_DEPTH = 1
