@@ -34,7 +34,7 @@ from dynalign.constraints.boards import limits_for_images
 from dynalign.hw.formats import CODE
 from dynalign.hw.top import DynalignTop
 from dynalign.hw.validate import positive_int
-from dynalign.hw.wire import Limits, Results, golden_results, parse_image
+from dynalign.hw.wire import Limits, Results, golden_records, golden_results, parse_image
 
 from .rundir import run_codes
 from .sim_link import run_ops
@@ -62,8 +62,8 @@ def mismatch_message(got: Results, exp: Results) -> str:
 def predicted_cycles(image, codes, limits: Limits) -> np.ndarray:
     """The model's ``cycles`` for every row of ``codes`` (M, K) on a device with
     ``limits`` (no simulation): what ``verify system`` holds the RTL to."""
-    rows = [golden_results(image, c, limits=limits).cycles for c in np.asarray(codes)]
-    return np.asarray(rows, dtype=np.int64)
+    return np.asarray([r.cycles for r in golden_records(image, codes, limits=limits)],
+                      dtype=np.int64)
 
 
 def verify_system(images: list[bytes], codes: list, *, samples: int | None, lanes: int = 4,
@@ -101,9 +101,10 @@ def verify_system(images: list[bytes], codes: list, *, samples: int | None, lane
     for which, idxs in schedule:
         ops.append({"op": "upload", "image": images[which].hex()})
         for i in idxs:
-            c = codes[which][i % len(codes[which])]
+            row = i % len(codes[which])            # more samples than rows: wrap around
+            c = codes[which][row]
             ops.append({"op": "classify", "codes": [int(v) for v in c]})
-            checks.append((len(ops) - 1, which, i, c))
+            checks.append((len(ops) - 1, which, row, c))
     # a RUN right after an upload waits for the encoder's table refill (37 M cycles for
     # 256 codes x 800 RK4 steps; none with table=True): allow 4000 x 50000 = 2e8 quiet
     # cycles per reply
@@ -111,6 +112,10 @@ def verify_system(images: list[bytes], codes: list, *, samples: int | None, lane
     out = run_ops(top, ops, build_root=build_root, tag="verify", quiet_cycles=4000,
                   quiet_limit=50000)
     wall = time.perf_counter() - t0
+    # the golden records of every sample run, per model at once (the whole split)
+    used = [sorted({i for _, w, i, _ in checks if w == which}) for which in range(len(images))]
+    expected = [dict(zip(idx, golden_records(parsed[w], codes[w][idx], limits=limits)))
+                if idx else {} for w, idx in enumerate(used)]
     mismatches, first, cycles, model_cycles = 0, None, {0: [], 1: []}, {0: [], 1: []}
     for op_i, which, i, c in checks:
         res = out["ops"][op_i]
@@ -121,7 +126,8 @@ def verify_system(images: list[bytes], codes: list, *, samples: int | None, lane
                               "message": f"model {'AB'[which]} sample {i}: no results "
                                          f"({res.get('error')})"}
             continue
-        ok, got, exp = compare_results(res["results"], parsed[which], c, limits=limits)
+        got, exp = Results.unpack(bytes.fromhex(res["results"])), expected[which][i]
+        ok = got == exp
         cycles[which].append(got.cycles)
         model_cycles[which].append(exp.cycles)
         if not ok:

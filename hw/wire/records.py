@@ -29,13 +29,14 @@ from .image import (
     DeviceImage,
     ImageHeader,
     build_image,
+    golden_table,
     parse_image,
 )
 
 __all__ = ["CORE_STUB", "CORE_LIF", "CORE_LIF_TABLE", "IDENTITY_MAGIC", "IDENTITY",
            "IDENTITY_LEN_FIXED", "STATUS", "STATUS_LEN", "RESULT_FIXED", "RESULT_SUMMARY_LEN",
            "result_len", "FLAG_ENC_SAT", "FLAG_MEM_SAT", "FLAG_CORE_ERROR", "Limits",
-           "Status", "Results", "golden_results", "device_cycles", "image_for"]
+           "Status", "Results", "golden_results", "golden_records", "device_cycles", "image_for"]
 
 
 #: Core ids of the ``IDENTIFY`` record: the stub (link tests), the LIF engine with the
@@ -242,6 +243,42 @@ def golden_results(image: DeviceImage, codes, *, limits: Limits | None = None) -
                    spikes=tuple(int(v) for v in res.spikes[0]),
                    saturations=tuple(int(v) for v in res.saturations[0]),
                    out_counts=tuple(int(v) for v in res.out_counts[0]))
+
+
+def golden_records(image: DeviceImage, codes, *, limits: Limits | None = None) -> list:
+    """:func:`golden_results` of every row of ``codes`` (M, K), vectorised: the encoder's
+    table of every code once (:func:`dynalign.hw.wire.golden_table`, or the image's
+    table block), the M samples through the golden network at once, and with
+    ``limits`` the device's cycles of each (:func:`dynalign.hw.core.cycles.ref_device_cycles`).
+    For whole test splits; equal to ``[golden_results(image, c, limits=limits) for c in
+    codes]``."""
+    codes = check_codes(np.asarray(codes))
+    k = image.n_features
+    if codes.ndim != 2 or codes.shape[1] != k:
+        raise ValueError(f"codes of shape {codes.shape} for a model with K={k}: want (M, {k})")
+    if image.table is not None:         # the device serves the uploaded table
+        table, sat = image.table, image.table_sat.astype(bool)
+    else:
+        table, sat = golden_table(image.encoder)
+    rows = codes - CODE.min_int                                  # (M, K)
+    traj = table[rows]                                           # (M, K, T, 3)
+    m, _, steps, _ = traj.shape
+    samples = traj.transpose(0, 2, 1, 3).reshape(m, steps, 3 * k)
+    res = ref_network(samples, image.network)
+    enc_sat = sat[rows].any(axis=1)
+    mem_sat = res.saturations.sum(axis=1) > 0
+    if limits is None:
+        cycles = np.zeros(m, np.int64)
+    else:
+        if not isinstance(limits, Limits):
+            raise TypeError(f"limits must be a Limits, not {limits!r}")
+        cycles = ref_device_cycles(res, n_features=k, lanes=limits.lanes, table=limits.table)
+    return [Results(cls=int(res.cls[i]),
+                    flags=(FLAG_ENC_SAT if enc_sat[i] else 0) | (FLAG_MEM_SAT if mem_sat[i] else 0),
+                    cycles=int(cycles[i]),
+                    spikes=tuple(int(v) for v in res.spikes[i]),
+                    saturations=tuple(int(v) for v in res.saturations[i]),
+                    out_counts=tuple(int(v) for v in res.out_counts[i])) for i in range(m)]
 
 
 def device_cycles(image: DeviceImage, result, limits: Limits) -> int:
