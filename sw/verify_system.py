@@ -16,9 +16,12 @@ Prints ``{"compared", "mismatches", "cycles_per_inference", "uart_bytes",
 "mode_switches"}`` (plus per-model cycles).  ``cycles_per_inference`` is the device's
 own count from ``RUN`` to the class (encoder lookup + network).
 
-Simulation speed: the UART runs at ``--divisor`` clock cycles per bit (default 8; a board
-uses clock / baud, e.g. 104 at 12 MHz and 115200 baud).  Only the link's bit time
-changes; the protocol and the results do not depend on it.
+Simulation speed: the UART runs at ``--divisor`` clock cycles per bit (default
+:data:`~dynalign.hw.uart.MIN_DIVISOR`, the fastest the UART takes; a board uses clock /
+baud, e.g. 104 at 12 MHz and 115200 baud).  Only the link's bit time changes; the
+protocol, the results and their ``cycles`` (counted from ``RUN``) do not depend on it.
+The report gives the simulated cycles, the simulation's wall time and its cycles per
+second.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import numpy as np
 from dynalign.constraints.boards import limits_for_images
 from dynalign.hw.formats import CODE
 from dynalign.hw.top import DynalignTop
+from dynalign.hw.uart import MIN_DIVISOR
 from dynalign.hw.validate import positive_int
 from dynalign.hw.wire import Limits, Results, golden_records, golden_results, parse_image
 
@@ -67,7 +71,7 @@ def predicted_cycles(image, codes, limits: Limits) -> np.ndarray:
 
 
 def verify_system(images: list[bytes], codes: list, *, samples: int | None, lanes: int = 4,
-                  divisor: int = 8, code_format=None, build_root=None,
+                  divisor: int = MIN_DIVISOR, code_format=None, build_root=None,
                   table: bool = False, top=None) -> dict:
     """Run the upload / classify schedule on the Verilated top and compare with golden.
 
@@ -172,8 +176,9 @@ def register(sub):
     p.add_argument("--samples", type=_samples, default=20,
                    help="test samples per model, or 'all': the whole test split")
     p.add_argument("--lanes", type=int, default=4, help="LIF lanes of the simulated top")
-    p.add_argument("--divisor", type=int, default=8,
-                   help="UART clock cycles per bit in simulation (default 8)")
+    p.add_argument("--divisor", type=int, default=MIN_DIVISOR,
+                   help=f"UART clock cycles per bit in simulation (default {MIN_DIVISOR}, "
+                        "the fastest)")
     p.add_argument("--seed", type=int, default=0, help="random codes when RUN has no data")
     p.add_argument("--table", action="store_true",
                    help="simulate the core that serves an uploaded trajectory table (the "
