@@ -36,7 +36,9 @@
   (:class:`dynalign.hw.core.record.ResultsRecord`: class, flags, L, n_out, cycles,
   spikes and saturations per layer, output spike counts).  ``cycles`` counts clock
   cycles from ``start`` to the class being valid (encoder lookup included): the latency
-  of one inference.
+  of one inference, exactly :func:`dynalign.hw.core.cycles.ref_device_cycles` (the
+  schedule constants in :mod:`dynalign.hw.core.schedule`,
+  :mod:`dynalign.hw.encoder.schedule` and :mod:`dynalign.hw.lif.schedule`).
 
 :class:`DynalignTop` has two pins, ``rx`` and ``tx``; a board wrapper
 (``constraints/boards.py``) connects them to the board's USB-serial UART.
@@ -52,6 +54,7 @@ from .core.layout import CoreLayout
 from .core.loader import ImageLoader
 from .core.record import ResultsRecord
 from .core.run import RunSequencer
+from .core.schedule import TABLE_FIFO_DEPTH
 from .encoder.encoder import TrajectoryEncoder
 from .encoder.server import TableServer
 from .engine import CommandEngine, CoreSignature, StubCore
@@ -115,7 +118,7 @@ class LIFCore(wiring.Component):
         if self.table:
             self.enc = TableServer(max_T=limits.max_samples,
                                    max_features=limits.max_features, code_format=code_format,
-                                   banks=2, fifo_depth=1)
+                                   banks=2, fifo_depth=TABLE_FIFO_DEPTH)
         else:
             self.enc = TrajectoryEncoder(max_T=limits.max_samples,
                                          max_features=limits.max_features, lanes=1,

@@ -102,7 +102,11 @@ def run_cocotb(*, verilog_text: str, toplevel: str, test_module: str, build_dir,
     build_dir = Path(build_dir)
     build_dir.mkdir(parents=True, exist_ok=True)
     src = build_dir / f"{toplevel}.v"
-    src.write_text(verilog_text)
+    # an unchanged source keeps its time stamp: Verilator skips a model whose sources
+    # and outputs are unchanged (its --skip-identical) and make finds nothing to do, so
+    # a second run of the same design does not build it again
+    if not src.exists() or src.read_text() != verilog_text:
+        src.write_text(verilog_text)
     waves = waves_requested() if waves is None else waves
     runner = get_runner("verilator")
     with _make_vars():

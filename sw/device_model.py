@@ -19,6 +19,7 @@ of checks), this model fixes it and the gateware follows it.
 
 from __future__ import annotations
 
+import functools
 import struct
 import zlib
 
@@ -48,13 +49,14 @@ from dynalign.hw.wire import (
     Limits,
     Results,
     crc16,
+    device_cycles,
     encode_frame,
     parse_image,
     payload_length_ok,
     table_len,
 )
 
-__all__ = ["DeviceModel", "StubCoreModel", "GoldenCore", "stub_result"]
+__all__ = ["DeviceModel", "StubCoreModel", "GoldenCore", "golden_core", "stub_result"]
 
 def stub_result(store: bytes, codes: list[int]) -> bytes:
     """The stub core: ``acc = sum_j code_j * w_j`` (int32 wrap-around) with ``w_j`` the
@@ -96,9 +98,11 @@ class GoldenCore:
     order (``f0x f0y f0z f1x ...``) through :func:`dynalign.hw.lif.ref.ref_network`; the
     results record is packed from what they return.
 
-    ``cycles`` is not computed by a golden model: a ``cycle_model(image, result)``
-    callable may supply it (the end-to-end check compares the RTL's cycles with the
-    LIF RTL's own count instead); without one it is 0.
+    ``cycles`` comes from the ``cycle_model(image, net)`` callable (``net``: the
+    :class:`dynalign.hw.lif.ref.NetworkResult` of the one sample): the whole-device
+    model of a device with given limits is :func:`golden_core`'s
+    (:func:`dynalign.hw.wire.device_cycles`, the cycles the gateware counts); without
+    one it is 0.
     """
 
     def __init__(self, *, cycle_model=None):
@@ -128,8 +132,16 @@ class GoldenCore:
                       saturations=tuple(int(v) for v in net.saturations[0]),
                       out_counts=tuple(int(v) for v in net.out_counts[0]))
         if self._cycle_model is not None:
-            res = res._replace(cycles=int(self._cycle_model(image, res)))
+            res = res._replace(cycles=int(self._cycle_model(image, net)))
         return res.pack()
+
+
+def golden_core(limits: Limits) -> GoldenCore:
+    """A :class:`GoldenCore` that answers the cycles of a device with ``limits`` (its
+    lanes and core), from the whole-device cycle model."""
+    if not isinstance(limits, Limits):
+        raise TypeError(f"limits must be a Limits, not {limits!r}")
+    return GoldenCore(cycle_model=functools.partial(device_cycles, limits=limits))
 
 
 class DeviceModel:

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import cocotb
-from cocotb.triggers import ClockCycles
 
-from dynalign.sim.tb_top import SimUARTTransport, reset
+from dynalign.sim.tb_top import SimUARTTransport, cycles, reset
 from dynalign.sim.tb_top_run import CLOCK_NS
 from dynalign.sw.driver import Device, DeviceError, LinkTimeout
 
@@ -38,6 +38,7 @@ async def top_job(dut):
     dev = Device(transport, quiet_limit=job.get("quiet_limit", 2000), retries=0)
     out = []
     clk_start = cocotb.utils.get_sim_time("ns")
+    wall_start = time.perf_counter()
     for op in job["ops"]:
         kind = op["op"]
         t0 = cocotb.utils.get_sim_time("ns")
@@ -62,7 +63,7 @@ async def top_job(dut):
                 if op.get("reply", True):
                     res["reply"] = _frame_json(await dev.receive())
                 else:
-                    await ClockCycles(dut.clk, op.get("wait", 1000))
+                    await cycles(op.get("wait", 1000))
             else:
                 raise AssertionError(f"unknown op {kind!r}")
         except DeviceError as exc:
@@ -73,5 +74,6 @@ async def top_job(dut):
         out.append(res)
     summary = {"ops": out, "bytes_sent": dev.bytes_sent, "bytes_received": dev.bytes_received,
                "line_bytes": transport.line_bytes,
-               "sim_cycles": int((cocotb.utils.get_sim_time("ns") - clk_start) // CLOCK_NS)}
+               "sim_cycles": int((cocotb.utils.get_sim_time("ns") - clk_start) // CLOCK_NS),
+               "sim_wall_s": time.perf_counter() - wall_start}
     Path(os.environ["DYNALIGN_TOP_RESULT"]).write_text(json.dumps(summary))

@@ -101,3 +101,13 @@ def test_plot_writes_png(capsys, tmp_path):
                         "--tmax", "2", "--out", str(out))
     assert code == 0 and out.exists()
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_verify_system_samples_count_or_all(capsys):
+    """``--samples`` takes a positive count or ``all`` (the whole test split)."""
+    from dynalign.sw.verify_system import _samples
+    assert _samples("all") is None and _samples("12") == 12
+    for bad in ("0", "-3", "some"):
+        with pytest.raises(SystemExit):
+            cli.main(["verify", "system", "run", "--samples", bad])
+        assert "must be a positive integer or 'all'" in capsys.readouterr().err

@@ -6,18 +6,20 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from amaranth.hdl import Signal
 
 from dynalign.constraints.boards import limits_for_images
 from dynalign.hw.formats import CODE, SAMPLE, QFormat
 from dynalign.hw.lif.ref import random_network
 from dynalign.hw.systems import EncoderConfig
-from dynalign.hw.top import DynalignTop, lif_limits
+from dynalign.hw.top import DynalignTop, LIFCore, lif_limits
 from dynalign.hw.wire import (
     ENCODER_OFFSET,
     IMAGE_HEADER_LEN,
     LAYERS_OFFSET,
     Cmd,
     Err,
+    Results,
     build_image,
     encode_frame,
     golden_table,
@@ -48,7 +50,8 @@ def codes(seed, n):
 def session(tmp_path_factory):
     from dynalign.sw.sim_link import run_ops
     a, b = model(1, delta=2.0), model(2, delta=-1.5, reset="zero")   # b: zero reset
-    limits = lif_limits(max_features=4, max_samples=5, max_sizes=(12, 6), lanes=2,
+    # lanes 8: the ULX3S's (the integrating encoder)
+    limits = lif_limits(max_features=4, max_samples=5, max_sizes=(12, 6), lanes=8,
                         max_payload=128)
     top = DynalignTop(limits=limits, divisor=DIVISOR, code_format=SMALL_CODE)
     ca = codes(3, 3)
@@ -81,7 +84,8 @@ def session(tmp_path_factory):
     ops += [{"op": "classify", "codes": c.tolist()} for c in ca]
     ops += [{"op": "upload", "image": a.hex()}, {"op": "classify", "codes": ca[0].tolist()}]
     out = run_ops(top, ops, tag="pytest")
-    return {"a": a, "b": b, "ca": ca, "faults": faults, "out": out["ops"], "summary": out}
+    return {"a": a, "b": b, "ca": ca, "faults": faults, "out": out["ops"], "summary": out,
+            "limits": limits, "ops": ops}
 
 
 def test_upload_and_classify_match_golden(session):
@@ -89,7 +93,7 @@ def test_upload_and_classify_match_golden(session):
     assert ops[1]["bank"] == 1
     image = parse_image(session["a"])
     for op, c in zip(ops[2:5], session["ca"]):
-        ok, got, exp = compare_results(op["results"], image, c)
+        ok, got, exp = compare_results(op["results"], image, c, limits=session["limits"])
         assert ok, (got, exp)
 
 
@@ -119,11 +123,11 @@ def test_mode_switch_without_rebuild(session):
     assert ops[n]["bank"] == 0
     image_b = parse_image(session["b"])
     for op, c in zip(ops[n + 1:n + 4], session["ca"]):
-        ok, got, exp = compare_results(op["results"], image_b, c)
+        ok, got, exp = compare_results(op["results"], image_b, c, limits=session["limits"])
         assert ok, (got, exp)
     assert ops[n + 4]["bank"] == 1
     ok, _, _ = compare_results(ops[n + 5]["results"], parse_image(session["a"]),
-                               session["ca"][0])
+                               session["ca"][0], limits=session["limits"])
     assert ok
 
 
@@ -136,7 +140,8 @@ def test_zero_reset_reaches_the_core(session):
     n = 9 + len(session["faults"])
     subtract = replace(image_b, network=replace(image_b.network, layers=tuple(
         replace(layer, reset="subtract") for layer in image_b.network.layers)))
-    verdicts = [compare_results(op["results"], subtract, c)[0]
+    verdicts = [compare_results(op["results"], subtract, c,
+                                        limits=session["limits"])[0]
                 for op, c in zip(session["out"][n + 1:n + 4], session["ca"])]
     assert not all(verdicts)
 
@@ -146,7 +151,7 @@ def test_checker_catches_a_one_bit_error(session):
     image = parse_image(session["a"])
     res = bytearray(bytes.fromhex(op["results"]))
     res[-1] ^= 1
-    ok, _, _ = compare_results(bytes(res).hex(), image, session["ca"][0])
+    ok, _, _ = compare_results(bytes(res).hex(), image, session["ca"][0], limits=session["limits"])
     assert not ok
 
 
@@ -187,14 +192,14 @@ def table_model(seed, *, delta, sizes=(12, 6)):
 
 @pytest.fixture(scope="module")
 def table_session():
-    """The iCEBreaker's configuration (table core, the model store in the single-port
-    SPRAM).  Upload A (the driver adds its table block), classify; WRITE_ENCODER and an
+    """The iCEBreaker's configuration (table core, one lane, the model store in the
+    single-port SPRAM).  Upload A (the driver adds its table block), classify; WRITE_ENCODER and an
     image without a table are refused; a *tampered* table (uploaded frame by frame, the driver
     would refuse it) is served as uploaded; switch to B and back to A."""
     from dynalign.sw.sim_link import run_ops
     a, b = table_model(1, delta=2.0), table_model(2, delta=-1.5)
-    limits = lif_limits(max_features=4, max_samples=2, max_sizes=(12, 6), lanes=2,
-                        max_payload=128, table=True)
+    limits = lif_limits(max_features=4, max_samples=2, max_sizes=(12, 6), lanes=1,
+                        max_payload=128, table=True)                  # the iCEBreaker's
     top = DynalignTop(limits=limits, divisor=DIVISOR, store_ram="spram")   # as on the UP5K
     cs = np.random.default_rng(7).integers(-128, 128, size=(3, 3))
     image_a = parse_image(a)
@@ -218,7 +223,7 @@ def table_session():
     ops += [{"op": "upload", "image": a.hex()}, {"op": "classify", "codes": cs[0].tolist()}]
     out = run_ops(top, ops, tag="pytest_table")
     return {"a": a, "b": b, "cs": cs, "tampered": tampered, "n_raw": len(raw),
-            "out": out["ops"]}
+            "out": out["ops"], "limits": limits, "ops": ops}
 
 
 def test_table_core_classifies_switches_and_refuses(table_session):
@@ -226,17 +231,18 @@ def test_table_core_classifies_switches_and_refuses(table_session):
     image_a, image_b = parse_image(table_session["a"]), parse_image(table_session["b"])
     assert ops[1]["bank"] == 1
     for op, c in zip(ops[2:5], cs):
-        ok, got, exp = compare_results(op["results"], image_a, c)
+        ok, got, exp = compare_results(op["results"], image_a, c, limits=table_session["limits"])
         assert ok, (got, exp)
     assert ops[5]["reply"]["payload"][:2] == f"{int(Err.UNSUPPORTED):02x}"
     assert ops[6]["reply"]["payload"][:2] == f"{int(Err.IMAGE_FORMAT):02x}"
     n = 7 + table_session["n_raw"] + 1
     assert ops[n]["bank"] == 1                      # the tampered upload made bank 0 active
     for op, c in zip(ops[n + 1:n + 4], cs):
-        ok, got, exp = compare_results(op["results"], image_b, c)
+        ok, got, exp = compare_results(op["results"], image_b, c, limits=table_session["limits"])
         assert ok, (got, exp)
     assert ops[n + 4]["bank"] == 0
-    ok, got, exp = compare_results(ops[n + 5]["results"], image_a, cs[0])
+    ok, got, exp = compare_results(ops[n + 5]["results"], image_a, cs[0],
+                                   limits=table_session["limits"])
     assert ok, (got, exp)
 
 
@@ -246,9 +252,86 @@ def test_table_core_serves_the_uploaded_table(table_session):
     ops, cs = table_session["out"], table_session["cs"]
     res = ops[7 + table_session["n_raw"]]["results"]
     served = parse_image(table_session["tampered"], check_table=False)
-    ok, got, exp = compare_results(res, served, cs[0])
+    ok, got, exp = compare_results(res, served, cs[0], limits=table_session["limits"])
     assert ok, (got, exp)
-    ok, _, _ = compare_results(res, parse_image(table_session["a"]), cs[0])
+    ok, _, _ = compare_results(res, parse_image(table_session["a"]), cs[0],
+                               limits=table_session["limits"])
     assert not ok
     with pytest.raises(ValueError, match="table block disagrees"):
         parse_image(table_session["tampered"])
+
+
+# ---- the cycle model of the whole device, and the Python device beside the RTL -------
+
+def _model_records(limits, ops):
+    """The RESULTS payloads that the Python device (the golden core, cycles from the
+    whole-device model of these limits) answers to the ``upload`` / ``classify`` ops."""
+    from dynalign.sw.device_model import DeviceModel, golden_core
+    from dynalign.sw.driver import Device, ModelTransport, run_sync
+    dev = Device(ModelTransport(DeviceModel(limits=limits, core=golden_core(limits))))
+
+    async def go():
+        out = []
+        for op in ops:
+            if op["op"] == "upload":
+                await dev.upload(bytes.fromhex(op["image"]))
+            elif op["op"] == "classify":
+                out.append((await dev.classify(op["codes"])).pack().hex())
+        return out
+    return run_sync(go())
+
+
+@pytest.mark.parametrize("which", ["session", "table_session"])
+def test_python_device_answers_the_rtl_cycles(which, request):
+    """The device model with the golden core answers, for the same uploads and codes, the
+    very bytes the Verilated top answered -- ``cycles`` included (lanes 8 with the
+    integrator; lanes 1 with the table core, the iCEBreaker's)."""
+    sess = request.getfixturevalue(which)
+    n = next(i for i, op in enumerate(sess["ops"]) if op["op"] == "raw")
+    ops = sess["ops"][:n]                   # up to the first raw frame
+    rtl = [o["results"] for o, op in zip(sess["out"][:n], ops) if op["op"] == "classify"]
+    got = _model_records(sess["limits"], ops)
+    assert len(got) == 3 and got == rtl
+    assert all(Results.unpack(bytes.fromhex(r)).cycles > 0 for r in rtl)
+
+
+class SlowFeedCore(LIFCore):
+    """A planted timing fault: a one-entry register slice on the code stream from the run
+    sequencer to the encoder (a wait state per code, as one might add for timing).  The
+    results are those of the golden model; only the latency grows, by one cycle."""
+
+    def elaborate(self, platform):
+        m = super().elaborate(platform)
+        run, enc = m.submodules.run, m.submodules.enc
+        full = Signal()
+        code = Signal.like(run.codes.payload)
+        # later assignments win: they replace the direct connection made by LIFCore
+        m.d.comb += [run.codes.ready.eq(~full), enc.i_codes.valid.eq(full),
+                     enc.i_codes.payload.eq(code)]
+        with m.If(run.codes.valid & ~full):
+            m.d.sync += [full.eq(1), code.eq(run.codes.payload)]
+        with m.If(full & enc.i_codes.ready):
+            m.d.sync += full.eq(0)
+        return m
+
+
+def test_a_planted_timing_fault_fails_the_cycle_check():
+    """The same results one cycle later: ``verify system`` reports every record, naming
+    the model, the sample and both counts; nothing but ``cycles`` differs."""
+    a = table_model(1, delta=2.0)
+    limits = lif_limits(max_features=4, max_samples=2, max_sizes=(12, 6), lanes=1,
+                        max_payload=128, table=True)
+    top = DynalignTop(limits=limits, divisor=DIVISOR)
+    top.core = SlowFeedCore(limits=limits, store_addr_width=top.engine.store_aw,
+                            feat_addr_width=top.engine.feat_aw,
+                            table_addr_width=top.engine.table_aw)
+    cs = np.random.default_rng(7).integers(-128, 128, size=(2, 3))
+    rep = verify_system([a], [cs], samples=None, top=top)
+    assert rep["compared"] == 2 and rep["mismatches"] == 2
+    first = rep["first_mismatch"]
+    got, exp = first["got"]["cycles"], first["expected"]["cycles"]
+    assert got == exp + 1
+    assert first["message"] == (f"model A sample 0: cycles {got} on the device, {exp} "
+                                "from the model")
+    assert {k: v for k, v in first["got"].items() if k != "cycles"} == \
+        {k: v for k, v in first["expected"].items() if k != "cycles"}

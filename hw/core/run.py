@@ -11,8 +11,11 @@ from ..encoder.regs import ERROR_WIDTH
 from ..lif.rtl import RD_ADDR_WIDTH, rd_count_addr, rd_stat_addr
 from ..wire import FLAG_CORE_ERROR, FLAG_ENC_SAT, FLAG_MEM_SAT
 from .layout import CoreLayout
+from .schedule import FEED_CYCLES
 
 __all__ = ["RunSequencer"]
+
+assert FEED_CYCLES == 2     # FEED (the feature buffer's address), FEED2 (its code offered)
 
 
 class RunSequencer(wiring.Component):
@@ -20,7 +23,8 @@ class RunSequencer(wiring.Component):
 
     On ``start`` (taken while ``idle``) the encoder's flags are cleared and, with a good
     model and a valid table, the ``K`` feature codes (int8, truncated to the code
-    width) go from the feature buffer to ``codes`` (two cycles per code at least); when
+    width) go from the feature buffer to ``codes`` (``FEED_CYCLES`` = 2 cycles per code
+    at least, :mod:`~.schedule`); when
     the network's class arrives on ``lif_cls`` it is kept in ``cls``, ``flags`` gets
     ``FLAG_ENC_SAT`` (the encoder's sticky ``sat``) and ``FLAG_CORE_ERROR`` (any
     encoder error), and the read-back writes record word ``i`` with the network's

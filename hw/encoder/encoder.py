@@ -91,7 +91,7 @@ class TrajectoryEncoder(wiring.Component):
         with the same fraction integrates a subset of the codes (small simulations).
     fifo_depth : int in 1..64
         Output FIFO depth (default :data:`~.lookup.OUTPUT_FIFO_DEPTH`): 3 or more stream
-        a beat per cycle; fewer stream slower (1: a beat every third cycle) in fewer
+        a beat per cycle; fewer stream slower (1: a beat every fourth cycle) in fewer
         flip-flops, for a sink that is slower anyway.
 
     Ports

@@ -16,11 +16,9 @@ from amaranth.lib.wiring import In, Out
 from ..formats import SAMPLE
 from ..validate import check_choice, check_int, positive_int
 from .regs import ERROR_WIDTH, Error
+from .schedule import OUTPUT_FIFO_DEPTH
 
 __all__ = ["OUTPUT_FIFO_DEPTH", "code_layout", "sample_layout", "TableLookup"]
-
-#: Default depth of the output FIFO (a beat per cycle through the lookup).
-OUTPUT_FIFO_DEPTH = 4
 
 
 def code_layout(code_width: int) -> data.StructLayout:
@@ -44,6 +42,9 @@ class TableLookup(wiring.Component):
     ``rd_row = code + 2**(w-1)``.  Pipeline: issue (code buffer read), table read, into
     the output FIFO; a read is issued only while the FIFO has room for what is in
     flight, so a sink that is always ready gets a beat per cycle (``fifo_depth >= 3``).
+    Its latencies (:mod:`~.schedule`): the first read ``REQUEST_TO_ISSUE`` cycle after
+    the request's last code, each beat at the FIFO output ``ISSUE_TO_BEAT`` cycles after
+    its read; a read waits while ``fifo_depth`` beats are issued and not taken.
 
     A code is accepted (``i_codes.ready``) while ``busy`` is low and either the code's
     buffer is free or the code is dropped: with no valid table (``Error.NO_TABLE``) or

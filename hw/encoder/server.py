@@ -41,7 +41,7 @@ class TableServer(wiring.Component):
         served.  ``1``: a write invalidates the table until the next ``refill``.
     fifo_depth : int in 1..64
         Output FIFO depth (default :data:`~.lookup.OUTPUT_FIFO_DEPTH`; 1: a beat every
-        third cycle, for a sink that is slower anyway).
+        fourth cycle, ``ISSUE_TO_BEAT + 1``, for a sink that is slower anyway).
 
     Ports
     -----

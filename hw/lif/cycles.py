@@ -32,6 +32,7 @@ from .ref import LIFNetworkParams, NetworkResult
 from .schedule import DRAIN, FIFO_DEPTH, ISSUE_TO_MASK, MASK_TO_SERIALISER, READOUT_TAIL
 
 __all__ = ["ref_cycles", "ref_cycles_from_trains", "ref_cycles_from_sizes",
+           "layer_step_cycles",
            "group_spikes", "FIFO_DEPTH", "MASK_TO_SERIALISER", "ISSUE_TO_MASK", "DRAIN",
            "READOUT_TAIL"]
 
@@ -93,6 +94,17 @@ def ref_cycles_from_trains(active, spike_trains, *, lanes: int,
                            fifo_depth: int = FIFO_DEPTH) -> np.ndarray:
     """:func:`ref_cycles` from ``active`` (N, T, L) and ``spike_trains`` (L arrays
     (N, T, n_l) of 0/1), e.g. as saved by the sweep."""
+    steps = layer_step_cycles(active, spike_trains, lanes=lanes, fifo_depth=fifo_depth)
+    T = steps.shape[1]
+    n_last = np.asarray(spike_trains[-1]).shape[-1]
+    return steps.sum(axis=(1, 2)) + (T - 1) + n_last + READOUT_TAIL
+
+
+def layer_step_cycles(active, spike_trains, *, lanes: int,
+                      fifo_depth: int = FIFO_DEPTH) -> np.ndarray:
+    """``D[n, t, l]`` of :func:`ref_cycles` (N, T, L) int64: the cycles of layer step
+    ``(t, l)`` of sample ``n``, from its first issue to the end of its drain inclusive
+    (what the whole-device model, :mod:`dynalign.hw.core.cycles`, schedules)."""
     _check_design(lanes, fifo_depth)
     active = np.asarray(active, dtype=np.int64)
     if active.ndim != 3:
@@ -101,7 +113,7 @@ def ref_cycles_from_trains(active, spike_trains, *, lanes: int,
     if len(spike_trains) != L:
         raise ValueError(f"{len(spike_trains)} spike trains for {L} layers")
     K = fifo_depth - 1
-    total = np.zeros(N, np.int64)
+    steps = np.zeros((N, T, L), np.int64)
     for k, train in enumerate(spike_trains):
         train = np.asarray(train)
         if train.shape[:2] != (N, T):
@@ -121,9 +133,8 @@ def ref_cycles_from_trains(active, spike_trains, *, lanes: int,
             if g:
                 s = np.maximum(s, load[:, :, g - 1] + q[:, :, g - 1])
             load[:, :, g] = s
-        total += (load[:, :, G - 1] + p[:, :, G - 1] + 1).sum(axis=1)
-    n_last = np.asarray(spike_trains[-1]).shape[-1]
-    return total + (T - 1) + n_last + READOUT_TAIL
+        steps[:, :, k] = load[:, :, G - 1] + p[:, :, G - 1] + 1
+    return steps
 
 
 def ref_cycles_from_sizes(active, n_out, *, lanes: int) -> np.ndarray:

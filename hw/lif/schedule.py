@@ -10,7 +10,7 @@ The block tests (``tests/test_lif_blocks.py``) hold each block to its latency he
 from __future__ import annotations
 
 __all__ = ["FIFO_DEPTH", "ACCUMULATE_LATENCY", "UPDATE_LATENCY", "ISSUE_TO_MASK",
-           "FIFO_LATENCY", "MASK_TO_SERIALISER", "DRAIN", "READOUT_TAIL"]
+           "FIFO_LATENCY", "MASK_TO_SERIALISER", "DRAIN", "READOUT_TAIL", "INPUT_TO_FULL"]
 
 #: Default depth of the spike-mask FIFO (``LIFNetwork(fifo_depth=...)``); a group's last
 #: entry is issued only while fewer than ``fifo_depth - 1`` masks are pending.
@@ -31,3 +31,6 @@ MASK_TO_SERIALISER = FIFO_LATENCY + 1
 DRAIN = ISSUE_TO_MASK + MASK_TO_SERIALISER
 #: Read-out cycles after the scan of the output neurons (the registered key compare).
 READOUT_TAIL = 1
+#: The input loader (LA -> LB -> LW): the last sample of a step accepted -> its bank
+#: seen full by the sequencer, which issues the step's first entry one cycle later.
+INPUT_TO_FULL = 3

@@ -11,6 +11,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..core.cycles import ref_device_cycles
 from ..encoder.ref import check_codes, ref_trajectory_table
 from ..formats import CODE
 from ..lif.ref import ref_network
@@ -28,13 +29,14 @@ from .image import (
     DeviceImage,
     ImageHeader,
     build_image,
+    golden_table,
     parse_image,
 )
 
 __all__ = ["CORE_STUB", "CORE_LIF", "CORE_LIF_TABLE", "IDENTITY_MAGIC", "IDENTITY",
            "IDENTITY_LEN_FIXED", "STATUS", "STATUS_LEN", "RESULT_FIXED", "RESULT_SUMMARY_LEN",
            "result_len", "FLAG_ENC_SAT", "FLAG_MEM_SAT", "FLAG_CORE_ERROR", "Limits",
-           "Status", "Results", "golden_results", "image_for"]
+           "Status", "Results", "golden_results", "golden_records", "device_cycles", "image_for"]
 
 
 #: Core ids of the ``IDENTIFY`` record: the stub (link tests), the LIF engine with the
@@ -221,12 +223,13 @@ class Results(NamedTuple):
         return c, flags, cycles
 
 
-def golden_results(image: DeviceImage, codes) -> Results:
-    """What the device answers for one sample's codes (shape (1, K) or (K,)), cycles 0.
+def golden_results(image: DeviceImage, codes, *, limits: Limits | None = None) -> Results:
+    """What the device answers for one sample's codes (shape (1, K) or (K,)).
 
     Encoder: :func:`dynalign.hw.encoder.ref.ref_trajectory_table` on the image's encoder
     registers (the uploaded integers), or the image's table block where it has one;
-    network: :func:`dynalign.hw.lif.ref.ref_network`.
+    network: :func:`dynalign.hw.lif.ref.ref_network`.  ``cycles``: with ``limits`` (the
+    device's lanes and core) the device's count, :func:`device_cycles`; without, 0.
     """
     codes = check_codes(np.asarray(codes).reshape(1, -1))
     k = image.n_features
@@ -241,10 +244,58 @@ def golden_results(image: DeviceImage, codes) -> Results:
     res = ref_network(samples, image.network)
     flags = (FLAG_ENC_SAT if int(sat.sum()) else 0) | \
         (FLAG_MEM_SAT if int(res.saturations[0].sum()) else 0)
-    return Results(cls=int(res.cls[0]), flags=flags, cycles=0,
+    cycles = 0 if limits is None else device_cycles(image, res, limits)
+    return Results(cls=int(res.cls[0]), flags=flags, cycles=cycles,
                    spikes=tuple(int(v) for v in res.spikes[0]),
                    saturations=tuple(int(v) for v in res.saturations[0]),
                    out_counts=tuple(int(v) for v in res.out_counts[0]))
+
+
+def golden_records(image: DeviceImage, codes, *, limits: Limits | None = None) -> list:
+    """:func:`golden_results` of every row of ``codes`` (M, K), vectorised: the encoder's
+    table of every code once (:func:`dynalign.hw.wire.golden_table`, or the image's
+    table block), the M samples through the golden network at once, and with
+    ``limits`` the device's cycles of each (:func:`dynalign.hw.core.cycles.ref_device_cycles`).
+    For whole test splits; equal to ``[golden_results(image, c, limits=limits) for c in
+    codes]``."""
+    codes = check_codes(np.asarray(codes))
+    k = image.n_features
+    if codes.ndim != 2 or codes.shape[1] != k:
+        raise ValueError(f"codes of shape {codes.shape} for a model with K={k}: want (M, {k})")
+    if image.table is not None:         # the device serves the uploaded table
+        table, sat = image.table, image.table_sat.astype(bool)
+    else:
+        table, sat = golden_table(image.encoder)
+    rows = codes - CODE.min_int                                  # (M, K)
+    traj = table[rows]                                           # (M, K, T, 3)
+    m, _, steps, _ = traj.shape
+    samples = traj.transpose(0, 2, 1, 3).reshape(m, steps, 3 * k)
+    res = ref_network(samples, image.network)
+    enc_sat = sat[rows].any(axis=1)
+    mem_sat = res.saturations.sum(axis=1) > 0
+    if limits is None:
+        cycles = np.zeros(m, np.int64)
+    else:
+        if not isinstance(limits, Limits):
+            raise TypeError(f"limits must be a Limits, not {limits!r}")
+        cycles = ref_device_cycles(res, n_features=k, lanes=limits.lanes, table=limits.table)
+    return [Results(cls=int(res.cls[i]),
+                    flags=(FLAG_ENC_SAT if enc_sat[i] else 0) | (FLAG_MEM_SAT if mem_sat[i] else 0),
+                    cycles=int(cycles[i]),
+                    spikes=tuple(int(v) for v in res.spikes[i]),
+                    saturations=tuple(int(v) for v in res.saturations[i]),
+                    out_counts=tuple(int(v) for v in res.out_counts[i])) for i in range(m)]
+
+
+def device_cycles(image: DeviceImage, result, limits: Limits) -> int:
+    """The ``cycles`` of the results record of a device with ``limits`` (its ``lanes``
+    and its core: the table core or the integrating encoder) for one sample whose golden
+    network result is ``result`` (:func:`dynalign.hw.lif.ref.ref_network` of one
+    sample): :func:`dynalign.hw.core.cycles.ref_device_cycles`."""
+    if not isinstance(limits, Limits):
+        raise TypeError(f"limits must be a Limits, not {limits!r}")
+    return int(ref_device_cycles(result, n_features=image.n_features, lanes=limits.lanes,
+                                 table=limits.table)[0])
 
 
 def image_for(image: bytes, limits: Limits) -> bytes:
