@@ -107,3 +107,10 @@ synth-breakdown: setup  ## accelerator: LUTs / FFs / RAMs per block, BOARD=icebr
 	$(PY) bench/synth_breakdown.py --board $(BOARD) $(RUN)
 
 .PHONY: bitstream verify-system synth-breakdown
+
+# --- checks that can fail (issue 14) ---
+MUTATION_ARGS ?= --max-per-file 20
+mutation: setup  ## mutation benchmark of the gateware's fast tests (JSON; in place, restored; MUTATION_ARGS=)
+	$(PY) bench/mutation.py $(MUTATION_ARGS)
+
+.PHONY: mutation

@@ -1,0 +1,61 @@
+"""The mutation benchmark's own machinery (bench/mutation.py): it finds the sites inside
+``elaborate`` only, each mutant changes exactly that site, and the file is restored."""
+
+import ast
+import importlib.util
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SOURCE = '''
+class Block:
+    def elaborate(self, platform):
+        m = a + 1
+        if b < 3:
+            c = ~d & e
+        return m
+
+def outside():
+    return x + 1 < 2
+'''
+
+
+def _tool():
+    spec = importlib.util.spec_from_file_location("mutation", ROOT / "bench" / "mutation.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_sites_are_inside_elaborate_only():
+    tool = _tool()
+    sites = tool._sites(ast.parse(SOURCE))
+    assert {s[3] for s in sites} == {4, 5, 6}           # lines of elaborate's body
+    kinds = sorted(s[1] for s in sites)
+    assert kinds == ["binop", "binop", "compare", "const+1", "const+1", "const-1",
+                     "const-1", "drop~"]
+
+
+def test_each_mutant_changes_one_site():
+    tool = _tool()
+    base = ast.unparse(ast.parse(SOURCE))
+    outs = {tool.mutant_source(SOURCE, s) for s in tool._sites(ast.parse(SOURCE))}
+    assert base not in outs and len(outs) == 8
+    assert "m = a - 1" in tool.mutant_source(SOURCE, tool._sites(ast.parse(SOURCE))[0])
+    for out in outs:
+        assert "return x + 1 < 2" in out                  # outside elaborate: untouched
+
+
+def test_the_file_is_restored(tmp_path, monkeypatch):
+    tool = _tool()
+    (tmp_path / "hw").mkdir()
+    f = tmp_path / "hw" / "ram.py"
+    f.write_text(SOURCE)
+    monkeypatch.setattr(tool, "ROOT", tmp_path)
+    seen = []
+    monkeypatch.setattr(tool, "run_tests",
+                        lambda tests, timeout: seen.append(f.read_text()) or "killed")
+    rep = tool.mutate_file("hw/ram.py", max_mutants=3, seed=0, timeout=1)
+    assert rep["mutants"] == 3 and rep["killed"] == 3 and rep["kill_rate"] == 1.0
+    assert all(s != SOURCE for s in seen)
+    assert f.read_text() == SOURCE
