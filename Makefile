@@ -107,3 +107,9 @@ synth-breakdown: setup  ## accelerator: LUTs / FFs / RAMs per block, BOARD=icebr
 	$(PY) bench/synth_breakdown.py --board $(BOARD) $(RUN)
 
 .PHONY: bitstream verify-system synth-breakdown
+
+# --- formal proofs of the host link (issue 14) ---
+formal: setup  ## bounded proofs of the command engine (SymbiYosys), deep ones and planted bugs included
+	$(VENV)/bin/pytest tests/test_formal.py --runslow
+
+.PHONY: formal
