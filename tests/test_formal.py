@@ -4,9 +4,12 @@ same proofs failing on designs with a planted bug.
 The engine is small: K 1, T 2, one layer of 1, max_payload 80, banks of 120 bytes,
 timeout 16 cycles, the block-RAM store.
 
-* (b) and (c), and (a) as far as it reaches, on the whole engine with every input free
-  (bytes, framing errors, ``tx.ready``, the core's outputs): :data:`FREE_DEPTH` cycles
-  from reset.
+* (b) and (c) on the whole engine with every input free (bytes, framing errors,
+  ``tx.ready``, the core's outputs): :data:`FREE_DEPTH` cycles from reset.  (a) is
+  asserted there too, but no upload can complete in so few cycles (the smallest image
+  is 112 bytes): the commit is proven on the store, below.
+* (c) through the receive timeout, with at most :data:`QUIET_BYTES` bytes from the host:
+  :data:`QUIET_DEPTH` cycles.
 * (a) on the model store with the dispatcher's side free (:class:`StoreCommitProperties`):
   :data:`STORE_DEPTH` cycles from reset, enough for a header, a DATA operation and a
   commit (a flip is first reachable at step 78, :func:`test_store_commit_is_reachable`).
@@ -36,6 +39,9 @@ LIMITS = Limits(max_features=1, max_samples=2, max_sizes=(1,), max_payload=80,
                 bank_bytes=120)
 TIMEOUT = 16
 FREE_DEPTH = 14
+#: the quiet-line harness: this many bytes at most, then a quiet line
+QUIET_BYTES = 2
+QUIET_DEPTH = 24
 STORE_DEPTH = 96
 #: a planted bug in the commit shows by step 80 (a header, then the commit)
 STORE_BUG_DEPTH = 80
@@ -120,6 +126,27 @@ def test_free_inputs_shallow(tmp_path):
 
 @needs_sby
 @pytest.mark.slow
+def test_timeout_is_answered(tmp_path):
+    """(c) through the receive timeout: at most QUIET_BYTES bytes, then a quiet line,
+    every sequence of QUIET_DEPTH cycles (a frame cut off after its SYNC times out at
+    step 17 and is answered by step 20)."""
+    design = EngineProperties(limits=LIMITS, timeout_cycles=TIMEOUT, core="free",
+                              max_bytes=QUIET_BYTES)
+    result = _prove(design, QUIET_DEPTH, tmp_path=tmp_path)
+    assert result.passed, result.log
+
+
+@needs_sby
+@pytest.mark.slow
+def test_timeout_reply_is_reachable(tmp_path):
+    design = EngineProperties(limits=LIMITS, timeout_cycles=TIMEOUT, core="free",
+                              props="c", max_bytes=QUIET_BYTES)
+    result = _prove(design, QUIET_DEPTH, mode="cover", tmp_path=tmp_path)
+    assert result.passed, result.log
+
+
+@needs_sby
+@pytest.mark.slow
 def test_store_commit(tmp_path):
     """(a) on the model store: every operation sequence of STORE_DEPTH cycles."""
     result = _prove(StoreCommitProperties(limits=LIMITS), STORE_DEPTH, tmp_path=tmp_path)
@@ -130,7 +157,7 @@ def test_store_commit(tmp_path):
 @pytest.mark.slow
 def test_store_commit_is_reachable(tmp_path):
     """The store harness is not vacuous: a flip of the bank is reachable."""
-    result = _prove(StoreCommitProperties(limits=LIMITS), STORE_DEPTH, mode="cover",
+    result = _prove(StoreCommitProperties(limits=LIMITS), STORE_BUG_DEPTH, mode="cover",
                     tmp_path=tmp_path)
     assert result.passed, result.log
 

@@ -132,6 +132,9 @@ class EngineProperties(wiring.Component):
         The reply sink takes every byte at once (else ``tx.ready`` is free).
     reply_base : int
         The bound of (c).
+    max_bytes : int or None
+        At most this many bytes are taken from the host (then the line is quiet), so
+        that a deeper bound reaches the receive timeout; None: no limit.
     engine : CommandEngine or None
         An engine built elsewhere (a planted bug), else one built from the limits.
 
@@ -143,7 +146,7 @@ class EngineProperties(wiring.Component):
 
     def __init__(self, *, limits: Limits, timeout_cycles: int, core: str = "stub",
                  tx_always_ready: bool = False,
-                 reply_base: int = 12, props: str = "abc",
+                 reply_base: int = 12, props: str = "abc", max_bytes: int | None = None,
                  engine: CommandEngine | None = None):
         self.props = set(props)
         if not self.props or not self.props <= set("abc"):
@@ -153,6 +156,8 @@ class EngineProperties(wiring.Component):
         self.core_kind = check_choice("core", core, ("stub", "free"))
         self.tx_always_ready = bool(tx_always_ready)
         self.reply_base = check_int("reply_base", reply_base, lo=1)
+        self.max_bytes = None if max_bytes is None else check_int("max_bytes", max_bytes,
+                                                                  lo=1)
         self.engine = engine if engine is not None else CommandEngine(
             limits=limits, timeout_cycles=timeout_cycles, store_ram="memory")
         e = self.engine
@@ -196,6 +201,11 @@ class EngineProperties(wiring.Component):
         got = Signal()
         fe = Signal()
         m.d.comb += [got.eq(rx.valid & rx.ready), fe.eq(e.rx_framing_error)]
+        if self.max_bytes is not None:
+            taken = Signal(range(self.max_bytes + 1))
+            with m.If(got):
+                m.d.sync += taken.eq(taken + 1)
+            m.d.comb += Assume(~rx.valid | (taken < self.max_bytes))
 
         # --- the frame monitor ---------------------------------------------------------
         byte = rx.payload
@@ -209,6 +219,7 @@ class EngineProperties(wiring.Component):
         f_crc = Signal(16)              # CRC-16 over CMD .. PAYLOAD
         f_crc_hi = Signal(8)
         complete = Signal()             # ended by its last byte, CRC-16 right, LEN fits
+        timed_out = Signal()            # ended by the receive timeout
         quiet = Signal(range(self.timeout_cycles + 1))
         waited = Signal(18)             # cycles since the frame ended, without a reply
         # the image shadow: of the frame (tentative), of the acknowledged frames
@@ -227,7 +238,8 @@ class EngineProperties(wiring.Component):
             with m.State("IDLE"):
                 with m.If(got & (byte == SYNC)):
                     m.d.sync += [hdr_left.eq(4), quiet.eq(0), f_crc.eq(0xFFFF),
-                                 complete.eq(0), p_idx.eq(0), tx_idx.eq(0)]
+                                 complete.eq(0), timed_out.eq(0), p_idx.eq(0),
+                                 tx_idx.eq(0)]
                     m.next = "IN"
             with m.State("IN"):
                 with m.If(fe):
@@ -266,6 +278,7 @@ class EngineProperties(wiring.Component):
                                                 (f_len <= lim.max_payload))
                         m.next = "WAIT"
                 with m.Elif(quiet == self.timeout_cycles - 1):
+                    m.d.sync += timed_out.eq(1)
                     m.next = "WAIT"
                 with m.Else():
                     m.d.sync += quiet.eq(quiet + 1)
@@ -323,7 +336,7 @@ class EngineProperties(wiring.Component):
                    "(c) a frame was not answered in time"),
             Assert(~(answering & tx.valid) | (tx.payload == SYNC),
                    "(c) a reply does not begin with SYNC"),
-                Cover(answering & tx.valid & ~complete)]
+                Cover(answering & tx.valid & timed_out)]
         return m
 
 
