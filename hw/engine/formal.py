@@ -29,7 +29,10 @@ Properties (``Assert``; each also has a ``Cover`` that shows it is not vacuous):
     ``tx``.
 
 The proofs are bounded (``mode bmc``): they hold for every input sequence of ``depth``
-cycles from reset.
+cycles from reset.  A whole upload takes the engine over 400 cycles (the smallest image
+the admission check takes is 112 bytes; the store copies a byte in two cycles), beyond
+what a bounded proof of the engine reaches here: (a) is proven on the model store by
+:class:`StoreCommitProperties`, whose images can be as short as their header.
 """
 
 from __future__ import annotations
@@ -106,6 +109,19 @@ def crc32_next(crc, byte):
     return _linear(_crc32_step, 32, crc, byte)
 
 
+class _Checks:
+    """The assertions of a harness, each message kept by its source location: the
+    solver names a failed assertion by ``file:line`` only."""
+
+    def __init__(self):
+        self.messages = {}
+
+    def __call__(self, test, message):
+        prop = Assert(test, message, src_loc_at=1)
+        self.messages[f"{prop.src_loc[0]}:{prop.src_loc[1]}"] = message
+        return prop
+
+
 def _find(fragment, cls):
     """The elaboratable of class ``cls`` that produced a fragment below ``fragment``."""
     for sub, _name, _loc in fragment.subfragments:
@@ -132,6 +148,8 @@ class EngineProperties(wiring.Component):
         The reply sink takes every byte at once (else ``tx.ready`` is free).
     reply_base : int
         The bound of (c).
+    props : str
+        Which of the properties ``a``, ``b``, ``c`` to assert (all by default).
     max_bytes : int or None
         At most this many bytes are taken from the host (then the line is quiet), so
         that a deeper bound reaches the receive timeout; None: no limit.
@@ -171,6 +189,7 @@ class EngineProperties(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
+        check = self.checks = _Checks()
         lim = self.limits
         e = self.engine
         # elaborate the engine here, to reach the store's banks (property (b))
@@ -306,7 +325,7 @@ class EngineProperties(wiring.Component):
         flip = Signal()
         m.d.comb += flip.eq(store.active != active_prev)
         if "a" in self.props:
-            m.d.comb += [Assert(~flip | (answering & complete & (f_cmd == Cmd.IMAGE_COMMIT) &
+            m.d.comb += [check(~flip | (answering & complete & (f_cmd == Cmd.IMAGE_COMMIT) &
                             (f_len == 4) & (i_count == i_total) &
                             ((i_crc ^ CRC32_INIT) == f_word)),
                    "(a) the active bank changed without a good IMAGE_COMMIT of a complete "
@@ -321,10 +340,10 @@ class EngineProperties(wiring.Component):
         upload_write = Signal()
         m.d.comb += upload_write.eq(banks.w_en & uploading)
         if "b" in self.props:
-            m.d.comb += [Assert(banks.r_bank == e.core.bank,
+            m.d.comb += [check(banks.r_bank == e.core.bank,
                    "(b) the core's read port addresses a bank other than the active one"),
-            Assert(e.core.bank == store.active, "(b) the core is told a wrong bank"),
-            Assert(~upload_write | (banks.w_bank != banks.r_bank),
+            check(e.core.bank == store.active, "(b) the core is told a wrong bank"),
+            check(~upload_write | (banks.w_bank != banks.r_bank),
                    "(b) an upload wrote the bank the core reads"),
                 Cover(upload_write & (banks.w_bank == 1))]
 
@@ -332,9 +351,9 @@ class EngineProperties(wiring.Component):
         bound = Signal(18)
         m.d.comb += bound.eq(self.reply_base + 2 * eff_len)
         if "c" in self.props:
-            m.d.comb += [Assert(~answering | (waited <= bound),
+            m.d.comb += [check(~answering | (waited <= bound),
                    "(c) a frame was not answered in time"),
-            Assert(~(answering & tx.valid) | (tx.payload == SYNC),
+            check(~(answering & tx.valid) | (tx.payload == SYNC),
                    "(c) a reply does not begin with SYNC"),
                 Cover(answering & tx.valid & timed_out)]
         return m
@@ -352,7 +371,9 @@ class StoreCommitProperties(wiring.Component):
     admission check's own bounds are not assumed, so that an image can be short).  Each
     operation's payload is ``payload`` bytes, served like the receiver's buffer (data
     one cycle after the address): its first ``free`` bytes are the solver's (a DATA
-    offset, a COMMIT's CRC-32, the first image bytes), the others a fixed pattern.  The
+    offset, a COMMIT's CRC-32, the first image bytes; a header's only with
+    ``free_header``), the others a fixed pattern.  (Free header bytes make the solver
+    prove two CRC-32 circuits equal over them at the commit, which takes it long.)  The
     shadow is computed from those bytes alone: CRC-32 and count of the header and of
     the image bytes (payload from byte 4) of every DATA operation the store answered
     ``NONE``, since the last admitted header, and that header's total length.
@@ -362,11 +383,12 @@ class StoreCommitProperties(wiring.Component):
     """
 
     def __init__(self, *, limits: Limits, payload: int = 32, free: int = 8,
-                 store: ModelStore | None = None):
+                 free_header: bool = False, store: ModelStore | None = None):
         self.limits = limits
         self.payload = check_int("payload", payload, lo=IMAGE_HEADER_LEN,
                                  hi=limits.max_payload)
         self.free = check_int("free", free, lo=4, hi=self.payload)
+        self.free_header = bool(free_header)
         self.store = store if store is not None else ModelStore(limits=limits,
                                                                 store_ram="memory")
         super().__init__({"go": In(1), "op": In(StoreOp), "length": In(16),
@@ -375,6 +397,7 @@ class StoreCommitProperties(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
+        check = self.checks = _Checks()
         m.submodules.store = store = self.store
         lim = self.limits
         n = self.payload
@@ -402,9 +425,13 @@ class StoreCommitProperties(wiring.Component):
         m.d.comb += [store.op.valid.eq(start), store.op.payload.eq(self.op)]
         with m.If(start):
             # the first ``free`` bytes are the solver's, the others a fixed pattern
-            fixed = [(7 * i + 3) & 0xFF for i in range(self.free, n)]
+            # (a header's too with ``free_header``, else a header is all pattern)
+            fixed = [Const((7 * i + 3) & 0xFF, 8) for i in range(n)]
+            chosen = Cat(self.bytes, *fixed[self.free:])
+            if not self.free_header:
+                chosen = Mux(self.op == StoreOp.HEADER, Cat(*fixed), chosen)
             m.d.sync += [busy.eq(1), op.eq(self.op), length.eq(self.length),
-                         pay.eq(Cat(self.bytes, *[Const(b, 8) for b in fixed]))]
+                         pay.eq(chosen)]
 
         # the shadow: a byte per cycle from the operation's payload
         t_crc = Signal(32)
@@ -451,7 +478,7 @@ class StoreCommitProperties(wiring.Component):
         flip = Signal()
         m.d.comb += flip.eq(store.active != active_prev)
         m.d.comb += [
-            Assert(~flip | ((op == StoreOp.COMMIT) & i_open & (i_count == i_total) &
+            check(~flip | ((op == StoreOp.COMMIT) & i_open & (i_count == i_total) &
                             ((i_crc ^ CRC32_INIT) == pay[:32])),
                    "(a) the active bank changed without a good IMAGE_COMMIT of a complete "
                    "image"),
@@ -511,18 +538,13 @@ def sby_available() -> str | None:
     return ", ".join(missing) + " not installed" if missing else None
 
 
-def _property_named(where: str) -> str:
-    """The message of the assertion at ``where`` (``file:line ...``), from its source."""
-    loc = re.match(r"(\S+):(\d+)", where)
-    if not loc:
-        return where
-    try:
-        lines = Path(loc.group(1)).read_text().splitlines()
-    except OSError:
-        return where
-    text = " ".join(lines[int(loc.group(2)) - 1:int(loc.group(2)) + 3])
-    said = re.search(r'"(\([abc]\)[^"]*)"', text)
-    return said.group(1) if said else where
+def _property_named(design, where: str) -> str:
+    """The message of the assertion of ``design`` at ``where`` (``file:line ...``)."""
+    loc = re.match(r"(\S+:\d+)", where)
+    checks = getattr(design, "checks", None)
+    if loc and checks is not None:
+        return checks.messages.get(loc.group(1), where)
+    return where
 
 
 def run_sby(design, *, depth: int, mode: str = "bmc",
@@ -572,7 +594,7 @@ def run_sby(design, *, depth: int, mode: str = "bmc",
     failed = ""
     hit = re.search(r"Assert(?:ion)? failed in top: (.*)", log)
     if hit:
-        failed = _property_named(hit.group(1).strip())
+        failed = _property_named(design, hit.group(1).strip())
     if own and status == "PASS":
         shutil.rmtree(root, ignore_errors=True)
     return ProofResult(task=mode, status=status, seconds=seconds, failed=failed,
