@@ -132,7 +132,7 @@ def test_timeout_is_answered(tmp_path):
     every sequence of QUIET_DEPTH cycles (a frame cut off after its SYNC times out at
     step 17 and is answered by step 20)."""
     design = EngineProperties(limits=LIMITS, timeout_cycles=TIMEOUT, core="free",
-                              max_bytes=QUIET_BYTES)
+                              props="bc", max_bytes=QUIET_BYTES)
     result = _prove(design, QUIET_DEPTH, tmp_path=tmp_path)
     assert result.passed, result.log
 
