@@ -474,11 +474,12 @@ class StoreCommitProperties(wiring.Component):
                 m.d.sync += [i_crc.eq(t_crc), i_count.eq(t_count), i_total.eq(total)]
 
         active_prev = Signal()
-        m.d.sync += active_prev.eq(store.active)
+        open_prev = Signal()        # the commit's result closes the shadow upload as the
+        m.d.sync += [active_prev.eq(store.active), open_prev.eq(i_open)]  # bank flips
         flip = Signal()
         m.d.comb += flip.eq(store.active != active_prev)
         m.d.comb += [
-            check(~flip | ((op == StoreOp.COMMIT) & i_open & (i_count == i_total) &
+            check(~flip | ((op == StoreOp.COMMIT) & open_prev & (i_count == i_total) &
                             ((i_crc ^ CRC32_INIT) == pay[:32])),
                    "(a) the active bank changed without a good IMAGE_COMMIT of a complete "
                    "image"),
