@@ -13,7 +13,12 @@ timeout 16 cycles, the block-RAM store.
 * (a) on the model store with the dispatcher's side free (:class:`StoreCommitProperties`):
   :data:`STORE_DEPTH` cycles from reset, enough for a header and a commit after it (a
   flip is first reachable at step 77, :func:`test_store_commit_is_reachable`); a DATA
-  operation between them (first possible flip near step 92) is beyond that depth.
+  operation between them (a flip no earlier than about step 92) is beyond that depth.
+
+Measured on two shared cores (the machine busy with other work): the quick tier (the
+CRC steps, the free harness at depth 14, the shadow-bank bug) about 20 s; the
+dropped-reply bug 12 s; the timeout proof 50 to 90 s, its cover 10 s; the store proof
+670 s, its cover 330 s, each planted commit bug about 600 s (``--runslow``).
 """
 
 import importlib
