@@ -114,3 +114,9 @@ mutation: setup  ## mutation benchmark of the gateware's fast tests (JSON; in pl
 	$(PY) bench/mutation.py $(MUTATION_ARGS)
 
 .PHONY: mutation
+
+# --- formal proofs of the host link (issue 14) ---
+formal: setup  ## bounded proofs of the command engine (SymbiYosys), deep ones and planted bugs included
+	$(VENV)/bin/pytest tests/test_formal.py --runslow
+
+.PHONY: formal

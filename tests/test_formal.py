@@ -1,0 +1,208 @@
+"""Bounded proofs of the host-link promises (:mod:`dynalign.hw.engine.formal`), and the
+same proofs failing on designs with a planted bug.
+
+The engine is small: K 1, T 2, one layer of 1, max_payload 80, banks of 120 bytes,
+timeout 16 cycles, the block-RAM store.
+
+* (b) and (c) on the whole engine with every input free (bytes, framing errors,
+  ``tx.ready``, the core's outputs): :data:`FREE_DEPTH` cycles from reset.  (a) is
+  asserted there too, but no upload can complete in so few cycles (the smallest image
+  is 112 bytes): the commit is proven on the store, below.
+* (c) through the receive timeout, with at most :data:`QUIET_BYTES` bytes from the host:
+  :data:`QUIET_DEPTH` cycles.
+* (a) on the model store with the dispatcher's side free (:class:`StoreCommitProperties`):
+  :data:`STORE_DEPTH` cycles from reset, enough for a header and a commit after it (a
+  flip is first reachable at step 77, :func:`test_store_commit_is_reachable`); a DATA
+  operation between them (a flip no earlier than about step 92) is beyond that depth.
+
+Measured on two shared cores (the machine busy with other work): the quick tier (the
+CRC steps, the free harness at depth 14, the shadow-bank bug) about 20 s; the
+dropped-reply bug 12 s; the timeout proof 50 to 90 s, its cover 10 s; the store proof
+670 s, its cover 330 s, each planted commit bug about 600 s (``--runslow``).
+"""
+
+import importlib
+import types
+import zlib
+from pathlib import Path
+
+import pytest
+from amaranth.hdl import Module, Signal
+from amaranth.sim import Simulator
+
+from dynalign.hw.engine import CommandEngine
+from dynalign.hw.engine.formal import (
+    EngineProperties,
+    StoreCommitProperties,
+    crc16_next,
+    crc32_next,
+    run_sby,
+    sby_available,
+)
+from dynalign.hw.wire import Limits, crc16
+
+LIMITS = Limits(max_features=1, max_samples=2, max_sizes=(1,), max_payload=80,
+                bank_bytes=120)
+TIMEOUT = 16
+FREE_DEPTH = 14
+#: the quiet-line harness: this many bytes at most, then a quiet line
+QUIET_BYTES = 2
+QUIET_DEPTH = 24
+#: the store harness: a header, then the commit (a planted bug in the commit shows by
+#: then too)
+STORE_DEPTH = 80
+#: seconds a proof may take before it counts as hung
+PROOF_TIMEOUT = 1800
+
+needs_sby = pytest.mark.skipif(sby_available() is not None,
+                               reason=f"formal tools missing: {sby_available()}")
+
+
+def _engine(**blocks):
+    """The engine, with ``blocks`` (``store=``, ``sender=``) replaced by planted bugs."""
+    engine = CommandEngine(limits=LIMITS, timeout_cycles=TIMEOUT, store_ram="memory")
+    for name, block in blocks.items():
+        setattr(engine, name, block)
+    return engine
+
+
+def _mutant(module_name, old, new):
+    """Module ``module_name`` with its source's one ``old`` replaced by ``new``."""
+    original = importlib.import_module(module_name)
+    path = Path(original.__file__)
+    src = path.read_text()
+    assert src.count(old) == 1, f"{old!r} is not exactly once in {path}"
+    mod = types.ModuleType(module_name + "_mutant")
+    mod.__package__ = original.__package__
+    mod.__file__ = str(path)
+    exec(compile(src.replace(old, new), str(path), "exec"), mod.__dict__)
+    return mod
+
+
+def _store_mutant(old, new):
+    mod = _mutant("dynalign.hw.engine.store", old, new)
+    return mod.ModelStore(limits=LIMITS, store_ram="memory")
+
+
+def _free(props, engine=None):
+    return EngineProperties(limits=LIMITS, timeout_cycles=TIMEOUT, core="free",
+                            props=props, engine=engine)
+
+
+def _prove(design, depth, mode="bmc", tmp_path=None):
+    result = run_sby(design, depth=depth, mode=mode, timeout=PROOF_TIMEOUT,
+                     workdir=tmp_path)
+    assert result.status != "TIMEOUT", f"{mode} at depth {depth} ran past {PROOF_TIMEOUT} s"
+    return result
+
+
+# --- the independent CRCs of the monitor ----------------------------------------------
+
+def test_monitor_crcs_are_the_wire_format_crcs():
+    """The bitwise CRC-16 and CRC-32 steps of the monitor equal binascii's and zlib's."""
+    data = bytes(range(0, 256, 7)) + b"123456789"
+    byte = Signal(8)
+    c16 = Signal(16, init=0xFFFF)
+    c32 = Signal(32, init=0xFFFFFFFF)
+    m = Module()
+    m.d.sync += [c16.eq(crc16_next(c16, byte)), c32.eq(crc32_next(c32, byte))]
+    sim = Simulator(m)
+    sim.add_clock(1e-6)
+    got = {}
+
+    async def bench(ctx):
+        for b in data:
+            ctx.set(byte, b)
+            await ctx.tick()
+        got["crc16"], got["crc32"] = ctx.get(c16), ctx.get(c32) ^ 0xFFFFFFFF
+
+    sim.add_testbench(bench)
+    sim.run()
+    assert got == {"crc16": crc16(data), "crc32": zlib.crc32(data)}
+
+
+# --- the proofs -------------------------------------------------------------------------
+
+@needs_sby
+def test_free_inputs_shallow(tmp_path):
+    """(a), (b), (c) for every input sequence of FREE_DEPTH cycles from reset."""
+    result = _prove(_free("abc"), FREE_DEPTH, tmp_path=tmp_path)
+    assert result.passed, result.log
+
+
+@needs_sby
+@pytest.mark.slow
+def test_timeout_is_answered(tmp_path):
+    """(c) through the receive timeout: at most QUIET_BYTES bytes, then a quiet line,
+    every sequence of QUIET_DEPTH cycles (a frame cut off after its SYNC times out at
+    step 17 and is answered by step 20)."""
+    design = EngineProperties(limits=LIMITS, timeout_cycles=TIMEOUT, core="free",
+                              props="bc", max_bytes=QUIET_BYTES)
+    result = _prove(design, QUIET_DEPTH, tmp_path=tmp_path)
+    assert result.passed, result.log
+
+
+@needs_sby
+@pytest.mark.slow
+def test_timeout_reply_is_reachable(tmp_path):
+    design = EngineProperties(limits=LIMITS, timeout_cycles=TIMEOUT, core="free",
+                              props="c", max_bytes=QUIET_BYTES)
+    result = _prove(design, QUIET_DEPTH, mode="cover", tmp_path=tmp_path)
+    assert result.passed, result.log
+
+
+@needs_sby
+@pytest.mark.slow
+def test_store_commit(tmp_path):
+    """(a) on the model store: every operation sequence of STORE_DEPTH cycles, every
+    verdict, every commit value (the header bytes fixed)."""
+    result = _prove(StoreCommitProperties(limits=LIMITS), STORE_DEPTH, tmp_path=tmp_path)
+    assert result.passed, result.log
+
+
+@needs_sby
+@pytest.mark.slow
+def test_store_commit_is_reachable(tmp_path):
+    """The store harness is not vacuous: a flip of the bank is reachable."""
+    result = _prove(StoreCommitProperties(limits=LIMITS, free_header=True), STORE_DEPTH,
+                    mode="cover",
+                    tmp_path=tmp_path)
+    assert result.passed, result.log
+
+
+# --- planted bugs: each property fails --------------------------------------------------
+
+@needs_sby
+@pytest.mark.slow
+@pytest.mark.parametrize("old, new", [
+    ("with m.Elif(mism):", "with m.Elif(0):"),              # a wrong CRC-32 commits
+    ("with m.If(incomplete):", "with m.If(0):"),            # a short image commits
+], ids=["crc32-ignored", "length-ignored"])
+def test_a_fails_on_a_bad_commit(tmp_path, old, new):
+    design = StoreCommitProperties(limits=LIMITS, free_header=True,
+                                   store=_store_mutant(old, new))
+    result = _prove(design, STORE_DEPTH, tmp_path=tmp_path)
+    assert result.status == "FAIL", result.log
+    assert "(a)" in result.failed, result.log
+
+
+@needs_sby
+def test_b_fails_when_the_core_reads_the_shadow_bank(tmp_path):
+    engine = _engine(store=_store_mutant("banks.r_bank.eq(active)",
+                                         "banks.r_bank.eq(~active)"))
+    result = _prove(_free("b", engine), 4, tmp_path=tmp_path)
+    assert result.status == "FAIL", result.log
+    assert "(b)" in result.failed, result.log
+
+
+@needs_sby
+@pytest.mark.slow
+def test_c_fails_when_error_replies_are_dropped(tmp_path):
+    mod = _mutant("dynalign.hw.engine.sender", "with m.If(self.request.valid):",
+                  "with m.If(self.request.valid & (req.cmd != 0xFF)):")
+    plain = CommandEngine(limits=LIMITS, timeout_cycles=TIMEOUT, store_ram="memory")
+    engine = _engine(sender=mod.ReplySender(identity=LIMITS.pack(),
+                                            max_length=plain.sender.max_length))
+    result = _prove(_free("c", engine), FREE_DEPTH + 4, tmp_path=tmp_path)
+    assert result.status == "FAIL", result.log
+    assert "(c)" in result.failed, result.log
