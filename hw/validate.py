@@ -16,6 +16,10 @@ This module imports nothing of the project: every layer may use it.
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
+
 __all__ = ["is_int", "check_int", "positive_int", "check_real", "check_choice"]
 
 
@@ -23,13 +27,7 @@ def is_int(value) -> bool:
     """True for an ``int`` (numpy integers included) that is not a ``bool``."""
     if isinstance(value, bool):
         return False
-    if isinstance(value, int):
-        return True
-    try:                                    # numpy integer scalars
-        import numpy as np
-    except ImportError:                     # pragma: no cover -- numpy is a dependency
-        return False
-    return isinstance(value, np.integer)
+    return isinstance(value, (int, np.integer))
 
 
 def check_int(name: str, value, *, lo: int | None = None, hi: int | None = None) -> int:
@@ -62,7 +60,6 @@ def positive_int(name: str, value, *, hi: int | None = None) -> int:
 def check_real(name: str, value, *, positive: bool = False) -> float:
     """``value`` as a finite ``float`` (an ``int`` or ``float``, never a ``bool``), and
     ``> 0`` with ``positive``."""
-    import math
     if isinstance(value, bool) or not (isinstance(value, (int, float)) or is_int(value)):
         raise TypeError(f"{name} must be a real number, not {value!r}")
     if not math.isfinite(value):
