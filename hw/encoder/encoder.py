@@ -61,14 +61,14 @@ are consumed and dropped (no samples), with their bit set -- the stream never ha
 
 from __future__ import annotations
 
-from amaranth import Cat, Module, Mux, Signal, signed
+from amaranth import Cat, Module, Signal, signed
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..formats import CODE, COEF, CYCLES, SAMPLE, STEP
 from ..validate import check_choice, check_int, positive_int
 from .integrator import TrajectoryIntegrator
-from .lookup import OUTPUT_FIFO_DEPTH, TableLookup, code_layout, sample_layout
+from .lookup import OUTPUT_FIFO_DEPTH, TableLookup, code_layout, sample_layout, sticky_errors
 from .regs import ERROR_WIDTH, N_SLOTS, REG_ADDR_WIDTH, STRIDE_WIDTH, Error, Reg
 from .table import TableMemory, check_code_format, table_layout
 
@@ -238,9 +238,6 @@ class TrajectoryEncoder(wiring.Component):
                      lookup.rd_data.eq(table.r_data), lookup.rd_sat.eq(s_rd.data),
                      self.sat.eq(lookup.sat)]
 
-        # ---- sticky errors: the lookup's bits take precedence in a cycle with both ----
-        err = Signal(ERROR_WIDTH)
-        m.d.sync += err.eq(Mux(self.clear, 0, err)
-                           | Mux(lookup.err.any(), lookup.err, own_err))
-        m.d.comb += self.error.eq(err)
+        m.d.comb += self.error.eq(sticky_errors(m, clear=self.clear, lookup_err=lookup.err,
+                                                own_err=own_err))
         return m

@@ -18,7 +18,17 @@ from ..validate import check_choice, check_int, positive_int
 from .regs import ERROR_WIDTH, Error
 from .schedule import OUTPUT_FIFO_DEPTH
 
-__all__ = ["OUTPUT_FIFO_DEPTH", "code_layout", "sample_layout", "TableLookup"]
+__all__ = ["OUTPUT_FIFO_DEPTH", "code_layout", "sample_layout", "TableLookup",
+           "sticky_errors"]
+
+
+def sticky_errors(m, *, clear, lookup_err, own_err):
+    """The ``error`` register both encoders share: sticky ``Error`` bits, cleared by
+    ``clear``; in a cycle where the lookup and the encoder's own logic both raise bits,
+    the lookup's bits are taken.  Returns the register."""
+    err = Signal(ERROR_WIDTH)
+    m.d.sync += err.eq(Mux(clear, 0, err) | Mux(lookup_err.any(), lookup_err, own_err))
+    return err
 
 
 def code_layout(code_width: int) -> data.StructLayout:
