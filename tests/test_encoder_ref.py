@@ -16,7 +16,7 @@ from dynalign.hw.encoder.ref import (
     values_to_codes,
 )
 from dynalign.hw.formats import CODE, SAMPLE
-from dynalign.hw.systems import EncoderConfig
+from dynalign.hw.systems import CHEN_TEXTBOOK, EncoderConfig, System
 
 SHORT = {"tmax": 0.5, "dt": 0.01, "samples": 6}
 
@@ -81,6 +81,15 @@ CONFIGS = [
     EncoderConfig(system="lorenz", sigma=7.5, rho=20.0, beta=2.0, **SHORT),
     EncoderConfig(delta=-1.5),                         # the paper's expansive window
     EncoderConfig(delta=-4.0, tmax=6.0, samples=4),    # saturates deliberately
+] + [EncoderConfig(system=s, **SHORT) for s in System if s not in (System.MIXED,
+                                                                   System.LORENZ)] + [
+    EncoderConfig(system="chen", tmax=2.0, samples=5),  # the paper's Chen saturates
+    EncoderConfig(system="chen", tmax=2.0, samples=5, **CHEN_TEXTBOOK),
+    EncoderConfig(system="rossler", tmax=8.0, samples=5, a=0.1, b=0.3, c=4.0),
+    EncoderConfig(system="aizawa", tmax=2.0, samples=3, eps=0.5, zeta=-0.3),
+    EncoderConfig(system="nose-hoover", tmax=4.0, samples=5, alpha=0.5),
+    EncoderConfig(system="sprott-c", tmax=4.0, samples=5, a=2.0),
+    EncoderConfig(system="chua", tmax=4.0, samples=5, gamma=0.2),
 ]
 
 
@@ -96,6 +105,24 @@ def test_fixed_matches_scalar_twin(cfg):
         assert n == sat[i], f"code {c}: saturation count"
 
 
+def test_chua_chi_is_the_clamp_of_two_x():
+    # the scalar twin writes |x + 1| - |x - 1|, the model clip(2x, -2, 2): equal on
+    # every SAMPLE integer near the kinks and far out
+    one = 1 << SAMPLE.frac
+    x = np.concatenate([np.arange(-3 * one, 3 * one + 1),
+                        [SAMPLE.min_int, SAMPLE.max_int]]).astype(np.int64)
+    assert np.array_equal(np.abs(x + one) - np.abs(x - one), np.clip(2 * x, -2 * one, 2 * one))
+
+
+def test_paper_chen_saturates_deliberately_and_reports_it():
+    enc = FixedEncoder(EncoderConfig(system="chen", tmax=2.0, samples=5))
+    sat = enc.table_saturation
+    # every code but 0 (the origin is a fixed point) escapes the state format
+    assert sat[CODE.min_int * -1] == 0 and np.count_nonzero(sat) == 2 ** CODE.width - 1
+    assert SAMPLE.contains(enc.table)
+    assert np.abs(enc.table[:, -1]).max() in (SAMPLE.max_int, -SAMPLE.min_int)
+
+
 def test_twin_comparison_catches_one_bit():
     cfg = CONFIGS[0]
     traj, _ = ref_trajectory_table(np.array([37]), cfg)
@@ -105,7 +132,7 @@ def test_twin_comparison_catches_one_bit():
 
 
 def test_saturation_is_deliberate_counted_and_never_wraps():
-    cfg = CONFIGS[-1]
+    cfg = EncoderConfig(delta=-4.0, tmax=6.0, samples=4)
     enc = FixedEncoder(cfg)
     table, sat = enc.table, enc.table_saturation
     assert sat.max() > 0 and sat[CODE.max_int - CODE.min_int] > 0
@@ -131,8 +158,18 @@ def test_saturation_is_deliberate_counted_and_never_wraps():
     (EncoderConfig(delta=2.0), 5e-4, False),    # measured 1.8e-4
     (EncoderConfig(delta=10.0), 5e-4, False),   # measured 1.6e-4
     (EncoderConfig(system="lorenz"), 5e-3, False),   # measured 1.4e-3 (peak ~33)
+    # the new systems over t in [0, 1] (chaos amplifies the rounding later on), bounds in
+    # SAMPLE lsb (2**-12): measured 0.60 (Rossler), 0.69 (Aizawa), 0.66 (Nose-Hoover),
+    # 0.76 (Sprott C), 2.2 (Chua), 1513 (textbook Chen, largest exponent ~2: 0.37 of a
+    # peak ~31 at t=1; 40 lsb at t=0.25)
+    (EncoderConfig(system="rossler", tmax=1.0, samples=11), 1.5 * SAMPLE.lsb, False),
+    (EncoderConfig(system="aizawa", tmax=1.0, samples=11), 1.5 * SAMPLE.lsb, False),
+    (EncoderConfig(system="nose-hoover", tmax=1.0, samples=11), 1.5 * SAMPLE.lsb, False),
+    (EncoderConfig(system="sprott-c", tmax=1.0, samples=11), 1.5 * SAMPLE.lsb, False),
+    (EncoderConfig(system="chua", tmax=1.0, samples=11), 5 * SAMPLE.lsb, False),
+    (EncoderConfig(system="chen", tmax=1.0, samples=11, **CHEN_TEXTBOOK), 0.5, False),
 ], ids=["expansive", "delta-0.6", "critical", "dissipative", "strongly-dissipative",
-        "lorenz"])
+        "lorenz", "rossler", "aizawa", "nose-hoover", "sprott-c", "chua", "chen-textbook"])
 def test_fixed_against_float_bounds(cfg, bound, relative):
     enc = FixedEncoder(cfg)
     fl = ref_encode_float(codes_to_values(enc.all_codes), cfg)

@@ -12,8 +12,13 @@ Fixed-point integration (integers only; formats and shifts from :mod:`dynalign.h
 * multiplier operands (and output samples) ``op(s) = sat_SAMPLE(round_shift(s,
   OPERAND_SHIFT))``: the Q20.28 state rounded to Q20.12.
 * products ``mul_F(a, b) = sat_F(round_shift(a * b, PRODUCT_SHIFT))``; the terms are
-  ``x, y, z = op(s)``, ``x3 = mul_PRODUCT(mul_SAMPLE(x, x), x)``,
-  ``xy = mul_PRODUCT(x, y)``, ``xz = mul_PRODUCT(x, z)``.
+  ``x, y, z = op(s)``; a monomial with factors ``f1 f2 ... fd``
+  (:data:`~dynalign.hw.systems.TERM_FACTORS`, ``d >= 2``) is
+  ``mul_PRODUCT(p_{d-1}, fd)`` with ``p_1 = f1`` and ``p_i = mul_SAMPLE(p_{i-1}, fi)``
+  (e.g. ``x3 = mul_PRODUCT(mul_SAMPLE(x, x), x)``, ``xy = mul_PRODUCT(x, y)``); every
+  distinct intermediate ``p_i`` is computed (and its saturation counted) once per
+  evaluation; ``1`` is ``ONE = 2**SAMPLE.frac``; ``chi = |x + ONE| - |x - ONE|`` (equal
+  to ``clip(2 x, -2 ONE, 2 ONE)``; it never saturates).
 * one derivative component: ``sat_DERIV(round_shift(sum_i C_i * term_i, DERIV_SHIFT))``
   over the system's term programme (:meth:`EncoderConfig.coef_program`), summed
   exactly before the single rounding.
@@ -56,11 +61,14 @@ from ..formats import (
     Y0_SHIFT,
     round_shift,
 )
-from ..systems import INIT, EncoderConfig, System, derivative_float
+from ..systems import INIT, TERM_FACTORS, EncoderConfig, System, derivative_float
 
 __all__ = ["FixedEncoder", "ref_encode", "ref_encode_float", "ref_encode_scalar",
            "ref_trajectory_table", "values_to_codes", "codes_to_values", "check_codes",
-           "Y0_COEF", "q_step"]
+           "Y0_COEF", "ONE", "q_step", "term_chains"]
+
+#: The constant term ``1`` as a SAMPLE integer.
+ONE = 1 << SAMPLE.frac
 
 #: The y0 = 0.2 v multiplier in COEF format.
 Y0_COEF = COEF.quantise_scalar(INIT[1])
@@ -136,17 +144,41 @@ def _operand(s, sat_events):
     return _sat(SAMPLE, round_shift(s, OPERAND_SHIFT), sat_events)
 
 
+def term_chains(terms) -> tuple[list, list]:
+    """The multiplies that evaluate the monomials among ``terms``, in order.
+
+    Returns ``(intermediates, finals)``: ``intermediates`` the distinct SAMPLE-saturated
+    prefixes ``(name, a, b)`` (``name = a + b``, e.g. ``("xx", "x", "x")``,
+    ``("xxx", "xx", "x")``) and ``finals`` the PRODUCT-saturated terms
+    ``(term, a, b)``, each product ``mul(a, b)`` of a prefix and its last factor.
+    Prefixes come before their users; the order is deterministic (the RTL's microcode
+    compiler uses it too)."""
+    inter, finals = [], []
+    for t in sorted({t for t in terms if len(TERM_FACTORS.get(t, "")) >= 2},
+                    key=lambda t: (TERM_FACTORS[t][:-1], t)):
+        f = TERM_FACTORS[t]
+        for i in range(2, len(f)):
+            if f[:i] not in (n for n, _, _ in inter):
+                inter.append((f[:i], f[:i - 1], f[i - 1]))
+        finals.append((t, f[:-1], f[-1]))
+    inter.sort(key=lambda e: (len(e[0]), e[0]))
+    return inter, finals
+
+
 def _derivative_fixed(program, s, sat_events):
     x, y, z = (_operand(c, sat_events) for c in s)
-    terms = {"x": x, "y": y, "z": z}
+    vals = {"x": x, "y": y, "z": z}
     needed = {t for comp in program for _, t in comp}
-    if "x3" in needed:
-        xx = _sat(SAMPLE, round_shift(x * x, PRODUCT_SHIFT), sat_events)
-        terms["x3"] = _sat(PRODUCT, round_shift(xx * x, PRODUCT_SHIFT), sat_events)
-    if "xy" in needed:
-        terms["xy"] = _sat(PRODUCT, round_shift(x * y, PRODUCT_SHIFT), sat_events)
-    if "xz" in needed:
-        terms["xz"] = _sat(PRODUCT, round_shift(x * z, PRODUCT_SHIFT), sat_events)
+    inter, finals = term_chains(needed)
+    for name, a, b in inter:
+        vals[name] = _sat(SAMPLE, round_shift(vals[a] * vals[b], PRODUCT_SHIFT), sat_events)
+    terms = {"x": x, "y": y, "z": z}
+    for t, a, b in finals:
+        terms[t] = _sat(PRODUCT, round_shift(vals[a] * vals[b], PRODUCT_SHIFT), sat_events)
+    if "1" in needed:
+        terms["1"] = np.full_like(x, ONE)
+    if "chi" in needed:
+        terms["chi"] = np.clip(2 * x, -2 * ONE, 2 * ONE)
     out = []
     for comp in program:
         acc = np.zeros_like(x)
@@ -251,7 +283,8 @@ def ref_encode(codes, config: EncoderConfig):
 def ref_encode_scalar(code: int, config: EncoderConfig):
     """Deliberately naive twin of the fixed-point model for one code.
 
-    Python ints, the equations written out per system, and the shifts written as the
+    Python ints, the equations written out per system (every intermediate of a monomial
+    spelled out, Chua's ``|x + 1| - |x - 1|`` with ``abs``), and the shifts written as the
     numbers they are for the current formats (Q20.28 state, Q20.12 operands, Q24.12
     product terms, Q22.14 derivatives, Q8.16 coefficients): if a format changes, this twin must be
     re-derived by hand, and the tests that hold it against the model say so.
@@ -284,28 +317,98 @@ def ref_encode_scalar(code: int, config: EncoderConfig):
     p = config.p
     one = q(1.0)
 
-    if config.system is System.MIXED:
+    sys_ = config.system
+    P, S = PRODUCT, SAMPLE
+    one_t = 1 << 12                 # the constant term 1 in Q20.12
+    if sys_ is System.MIXED:
         na, nb, nd, g, nw = q(-p["alpha"]), q(-p["beta"]), q(-p["delta"]), q(p["gamma"]), \
             q(-p["omega"])
 
         def f(sx, sy, sz):
             x, y, z = op(sx), op(sy), op(sz)
-            x3 = mul(PRODUCT, mul(SAMPLE, x, x), x)
-            xy = mul(PRODUCT, x, y)
+            x3 = mul(P, mul(S, x, x), x)
+            xy = mul(P, x, y)
             return (d(one * y),
                     d(na * x + nb * x3 + nd * y + g * z),
                     d(nw * x + nd * z + g * xy))
-    else:
+    elif sys_ is System.LORENZ:
         sg, nsg, r, nb, mone = q(p["sigma"]), q(-p["sigma"]), q(p["rho"]), q(-p["beta"]), \
             q(-1.0)
 
         def f(sx, sy, sz):
             x, y, z = op(sx), op(sy), op(sz)
-            xz = mul(PRODUCT, x, z)
-            xy = mul(PRODUCT, x, y)
+            xz = mul(P, x, z)
+            xy = mul(P, x, y)
             return (d(sg * y + nsg * x),
                     d(r * x + mone * y + mone * xz),
                     d(one * xy + nb * z))
+    elif sys_ is System.CHEN:
+        qa, nqa, cma, qc, nb, mone = q(p["a"]), q(-p["a"]), q(p["c"] - p["a"]), q(p["c"]), \
+            q(-p["b"]), q(-1.0)
+
+        def f(sx, sy, sz):
+            x, y, z = op(sx), op(sy), op(sz)
+            xz = mul(P, x, z)
+            xy = mul(P, x, y)
+            return (d(qa * y + nqa * x),
+                    d(cma * x + mone * xz + qc * y),
+                    d(one * xy + nb * z))
+    elif sys_ is System.ROSSLER:
+        qa, qb, nc, mone = q(p["a"]), q(p["b"]), q(-p["c"]), q(-1.0)
+
+        def f(sx, sy, sz):
+            x, y, z = op(sx), op(sy), op(sz)
+            xz = mul(P, x, z)
+            return (d(mone * y + mone * z),
+                    d(one * x + qa * y),
+                    d(qb * one_t + one * xz + nc * z))
+    elif sys_ is System.AIZAWA:
+        nbe, nde, de, ga, al = q(-p["beta"]), q(-p["delta"]), q(p["delta"]), q(p["gamma"]), \
+            q(p["alpha"])
+        third, mone, nep, ze = q(-1.0 / 3.0), q(-1.0), q(-p["eps"]), q(p["zeta"])
+
+        def f(sx, sy, sz):
+            x, y, z = op(sx), op(sy), op(sz)
+            xx, yy, zz = mul(S, x, x), mul(S, y, y), mul(S, z, z)
+            xxx = mul(S, xx, x)
+            xz, yz = mul(P, x, z), mul(P, y, z)
+            x2, y2, z3 = mul(P, x, x), mul(P, y, y), mul(P, zz, z)
+            x2z, y2z, x3z = mul(P, xx, z), mul(P, yy, z), mul(P, xxx, z)
+            return (d(one * xz + nbe * x + nde * y),
+                    d(de * x + one * yz + nbe * y),
+                    d(ga * one_t + al * z + third * z3 + mone * x2 + mone * y2
+                      + nep * x2z + nep * y2z + ze * x3z))
+    elif sys_ is System.NOSE_HOOVER:
+        mone, nal = q(-1.0), q(-p["alpha"])
+
+        def f(sx, sy, sz):
+            x, y, z = op(sx), op(sy), op(sz)
+            yz = mul(P, y, z)
+            y2 = mul(P, y, y)
+            return (d(one * y),
+                    d(mone * x + mone * yz),
+                    d(one * y2 + nal * one_t))
+    elif sys_ is System.SPROTT_C:
+        mone, na = q(-1.0), q(-p["a"])
+
+        def f(sx, sy, sz):
+            x, y, z = op(sx), op(sy), op(sz)
+            yz = mul(P, y, z)
+            x2 = mul(P, x, x)
+            return (d(one * yz),
+                    d(one * x + mone * y),
+                    d(one * one_t + na * x2))
+    else:
+        al, m0, m1 = p["alpha"], p["m0"], p["m1"]
+        qal, cx, cchi = q(al), q(-al * (1.0 + m1)), q(-al * (m0 - m1) / 2.0)
+        mone, nbe, nga = q(-1.0), q(-p["beta"]), q(-p["gamma"])
+
+        def f(sx, sy, sz):
+            x, y, z = op(sx), op(sy), op(sz)
+            chi = abs(x + one_t) - abs(x - one_t)
+            return (d(qal * y + cx * x + cchi * chi),
+                    d(one * x + mone * y + one * z),
+                    d(nbe * y + nga * z))
 
     h1 = q_step(config.dt)
     h2 = q_step(config.dt / 2)
