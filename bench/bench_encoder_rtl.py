@@ -2,7 +2,8 @@
 
     python bench/bench_encoder_rtl.py [--steps 8 16] [--full]
 
-For each system (mixed at delta=-1.5 and 10, Lorenz) the refill is simulated at the
+For each system (mixed at delta=-1.5 and 10, Lorenz, Chen (the paper's parameters and
+the textbook ones), Rossler, Aizawa, Nose-Hoover, Sprott C, Chua) the refill is simulated at the
 given numbers of RK4 steps (dt=0.01, T=5); refill cycles are linear in the steps,
 ``256 * (n_steps * per_step + per_code)``, so the two points give the cycles of the
 paper's window (tmax=8, 800 steps), printed as ``refill_cycles_paper_fit``.  ``--full``
@@ -16,14 +17,18 @@ import json
 
 import numpy as np
 
+from dynalign.hw.encoder.microcode import Kind, microprogram
 from dynalign.hw.encoder.rtl_check import make_case
 from dynalign.hw.formats import CODE
-from dynalign.hw.systems import EncoderConfig
+from dynalign.hw.systems import CHEN_TEXTBOOK, EncoderConfig, System
 from dynalign.sim.tb_encoder_run import run_encoder_cases
 
 SYSTEMS = {"mixed_expansive": {"system": "mixed", "delta": -1.5},
            "mixed_dissipative": {"system": "mixed", "delta": 10.0},
-           "lorenz": {"system": "lorenz"}}
+           "lorenz": {"system": "lorenz"},
+           "chen_textbook": {"system": "chen", **CHEN_TEXTBOOK}}
+SYSTEMS.update({s.value: {"system": s.value} for s in System
+                if s not in (System.MIXED, System.LORENZ)})
 
 
 def main(argv=None):
@@ -56,7 +61,10 @@ def main(argv=None):
         per_step = (got[b] - got[a]) / ((b - a) * (1 << CODE.width))
         per_code = got[a] / (1 << CODE.width) - a * per_step
         fit = round((1 << CODE.width) * (800 * per_step + per_code))
+        multiplies = sum(u.kind is not Kind.OPS
+                         for u in microprogram(SYSTEMS[name]["system"])[1:])
         entry = {"refill_cycles": got, "cycles_per_rk4_step": per_step,
+                 "multiplies_per_rk4_step": multiplies,
                  "cycles_per_code_overhead": per_code, "refill_cycles_paper_fit": fit,
                  "refill_seconds_paper": {f"{f:g}MHz": fit / (f * 1e6) for f in args.clock_mhz}}
         if args.full:

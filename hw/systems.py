@@ -256,6 +256,13 @@ def real_program(system, p: dict) -> tuple:
             ((-be, "y"), (-ga, "z")))
 
 
+def program_shape(system) -> tuple:
+    """The term names of each derivative component of ``system``'s programme (they do
+    not depend on the parameters' values)."""
+    system = System.parse(system)
+    return tuple(tuple(t for _, t in comp) for comp in real_program(system, DEFAULTS[system]))
+
+
 def _chua_h(p, x):
     return p["m1"] * x + (p["m0"] - p["m1"]) * (np.abs(x + 1.0) - np.abs(x - 1.0)) / 2.0
 

@@ -17,8 +17,8 @@
   (image layout of :mod:`dynalign.hw.wire`; each field shifted into one 32-bit
   register, the layer blocks read in order, each layer's ``n_out`` from the header when
   its block starts) and writes the LIF network's globals, the encoder registers
-  (:class:`dynalign.hw.encoder.regs.Reg`; coefficient slot ``j`` of component ``c`` of
-  the image's encoder block -> ``COEF0 + SLOTS_PER_COMP * c + j``), starts the encoder's
+  (:class:`dynalign.hw.encoder.regs.Reg`; coefficient slot ``j`` of the image's encoder
+  block -> ``COEF0 + j``), starts the encoder's
   table refill, then writes the rest of the LIF configuration exactly as
   :func:`dynalign.hw.lif.rtl.config_writes` does (per-layer fields with the layout of
   :class:`dynalign.hw.lif.rtl.NetworkLayout`, biases, every weight).  The *table core*

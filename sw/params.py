@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dynalign.hw.systems import MODE_PRESETS, EncoderConfig, System
+from dynalign.hw.systems import DEFAULTS, MODE_PRESETS, EncoderConfig, System
 
 __all__ = ["add_system_args", "config_from_args", "parse_floats"]
 
@@ -17,22 +17,38 @@ def parse_floats(text: str, *, what: str) -> list[float]:
     return values
 
 
+#: The parameter options: ``(option, parameter name, help)``; an option applies to every
+#: system that has the parameter (``--lorenz-beta`` is Lorenz's beta, as ``--beta``).
+_PARAM_OPTIONS = (
+    ("delta", "delta", "mixed: damping delta (default 0); Aizawa: delta (3.5)"),
+    ("alpha", "alpha", "mixed: alpha (2); Aizawa (0.95), Nose-Hoover (1), Chua (15.6)"),
+    ("beta", "beta", "mixed: beta (0.1); Lorenz (8/3), Aizawa (0.7), Chua (28.58)"),
+    ("gamma", "gamma", "mixed: gamma (0.1); Aizawa (0.6), Chua (0)"),
+    ("omega", "omega", "mixed: omega (1)"),
+    ("sigma", "sigma", "Lorenz: sigma (10)"),
+    ("rho", "rho", "Lorenz: rho (28)"),
+    ("lorenz_beta", "beta", "Lorenz: beta (8/3)"),
+    ("a", "a", "Chen: a (60; textbook 35), Rossler (0.2), Sprott C (3)"),
+    ("b", "b", "Chen: b (2.667; textbook 3), Rossler (0.2)"),
+    ("c", "c", "Chen: c (97; textbook 28), Rossler (5.7)"),
+    ("eps", "eps", "Aizawa: epsilon (0.25)"),
+    ("zeta", "zeta", "Aizawa: zeta (0.1)"),
+    ("m0", "m0", "Chua: inner slope m0 (-1.143)"),
+    ("m1", "m1", "Chua: outer slope m1 (-0.714)"),
+)
+
+
 def add_system_args(p, *, window: bool = True) -> None:
-    """``--system`` and the parameters of both systems (defaults: the paper's)."""
+    """``--system`` and the parameters of every system (defaults: the paper's)."""
     g = p.add_argument_group("input dynamical system")
     g.add_argument("--system", default="mixed", choices=[s.value for s in System],
-                   help="mixed oscillator (paper) or Lorenz (default: mixed)")
+                   help="the input system (default: mixed, the paper's mixed oscillator); "
+                        "all are integrated with RK4")
     g.add_argument("--mode", choices=sorted(MODE_PRESETS),
                    help="paper preset for delta: expansive=-1.5, critical=0, "
                         "dissipative=2, strongly-dissipative=10")
-    g.add_argument("--delta", type=float, help="mixed: damping delta (default 0)")
-    g.add_argument("--alpha", type=float, help="mixed: alpha (default 2)")
-    g.add_argument("--beta", type=float, help="mixed: beta (default 0.1)")
-    g.add_argument("--gamma", type=float, help="mixed: gamma (default 0.1)")
-    g.add_argument("--omega", type=float, help="mixed: omega (default 1)")
-    g.add_argument("--sigma", type=float, help="Lorenz: sigma (default 10)")
-    g.add_argument("--rho", type=float, help="Lorenz: rho (default 28)")
-    g.add_argument("--lorenz-beta", type=float, help="Lorenz: beta (default 8/3)")
+    for opt, _, text in _PARAM_OPTIONS:
+        g.add_argument("--" + opt.replace("_", "-"), dest=opt, type=float, help=text)
     if window:
         g.add_argument("--tmax", type=float, default=8.0, help="time window (default 8)")
         g.add_argument("--dt", type=float, default=0.01, help="RK4 step h (default 0.01)")
@@ -41,20 +57,32 @@ def add_system_args(p, *, window: bool = True) -> None:
 
 
 def system_params(args) -> dict:
-    """The parameter dict for ``args.system`` (only options the user gave)."""
-    if args.system == "mixed":
-        for name in ("sigma", "rho", "lorenz_beta"):
-            if getattr(args, name) is not None:
-                raise ValueError(f"--{name.replace('_', '-')} applies to --system lorenz")
-        if args.mode is not None and args.delta is not None:
+    """The parameter dict for ``args.system`` (only options the user gave); an option
+    of a parameter the system does not have is an error naming the systems it fits."""
+    system = System.parse(args.system)
+    names = set(DEFAULTS[system])
+    if args.mode is not None and system is not System.MIXED:
+        raise ValueError("--mode applies to --system mixed")
+    out = {}
+    for opt, name, _ in _PARAM_OPTIONS:
+        value = getattr(args, opt, None)
+        if value is None:
+            continue
+        fits = [s.value for s in System if name in DEFAULTS[s]]
+        if opt == "lorenz_beta":
+            fits = ["lorenz"]
+        if system.value not in fits:
+            raise ValueError(f"--{opt.replace('_', '-')} applies to --system "
+                             f"{', '.join(fits)}")
+        if name in out:
+            raise ValueError("give --beta or --lorenz-beta, not both")
+        assert name in names
+        out[name] = value
+    if system is System.MIXED and args.mode is not None:
+        if "delta" in out:
             raise ValueError("give --mode or --delta, not both")
-        delta = MODE_PRESETS[args.mode] if args.mode is not None else args.delta
-        return {"alpha": args.alpha, "beta": args.beta, "gamma": args.gamma,
-                "omega": args.omega, "delta": delta}
-    for name in ("alpha", "beta", "gamma", "omega", "delta", "mode"):
-        if getattr(args, name) is not None:
-            raise ValueError(f"--{name} applies to --system mixed")
-    return {"sigma": args.sigma, "rho": args.rho, "beta": args.lorenz_beta}
+        out["delta"] = MODE_PRESETS[args.mode]
+    return out
 
 
 def config_from_args(args, **overrides) -> EncoderConfig:

@@ -40,7 +40,7 @@ from dynalign.hw.encoder.ref import FixedEncoder
 from dynalign.hw.formats import ACT, round_shift
 from dynalign.hw.lif.cycles import ref_cycles_from_sizes, ref_cycles_from_trains
 from dynalign.hw.lif.ref import ref_network
-from dynalign.hw.systems import EncoderConfig
+from dynalign.hw.systems import EncoderConfig, System
 from dynalign.hw.validate import positive_int
 
 from .baselines import encode_inputs
@@ -73,9 +73,9 @@ class Setting:
         return f"{self.kind}{d}_s{self.seed}"
 
     def encoder(self) -> EncoderConfig:
-        if self.kind == "lorenz":
-            return EncoderConfig(system="lorenz")
-        return EncoderConfig(delta=0.0 if self.delta is None else self.delta)
+        if self.kind == "mixed":
+            return EncoderConfig(delta=0.0 if self.delta is None else self.delta)
+        return EncoderConfig(system=self.kind)          # any other input system
 
 
 @dataclass(frozen=True)
@@ -92,6 +92,7 @@ class SweepOptions:
     limit: int | None = None
     lanes: int = 8
     in_shift_percentile: float = 100.0
+    tmax: float = 8.0
 
     def validate(self):
         for name in ("features", "steps", "epochs", "patience", "lanes"):
@@ -99,13 +100,17 @@ class SweepOptions:
             positive_int(name, v)
         if not self.layers or any(not isinstance(n, int) or n < 1 for n in self.layers):
             raise ValueError(f"layers must be positive integers, not {self.layers!r}")
+        EncoderConfig(tmax=self.tmax, samples=self.steps)    # the window's checks
         if not 0 < self.in_shift_percentile <= 100:
             raise ValueError("in_shift_percentile must be in (0, 100], "
                              f"not {self.in_shift_percentile!r}")
 
 
-def make_settings(deltas, seeds: int, *, lorenz: bool = True, baselines=BASELINES):
-    """All settings of a sweep, in table order."""
+def make_settings(deltas, seeds: int, *, lorenz: bool = True, baselines=BASELINES,
+                  systems=()):
+    """All settings of a sweep, in table order: the mixed oscillator at each delta, Lorenz,
+    then one row per other input system in ``systems`` (the paper's parameters), then the
+    baselines."""
     if not isinstance(seeds, int) or seeds < 1:
         raise ValueError(f"seeds must be a positive integer, not {seeds!r}")
     deltas = [float(d) for d in deltas]
@@ -118,9 +123,15 @@ def make_settings(deltas, seeds: int, *, lorenz: bool = True, baselines=BASELINE
     bad = [b for b in baselines if b not in BASELINES]
     if bad:
         raise ValueError(f"unknown baseline(s) {bad} (choose from {', '.join(BASELINES)})")
+    systems = [System.parse(x) for x in systems]
+    bad = [x.value for x in systems if x in (System.MIXED, System.LORENZ)]
+    if bad:
+        raise ValueError(f"--systems lists the other input systems, not {bad} "
+                         "(the mixed oscillator is swept by --deltas, Lorenz always runs)")
     out = [Setting("mixed", d, s) for d in deltas for s in range(seeds)]
     if lorenz:
         out += [Setting("lorenz", None, s) for s in range(seeds)]
+    out += [Setting(x.value, None, s) for x in systems for s in range(seeds)]
     out += [Setting(b, None, s) for b in baselines for s in range(seeds)]
     return out
 
@@ -179,7 +190,7 @@ def _golden_summary(samples, net, labels, lanes: int, out_dir: Path) -> dict:
 
 def _run_dynamical(setting: Setting, opts: SweepOptions, out_dir: Path) -> dict:
     cfg = setting.encoder()
-    cfg = EncoderConfig(system=cfg.system, tmax=cfg.tmax, dt=cfg.dt, samples=opts.steps,
+    cfg = EncoderConfig(system=cfg.system, tmax=opts.tmax, dt=cfg.dt, samples=opts.steps,
                         **cfg.p)
     topts = _train_options(opts, setting.seed)
     metrics = train_run(out_dir / "run", encoder=cfg, opts=topts)
@@ -233,7 +244,10 @@ def run_setting(setting: Setting, opts: SweepOptions, out_root) -> dict:
     """Train and score one setting; writes and returns its result (cached on disk)."""
     out_dir = Path(out_root) / "settings" / setting.key
     path = out_dir / RESULT
-    want = {"setting": asdict(setting), "options": _jsonable(asdict(opts))}
+    options = _jsonable(asdict(opts))
+    if options["tmax"] == SweepOptions.tmax:    # the window joined the options later: the
+        del options["tmax"]                     # default one keeps finished sweeps reused
+    want = {"setting": asdict(setting), "options": options}
     if path.is_file():
         done = json.loads(path.read_text())
         if {k: done.get(k) for k in want} == want:
@@ -243,7 +257,7 @@ def run_setting(setting: Setting, opts: SweepOptions, out_root) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)
     t0 = time.perf_counter()
-    if setting.kind in ("mixed", "lorenz"):
+    if setting.kind in {x.value for x in System}:
         row = _run_dynamical(setting, opts, out_dir)
     else:
         row = _run_baseline(setting, opts, out_dir)
@@ -363,7 +377,8 @@ def write_plots(rows: list[dict], out_dir, *, example=None) -> dict:
             if r["kind"] != "mixed" and r[key] is not None:
                 ax.axhline(r[key], ls=":", lw=1, color={"lorenz": "tab:green",
                            "direct": "tab:gray", "rate": "tab:orange",
-                           "latency": "tab:purple"}[r["kind"]], label=r["kind"])
+                           "latency": "tab:purple"}.get(r["kind"], "tab:brown"),
+                           label=r["kind"])
         ax.set_ylabel(label)
         ax.axvline(0.0, color="k", lw=0.5)
         tw = ax.twinx()

@@ -1,9 +1,11 @@
 """``dynalign verify encoder``: the Verilated encoder against the golden model.
 
-Random valid configurations (the first ones pinned to delta = -1.5, delta = 10 and
-Lorenz; then the mixed oscillator with delta uniform in [-1.5, 10] or Lorenz, other
-parameters random), random feature codes, random idle cycles and output backpressure;
-every output sample compared with ``==`` to :class:`dynalign.hw.encoder.ref.FixedEncoder`.
+Random valid configurations (the first ones pinned to delta = -1.5, delta = 10, then
+one of every other input system -- Lorenz, Chen, Rossler, Aizawa, Nose-Hoover, Sprott C,
+Chua; then the mixed oscillator with delta uniform in [-1.5, 10] or another system,
+parameters random around the paper's), random feature codes, random idle cycles and
+output backpressure; every output sample compared with ``==`` to
+:class:`dynalign.hw.encoder.ref.FixedEncoder`.
 One extra stall-free case (T=5, K=8) measures the cycles per feature.
 
 Prints ``{"compared", "mismatches", "cycles_per_feature", "configs", ...}``; exits 1 on
@@ -20,7 +22,7 @@ import numpy as np
 from dynalign.hw.encoder.encoder import TrajectoryEncoder
 from dynalign.hw.encoder.rtl_check import make_case, random_config
 from dynalign.hw.formats import CODE
-from dynalign.hw.systems import EncoderConfig
+from dynalign.hw.systems import EncoderConfig, System
 from dynalign.sim.tb_encoder_run import run_encoder_cases
 
 __all__ = ["register", "run"]
@@ -33,7 +35,8 @@ def register(sub):
                    help="feature vectors (requests) to encode in all (default 500)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--configs", type=int, default=20,
-                   help="random configurations (default 20)")
+                   help="random configurations (default 20; the first 9 cover every "
+                        "system)")
     p.add_argument("--max-steps", type=int, default=16,
                    help="most RK4 steps per configuration (keeps the refills short)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -53,7 +56,8 @@ def _check_args(args):
 def build_cases(*, samples, configs, seed, max_steps):
     """Case list (see :func:`dynalign.hw.encoder.rtl_check.make_case`) + the timing case last."""
     rng = np.random.default_rng(seed)
-    pinned = [("mixed", -1.5), ("mixed", 10.0), ("lorenz", None)]
+    pinned = [("mixed", -1.5), ("mixed", 10.0)] + [(s.value, None) for s in System
+                                                   if s is not System.MIXED]
     per = [samples // configs + (i < samples % configs) for i in range(configs)]
     cases = []
     for i in range(configs):
@@ -86,6 +90,18 @@ def run(args) -> int:
         cfg = EncoderConfig(**case["config"])
         per_step.append(res["refill_cycles"] / (256 * cfg.n_steps))
     deltas = [c["config"]["delta"] for c in cases[:-1] if c["config"]["system"] == "mixed"]
+    by_system = {}
+    for case, res, cyc in zip(cases[:-1], results, per_step):
+        e = by_system.setdefault(case["config"]["system"],
+                                 {"configs": 0, "compared": 0, "mismatches": 0,
+                                  "refill_cycles_per_code_step": []})
+        e["configs"] += 1
+        e["compared"] += res["compared"]
+        e["mismatches"] += res["mismatches"]
+        e["refill_cycles_per_code_step"].append(cyc)
+    for e in by_system.values():
+        c = e.pop("refill_cycles_per_code_step")
+        e["refill_cycles_per_code_step"] = {"min": min(c), "max": max(c)}
     summary = {
         "compared": sum(r["compared"] for r in results),
         "mismatches": sum(r["mismatches"] for r in results),
@@ -96,6 +112,7 @@ def run(args) -> int:
         "delta_range": [min(deltas), max(deltas)] if deltas else None,
         "saturating_configs": sum(c["expected_table_sat"] for c in cases[:-1]),
         "refill_cycles_per_code_step": {"min": min(per_step), "max": max(per_step)},
+        "systems": by_system,
         "samples_per_beat": 1,
         "T_for_cycles_per_feature": 5,
         "design": {"max_T": 5, "max_features": 8, "lanes": 1,

@@ -72,6 +72,19 @@ def test_encode_lorenz_and_text(capsys):
     (["encode", "--values=1", "--sigma", "3"], "--sigma applies to --system lorenz"),
     (["encode", "--values=1", "--mode", "expansive", "--delta", "1"], "not both"),
     (["lyapunov", "--system", "lorenz", "--delta", "1"], "--delta applies to --system mixed"),
+    (["encode", "--values=1", "--system", "chen", "--eps", "0.1"],
+     "--eps applies to --system aizawa"),
+    (["encode", "--values=1", "--system", "chua", "--a", "1"],
+     "--a applies to --system chen, rossler, sprott-c"),
+    (["encode", "--values=1", "--system", "rossler", "--mode", "expansive"],
+     "--mode applies to --system mixed"),
+    (["encode", "--values=1", "--system", "lorenz", "--beta", "2", "--lorenz-beta", "2"],
+     "not both"),
+    (["encode", "--values=1", "--system", "aizawa", "--lorenz-beta", "2"],
+     "--lorenz-beta applies to --system lorenz"),
+    (["encode", "--values=1", "--system", "chen", "--c", "200"], "outside the range of coef"),
+    (["encode", "--values=1", "--system", "sprott-c", "--a", "inf"], "a must be finite"),
+    (["plot", "--systems", "hopf"], "unknown system 'hopf'"),
 ])
 def test_errors_are_one_clear_line(capsys, argv, msg):
     code, out, err = run(capsys, *argv)
@@ -81,9 +94,32 @@ def test_errors_are_one_clear_line(capsys, argv, msg):
 
 def test_unknown_system_rejected_by_parser(capsys):
     with pytest.raises(SystemExit) as e:
-        cli.main(["encode", "--system", "rossler", "--values=1"])
+        cli.main(["encode", "--system", "hopf", "--values=1"])
     assert e.value.code == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_encode_every_system(capsys):
+    for system in ("chen", "rossler", "aizawa", "nose-hoover", "sprott-c", "chua"):
+        code, out, _ = run(capsys, "encode", "--system", system, "--values=0.5,-1",
+                           "--tmax", "0.4", "--json")
+        d = json.loads(out)
+        assert code == 0 and d["config"]["system"] == system
+    code, out, _ = run(capsys, "encode", "--system", "chen", "--a", "35", "--b", "3",
+                       "--c", "28", "--values=1", "--json")
+    d = json.loads(out)["config"]
+    assert (d["a"], d["b"], d["c"], d["lyapunov_sum"]) == (35, 3, 28, -10)
+    code, out, _ = run(capsys, "encode", "--system", "chen", "--values=1", "--tmax", "1")
+    assert code == 0 and "SATURATED" in out          # the paper's Chen escapes
+
+
+def test_lyapunov_every_system_text(capsys):
+    code, out, _ = run(capsys, "lyapunov", "--system", "sprott-c", "--time", "4")
+    assert code == 0 and "(divergence: -1.0000)" in out
+    code, out, _ = run(capsys, "lyapunov", "--system", "rossler", "--time", "4", "--json")
+    d = json.loads(out)
+    assert d["sum_theory"] is None and d["sum"] == pytest.approx(d["mean_divergence"],
+                                                                 abs=2e-3)
 
 
 def test_lyapunov_json(capsys):
@@ -101,6 +137,16 @@ def test_plot_writes_png(capsys, tmp_path):
                         "--tmax", "2", "--out", str(out))
     assert code == 0 and out.exists()
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_every_system(capsys, tmp_path):
+    out = tmp_path / "s.png"
+    code, _, _ = run(capsys, "plot", "--systems", "all", "--tmax", "1", "--steps", "3",
+                     "--values=0.5", "--out", str(out))
+    assert code == 0 and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    code, _, _ = run(capsys, "plot", "--system", "chua", "--alpha", "15", "--tmax", "1",
+                     "--steps", "3", "--out", str(out))
+    assert code == 0
 
 
 def test_verify_system_samples_count_or_all(capsys):

@@ -12,22 +12,23 @@ from simbound import until
 
 from dynalign.hw.encoder.encoder import TrajectoryEncoder
 from dynalign.hw.encoder.integrator import TrajectoryIntegrator
-from dynalign.hw.encoder.microcode import TAG_LAYOUT, Kind, microprogram
+from dynalign.hw.encoder.microcode import TAG_LAYOUT, Kind, microprogram, register_allocation
 from dynalign.hw.encoder.multiplier import MUL_A_WIDTH, MUL_B_WIDTH, SerialMultiplier
-from dynalign.hw.encoder.ref import FixedEncoder
+from dynalign.hw.encoder.ref import FixedEncoder, term_chains
 from dynalign.hw.encoder.regs import (
     N_SLOTS,
-    SLOTS_PER_COMP,
+    SYSTEM_CODES,
     Error,
     Reg,
     encoder_registers,
     program_terms,
+    slot_base,
     table_writes,
 )
 from dynalign.hw.encoder.rtl_check import Checker, expected_beats, expected_sat
 from dynalign.hw.encoder.server import TableServer
 from dynalign.hw.formats import CODE, COEF, QFormat
-from dynalign.hw.systems import EncoderConfig
+from dynalign.hw.systems import CHEN_TEXTBOOK, EncoderConfig, System
 
 SMALL = QFormat("code", 3, CODE.frac)          # codes -4 .. 3
 SMALL_CODES = list(range(SMALL.min_int, SMALL.max_int + 1))
@@ -40,7 +41,30 @@ CONFIGS = {
     # alpha < 0 makes x grow by ~600 per step: saturates within 4 steps
     "mixed-saturating": EncoderConfig(system="mixed", alpha=-127.0, beta=0.0, delta=-1.5,
                                       tmax=3.6, dt=0.9, samples=5),
+    # the new systems: the paper's parameters over a few (large) steps, so that the
+    # trajectories move many lsb per step; the paper's Chen saturates
+    "chen": EncoderConfig(system="chen", tmax=0.2, dt=0.1, samples=3),
+    "chen-textbook": EncoderConfig(system="chen", tmax=0.1, dt=0.05, samples=3,
+                                   **CHEN_TEXTBOOK),
+    "rossler": EncoderConfig(system="rossler", tmax=0.4, dt=0.2, samples=3),
+    "aizawa": EncoderConfig(system="aizawa", tmax=0.4, dt=0.2, samples=3),
+    "nose-hoover": EncoderConfig(system="nose-hoover", tmax=0.4, dt=0.2, samples=3),
+    "sprott-c": EncoderConfig(system="sprott-c", tmax=0.4, dt=0.2, samples=3),
+    "chua": EncoderConfig(system="chua", tmax=0.1, dt=0.05, samples=3, gamma=0.5),
+    # parameters that grow the small codes' states within a few steps, so that every
+    # product term is many lsb: x3z, z3, ... of Aizawa; x z of Rossler; y z of
+    # Nose-Hoover; Chua's x crosses both kinks (|x| up to 3.9)
+    "aizawa-wide": EncoderConfig(system="aizawa", beta=-8.0, delta=0.5, gamma=2.0,
+                                 zeta=3.0, eps=1.0, tmax=0.6, dt=0.2, samples=4),
+    "rossler-wide": EncoderConfig(system="rossler", a=4.0, b=1.0, c=-6.0, tmax=0.6,
+                                  dt=0.2, samples=4),
+    "nose-hoover-wide": EncoderConfig(system="nose-hoover", alpha=30.0, tmax=0.6, dt=0.2,
+                                      samples=4),
+    "chua-kink": EncoderConfig(system="chua", alpha=20.0, m0=-3.0, m1=-0.5, gamma=0.5,
+                               tmax=0.2, dt=0.1, samples=3),
 }
+NEW_SYSTEMS = ["chen", "chen-textbook", "rossler", "aizawa", "nose-hoover", "sprott-c",
+               "chua", "aizawa-wide", "rossler-wide", "nose-hoover-wide", "chua-kink"]
 
 
 # --------------------------------------------------------------------------------------
@@ -105,7 +129,7 @@ def test_encoder_registers_from_config():
     assert regs[Reg.SYSTEM] == 0
     for c, comp in enumerate(cfg.coef_program()):
         for j, (coef, _) in enumerate(comp):
-            v = regs[Reg.COEF0 + SLOTS_PER_COMP * c + j]
+            v = regs[Reg.COEF0 + slot_base(cfg.system, c) + j]
             assert v - (1 << 32) * (v >> 31) == coef
     assert (regs[Reg.H1], regs[Reg.H2], regs[Reg.H6]) == cfg.step_constants()
     assert regs[Reg.STRIDE] == 10 and regs[Reg.SAMPLES] == 5 and regs[Reg.FEATURES] == 7
@@ -121,16 +145,20 @@ def test_encoder_registers_bad_input():
 
 
 def test_microprogram_follows_term_programme():
-    for system in ("mixed", "lorenz"):
+    for system in System:
         prog = microprogram(system)
         terms = program_terms(system)
         macs = [u for u in prog if u.kind is Kind.MAC]
         assert len(macs) == 4 * sum(len(c) for c in terms)
-        needed = {t for comp in terms for t in comp}
-        prods = {u.dst for u in prog if u.kind is Kind.PRODP}
-        assert ("x3" in needed) == any(u.kind is Kind.PRODS for u in prog)
-        assert len(prods) == len(needed & {"x3", "xy", "xz"})
+        inter, finals = term_chains({t for comp in terms for t in comp})
+        scratch, term_reg = register_allocation(system)
+        assert sorted(u.dst for u in prog if u.kind is Kind.PRODS) == \
+            sorted(4 * list(scratch.values()))
+        assert sorted(u.dst for u in prog if u.kind is Kind.PRODP) == \
+            sorted(4 * list(term_reg.values()))
         assert prog[-1].eos and sum(u.eos for u in prog) == 1
+    assert {len(register_allocation("aizawa")[0]), len(register_allocation("aizawa")[1])} \
+        == {4, 8}
 
 
 # --------------------------------------------------------------------------------------
@@ -228,10 +256,11 @@ def run_integrator(config, lanes):
     return table, sat
 
 
-@pytest.mark.parametrize("name", ["mixed-expansive", "lorenz", "mixed-saturating"])
+@pytest.mark.parametrize("name", ["mixed-expansive", "lorenz", "mixed-saturating"]
+                         + NEW_SYSTEMS)
 @pytest.mark.parametrize("lanes", [1, 3])
 def test_integrator_table_matches_golden(name, lanes):
-    if name == "lorenz" and lanes == 3:
+    if name not in ("mixed-expansive", "mixed-saturating") and lanes == 3:
         pytest.skip("covered by lanes=1 and the cocotb tier")
     config = CONFIGS[name]
     table, sat = run_integrator(config, lanes)
@@ -248,6 +277,50 @@ def test_integrator_table_matches_golden(name, lanes):
         assert sat[i] == int(gold.table_saturation[code - CODE.min_int] > 0), code
     if name == "mixed-saturating":
         assert any(sat.values()) and not all(sat.values())
+    if name == "chen":
+        assert any(sat.values())
+    if name == "chua-kink":         # both branches of |x + 1| - |x - 1| are exercised
+        x = gold.table[np.array(SMALL_CODES) - CODE.min_int, :, 0] / 2 ** 12
+        assert (x > 1).any() and (x < -1).any() and (np.abs(x) < 1).any()
+
+
+def _table_mismatches(config, table, sat):
+    gold = FixedEncoder(config)
+    w = SMALL.width
+    bad = 0
+    for i, code in enumerate(SMALL_CODES):
+        row = gold.table[code - CODE.min_int]
+        for t in range(config.samples):
+            for c in range(3):
+                bad += table[((3 * t + c) << w) | i] != [int(row[t, c])]
+    return bad
+
+
+def test_integrator_planted_constant_fault_is_caught(monkeypatch):
+    """The datapath's constant term ONE one lsb off (it also moves Chua's kinks): the
+    Rossler and Chua tables differ from the golden ones."""
+    import dynalign.hw.encoder.integrator as integ
+    monkeypatch.setattr(integ, "ONE", integ.ONE + 1)
+    for name in ("rossler-wide", "chua-kink"):
+        assert _table_mismatches(CONFIGS[name], *run_integrator(CONFIGS[name], 1)) > 0, name
+
+
+def test_integrator_planted_operand_fault_is_caught(monkeypatch):
+    """One micro-op of Aizawa's programme multiplies by the wrong operand (``z`` for
+    ``x`` in the intermediate ``xx`` of x^2 z and x^3 z): the table differs."""
+    import dynalign.hw.encoder.integrator as integ
+    from dynalign.hw.encoder.microcode import BSel
+    real = integ.microprogram
+
+    def faulty(system):
+        prog = real(system)
+        if System.parse(system) is System.AIZAWA:
+            u = next(u for u in prog if u.kind is Kind.PRODS and u.b is BSel.X)
+            u.b = BSel.Z
+        return prog
+    monkeypatch.setattr(integ, "microprogram", faulty)
+    cfg = CONFIGS["aizawa-wide"]
+    assert _table_mismatches(cfg, *run_integrator(cfg, 1)) > 0
 
 
 # --------------------------------------------------------------------------------------
@@ -439,7 +512,7 @@ def test_checker_catches_one_bit():
     ({Reg.STRIDE: 0}, Error.STRIDE),
     ({Reg.SAMPLES: 6}, Error.SAMPLES),
     ({Reg.SAMPLES: 1}, Error.SAMPLES),
-    ({Reg.SYSTEM: 2}, Error.SYSTEM),
+    ({Reg.SYSTEM: len(SYSTEM_CODES)}, Error.SYSTEM),
 ])
 def test_bad_registers_flag_error_and_produce_nothing(override, bit):
     config = CONFIGS["lorenz"]

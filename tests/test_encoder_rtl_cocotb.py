@@ -11,7 +11,7 @@ import copy
 import numpy as np
 import pytest
 
-from dynalign.hw.encoder.regs import SLOTS_PER_COMP, Error, Reg
+from dynalign.hw.encoder.regs import Error, Reg, slot_base
 from dynalign.hw.encoder.rtl_check import make_case, random_config
 from dynalign.hw.formats import CODE
 from dynalign.hw.systems import EncoderConfig
@@ -75,7 +75,7 @@ def test_cocotb_checker_catches_one_bit():
     cfg = EncoderConfig(system="mixed", delta=2.0, tmax=0.02, dt=0.01, samples=3)
     good = make_case(cfg, [[3, -7]])
     bad = copy.deepcopy(good)
-    slot = Reg.COEF0 + 2 * SLOTS_PER_COMP          # component z, first term
+    slot = Reg.COEF0 + slot_base("mixed", 2)     # component z, first term
     (entry,) = [w for w in bad["regs"] if w[0] == slot]
     entry[1] ^= 1 << 16
     results, passed = _run([good, bad], "onebit")

@@ -39,6 +39,7 @@ from dynalign.hw.wire import (
     IMAGE_HEADER,
     IMAGE_HEADER_LEN,
     IMAGE_MAGIC,
+    IMAGE_VERSION,
     LAYERS_OFFSET,
     REPLY,
     RESULT_SUMMARY_LEN,
@@ -298,7 +299,7 @@ def test_sender_frames_every_source_under_backpressure():
 
 def _header(limits, rng=None, **kw):
     tl = table_len(2) if limits.table else 0
-    f = dict(magic=IMAGE_MAGIC, version=1, k=3, t=2, n_layers=2, shift=4,
+    f = dict(magic=IMAGE_MAGIC, version=IMAGE_VERSION, k=3, t=2, n_layers=2, shift=4,
              flags=1 if limits.table else 0, total=LAYERS_OFFSET + tl + 100, sizes=(8, 4))
     if rng is not None:
         f.update(k=rng.randrange(6), t=rng.randrange(7), n_layers=rng.randrange(5),
@@ -321,7 +322,8 @@ def test_header_check_is_limits_check_header(limits):
     rng = random.Random(3)
     tl = table_len(2) if limits.table else 0
     bank = limits.bank_bytes
-    headers = [_header(limits), _header(limits, magic=b"DX"), _header(limits, version=2),
+    headers = [_header(limits), _header(limits, magic=b"DX"),
+               _header(limits, version=IMAGE_VERSION - 1),
                _header(limits, k=0), _header(limits, k=5), _header(limits, t=1),
                _header(limits, n_layers=4), _header(limits, shift=32),
                _header(limits, sizes=(0, 4)), _header(limits, sizes=(17, 4)),

@@ -245,21 +245,28 @@ def test_admission_of_crafted_headers(limits):
     K/T/L ranges, total length around the bank size and the table block, 32-bit
     lengths, zero and oversized layers), gateware against Limits.check_header."""
 
-    from dynalign.hw.wire import IMAGE_HEADER, IMAGE_MAGIC, LAYERS_OFFSET, table_len
+    from dynalign.hw.wire import (
+        IMAGE_HEADER,
+        IMAGE_MAGIC,
+        IMAGE_VERSION,
+        LAYERS_OFFSET,
+        table_len,
+    )
     rng = random.Random(7)
     flags = 1 if limits.table else 0
     tl = table_len(2) if limits.table else 0
 
     def hdr(**kw):
-        f = dict(magic=IMAGE_MAGIC, version=1, k=3, t=2, n_layers=2, shift=4, flags=flags,
-                 total=LAYERS_OFFSET + tl + 100, sizes=(8, 4))
+        f = dict(magic=IMAGE_MAGIC, version=IMAGE_VERSION, k=3, t=2, n_layers=2, shift=4,
+                 flags=flags, total=LAYERS_OFFSET + tl + 100, sizes=(8, 4))
         f.update(kw)
         sizes = list(f["sizes"]) + [0] * (8 - len(f["sizes"]))
         return IMAGE_HEADER.pack(f["magic"], f["version"], f["k"], f["t"], f["n_layers"],
                                  f["shift"], f["flags"], f["total"] & 0xFFFFFFFF, 0,
                                  *sizes[:8])
     bank = limits.bank_bytes
-    cases = [hdr(), hdr(magic=b"DX"), hdr(version=2), hdr(flags=flags ^ 1), hdr(flags=4),
+    cases = [hdr(), hdr(magic=b"DX"), hdr(version=IMAGE_VERSION - 1), hdr(flags=flags ^ 1),
+             hdr(flags=4),
              hdr(k=0), hdr(k=5), hdr(t=1), hdr(t=6), hdr(n_layers=0), hdr(n_layers=4),
              hdr(shift=32), hdr(sizes=(0, 4)), hdr(sizes=(17, 4)), hdr(sizes=(8, 9)),
              hdr(n_layers=1, sizes=(8, 0)), hdr(sizes=(17, 0))]

@@ -6,7 +6,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ..encoder.regs import N_SLOTS, REG_ADDR_WIDTH, SLOTS_PER_COMP, Reg
+from ..encoder.regs import N_SLOTS, REG_ADDR_WIDTH, Reg
 from ..lif.rtl import LAYER_REG_BASE, REGION_BIAS, REGION_SHIFT, REGION_WEIGHT, ConfigSignature
 from ..wire import (
     ENCODER_AT,
@@ -23,7 +23,7 @@ from .layout import CoreLayout
 
 __all__ = ["ImageLoader"]
 
-assert SLOTS_PER_COMP == ENCODER_SLOTS and N_SLOTS == 3 * ENCODER_SLOTS
+assert N_SLOTS <= ENCODER_SLOTS
 # the loader fetches K, T, L and in_shift as one 4-byte field; a layer header is beta u16,
 # flags u16, theta u32 (beta and flags fetched as one 4-byte field, then theta)
 assert [HEADER_AT[f] - HEADER_AT["k"] for f in ("k", "t", "n_layers", "in_shift")] == \
@@ -49,8 +49,8 @@ class ImageLoader(wiring.Component):
     writes, in order: the LIF network's globals (``n_layers``, ``T``, ``3 K``,
     ``in_shift``); once the encoder is idle, the encoder registers (``SAMPLES``; with an
     integrator also ``SYSTEM``, ``STRIDE``, ``H1``, ``H2``, ``H6`` and the coefficients:
-    slot ``j`` of component ``c`` of the image's encoder block ->
-    ``COEF0 + SLOTS_PER_COMP * c + j``), ``FEATURES = K`` and the ``refill`` strobe; then
+    slot ``j`` of the image's encoder block -> ``COEF0 + j``, ``j < N_SLOTS``),
+    ``FEATURES = K`` and the ``refill`` strobe; then
     per layer (``n_out`` from the header, the layer block in order) the fields of
     :class:`dynalign.hw.lif.rtl.NetworkLayout` (``n_in`` = ``3 K`` or the previous
     ``n_out``, ``groups = ceil(n_out / lanes)``, ``wbase``/``gbase`` the running sums),
@@ -204,7 +204,7 @@ class ImageLoader(wiring.Component):
                     m.d.sync += field.eq(0)
                     fetch(4, "ENC_COEF", at=ENCODER_OFFSET + ENCODER_FIXED.size)
                 with m.State("ENC_COEF"):
-                    # slot `field` of N_SLOTS: coef int32, then its term byte (skipped)
+                    # slot `field` of N_SLOTS: coef int32 (the block's slots are contiguous)
                     ereg(Reg.COEF0 + field, sh)
                     m.d.sync += field.eq(field + 1)
                     with m.If(field + 1 < N_SLOTS):

@@ -69,7 +69,16 @@ from ..formats import CODE, COEF, CYCLES, SAMPLE, STEP
 from ..validate import check_choice, check_int, positive_int
 from .integrator import TrajectoryIntegrator
 from .lookup import OUTPUT_FIFO_DEPTH, TableLookup, code_layout, sample_layout, sticky_errors
-from .regs import ERROR_WIDTH, N_SLOTS, REG_ADDR_WIDTH, STRIDE_WIDTH, Error, Reg
+from .regs import (
+    ERROR_WIDTH,
+    N_SLOTS,
+    REG_ADDR_WIDTH,
+    STRIDE_WIDTH,
+    SYSTEM_CODES,
+    SYSTEM_WIDTH,
+    Error,
+    Reg,
+)
 from .table import TableMemory, check_code_format, table_layout
 
 __all__ = ["TrajectoryEncoder"]
@@ -148,7 +157,7 @@ class TrajectoryEncoder(wiring.Component):
 
         # ---- registers ----------------------------------------------------------------
         # each register keeps the bits it needs plus an "out of range" flag taken at write
-        system = Signal(1)
+        system = Signal(SYSTEM_WIDTH)
         h1, h2, h6 = (Signal(STEP.width, name=n) for n in ("h1", "h2", "h6"))
         stride = Signal(STRIDE_WIDTH)
         samples = Signal(range(self.max_T + 1))
@@ -165,7 +174,8 @@ class TrajectoryEncoder(wiring.Component):
             with m.Else():
                 with m.Switch(self.reg_addr):
                     with m.Case(Reg.SYSTEM):
-                        m.d.sync += [system.eq(d[0]), bad_system.eq(d > 1)]
+                        m.d.sync += [system.eq(d[:SYSTEM_WIDTH]),
+                                     bad_system.eq(d >= len(SYSTEM_CODES))]
                     with m.Case(*range(Reg.COEF0, Reg.COEF0 + N_SLOTS)):
                         m.d.comb += integ.coef_we.eq(1)
                     for reg, sig in ((Reg.H1, h1), (Reg.H2, h2), (Reg.H6, h6)):

@@ -18,8 +18,11 @@ shift, i.e. round half up; ``sat_F`` clamps to format ``F`` of :mod:`dynalign.hw
 never wraps, and raises the code's saturation bit):
 
 * operands (``OPS``): ``x, y, z = sat_SAMPLE(rs(U, OPERAND_SHIFT))``;
-* products: ``xx = sat_SAMPLE(rs(x*x, PRODUCT_SHIFT))``,
-  ``x3 = sat_PRODUCT(rs(xx*x, PRODUCT_SHIFT))``, ``xy``, ``xz`` likewise;
+* products (``PRODS``, ``PRODP``): a monomial's intermediates into the scratch
+  registers, ``s = sat_SAMPLE(rs(a*b, PRODUCT_SHIFT))``, the monomial into a term
+  register, ``p = sat_PRODUCT(rs(a*b, PRODUCT_SHIFT))`` (e.g. ``xx`` then ``x3 = xx*x``);
+  the constant ``ONE = 2**SAMPLE.frac`` and ``CHI = clip(2 x, -2 ONE, 2 ONE)`` (Chua's
+  ``|x + 1| - |x - 1|``) are operands of their own;
 * one derivative component ``k = sat_DERIV(rs(sum_i C_i * term_i, DERIV_SHIFT))``
   (the sum exact: the accumulator starts at the rounding constant);
 * stages ``U = sat_STATE(S + rs(H * k, INCREMENT_SHIFT))``, ``H`` = ``h/2``, ``h/2``, ``h``;
@@ -52,10 +55,21 @@ from ..formats import (
 )
 from ..systems import System
 from ..validate import check_choice, check_int
-from .microcode import SCOREBOARD, TAG_LAYOUT, UOP_LAYOUT, ASel, BSel, Kind, Uop, microprogram
+from .microcode import (
+    N_SCRATCH,
+    N_TERMS,
+    SCOREBOARD,
+    TAG_LAYOUT,
+    UOP_LAYOUT,
+    ASel,
+    BSel,
+    Kind,
+    Uop,
+    microprogram,
+)
 from .multiplier import MUL_B_WIDTH, MUL_P_WIDTH, R_WIDTH, SerialMultiplier
-from .ref import Y0_COEF
-from .regs import N_SLOTS, STRIDE_WIDTH, SYSTEM_CODES
+from .ref import ONE, Y0_COEF
+from .regs import N_SLOTS, STRIDE_WIDTH, SYSTEM_CODES, SYSTEM_WIDTH
 from .table import check_code_format, table_layout
 
 __all__ = ["MicroOpSignature", "IntegratorSequencer", "IntegratorDatapath",
@@ -144,7 +158,7 @@ class IntegratorSequencer(wiring.Component):
     -----
     start : In(1)  strobe: integrate every code.
     busy : Out(1);  done : Out(1)  (strobe, with ``busy``, after the last code).
-    system : In(1)  :data:`~.regs.SYSTEM_CODES` value: which programme plays.
+    system : In(SYSTEM_WIDTH)  :data:`~.regs.SYSTEM_CODES` value: which programme plays.
     coef_we : In(1), coef_waddr : In(range(N_SLOTS)), coef_wdata : In(signed(COEF))
         a coefficient register write.
     stride : In(STRIDE_WIDTH);  samples : In(range(max_T + 1))  (``T``)
@@ -162,7 +176,7 @@ class IntegratorSequencer(wiring.Component):
         self.words, self.depth, aw = table_layout(lanes, max_T, code_format.width)
         super().__init__({
             "start": In(1), "busy": Out(1), "done": Out(1),
-            "system": In(1),
+            "system": In(SYSTEM_WIDTH),
             "coef_we": In(1), "coef_waddr": In(range(N_SLOTS)),
             "coef_wdata": In(signed(COEF.width)),
             "stride": In(STRIDE_WIDTH), "samples": In(range(max_T + 1)),
@@ -293,10 +307,11 @@ class IntegratorDatapath(wiring.Component):
     """State, terms, the multiplier and the writeback of the integrator.
 
     Registers: the step state ``S`` and stage state ``U`` (``[x, y, z]``, signed STATE),
-    the operands ``x, y, z`` and ``xx`` (SAMPLE), the terms ``x3, xy, xz`` (PRODUCT), the
+    the operands ``x, y, z`` and :data:`~.microcode.N_SCRATCH` scratch registers (SAMPLE),
+    :data:`~.microcode.N_TERMS` term registers (PRODUCT), the
     derivatives ``k`` (DERIV) and k-sums ``ks = k1 + 2 k2 + 2 k3 + k4`` (:data:`KS_WIDTH`).
     ``ctl.issue`` starts ``A * B + R`` (``A`` from ``uop.a``, ``B`` from ``uop.b``:
-    ``x``, the coefficient, a step, ``Y0_COEF``; ``R`` the rounding constant of the
+    ``x``, ``y``, ``z``, the coefficient, a step, ``Y0_COEF``; ``R`` the rounding constant of the
     kind, ``2**(shift-1)``; 0 for a ``MAC`` that is not the first of its component);
     the product is written back by its kind (:class:`~.microcode.Kind`) with the
     equations of the module docstring.  A derivative is finalised two cycles after its
@@ -324,8 +339,12 @@ class IntegratorDatapath(wiring.Component):
 
         S = [Signal(signed(STATE.width), name=f"S{c}") for c in range(3)]
         U = [Signal(signed(STATE.width), name=f"U{c}") for c in range(3)]
-        X, Y, Z, XX = (Signal(signed(SAMPLE.width), name=n) for n in ("X", "Y", "Z", "XX"))
-        X3, XY, XZ = (Signal(signed(PRODUCT.width), name=n) for n in ("X3", "XY", "XZ"))
+        X, Y, Z = (Signal(signed(SAMPLE.width), name=n) for n in ("X", "Y", "Z"))
+        SC = [Signal(signed(SAMPLE.width), name=f"SC{i}") for i in range(N_SCRATCH)]
+        PT = [Signal(signed(PRODUCT.width), name=f"PT{i}") for i in range(N_TERMS)]
+        # Chua's |x + ONE| - |x - ONE| = clip(2 x, -2 ONE, 2 ONE)
+        CHI = Signal(signed(SAMPLE.width + 1))
+        m.d.comb += CHI.eq(Mux(X > ONE, 2 * ONE, Mux(X < -ONE, -2 * ONE, X << 1)))
         K = [Signal(signed(DERIV.width), name=f"K{c}") for c in range(3)]
         KS = [Signal(signed(KS_WIDTH), name=f"KS{c}") for c in range(3)]
         # the derivative accumulator, added in two halves over two cycles (MAC results
@@ -339,13 +358,23 @@ class IntegratorDatapath(wiring.Component):
         code = ctl.code
 
         # operand A / B multiplexers
-        a_src = Array([X, Y, Z, X3, XY, XZ, XX, K[0], K[1], K[2], KS[0], KS[1], KS[2], code]
-                      + [Const(0)] * 2)
+        a_list = {ASel.X: X, ASel.Y: Y, ASel.Z: Z,
+                  ASel.ONE: Const(ONE, signed(SAMPLE.width)), ASel.CHI: CHI, ASel.CODE: code}
+        a_list.update({ASel(ASel.S0.value + i): r for i, r in enumerate(SC)})
+        a_list.update({ASel(ASel.P0.value + i): r for i, r in enumerate(PT)})
+        a_list.update({ASel(ASel.K0.value + c): K[c] for c in range(3)})
+        a_list.update({ASel(ASel.KS0.value + c): KS[c] for c in range(3)})
+        assert set(a_list) == set(ASel)
+        a_src = Array([a_list[ASel(i)] for i in range(len(ASel))])
         hs = Array([self.h1, self.h2, self.h6, Const(0, STEP.width)])
         b_val = Signal(signed(MUL_B_WIDTH))
         with m.Switch(uop.b):
             with m.Case(BSel.X):
                 m.d.comb += b_val.eq(X)
+            with m.Case(BSel.Y):
+                m.d.comb += b_val.eq(Y)
+            with m.Case(BSel.Z):
+                m.d.comb += b_val.eq(Z)
             with m.Case(BSel.COEF):
                 m.d.comb += b_val.eq(ctl.coef)
             with m.Case(BSel.STEP):
@@ -413,11 +442,14 @@ class IntegratorDatapath(wiring.Component):
         with m.If(mul.valid):
             with m.Switch(tg.kind):
                 with m.Case(Kind.PRODS):
-                    m.d.sync += XX.eq(xx_n)
+                    with m.Switch(tg.dst):
+                        for i, reg in enumerate(SC):
+                            with m.Case(i):
+                                m.d.sync += reg.eq(xx_n)
                 with m.Case(Kind.PRODP):
                     with m.Switch(tg.dst):
-                        for dst, reg in ((ASel.X3, X3), (ASel.XY, XY), (ASel.XZ, XZ)):
-                            with m.Case(dst.value):
+                        for i, reg in enumerate(PT):
+                            with m.Case(i):
                                 m.d.sync += reg.eq(pr_n)
                 with m.Case(Kind.MAC):
                     m.d.sync += [acc_lo.eq(lo_sum[:half]), h1_carry.eq(lo_sum[half]),
@@ -459,11 +491,13 @@ class IntegratorDatapath(wiring.Component):
         # ---- scoreboard: the values written back this cycle ----------------------
         res = {name: i for i, name in enumerate(SCOREBOARD) if name}
         with m.If(mul.valid & (tg.kind == Kind.PRODS)):
-            m.d.comb += ctl.written[res["xx"]].eq(1)
+            for i in range(N_SCRATCH):
+                with m.If(tg.dst == i):
+                    m.d.comb += ctl.written[res[f"s{i}"]].eq(1)
         with m.If(mul.valid & (tg.kind == Kind.PRODP)):
-            for dst, name in ((ASel.X3, "x3"), (ASel.XY, "xy"), (ASel.XZ, "xz")):
-                with m.If(tg.dst == dst.value):
-                    m.d.comb += ctl.written[res[name]].eq(1)
+            for i in range(N_TERMS):
+                with m.If(tg.dst == i):
+                    m.d.comb += ctl.written[res[f"p{i}"]].eq(1)
         for c in range(3):
             with m.If(f1 & (f1c == c)):
                 m.d.comb += ctl.written[res[f"k{c}"]].eq(1)
@@ -505,7 +539,7 @@ class TrajectoryIntegrator(wiring.Component):
     Ports
     -----
     start : In(1);  busy, done : Out(1)
-    system : In(1);  coef_we : In(1), coef_waddr : In(range(N_SLOTS)),
+    system : In(SYSTEM_WIDTH);  coef_we : In(1), coef_waddr : In(range(N_SLOTS)),
     coef_wdata : In(signed(COEF));  h1, h2, h6 : In(STEP.width);
     stride : In(STRIDE_WIDTH);  samples : In(range(max_T + 1))
     wr_en : Out(1), wr_addr : Out(table address), wr_data : Out(lanes x signed(SAMPLE))
@@ -520,7 +554,7 @@ class TrajectoryIntegrator(wiring.Component):
             "start": In(1),
             "busy": Out(1),
             "done": Out(1),
-            "system": In(1),
+            "system": In(SYSTEM_WIDTH),
             "coef_we": In(1), "coef_waddr": In(range(N_SLOTS)),
             "coef_wdata": In(signed(COEF.width)),
             "h1": In(STEP.width), "h2": In(STEP.width), "h6": In(STEP.width),

@@ -3,12 +3,16 @@
 :func:`microprogram` turns a system's term programme
 (:meth:`dynalign.hw.systems.EncoderConfig.coef_program`, via
 :func:`~dynalign.hw.encoder.regs.program_terms`) into the micro-operations of one code:
-``INITY`` (``y0``), then one RK4 step -- per stage the operands (``OPS``), the product
-terms the programme uses (``PRODS``/``PRODP``), one multiply-accumulate per coefficient
-(``MAC``) and the stage update (``INC``), and the final update (``FIN``).  The
-coefficients are run-time registers (slot ``SLOTS_PER_COMP * c + j``); only the
-programme's *shape* is fixed here.  What each kind does to the product ``P`` is in
-:class:`Kind`; the integer equations are those of :mod:`dynalign.hw.encoder.ref`.
+``INITY`` (``y0``), then one RK4 step -- per stage the operands (``OPS``), the
+multiplies of the programme's monomials (:func:`~dynalign.hw.encoder.ref.term_chains`:
+each intermediate into a scratch register, ``PRODS``, each monomial into a term
+register, ``PRODP``), one multiply-accumulate per coefficient (``MAC``; its operand a
+term register, ``x``, ``y``, ``z``, the constant ``ONE`` or Chua's ``CHI``) and the
+stage update (``INC``), and the final update (``FIN``).  The coefficients are run-time
+registers (slot ``slot_base(system, c) + j``); the programmes' *shapes* of every system
+are in the one ROM, selected by the run-time ``system`` register.  What each kind does
+to the product ``P`` is in :class:`Kind`; the integer equations are those of
+:mod:`dynalign.hw.encoder.ref`.
 """
 
 from __future__ import annotations
@@ -17,16 +21,33 @@ from dataclasses import dataclass
 
 from amaranth.lib import data, enum
 
-from .regs import N_SLOTS, SLOTS_PER_COMP, program_terms
+from ..systems import System
+from .ref import term_chains
+from .regs import N_SLOTS, program_terms, slot_base
 
-__all__ = ["Kind", "ASel", "BSel", "SCOREBOARD", "UOP_LAYOUT", "TAG_LAYOUT", "Uop",
-           "microprogram"]
+__all__ = ["Kind", "ASel", "BSel", "N_SCRATCH", "N_TERMS", "SCOREBOARD", "UOP_LAYOUT",
+           "TAG_LAYOUT", "Uop", "microprogram", "register_allocation"]
+
+
+def register_allocation(system) -> tuple[dict, dict]:
+    """``(scratch, term)``: the scratch register (SAMPLE) of each intermediate and the
+    term register (PRODUCT) of each monomial of ``system``'s programme, in the order of
+    :func:`~dynalign.hw.encoder.ref.term_chains`."""
+    inter, finals = term_chains({t for comp in program_terms(system) for t in comp})
+    return ({n: i for i, (n, _, _) in enumerate(inter)},
+            {t: i for i, (t, _, _) in enumerate(finals)})
+
+
+#: Scratch (SAMPLE) and term (PRODUCT) registers of the datapath: the most any system's
+#: programme needs (Aizawa: xx, yy, zz, xxx and eight monomials).
+N_SCRATCH = max(len(register_allocation(s)[0]) for s in System)
+N_TERMS = max(len(register_allocation(s)[1]) for s in System)
 
 
 class Kind(enum.Enum, shape=3):
     """Micro-operation kinds (what the writeback does with the product ``P``)."""
     OPS = 0     # x, y, z = sat_SAMPLE(rs(U, OPERAND_SHIFT)); no multiply; sample point
-    PRODS = 1   # xx = sat_SAMPLE(rs(P, PRODUCT_SHIFT))
+    PRODS = 1   # scratch[dst] = sat_SAMPLE(rs(P, PRODUCT_SHIFT))
     PRODP = 2   # term[dst] = sat_PRODUCT(rs(P, PRODUCT_SHIFT))
     MAC = 3     # acc += P (first: acc = P + 2**(DERIV_SHIFT-1)); last: k[comp] = sat_DERIV
     INC = 4     # U[comp] = sat_STATE(S[comp] + rs(P, INCREMENT_SHIFT))
@@ -34,35 +55,53 @@ class Kind(enum.Enum, shape=3):
     INITY = 6   # S[1] = U[1] = P << Y0_SHIFT  (P = Y0_COEF * code)
 
 
-class ASel(enum.Enum, shape=4):
-    """Multiplier operand A: a term, a derivative, a k-sum or the code."""
+assert N_SCRATCH <= 4 and N_TERMS <= 8, "ASel names 4 scratch and 8 term registers"
+
+
+class ASel(enum.Enum, shape=5):
+    """Multiplier operand A: an operand, a constant, a scratch or term register, a
+    derivative, a k-sum or the code."""
     X = 0
     Y = 1
     Z = 2
-    X3 = 3
-    XY = 4
-    XZ = 5
-    XX = 6
-    K0 = 7
-    K1 = 8
-    K2 = 9
-    KS0 = 10
-    KS1 = 11
-    KS2 = 12
-    CODE = 13
+    ONE = 3         # the constant term 1 (SAMPLE)
+    CHI = 4         # |x + ONE| - |x - ONE|
+    S0 = 5          # scratch registers (SAMPLE) S0..S3
+    S1 = 6
+    S2 = 7
+    S3 = 8
+    P0 = 9          # term registers (PRODUCT) P0..P7
+    P1 = 10
+    P2 = 11
+    P3 = 12
+    P4 = 13
+    P5 = 14
+    P6 = 15
+    P7 = 16
+    K0 = 17
+    K1 = 18
+    K2 = 19
+    KS0 = 20
+    KS1 = 21
+    KS2 = 22
+    CODE = 23
 
 
-class BSel(enum.Enum, shape=2):
-    """Multiplier operand B: the x operand, a coefficient slot, a step, 0.2."""
+class BSel(enum.Enum, shape=3):
+    """Multiplier operand B: an operand, a coefficient slot, a step, 0.2."""
     X = 0
-    COEF = 1
-    STEP = 2
-    Y0 = 3
+    Y = 1
+    Z = 2
+    COEF = 3
+    STEP = 4
+    Y0 = 5
 
 
 #: Values tracked by the scoreboard (a pending bit each, from the issue of the micro-op
 #: that writes it to its writeback); index 0 means "none".
-SCOREBOARD = (None, "xx", "x3", "xy", "xz", "k0", "k1", "k2", "ks0", "ks1", "ks2")
+SCOREBOARD = ((None,) + tuple(f"s{i}" for i in range(N_SCRATCH))
+              + tuple(f"p{i}" for i in range(N_TERMS))
+              + ("k0", "k1", "k2", "ks0", "ks1", "ks2"))
 
 UOP_LAYOUT = data.StructLayout({
     "kind": Kind, "a": ASel, "b": BSel,
@@ -75,8 +114,8 @@ UOP_LAYOUT = data.StructLayout({
 TAG_LAYOUT = data.StructLayout({"kind": Kind, "comp": 2, "dst": 3, "stage": 2,
                                 "first": 1, "last": 1})
 
-_TERM_ASEL = {"x": ASel.X, "y": ASel.Y, "z": ASel.Z, "x3": ASel.X3, "xy": ASel.XY,
-              "xz": ASel.XZ}
+_OPERAND_ASEL = {"x": ASel.X, "y": ASel.Y, "z": ASel.Z, "1": ASel.ONE, "chi": ASel.CHI}
+_OPERAND_BSEL = {"x": BSel.X, "y": BSel.Y, "z": BSel.Z}
 
 
 @dataclass
@@ -121,36 +160,50 @@ def microprogram(system) -> list:
     """The micro-operations of one code: entry 0 initialises y (``INITY``), entries
     ``1 ..`` are one RK4 step, ending with ``eos``; the sequencer loops over them.
 
-    Dependencies: the values in :data:`SCOREBOARD` (product terms, derivatives,
-    k-sums) have a pending bit from the issue of their writer to its writeback, and a
-    reader (``rd``) stalls while it is set.  Any other dependency (the stage states
-    ``U``, read by ``OPS``) is resolved by ``wait``: issue only when the pipeline is
-    empty.
+    Dependencies: the values in :data:`SCOREBOARD` (scratch and term registers,
+    derivatives, k-sums) have a pending bit from the issue of their writer to its
+    writeback, and a reader (``rd``) stalls while it is set.  Any other dependency (the
+    stage states ``U``, read by ``OPS``) is resolved by ``wait``: issue only when the
+    pipeline is empty.
     """
     terms = program_terms(system)
-    needed = {t for comp in terms for t in comp}
+    inter, finals = term_chains({t for comp in terms for t in comp})
+    scratch, term_reg = register_allocation(system)
+
+    def a_of(name):
+        """(ASel, tracked value or None) of a factor / term."""
+        if name in _OPERAND_ASEL:
+            return _OPERAND_ASEL[name], None
+        if name in scratch:
+            return ASel(ASel.S0.value + scratch[name]), f"s{scratch[name]}"
+        return ASel(ASel.P0.value + term_reg[name]), f"p{term_reg[name]}"
+
     uops = [Uop(Kind.INITY, a=ASel.CODE, b=BSel.Y0, writes=frozenset({"U1", "S1"}))]
     hsel_of_stage = (1, 1, 0)          # h/2, h/2, h (then h/6 for the final update)
+    ready = {t: i for i, (t, _, _) in enumerate(finals)}   # issue order of the terms
+    # components whose terms are ready first
+    order = sorted(range(3), key=lambda c: max((ready.get(t, -1) for t in terms[c]),
+                                               default=-1))
     for stage in range(4):
         uops.append(Uop(Kind.OPS, stage=stage, reads=frozenset({"U0", "U1", "U2"})))
-        if "x3" in needed:
-            uops.append(Uop(Kind.PRODS, a=ASel.X, b=BSel.X, writes=frozenset({"xx"})))
-        for name, a in (("xy", ASel.Y), ("xz", ASel.Z)):
-            if name in needed:
-                uops.append(Uop(Kind.PRODP, a=a, b=BSel.X, dst=int(_TERM_ASEL[name].value),
-                                writes=frozenset({name})))
-        if "x3" in needed:
-            uops.append(Uop(Kind.PRODP, a=ASel.XX, b=BSel.X, dst=int(ASel.X3.value),
-                            reads=frozenset({"xx"}), writes=frozenset({"x3"})))
-        # components whose terms are ready first (x3 comes last)
-        order = sorted(range(3), key=lambda c: "x3" in terms[c])
+        for name, fa, fb in inter:
+            a, rd = a_of(fa)
+            uops.append(Uop(Kind.PRODS, a=a, b=_OPERAND_BSEL[fb], dst=scratch[name],
+                            reads=frozenset({rd} - {None}),
+                            writes=frozenset({f"s{scratch[name]}"})))
+        for name, fa, fb in finals:
+            a, rd = a_of(fa)
+            uops.append(Uop(Kind.PRODP, a=a, b=_OPERAND_BSEL[fb], dst=term_reg[name],
+                            reads=frozenset({rd} - {None}),
+                            writes=frozenset({f"p{term_reg[name]}"})))
         for c in order:
             comp = terms[c]
             for j, t in enumerate(comp):
-                uops.append(Uop(Kind.MAC, a=_TERM_ASEL[t], b=BSel.COEF,
-                                slot=SLOTS_PER_COMP * c + j, comp=c, stage=stage,
+                a, rd = a_of(t)
+                uops.append(Uop(Kind.MAC, a=a, b=BSel.COEF,
+                                slot=slot_base(system, c) + j, comp=c, stage=stage,
                                 first=j == 0, last=j == len(comp) - 1,
-                                reads=frozenset({t}),
+                                reads=frozenset({rd} - {None}),
                                 writes=frozenset({f"k{c}", f"ks{c}"})
                                 if j == len(comp) - 1 else frozenset()))
         if stage < 3:

@@ -5,10 +5,12 @@ Every register is written as 32 bits (``reg_we`` / ``reg_addr`` / ``reg_data``):
 =============  ========================  ==============================================
 address        register                  value
 =============  ========================  ==============================================
-``SYSTEM``     system                    :data:`SYSTEM_CODES` (0 mixed, 1 Lorenz)
+``SYSTEM``     system                    :data:`SYSTEM_CODES` (0 mixed, 1 Lorenz, ...)
 ``COEF0 + s``  coefficient slot ``s``    two's-complement :data:`~hw.formats.COEF`;
-                                         slot ``SLOTS_PER_COMP * c + j`` is the ``j``-th
-                                         coefficient of component ``c``'s programme
+                                         the programme's coefficients in order
+                                         (component x's, then y's, then z's): slot
+                                         ``slot_base(system, c) + j`` is the ``j``-th
+                                         coefficient of component ``c``
 ``H1/H2/H6``   ``h``, ``h/2``, ``h/6``   unsigned :data:`~hw.formats.STEP`
 ``STRIDE``     RK4 steps per sample      ``1 .. 2**STRIDE_WIDTH - 1``
 ``SAMPLES``    ``T``                     ``2 .. max_T``
@@ -24,37 +26,41 @@ from __future__ import annotations
 import enum as py_enum
 
 from ..formats import CODE
-from ..systems import EncoderConfig, System
+from ..systems import EncoderConfig, System, program_shape
 from ..validate import positive_int
 from .ref import FixedEncoder
 
-__all__ = ["SYSTEM_CODES", "program_terms", "SLOTS_PER_COMP", "N_SLOTS", "Reg",
+__all__ = ["SYSTEM_CODES", "SYSTEM_WIDTH", "program_terms", "slot_base", "N_SLOTS", "Reg",
            "REG_ADDR_WIDTH", "Error", "ERROR_WIDTH", "STRIDE_WIDTH", "encoder_registers",
            "table_writes"]
 
-#: The run-time ``system`` register value of each system.
-SYSTEM_CODES = {System.MIXED: 0, System.LORENZ: 1}
+#: The run-time ``system`` register value of each system (the order of :class:`System`:
+#: 0 mixed, 1 Lorenz, 2 Chen, 3 Rossler, 4 Aizawa, 5 Nose-Hoover, 6 Sprott C, 7 Chua).
+SYSTEM_CODES = {s: i for i, s in enumerate(System)}
+#: Bits of the ``SYSTEM`` register (a larger value is an unknown system).
+SYSTEM_WIDTH = max(1, (len(SYSTEM_CODES) - 1).bit_length())
 
 
 def program_terms(system) -> tuple:
-    """The term names of each derivative component, from ``coef_program()``."""
-    system = System.parse(system)
-    return tuple(tuple(t for _, t in comp) for comp in
-                 EncoderConfig(system=system).coef_program())
+    """The term names of each derivative component (:func:`~hw.systems.program_shape`)."""
+    return program_shape(system)
 
 
-#: Coefficient slots per derivative component (the longest programme).
-SLOTS_PER_COMP = max(len(comp) for s in System for comp in program_terms(s))
-#: Coefficient registers: slot ``SLOTS_PER_COMP * component + j`` holds the ``j``-th
-#: coefficient of that component's programme.
-N_SLOTS = 3 * SLOTS_PER_COMP
+def slot_base(system, component: int) -> int:
+    """The first coefficient slot of ``component`` (0 x, 1 y, 2 z) of ``system``: the
+    slots hold the programme's coefficients one component after the other."""
+    return sum(len(comp) for comp in program_terms(system)[:component])
+
+
+#: Coefficient registers: the longest programme (Aizawa: 3 + 3 + 8 terms).
+N_SLOTS = max(sum(len(comp) for comp in program_terms(s)) for s in System)
 #: Bits of the ``STRIDE`` register.
 STRIDE_WIDTH = 16
 
 
 class Reg(py_enum.IntEnum):
     """Register addresses (``reg_addr``); every register is written as 32 bits."""
-    SYSTEM = 0              # 0 mixed, 1 lorenz
+    SYSTEM = 0              # SYSTEM_CODES
     COEF0 = 1               # COEF0 + slot, slots 0 .. N_SLOTS-1, two's complement COEF
     H1 = COEF0 + N_SLOTS    # STEP h
     H2 = H1 + 1             # STEP h/2
@@ -95,7 +101,7 @@ def encoder_registers(config: EncoderConfig, *, n_features: int = 1) -> dict:
     for c, comp in enumerate(config.coef_program()):
         for j, (coef, term) in enumerate(comp):
             assert term == terms[c][j]
-            slots[SLOTS_PER_COMP * c + j] = coef & ((1 << 32) - 1)
+            slots[slot_base(config.system, c) + j] = coef & ((1 << 32) - 1)
     for i, v in enumerate(slots):
         regs[Reg.COEF0 + i] = v
     h1, h2, h6 = config.step_constants()

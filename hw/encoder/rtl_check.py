@@ -48,17 +48,34 @@ def config_from_dict(d: dict) -> EncoderConfig:
     return EncoderConfig(**d)
 
 
+#: Ranges the random parameters of each system are drawn from (uniform), around the
+#: paper's values.
+_RANDOM_RANGES = {
+    System.LORENZ: {"sigma": (5, 15), "rho": (10, 40), "beta": (1, 4)},
+    System.CHEN: {"a": (30, 60), "b": (2, 3.5), "c": (20, 97)},
+    System.ROSSLER: {"a": (0.1, 0.4), "b": (0.1, 2.0), "c": (2.0, 9.0)},
+    System.AIZAWA: {"alpha": (0.5, 1.2), "beta": (0.5, 1.0), "gamma": (0.4, 0.8),
+                    "delta": (2.0, 4.0), "eps": (0.0, 0.5), "zeta": (0.0, 0.3)},
+    System.NOSE_HOOVER: {"alpha": (0.5, 2.0)},
+    System.SPROTT_C: {"a": (1.0, 5.0)},
+    System.CHUA: {"alpha": (8.0, 16.0), "beta": (20.0, 30.0), "gamma": (0.0, 0.5),
+                  "m0": (-1.3, -1.0), "m1": (-0.8, -0.5)},
+}
+
+
 def random_config(rng: np.random.Generator, *, max_T: int = 5, max_steps: int = 40,
                   system=None, delta=None) -> EncoderConfig:
     """A random valid configuration with few RK4 steps (quick to simulate).
 
-    Mixed oscillator: delta in [-1.5, 10] unless given (dissipative and expansive),
-    alpha, beta, gamma, omega drawn around the paper's values; Lorenz: sigma, rho, beta
-    around the classic values.  ``dt`` sometimes large, so that some trajectories
-    saturate.
+    System (unless given): the mixed oscillator with probability 0.4, else one of the
+    other seven, uniformly.  Mixed oscillator: delta in [-1.5, 10] unless given
+    (dissipative and expansive), alpha, beta, gamma, omega drawn around the paper's
+    values; the others: :data:`_RANDOM_RANGES`.  ``dt`` sometimes large, so that some
+    trajectories saturate.
     """
     if system is None:
-        system = System.MIXED if rng.random() < 0.7 else System.LORENZ
+        others = [s for s in System if s is not System.MIXED]
+        system = System.MIXED if rng.random() < 0.4 else others[int(rng.integers(len(others)))]
     system = System.parse(system)
     T = int(rng.integers(2, max_T + 1))
     stride = int(rng.integers(1, max(1, max_steps // (T - 1)) + 1))
@@ -70,8 +87,8 @@ def random_config(rng: np.random.Generator, *, max_T: int = 5, max_steps: int = 
                   "alpha": float(rng.uniform(0.5, 3.0)), "beta": float(rng.uniform(0, 0.3)),
                   "gamma": float(rng.uniform(0, 0.3)), "omega": float(rng.uniform(0.5, 2))}
     else:
-        params = {"sigma": float(rng.uniform(5, 15)), "rho": float(rng.uniform(10, 40)),
-                  "beta": float(rng.uniform(1, 4))}
+        params = {k: float(rng.uniform(lo, hi)) for k, (lo, hi) in
+                  _RANDOM_RANGES[system].items()}
     return EncoderConfig(system=system, tmax=tmax, dt=dt, samples=T, **params)
 
 

@@ -15,6 +15,7 @@ import numpy as np
 from ..encoder.ref import ref_trajectory_table
 from ..formats import CODE
 from ..lif.ref import RESET_SUBTRACT, RESET_ZERO, LIFLayerParams, LIFNetworkParams
+from ..systems import System, program_shape
 from ..validate import positive_int
 from .frames import Cmd, crc32
 
@@ -23,12 +24,15 @@ __all__ = ["IMAGE_MAGIC", "IMAGE_VERSION", "MAX_LAYERS", "IMAGE_HEADER", "HEADER
            "ENCODER_OFFSET", "ENCODER_SLOTS", "ENCODER_FIXED", "ENCODER_AT", "ENCODER_SLOT",
            "ENCODER_LEN", "LAYERS_OFFSET", "LAYER_HEADER", "LAYER_FLAG_RESET_ZERO",
            "LAYER_FLAGS", "layer_flags", "DATA_OFFSET_LEN", "ImageHeader",
-           "ENCODER_TERMS", "ENCODER_UNUSED", "SYSTEM_CODES", "EncoderRegisters",
+           "SYSTEM_CODES", "EncoderRegisters",
            "DeviceImage", "golden_table", "pack_table", "build_image", "parse_image",
            "image_requests"]
 
 IMAGE_MAGIC = b"DY"
-IMAGE_VERSION = 1
+#: 2: the encoder block holds 15 coefficient slots, the programme's coefficients one
+#: component after the other, without term bytes (version 1: 4 slots per component, each
+#: with a term byte), and the system byte names every input system (issue 19).
+IMAGE_VERSION = 2
 #: Layers an image header can describe (the device may elaborate fewer).
 MAX_LAYERS = 8
 #: magic(2) version K T L in_shift flags total_len(u32) reserved(u32) sizes(u16 x 8)
@@ -59,16 +63,18 @@ def table_len(samples: int) -> int:
 IMAGE_HEADER_LEN = IMAGE_HEADER.size
 assert IMAGE_HEADER_LEN == 32
 ENCODER_OFFSET = IMAGE_HEADER_LEN
-#: Coefficient slots per derivative component in the encoder block.
-ENCODER_SLOTS = 4
+#: Coefficient slots in the encoder block: the programme's coefficients in order
+#: (component x's, then y's, then z's; the terms are the system's, fixed), then zeros.
+#: The longest programme (Aizawa) has 14.
+ENCODER_SLOTS = 15
 #: system u8, T u8, stride u16, n_steps u16, reserved u16, h u32, h/2 u32, h/6 u32,
-#: then 3 components x ENCODER_SLOTS x (coef int32, term u8; term 0xFF = unused)
+#: then ENCODER_SLOTS x coef int32
 ENCODER_FIXED = struct.Struct("<BBHHHIII")
 #: Byte offset of each :data:`ENCODER_FIXED` field within the encoder block.
 ENCODER_AT = _field_offsets(ENCODER_FIXED, ("system", "samples", "stride", "n_steps",
                                             "reserved", "h1", "h2", "h6"))
-ENCODER_SLOT = struct.Struct("<iB")
-ENCODER_LEN = ENCODER_FIXED.size + 3 * ENCODER_SLOTS * ENCODER_SLOT.size
+ENCODER_SLOT = struct.Struct("<i")
+ENCODER_LEN = ENCODER_FIXED.size + ENCODER_SLOTS * ENCODER_SLOT.size
 assert ENCODER_LEN == 80
 LAYERS_OFFSET = ENCODER_OFFSET + ENCODER_LEN
 #: beta u16, flags u16, theta u32
@@ -150,11 +156,10 @@ class ImageHeader:
 
 
 
-#: Product terms in the encoder block's ``term`` field (index = code; 0xFF = unused
-#: slot).  Same order as :data:`dynalign.hw.systems.TERMS`.
-ENCODER_TERMS = ("x", "y", "z", "x3", "xy", "xz")
-ENCODER_UNUSED = 0xFF
-SYSTEM_CODES = {"mixed": 0, "lorenz": 1}
+#: The system byte: the order of :class:`dynalign.hw.systems.System` (0 mixed, 1 Lorenz,
+#: 2 Chen, 3 Rossler, 4 Aizawa, 5 Nose-Hoover, 6 Sprott C, 7 Chua), as the encoder's
+#: ``SYSTEM`` register.
+SYSTEM_CODES = {s.value: i for i, s in enumerate(System)}
 
 
 @dataclass(frozen=True)
@@ -188,40 +193,38 @@ class EncoderRegisters:
     def pack(self) -> bytes:
         out = bytearray(ENCODER_FIXED.pack(self.system, self.samples, self.stride,
                                            self.n_steps, 0, *self.steps))
-        for comp in self.program:
-            if len(comp) > ENCODER_SLOTS:
-                raise ValueError(f"a derivative component has {len(comp)} terms, the "
-                                 f"encoder block holds {ENCODER_SLOTS}")
-            for coef, term in comp:
-                out += ENCODER_SLOT.pack(coef, ENCODER_TERMS.index(term))
-            for _ in range(ENCODER_SLOTS - len(comp)):
-                out += ENCODER_SLOT.pack(0, ENCODER_UNUSED)
+        coefs = [coef for comp in self.program for coef, _ in comp]
+        if len(coefs) > ENCODER_SLOTS:
+            raise ValueError(f"the encoder programme has {len(coefs)} coefficients, the "
+                             f"encoder block holds {ENCODER_SLOTS}")
+        for coef in coefs + [0] * (ENCODER_SLOTS - len(coefs)):
+            out += ENCODER_SLOT.pack(coef)
         assert len(out) == ENCODER_LEN
         return bytes(out)
 
     @classmethod
     def unpack(cls, data: bytes) -> EncoderRegisters:
+        """The block's registers; the terms are those of its system (an unknown system
+        byte gives an empty programme, which :meth:`check` reports)."""
         data = bytes(data)
         if len(data) != ENCODER_LEN:
             raise ValueError(f"encoder block must be {ENCODER_LEN} bytes, not {len(data)}")
         system, samples, stride, n_steps, _, h1, h2, h6 = \
             ENCODER_FIXED.unpack(data[:ENCODER_FIXED.size])
-        program, pos = [], ENCODER_FIXED.size
-        for _ in range(3):
-            comp = []
-            for _ in range(ENCODER_SLOTS):
-                coef, term = ENCODER_SLOT.unpack(data[pos:pos + ENCODER_SLOT.size])
-                pos += ENCODER_SLOT.size
-                if term != ENCODER_UNUSED:
-                    if term >= len(ENCODER_TERMS):
-                        raise ValueError(f"encoder block: term code {term} unknown")
-                    comp.append((coef, ENCODER_TERMS[term]))
-            program.append(tuple(comp))
+        coefs = [c for (c,) in ENCODER_SLOT.iter_unpack(data[ENCODER_FIXED.size:])]
+        systems = list(System)
+        shape = program_shape(systems[system]) if system < len(systems) else ()
+        program, pos = [], 0
+        for comp in shape:
+            program.append(tuple(zip(coefs[pos:pos + len(comp)], comp)))
+            pos += len(comp)
         return cls(system=system, samples=samples, stride=stride, n_steps=n_steps,
                    steps=(h1, h2, h6), program=tuple(program))
 
     def check(self) -> str | None:
         """Why these registers cannot run (``None`` if they can)."""
+        if not self.program:
+            return f"system {self.system} unknown (0..{len(SYSTEM_CODES) - 1})"
         if self.samples < 2:
             return f"T={self.samples} below 2"
         if self.stride < 1 or self.n_steps != self.stride * (self.samples - 1):

@@ -42,6 +42,10 @@ def encode_values(values, config) -> dict:
     }
 
 
+def _sum_text(v) -> str:
+    return "not constant" if v is None else f"{v:+g}"
+
+
 def run(args) -> int:
     config = config_from_args(args)
     values = parse_floats(args.values, what="--values")
@@ -50,7 +54,8 @@ def run(args) -> int:
         print_json(out)
         return 0
     print(f"{config.system.value}: {dict(config.params)}  tmax={config.tmax:g} "
-          f"dt={config.dt:g} T={config.samples}  Lyapunov sum {config.lyapunov_sum:+g}")
+          f"dt={config.dt:g} T={config.samples}  Lyapunov sum "
+          f"{_sum_text(config.lyapunov_sum)}")
     for v, code, fl, fx, sat in zip(values, out["codes"], out["float"], out["fixed"],
                                     out["saturated"]):
         print(f"v={v:+g} (code {code}){'  SATURATED' if sat else ''}")

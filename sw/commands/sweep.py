@@ -6,6 +6,8 @@ import json
 import time
 from pathlib import Path
 
+from dynalign.hw.systems import System
+
 from ..cli import print_json
 from ..params import parse_floats
 
@@ -34,6 +36,12 @@ def register(sub):
     p.add_argument("--baselines", default="direct,rate,latency",
                    help="comma-separated baselines ('' for none)")
     p.add_argument("--no-lorenz", action="store_true", help="skip the Lorenz row")
+    p.add_argument("--systems", default="",
+                   help="comma-separated other input systems, one row each at the paper's "
+                        "parameters: chen, rossler, aizawa, nose-hoover, sprott-c, chua, "
+                        "or 'all' (default: none)")
+    p.add_argument("--tmax", type=float, default=8.0,
+                   help="the encoding window of every row (default 8)")
     p.add_argument("--workers", type=int, help="parallel processes (default: all cores)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -62,10 +70,13 @@ def run(args) -> int:
     opts = SweepOptions(dataset=args.dataset, data_dir=args.data_dir, features=args.features,
                         layers=layers, steps=args.steps, epochs=args.epochs,
                         patience=args.patience, limit=args.limit, lanes=args.lanes,
-                        in_shift_percentile=args.in_shift_percentile)
+                        in_shift_percentile=args.in_shift_percentile, tmax=args.tmax)
     opts.validate()
+    systems = [s.strip() for s in args.systems.split(",") if s.strip()]
+    if systems == ["all"]:
+        systems = [s.value for s in System if s not in (System.MIXED, System.LORENZ)]
     settings = make_settings(deltas, args.seeds, lorenz=not args.no_lorenz,
-                             baselines=baselines)
+                             baselines=baselines, systems=systems)
     out = Path(args.out)
     t0 = time.perf_counter()
     results = run_sweep(settings, opts, out, workers=args.workers, progress=not args.json)

@@ -111,8 +111,10 @@ def run(args) -> int:
     if args.json:
         print_json(metrics)
         return 0
+    lsum = config.lyapunov_sum
+    lsum = "not constant" if lsum is None else format(lsum, "+g")
     print(f"trained {metrics['sizes']} on {opts.dataset} ({config.system.value}, "
-          f"Lyapunov sum {config.lyapunov_sum:+g}) in {metrics['train_seconds']:.1f} s; "
+          f"Lyapunov sum {lsum}) in {metrics['train_seconds']:.1f} s; "
           f"best epoch {metrics['best_epoch']}, val accuracy {metrics['val_accuracy']:.4f}")
     t = metrics.get("test")
     if t:
