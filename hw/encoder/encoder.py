@@ -120,9 +120,11 @@ class TrajectoryEncoder(wiring.Component):
     refill_cycles : Out(CYCLES)  cycles the last successful refill took.
 
     Timing (Verilator, ``bench/bench_encoder_rtl.py``): a refill takes
-    ``refill_cycles`` = ``2**w * (n_steps * c_step + c_code)`` with ``c_step`` = 197
-    cycles per RK4 step for the mixed oscillator (45 multiplies), 153 for Lorenz (37),
-    ``c_code`` = 15 -- 40M cycles for the paper's window (800 steps), 1.35 s at 30 MHz.
+    ``refill_cycles`` = ``2**w * (n_steps * c_step + c_code)`` with ``c_code`` = 15 and
+    ``c_step`` cycles per RK4 step (multiplies per step in brackets): mixed oscillator 189
+    (56), Lorenz and Chen 153 (48), Rossler and Chua 145 (44), Nose-Hoover 141 (40),
+    Sprott C 137 (40), Aizawa 305 (116) -- 38.7M cycles for the mixed oscillator over the
+    paper's window (800 steps), 1.3 s at 30 MHz.
     A request of ``K`` codes then streams ``3 T K / lanes`` beats, one per
     cycle when the sink is ready (15.2 cycles per feature measured at T=5, lanes=1,
     including the pipeline fill); the next request's codes are accepted meanwhile.

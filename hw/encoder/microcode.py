@@ -198,20 +198,24 @@ def microprogram(system) -> list:
                             writes=frozenset({f"p{term_reg[name]}"})))
         for c in order:
             comp = terms[c]
-            for j, t in enumerate(comp):
+            # operands and constants first, then the terms in the order they are ready
+            # (the sum is exact: its order does not change the result)
+            macs = sorted(range(len(comp)), key=lambda j: ready.get(comp[j], -1))
+            for n, j in enumerate(macs):
+                t = comp[j]
                 a, rd = a_of(t)
                 uops.append(Uop(Kind.MAC, a=a, b=BSel.COEF,
                                 slot=slot_base(system, c) + j, comp=c, stage=stage,
-                                first=j == 0, last=j == len(comp) - 1,
+                                first=n == 0, last=n == len(comp) - 1,
                                 reads=frozenset({rd} - {None}),
                                 writes=frozenset({f"k{c}", f"ks{c}"})
-                                if j == len(comp) - 1 else frozenset()))
-        if stage < 3:
-            for c in range(3):
+                                if n == len(comp) - 1 else frozenset()))
+        if stage < 3:           # in the order the derivatives are finished
+            for c in order:
                 uops.append(Uop(Kind.INC, a=ASel(ASel.K0.value + c), b=BSel.STEP,
                                 hsel=hsel_of_stage[stage], comp=c,
                                 reads=frozenset({f"k{c}"}), writes=frozenset({f"U{c}"})))
-    for c in range(3):
+    for c in order:
         uops.append(Uop(Kind.FIN, a=ASel(ASel.KS0.value + c), b=BSel.STEP, hsel=2, comp=c,
                         reads=frozenset({f"ks{c}"}), writes=frozenset({f"U{c}", f"S{c}"})))
     uops[-1].eos = True
