@@ -102,6 +102,38 @@ NOSE_HOOVER_DEFAULTS = {"alpha": 1.0}
 SPROTT_C_DEFAULTS = {"a": 3.0}
 CHUA_DEFAULTS = {"alpha": 15.6, "beta": 28.58, "gamma": 0.0, "m0": -1.143, "m1": -0.714}
 
+#: The paper's grid (figures 3 and 4): windows tmax and sample counts T.
+PAPER_WINDOWS = (2.0, 4.0, 8.0, 16.0, 32.0)
+PAPER_SAMPLES = (1, 3, 5, 10, 20)
+
+
+def grid_step(tmax: float, samples: int, *, target: float = 0.01) -> float:
+    """The RK4 step nearest ``target`` on which every one of ``samples`` (T) points,
+    evenly spaced over ``[0, tmax]`` including both ends, falls on an integration step:
+    ``tmax / (m (T - 1))`` with ``m`` steps per sample, ``m`` the whole number whose step
+    is nearest ``target`` (the paper instead integrates at 0.01 and interpolates
+    linearly).  ``target`` itself when it already fits (e.g. tmax=8, T=5: 0.01); for
+    T = 1 (the sample at t = 0 only) ``target`` (no step is taken for the sample).
+    Over the paper's grid the step differs from 0.01 only for T = 10 (0.010101 at tmax
+    2 and 4, 0.009988 from 8 on) and T = 20 (0.009569 at tmax 2, 0.010025 from 4 on)."""
+    check_real("tmax", tmax)
+    check_real("target", target)
+    if not (tmax > 0 and target > 0):
+        raise ValueError(f"tmax and the target step must be positive, not {tmax!r}, "
+                         f"{target!r}")
+    if not isinstance(samples, int) or isinstance(samples, bool) or samples < 1:
+        raise ValueError(f"samples (T) must be a positive integer, not {samples!r}")
+    if samples == 1:
+        return float(target)
+    n = round(tmax / target)
+    if abs(n * target - tmax) <= 1e-9 * max(1.0, tmax) and n % (samples - 1) == 0:
+        return float(target)
+    per = tmax / (samples - 1)                   # time between two samples
+    m = min((max(1, math.floor(per / target)), math.ceil(per / target)),
+            key=lambda k: (abs(per / k - target), k))
+    return per / m
+
+
 #: The paper's named operating points of the mixed oscillator (delta values).
 MODE_PRESETS = {"expansive": -1.5, "critical": 0.0, "dissipative": 2.0,
                 "strongly-dissipative": 10.0}

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dynalign.hw.systems import DEFAULTS, MODE_PRESETS, EncoderConfig, System
+import argparse
 
-__all__ = ["add_system_args", "config_from_args", "parse_floats"]
+from dynalign.hw.systems import DEFAULTS, MODE_PRESETS, EncoderConfig, System, grid_step
+
+__all__ = ["add_system_args", "config_from_args", "parse_floats", "resolve_dt"]
 
 
 def parse_floats(text: str, *, what: str) -> list[float]:
@@ -38,6 +40,23 @@ _PARAM_OPTIONS = (
 )
 
 
+def _dt_arg(text: str):
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number or 'auto', not {text!r}") \
+            from None
+
+
+def resolve_dt(args) -> float:
+    """``args.dt``, with ``auto`` the grid step of ``args.tmax`` and ``args.steps``."""
+    if args.dt == "auto":
+        return grid_step(args.tmax, args.steps)
+    return args.dt
+
+
 def add_system_args(p, *, window: bool = True) -> None:
     """``--system`` and the parameters of every system (defaults: the paper's)."""
     g = p.add_argument_group("input dynamical system")
@@ -51,7 +70,9 @@ def add_system_args(p, *, window: bool = True) -> None:
         g.add_argument("--" + opt.replace("_", "-"), dest=opt, type=float, help=text)
     if window:
         g.add_argument("--tmax", type=float, default=8.0, help="time window (default 8)")
-        g.add_argument("--dt", type=float, default=0.01, help="RK4 step h (default 0.01)")
+        g.add_argument("--dt", type=_dt_arg, default=0.01,
+                       help="RK4 step h (default 0.01); 'auto': the step nearest 0.01 on "
+                            "which every sample falls")
         g.add_argument("--steps", type=int, default=5,
                        help="T, samples over [0, tmax] including both ends (default 5)")
 
@@ -88,5 +109,5 @@ def system_params(args) -> dict:
 def config_from_args(args, **overrides) -> EncoderConfig:
     params = system_params(args)
     params.update(overrides)
-    return EncoderConfig(system=args.system, tmax=args.tmax, dt=args.dt,
+    return EncoderConfig(system=args.system, tmax=args.tmax, dt=resolve_dt(args),
                          samples=args.steps, **params)

@@ -40,7 +40,7 @@ from dynalign.hw.encoder.ref import FixedEncoder
 from dynalign.hw.formats import ACT, round_shift
 from dynalign.hw.lif.cycles import ref_cycles_from_sizes, ref_cycles_from_trains
 from dynalign.hw.lif.ref import ref_network
-from dynalign.hw.systems import EncoderConfig, System
+from dynalign.hw.systems import EncoderConfig, System, grid_step
 from dynalign.hw.validate import positive_int
 
 from .baselines import encode_inputs
@@ -100,7 +100,8 @@ class SweepOptions:
             positive_int(name, v)
         if not self.layers or any(not isinstance(n, int) or n < 1 for n in self.layers):
             raise ValueError(f"layers must be positive integers, not {self.layers!r}")
-        EncoderConfig(tmax=self.tmax, samples=self.steps)    # the window's checks
+        EncoderConfig(tmax=self.tmax, samples=self.steps,      # the window's checks
+                      dt=grid_step(self.tmax, self.steps))
         if not 0 < self.in_shift_percentile <= 100:
             raise ValueError("in_shift_percentile must be in (0, 100], "
                              f"not {self.in_shift_percentile!r}")
@@ -190,8 +191,8 @@ def _golden_summary(samples, net, labels, lanes: int, out_dir: Path) -> dict:
 
 def _run_dynamical(setting: Setting, opts: SweepOptions, out_dir: Path) -> dict:
     cfg = setting.encoder()
-    cfg = EncoderConfig(system=cfg.system, tmax=opts.tmax, dt=cfg.dt, samples=opts.steps,
-                        **cfg.p)
+    cfg = EncoderConfig(system=cfg.system, tmax=opts.tmax, samples=opts.steps,
+                        dt=grid_step(opts.tmax, opts.steps), **cfg.p)
     topts = _train_options(opts, setting.seed)
     metrics = train_run(out_dir / "run", encoder=cfg, opts=topts)
     _, image, transform = RunDir(out_dir / "run").load()

@@ -111,6 +111,10 @@ def test_encode_every_system(capsys):
     assert (d["a"], d["b"], d["c"], d["lyapunov_sum"]) == (35, 3, 28, -10)
     code, out, _ = run(capsys, "encode", "--system", "chen", "--values=1", "--tmax", "1")
     assert code == 0 and "SATURATED" in out          # the paper's Chen escapes
+    code, out, _ = run(capsys, "encode", "--system", "sprott-c", "--values=1", "--tmax", "2",
+                       "--steps", "20", "--dt", "auto", "--json")
+    d = json.loads(out)["config"]
+    assert code == 0 and d["n_steps"] == 209 and d["dt"] == pytest.approx(2 / 209)
 
 
 def test_lyapunov_every_system_text(capsys):

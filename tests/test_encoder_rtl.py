@@ -329,18 +329,18 @@ def test_integrator_planted_operand_fault_is_caught(monkeypatch):
 
 def run_encoder(config, requests, *, lanes=1, regs_override=None, idle=0.3, backpressure=0.3,
                 seed=0, max_features=4, n_beats=None, refill=True, integrator=True,
-                table_fault=None):
+                table_fault=None, max_T=5):
     """Write registers, refill (``integrator=False``: a :class:`TableServer`; write the
     golden table through the ``tw_*`` port, then commit it; ``table_fault`` = ``(code,
     index, bit)`` flips one bit of one written entry), stream ``requests`` with random
     idle cycles and random output backpressure; returns ``(beats, flags)``."""
     rng = np.random.default_rng(seed)
     if integrator:
-        dut = TrajectoryEncoder(max_T=5, max_features=max_features, lanes=lanes,
+        dut = TrajectoryEncoder(max_T=max_T, max_features=max_features, lanes=lanes,
                                 code_format=SMALL)
     else:
         assert lanes == 1
-        dut = TableServer(max_T=5, max_features=max_features, code_format=SMALL)
+        dut = TableServer(max_T=max_T, max_features=max_features, code_format=SMALL)
     k = len(requests[0]) if requests else 1
     regs = encoder_registers(config, n_features=k)
     regs.update(regs_override or {})
@@ -439,6 +439,21 @@ def test_encoder_end_to_end(name, lanes):
         gold_sat[np.array(SMALL_CODES) - CODE.min_int].any())
     assert flags["refill_cycles"] > 0
 
+
+
+@pytest.mark.parametrize("integrator", [pytest.param(True, marks=pytest.mark.slow), False],
+                         ids=["integrator", "table"])
+def test_paper_grid_T20_on_both_cores(integrator):
+    """The paper's largest T (20 samples; the grid step of tmax=2, 0.009569, so that
+    every sample falls on a step -- shortened here to 19 steps) on the integrating
+    encoder and on the table server, elaborated for max_T=20."""
+    config = EncoderConfig(system="sprott-c", tmax=19 * 0.2, dt=0.2, samples=20)
+    requests = [[3, -4], [0, 1]]
+    beats, flags = run_encoder(config, requests, seed=5, integrator=integrator, max_T=20)
+    chk = _check(config, requests, beats, 1)
+    assert chk.mismatches == 0 and chk.complete, chk.first
+    assert len(beats) == 2 * 20 * 3 * 2
+    assert flags["error"] == 0 and not flags["extra"]
 
 
 @pytest.mark.parametrize("max_features", [1, 3, 5])

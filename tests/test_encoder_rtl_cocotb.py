@@ -1,6 +1,6 @@
 """Encoder RTL, tier 2: cocotb + Verilator on the generated Verilog (all 256 codes).
 
-Random parameter sets over both systems and both modes, random codes, random idle
+Random parameter sets over every input system and both modes of the mixed oscillator, random codes, random idle
 cycles on the input and random backpressure on the output; every beat compared with
 ``==`` to the golden model (in the testbench's scoreboard).  ``DYNALIGN_WAVES=1`` writes
 waveforms into the build directory.
@@ -14,7 +14,7 @@ import pytest
 from dynalign.hw.encoder.regs import Error, Reg, slot_base
 from dynalign.hw.encoder.rtl_check import make_case, random_config
 from dynalign.hw.formats import CODE
-from dynalign.hw.systems import EncoderConfig
+from dynalign.hw.systems import EncoderConfig, System, grid_step
 from dynalign.sim.runner import verilator_bin_dir
 
 pytestmark = pytest.mark.skipif(verilator_bin_dir() is None,
@@ -65,6 +65,46 @@ def test_cocotb_random_configs_and_bad_registers():
         len(c["expected"]) for c in cases)
     assert results[-1]["beats"] == 0 and results[-1]["error"] == Error.STRIDE | Error.NO_TABLE
     assert results[-2]["sat"] == 1 and results[-2]["table_sat"] == 1
+
+
+def test_cocotb_every_system():
+    """One random configuration of each of the six newer systems (Chen, Rossler, Aizawa,
+    Nose-Hoover, Sprott C, Chua), all 256 codes integrated by the Verilated encoder and
+    served under stalls: 0 mismatches."""
+    rng = np.random.default_rng(19)
+    cases = []
+    for system in System:
+        if system in (System.MIXED, System.LORENZ):
+            continue
+        cfg = random_config(rng, max_steps=6, system=system)
+        reqs = [[int(c) for c in rng.integers(CODE.min_int, CODE.max_int + 1, size=3)]
+                for _ in range(2)]
+        case = make_case(cfg, reqs)
+        case.update(idle=0.3, backpressure=0.3, seed=int(rng.integers(1 << 30)))
+        cases.append(case)
+    results, passed = _run(cases, "systems")
+    firsts = [r["first"] for r in results if r["mismatches"]]
+    assert passed and not firsts, firsts[:1]
+    assert all(r["compared"] > 0 for r in results)
+
+
+@pytest.mark.slow
+def test_cocotb_paper_grid_T20():
+    """T = 20 on an encoder elaborated for max_T = 20: the paper's tmax=2 window at its
+    grid step (0.009569, 209 RK4 steps) for Chua and a shortened Aizawa window."""
+    from dynalign.sim.tb_encoder_run import run_encoder_cases
+    rng = np.random.default_rng(20)
+    cases = []
+    for cfg in (EncoderConfig(system="chua", tmax=2.0, dt=grid_step(2.0, 20), samples=20),
+                EncoderConfig(system="aizawa", tmax=0.19, dt=0.01, samples=20)):
+        reqs = [[int(c) for c in rng.integers(CODE.min_int, CODE.max_int + 1, size=4)]
+                for _ in range(2)]
+        case = make_case(cfg, reqs)
+        case.update(idle=0.2, backpressure=0.2, seed=int(rng.integers(1 << 30)))
+        cases.append(case)
+    results, passed = run_encoder_cases(cases, tag="t20", max_T=20)
+    assert passed, [r["first"] for r in results if r["mismatches"]][:1]
+    assert [r["compared"] for r in results] == [2 * 4 * 20 * 3] * 2
 
 
 def test_cocotb_checker_catches_one_bit():

@@ -178,3 +178,32 @@ def test_lyapunov_chen_paper_parameters_expand():
     p = EncoderConfig(system="chen").p
     exps = lyapunov_spectrum("chen", p, t_total=0.1, dt=0.001)
     assert abs(exps.sum() - (97 - 60 - 2.667)) <= 1e-3 * 34.333
+
+
+def test_grid_step_puts_every_sample_on_a_step():
+    from dynalign.hw.systems import PAPER_SAMPLES, PAPER_WINDOWS, grid_step
+    for tmax in PAPER_WINDOWS:
+        for T in PAPER_SAMPLES:
+            dt = grid_step(tmax, T)
+            if T == 1:
+                assert dt == 0.01
+                continue
+            cfg = EncoderConfig(tmax=tmax, dt=dt, samples=T)      # would raise otherwise
+            assert cfg.n_steps % (T - 1) == 0
+            assert abs(dt / 0.01 - 1) < 0.05
+            if round(tmax / 0.01) % (T - 1) == 0:
+                assert dt == 0.01                 # unchanged where 0.01 already fits
+    assert grid_step(8.0, 10) == pytest.approx(8 / 801)
+    assert grid_step(2.0, 20) == pytest.approx(2 / 209)    # 0.00957 nearer than 0.01053
+
+
+@pytest.mark.parametrize("args, exc, msg", [
+    ((0.0, 5), ValueError, "must be positive"),
+    ((8.0, 0), ValueError, r"samples \(T\) must be a positive integer"),
+    ((8.0, 2.5), ValueError, r"samples \(T\) must be a positive integer"),
+    ((float("nan"), 5), ValueError, "tmax must be finite"),
+])
+def test_grid_step_validation(args, exc, msg):
+    from dynalign.hw.systems import grid_step
+    with pytest.raises(exc, match=msg):
+        grid_step(*args)

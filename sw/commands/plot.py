@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dynalign.hw.systems import EncoderConfig, System
 
-from ..params import add_system_args, config_from_args, parse_floats
+from ..params import add_system_args, config_from_args, parse_floats, resolve_dt
 from ..plots import plot_systems, plot_trajectories
 
 
@@ -35,7 +35,7 @@ def _systems(text: str) -> list[System]:
 def run(args) -> int:
     values = parse_floats(args.values, what="--values")
     if args.systems:
-        rows = [(s.value, EncoderConfig(system=s, tmax=args.tmax, dt=args.dt,
+        rows = [(s.value, EncoderConfig(system=s, tmax=args.tmax, dt=resolve_dt(args),
                                         samples=args.steps))
                 for s in _systems(args.systems)]
         path = plot_systems(rows, values, out=args.out)
@@ -44,7 +44,7 @@ def run(args) -> int:
         path = plot_systems([(f"{cfg.system.value}\n{cfg.p}", cfg)], values, out=args.out)
     else:
         deltas = parse_floats(args.deltas, what="--deltas")
-        path = plot_trajectories(deltas, values, tmax=args.tmax, dt=args.dt,
+        path = plot_trajectories(deltas, values, tmax=args.tmax, dt=resolve_dt(args),
                                  steps=args.steps, out=args.out)
     print(f"wrote {path}")
     return 0

@@ -41,7 +41,8 @@ def register(sub):
                         "parameters: chen, rossler, aizawa, nose-hoover, sprott-c, chua, "
                         "or 'all' (default: none)")
     p.add_argument("--tmax", type=float, default=8.0,
-                   help="the encoding window of every row (default 8)")
+                   help="the encoding window of every row (default 8); the RK4 step is "
+                        "the one nearest 0.01 on which every sample falls")
     p.add_argument("--workers", type=int, help="parallel processes (default: all cores)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
