@@ -1,9 +1,9 @@
 """Encoder RTL, tier 2: cocotb + Verilator on the generated Verilog (all 256 codes).
 
 Random parameter sets over every input system and both modes of the mixed oscillator,
-random codes, random idle cycles on the input and random backpressure on the output; every beat compared with
-``==`` to the golden model (in the testbench's scoreboard).  ``DYNALIGN_WAVES=1`` writes
-waveforms into the build directory.
+random codes, random idle cycles on the input and random backpressure on the output;
+every beat compared with ``==`` to the golden model (in the testbench's scoreboard).
+``DYNALIGN_WAVES=1`` writes waveforms into the build directory.
 """
 
 import copy
