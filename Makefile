@@ -82,16 +82,20 @@ bench-train: setup  ## training targets: accuracy, float/ANN gap, spikes per mod
 SWEEP_DIGITS := $(OUT)/sweep-digits
 SWEEP_MNIST := $(OUT)/sweep-mnist
 SWEEP_SAT := $(OUT)/sweep-digits-saturating
+SWEEP_SYSTEMS := $(OUT)/sweep-digits-systems
 SWEEP_DIGITS_CMD := dynalign sweep --dataset digits --seeds 3 --out $(SWEEP_DIGITS)
 SWEEP_SAT_CMD := dynalign sweep --dataset digits --seeds 3 --in-shift-percentile 50 --no-lorenz --baselines= --out $(SWEEP_SAT)
+SWEEP_SYSTEMS_CMD := dynalign sweep --dataset digits --deltas=-1.5 --seeds 3 --systems all --baselines= --out $(SWEEP_SYSTEMS)
 SWEEP_MNIST_CMD := dynalign sweep --dataset mnist --deltas=-1.5,0,2,10 --seeds 1 --baselines direct,latency --no-lorenz --epochs 20 --out $(SWEEP_MNIST)
-results: setup  ## delta sweeps: digits (11 deltas x 3 seeds + baselines; again with a saturating input scale) and MNIST -> docs/results.md
+results: setup  ## delta sweeps: digits (11 deltas x 3 seeds + baselines; again with a saturating input scale; every input system) and MNIST -> docs/results.md
 	$(VENV)/bin/$(SWEEP_DIGITS_CMD)
 	$(VENV)/bin/$(SWEEP_SAT_CMD)
+	$(VENV)/bin/$(SWEEP_SYSTEMS_CMD)
 	$(VENV)/bin/$(SWEEP_MNIST_CMD)
 	$(PY) -m dynalign.sw.results --page docs/results.md --verdict-file docs/verdict.md \
 	  --section digits $(SWEEP_DIGITS) "$(SWEEP_DIGITS_CMD)" \
 	  --section "digits, saturating input scale" $(SWEEP_SAT) "$(SWEEP_SAT_CMD)" \
+	  --section "digits, every input system (RK4, tmax 8, T 5)" $(SWEEP_SYSTEMS) "$(SWEEP_SYSTEMS_CMD)" \
 	  --section "MNIST (8,000/2,000 split of t10k)" $(SWEEP_MNIST) "$(SWEEP_MNIST_CMD)"
 .PHONY: results
 

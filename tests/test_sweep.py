@@ -90,15 +90,43 @@ def test_landscape_verdict_applies_the_criterion():
     ({"deltas": [500.0], "seeds": 1}, "outside the range"),
     ({"deltas": [1.0], "seeds": 0}, "seeds must be a positive integer"),
     ({"deltas": [1.0], "seeds": 1, "baselines": ["morse"]}, "unknown baseline"),
+    ({"deltas": [1.0], "seeds": 1, "systems": ["hopf"]}, "unknown system 'hopf'"),
+    ({"deltas": [1.0], "seeds": 1, "systems": ["lorenz"]}, "lists the other input systems"),
 ])
 def test_settings_validation(kwargs, msg):
     with pytest.raises(ValueError, match=msg):
         make_settings(**kwargs)
 
 
+def test_settings_with_every_system():
+    from dynalign.hw.systems import System
+    others = [s.value for s in System if s not in (System.MIXED, System.LORENZ)]
+    settings = make_settings([1.0], 2, baselines=(), systems=others)
+    kinds = [s.kind for s in settings]
+    assert kinds == ["mixed"] * 2 + ["lorenz"] * 2 + [k for k in others for _ in range(2)]
+    assert {s.encoder().system.value for s in settings} == {s.value for s in System}
+
+
+def test_systems_table_beside_the_paper():
+    from dynalign.sw.results import systems_table
+    row = {"delta": None, "lyapunov_sum": None, "golden_accuracy": 0.9, "seeds": 1,
+           "golden_accuracy_std": 0.0, "spikes_per_inference": 10.0,
+           "synops_per_inference": 100.0, "cycles_per_inference": 1000.0}
+    table = [{**row, "kind": "mixed", "delta": -1.5, "lyapunov_sum": 3.0},
+             {**row, "kind": "mixed", "delta": 2.0, "lyapunov_sum": -4.0},
+             {**row, "kind": "chua"}, {**row, "kind": "rate"}]
+    text = systems_table({"table": table, "options": {"steps": 5, "tmax": 8.0}})
+    assert "| mixed (delta=-1.5) | +3.00 |" in text and "delta=2" not in text
+    assert "| chua | - | 0.900 ± 0.000 |" in text and "0.9435 | (8, 5) |" in text
+    assert "| rate |" not in text
+    assert systems_table({"table": table[:2], "options": {"steps": 5}}) == ""
+
+
 def test_options_validation():
     with pytest.raises(ValueError, match="epochs must be a positive integer"):
         SweepOptions(epochs=0).validate()
+    with pytest.raises(ValueError, match="not a whole number of steps"):
+        SweepOptions(tmax=8.005).validate()
     with pytest.raises(ValueError, match="in_shift_percentile"):
         SweepOptions(in_shift_percentile=0).validate()
 
