@@ -125,8 +125,9 @@ def test_systems_table_beside_the_paper():
 def test_options_validation():
     with pytest.raises(ValueError, match="epochs must be a positive integer"):
         SweepOptions(epochs=0).validate()
-    with pytest.raises(ValueError, match="not a whole number of steps"):
-        SweepOptions(tmax=8.005).validate()
+    with pytest.raises(ValueError, match="must be positive"):
+        SweepOptions(tmax=0.0).validate()
+    SweepOptions(tmax=8.005, steps=20).validate()       # the grid step always fits
     with pytest.raises(ValueError, match="in_shift_percentile"):
         SweepOptions(in_shift_percentile=0).validate()
 
