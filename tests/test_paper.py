@@ -13,6 +13,7 @@ from dynalign.sw.paper import (
     PaperNet,
     PaperOptions,
     evaluate,
+    loss_function,
     paper_encode,
     train_epoch,
     umap_features,
@@ -122,18 +123,17 @@ def _hook_counter(net):
     return box, handles
 
 
-def test_spike_counts_both_ways():
+@pytest.mark.parametrize("loss", ["membrane", "spikes"])
+def test_spike_counts_both_ways(loss):
     """The paper's count (all spikes of all layers over a training epoch) and the count
     per inference agree with forward hooks on the neurons."""
-    from snntorch import functional as SF
-
     torch.manual_seed(0)
     x = torch.rand(40, 5, 6) * 3.0
     y = torch.arange(40) % 3
     net = PaperNet(sizes=[6, 16, 3], beta=0.9)
     box, handles = _hook_counter(net)
     optim = torch.optim.Adam(net.parameters(), lr=1e-3)
-    epoch = train_epoch(net, optim, SF.ce_rate_loss(), x, y, batch_size=16,
+    epoch = train_epoch(net, optim, loss_function(loss), x, y, batch_size=16,
                         gen=torch.Generator().manual_seed(0))
     assert epoch > 0 and epoch == pytest.approx(box["n"], rel=0, abs=0)
     box["n"] = 0.0
@@ -149,6 +149,7 @@ def test_spike_counts_both_ways():
 def test_options_are_validated():
     for bad, match in (({"lr": 0.0}, "lr"), ({"beta": 1.0}, "beta"),
                        ({"layers": ()}, "layers"), ({"dataset": "cifar"}, "dataset"),
+                       ({"loss": "mse"}, "loss"),
                        ({"steps": 3, "tmax": 0.05}, "T=3"), ({"encode_batch": 0},
                                                               "encode_batch")):
         with pytest.raises((ValueError, TypeError), match=match):

@@ -38,6 +38,9 @@ def register(sub):
                    help="Adam learning rate of --protocol paper (default 1e-4)")
     p.add_argument("--batch-size", type=int, default=64,
                    help="batch size of --protocol paper (default 64)")
+    p.add_argument("--loss", default="membrane", choices=["membrane", "spikes"],
+                   help="--protocol paper: cross-entropy of the output membrane at every "
+                        "step (default, the paper's code) or of the output spikes")
     p.add_argument("--limit", type=int, help="use only this many samples (quick runs)")
     p.add_argument("--lanes", type=int, default=8, help="LIF lanes for the cycle model")
     p.add_argument("--in-shift-percentile", type=float, default=100.0,
@@ -84,7 +87,8 @@ def run(args) -> int:
         opts = PaperOptions(dataset=args.dataset, data_dir=args.data_dir,
                             features=args.features, layers=layers, steps=args.steps,
                             epochs=args.epochs or 100, patience=args.patience or 15,
-                            limit=args.limit, lr=args.lr, batch_size=args.batch_size)
+                            limit=args.limit, lr=args.lr, batch_size=args.batch_size,
+                            loss=args.loss)
     else:
         opts = SweepOptions(dataset=args.dataset, data_dir=args.data_dir,
                             features=args.features, layers=layers, steps=args.steps,
