@@ -3,6 +3,8 @@ counts, UMAP fitted on training data only, and the sweep on Ray against the proc
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -204,3 +206,45 @@ def test_sweep_on_ray_equals_the_process_pool(tmp_path):
     again = run_sweep(settings, opts, tmp_path / "ray", workers=2, progress=False, ray="auto")
     assert all(r.get("reused") for r in again)
     assert [strip(r) for r in again] == [strip(r) for r in pool]
+
+
+def _paper_summary(spikes, accs, deltas=(-1.5, 0.0, 2.0)):
+    rows, results = [], []
+    for d, s, a in zip(deltas, spikes, accs):
+        row = {"delta": d, "seeds": 1, "lyapunov_sum": -2 * d}
+        for f, v in (("test_accuracy", a), ("test_accuracy_test_stopping", a),
+                     ("val_accuracy", a), ("spikes_per_inference", s),
+                     ("spikes_per_training_epoch", 1000 * s), ("synops_per_inference", 9 * s)):
+            row[f], row[f + "_std"] = v, 0.0
+        rows.append(row)
+        results.append({"setting": {"kind": "paper", "delta": d, "seed": 0},
+                        "test_accuracy": a})
+    opts = json.loads(json.dumps(PaperOptions().__dict__, default=list))
+    return {"protocol": "paper", "options": opts, "table": rows, "results": results,
+            "settings": len(rows), "seconds": 60.0}
+
+
+def test_paper_verdict_applies_the_criterion():
+    from dynalign.sw.results import paper_verdict
+
+    yes = paper_verdict("p", _paper_summary((2400, 700, 500), (0.97, 0.95, 0.94)))
+    assert "**appears**" in yes and "a ratio of 4.80" in yes
+    assert "never left chance" not in yes
+    stuck = paper_verdict("p", _paper_summary((2400, 700, 17), (0.97, 0.95, 0.10)))
+    assert "**does not appear**" in stuck
+    assert "1 of 3 settings never left chance accuracy (delta=2 seed 0)" in stuck
+    assert "no verdict" in paper_verdict("p", _paper_summary((1, 2), (0.5, 0.5),
+                                                              deltas=(0.0, 2.0)))
+
+
+def test_results_page_renders_a_paper_sweep(tmp_path):
+    from dynalign.sw.results import write_results_page
+
+    d = tmp_path / "paper"
+    d.mkdir()
+    (d / "sweep.json").write_text(json.dumps(_paper_summary((2400, 700, 500),
+                                                            (0.97, 0.95, 0.94))))
+    text = write_results_page([("paper", d, "dynalign sweep --protocol paper ...")],
+                              tmp_path / "results.md")
+    assert "| -1.5 | 3 | 1 | 0.9700 ± 0.0000 | 0.9700 |" in text
+    assert "21-500-500-500-10" in text and "**paper:** spikes per inference" in text
