@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	$(PIP) install -q --upgrade pip
 	# torch first, pinned: the CPU build on these machines (never the CUDA wheels)
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e '.[dev,nir]'
+	$(PIP) install -q -e '.[dev,nir,umap,ray]'
 	touch $(STAMP)
 
 setup: $(STAMP)  ## create .venv and install everything (quick when done already)
@@ -87,13 +87,17 @@ SWEEP_DIGITS_CMD := dynalign sweep --dataset digits --seeds 3 --out $(SWEEP_DIGI
 SWEEP_SAT_CMD := dynalign sweep --dataset digits --seeds 3 --in-shift-percentile 50 --no-lorenz --baselines= --out $(SWEEP_SAT)
 SWEEP_SYSTEMS_CMD := dynalign sweep --dataset digits --deltas=-1.5 --seeds 3 --systems all --baselines= --out $(SWEEP_SYSTEMS)
 SWEEP_MNIST_CMD := dynalign sweep --dataset mnist --deltas=-1.5,0,2,10 --seeds 1 --baselines direct,latency --no-lorenz --epochs 20 --out $(SWEEP_MNIST)
-results: setup  ## delta sweeps: digits (11 deltas x 3 seeds + baselines; again with a saturating input scale; every input system) and MNIST -> docs/results.md
+SWEEP_PAPER := $(OUT)/sweep-paper-digits
+SWEEP_PAPER_CMD := dynalign sweep --protocol paper --dataset digits --deltas=-1.5,-1,-0.6,0,0.6,2,2.5,4,7,10 --seeds 3 --out $(SWEEP_PAPER)
+results: setup  ## delta sweeps: digits (11 deltas x 3 seeds + baselines; again with a saturating input scale; every input system; the paper's float protocol) and MNIST -> docs/results.md
 	$(VENV)/bin/$(SWEEP_DIGITS_CMD)
 	$(VENV)/bin/$(SWEEP_SAT_CMD)
 	$(VENV)/bin/$(SWEEP_SYSTEMS_CMD)
+	$(VENV)/bin/$(SWEEP_PAPER_CMD)
 	$(VENV)/bin/$(SWEEP_MNIST_CMD)
 	$(PY) -m dynalign.sw.results --page docs/results.md --verdict-file docs/verdict.md \
 	  --section digits $(SWEEP_DIGITS) "$(SWEEP_DIGITS_CMD)" \
+	  --section "digits, the paper's protocol (float, snnTorch)" $(SWEEP_PAPER) "$(SWEEP_PAPER_CMD)" \
 	  --section "digits, saturating input scale" $(SWEEP_SAT) "$(SWEEP_SAT_CMD)" \
 	  --section "digits, every input system (RK4, tmax 8, T 5)" $(SWEEP_SYSTEMS) "$(SWEEP_SYSTEMS_CMD)" \
 	  --section "MNIST (8,000/2,000 split of t10k)" $(SWEEP_MNIST) "$(SWEEP_MNIST_CMD)"

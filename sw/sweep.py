@@ -28,7 +28,7 @@ import statistics
 import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -41,18 +41,20 @@ from dynalign.hw.formats import ACT, round_shift
 from dynalign.hw.lif.cycles import ref_cycles_from_sizes, ref_cycles_from_trains
 from dynalign.hw.lif.ref import ref_network
 from dynalign.hw.systems import EncoderConfig, System, grid_step
-from dynalign.hw.validate import positive_int
+from dynalign.hw.validate import check_choice, positive_int
 
 from .baselines import encode_inputs
 from .energy import ENERGY_TABLE, energy_pj
 from .image import network_from_dict
+from .paper import run_paper
 from .plots import plot_trajectories
 from .qat import LIFNet, choose_in_shift
+from .raypool import run_on_ray
 from .rundir import RunDir
 from .train import TrainOptions, accuracy, fit_lif, prepare_data, seed_everything, train_run
 
 __all__ = ["Setting", "SweepOptions", "make_settings", "run_setting", "run_sweep",
-           "aggregate", "write_plots", "DEFAULT_DELTAS", "BASELINES"]
+           "cached_result", "aggregate", "PROTOCOLS", "write_plots", "DEFAULT_DELTAS", "BASELINES"]
 
 DEFAULT_DELTAS = (-1.5, -1.0, -0.6, -0.3, 0.0, 0.3, 0.6, 1.0, 2.0, 5.0, 10.0)
 BASELINES = ("direct", "rate", "latency")
@@ -61,7 +63,8 @@ RESULT = "result.json"
 
 @dataclass(frozen=True)
 class Setting:
-    """One point of the sweep: ``kind`` is mixed, lorenz or a baseline coding."""
+    """One point of the sweep: ``kind`` is mixed, lorenz, a baseline coding, or paper
+    (the paper's float protocol on the mixed oscillator)."""
 
     kind: str
     delta: float | None
@@ -107,11 +110,16 @@ class SweepOptions:
                              f"not {self.in_shift_percentile!r}")
 
 
+PROTOCOLS = ("hardware", "paper")
+
+
 def make_settings(deltas, seeds: int, *, lorenz: bool = True, baselines=BASELINES,
-                  systems=()):
+                  systems=(), protocol: str = "hardware"):
     """All settings of a sweep, in table order: the mixed oscillator at each delta, Lorenz,
     then one row per other input system in ``systems`` (the paper's parameters), then the
-    baselines."""
+    baselines.  ``protocol="paper"``: one ``paper`` setting (the paper's float protocol,
+    :mod:`dynalign.sw.paper`) per delta and seed, nothing else."""
+    check_choice("protocol", protocol, PROTOCOLS)
     if not isinstance(seeds, int) or seeds < 1:
         raise ValueError(f"seeds must be a positive integer, not {seeds!r}")
     deltas = [float(d) for d in deltas]
@@ -129,6 +137,8 @@ def make_settings(deltas, seeds: int, *, lorenz: bool = True, baselines=BASELINE
     if bad:
         raise ValueError(f"--systems lists the other input systems, not {bad} "
                          "(the mixed oscillator is swept by --deltas, Lorenz always runs)")
+    if protocol == "paper":
+        return [Setting("paper", d, s) for d in deltas for s in range(seeds)]
     out = [Setting("mixed", d, s) for d in deltas for s in range(seeds)]
     if lorenz:
         out += [Setting("lorenz", None, s) for s in range(seeds)]
@@ -241,24 +251,48 @@ def _run_baseline(setting: Setting, opts: SweepOptions, out_dir: Path) -> dict:
     return row
 
 
-def run_setting(setting: Setting, opts: SweepOptions, out_root) -> dict:
-    """Train and score one setting; writes and returns its result (cached on disk)."""
+def _want(setting: Setting, opts) -> dict:
+    options = _jsonable(asdict(opts))
+    if isinstance(opts, SweepOptions) and options["tmax"] == SweepOptions.tmax:
+        del options["tmax"]     # the window joined the options later: the default one
+    return {"setting": asdict(setting), "options": options}   # keeps finished sweeps reused
+
+
+def cached_result(setting: Setting, opts, out_root) -> dict | None:
+    """The finished result of ``setting`` under ``out_root`` if one was written with the
+    same options, else ``None`` (``reused`` is set; nothing is written back)."""
     out_dir = Path(out_root) / "settings" / setting.key
     path = out_dir / RESULT
-    options = _jsonable(asdict(opts))
-    if options["tmax"] == SweepOptions.tmax:    # the window joined the options later: the
-        del options["tmax"]                     # default one keeps finished sweeps reused
-    want = {"setting": asdict(setting), "options": options}
-    if path.is_file():
-        done = json.loads(path.read_text())
-        if {k: done.get(k) for k in want} == want:
-            done["cycles_per_inference"] = _cycles(out_dir, opts.lanes)
-            done["reused"] = True                       # not written back
-            return done
+    if not path.is_file():
+        return None
+    done = json.loads(path.read_text())
+    want = _want(setting, opts)
+    if {k: done.get(k) for k in want} != want:
+        return None
+    if setting.kind != "paper":
+        done["cycles_per_inference"] = _cycles(out_dir, opts.lanes)
+    done["reused"] = True
+    return done
+
+
+def run_setting(setting: Setting, opts, out_root) -> dict:
+    """Train and score one setting; writes and returns its result (cached on disk).
+    ``opts`` is a :class:`SweepOptions` (the hardware model) or, for ``paper`` settings,
+    a :class:`dynalign.sw.paper.PaperOptions` whose delta and seed the setting sets."""
+    done = cached_result(setting, opts, out_root)
+    if done is not None:
+        return done
+    out_dir = Path(out_root) / "settings" / setting.key
+    path = out_dir / RESULT
+    want = _want(setting, opts)
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)
     t0 = time.perf_counter()
-    if setting.kind in {x.value for x in System}:
+    if setting.kind == "paper":
+        row = run_paper(replace(opts, delta=setting.delta, seed=setting.seed),
+                        cache_dir=Path(out_root) / "umap")
+        row.pop("options")                              # the setting and ``want`` say it
+    elif setting.kind in {x.value for x in System}:
         row = _run_dynamical(setting, opts, out_dir)
     else:
         row = _run_baseline(setting, opts, out_dir)
@@ -273,9 +307,15 @@ def _jsonable(d: dict) -> dict:
     return json.loads(json.dumps(d, default=list))
 
 
-def run_sweep(settings, opts: SweepOptions, out_root, *, workers: int | None = None,
-              progress: bool = True) -> list[dict]:
-    """Run every setting (in parallel, resumable) and return their results in order."""
+def run_sweep(settings, opts, out_root, *, workers: int | None = None,
+              progress: bool = True, ray: str | None = None) -> list[dict]:
+    """Run every setting (in parallel, resumable) and return their results in order.
+
+    ``ray=None`` runs them in ``workers`` local processes; ``ray="auto"`` (a running
+    cluster if there is one, else a local Ray instance of ``workers`` CPUs) or a cluster
+    address runs each as a Ray task (:func:`dynalign.sw.raypool.run_on_ray`).  Either
+    way a setting is the same function of the same options and seed, so the results are
+    the same numbers; finished settings are reused."""
     opts.validate()
     out_root = Path(out_root)
     out_root.mkdir(parents=True, exist_ok=True)
@@ -286,7 +326,23 @@ def run_sweep(settings, opts: SweepOptions, out_root, *, workers: int | None = N
     bar = None
     if progress:
         bar = tqdm(total=len(settings), desc="sweep", unit="setting")
-    if workers == 1:
+    if ray is not None:
+        todo = []
+        for s in settings:
+            done = cached_result(s, opts, out_root)
+            if done is None:
+                todo.append(s)
+            else:
+                results[s.key] = done
+                if bar is not None:
+                    bar.update(1)
+        for s, res in run_on_ray(run_setting, todo, opts, out_root, address=ray,
+                                 workers=workers):
+            results[s.key] = res
+            if bar is not None:
+                bar.set_postfix_str(s.key)
+                bar.update(1)
+    elif workers == 1:
         for s in settings:
             results[s.key] = run_setting(s, opts, out_root)
             if bar is not None:
