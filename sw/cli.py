@@ -32,6 +32,8 @@ COMMANDS = [
     "dynalign.sw.commands.build",
     "dynalign.sw.commands.upload",
     "dynalign.sw.commands.run",
+    "dynalign.sw.commands.check",
+    "dynalign.sw.commands.sim_board",
     "dynalign.sw.commands.export",
     "dynalign.sw.commands.import_",
 ]

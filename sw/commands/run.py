@@ -15,7 +15,7 @@ import numpy as np
 
 from ..driver import run_sync
 from ..rundir import RunDir
-from .upload import open_device
+from .upload import LINK_HELP, add_link_args, device_from_args
 
 __all__ = ["register", "classify", "parse_input"]
 
@@ -56,18 +56,17 @@ def classify(dev, codes) -> list[dict]:
 
 def register(sub):
     p = sub.add_parser("run", help="classify inputs on a board over its serial port",
-                       description=__doc__)
-    p.add_argument("--port", required=True, help="serial port, e.g. /dev/ttyUSB0")
+                       description=__doc__, epilog=LINK_HELP)
+    add_link_args(p)
     p.add_argument("--input", required=True, help="codes 'c0,c1,...' or a .npy/.npz file")
     p.add_argument("--run", help="run directory (feature transform for raw inputs)")
-    p.add_argument("--baud", type=int, default=115200)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_main)
 
 
 def _main(args, transport=None) -> int:
     codes = parse_input(args.input, run=args.run)
-    res = classify(open_device(args.port, baud=args.baud, transport=transport), codes)
+    res = classify(device_from_args(args, transport), codes)
     if args.json:
         print(json.dumps(res))
     else:
