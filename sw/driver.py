@@ -214,8 +214,10 @@ class SerialTransport:
         self._serial.reset_input_buffer()
 
     def _gone(self, exc) -> PortError:
-        return PortError(f"serial port {self.port!r} went away ({exc}); the device keeps "
-                         "its previous model -- reconnect and run the command again")
+        return PortError(f"serial port {self.port!r} went away (cable pulled, board reset "
+                         "or virtual board stopped); a model whose upload was cut short is "
+                         "not served, the device keeps its previous one -- reconnect and "
+                         "run the command again")
 
     async def send(self, data: bytes) -> None:
         try:
