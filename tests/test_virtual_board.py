@@ -15,8 +15,14 @@ import numpy as np
 import pytest
 
 from dynalign.constraints.boards import BOARDS, limits_for_images
-from dynalign.hw.wire import Cmd, encode_frame, golden_records, image_for, image_requests
-from dynalign.hw.wire import parse_image
+from dynalign.hw.wire import (
+    Cmd,
+    encode_frame,
+    golden_records,
+    image_for,
+    image_requests,
+    parse_image,
+)
 from dynalign.sw import cli
 from dynalign.sw.driver import Device, SerialTransport, run_sync
 from dynalign.sw.rundir import RunDir, device_image, run_codes
@@ -57,7 +63,8 @@ def board(tmp_path_factory):
     link = root / "port"
     proc = subprocess.Popen(
         [sys.executable, "-m", "dynalign.sw.cli", "sim-board", "--board", "icebreaker",
-         *map(str, runs), "--divisor", str(DIVISOR), "--link", str(link), "--idle-exit", str(IDLE_EXIT_S),
+         *map(str, runs), "--divisor", str(DIVISOR), "--link", str(link),
+         "--idle-exit", str(IDLE_EXIT_S),
          "--unplug-after", str(cut), "--replug-after", str(REPLUG_S), "--json"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         start_new_session=True)
