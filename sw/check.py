@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dynalign.hw.wire import Limits, golden_records, image_for, parse_image
+from dynalign.hw.wire import Limits, golden_records, parse_image
 
 from .driver import Device
 from .fit import fit_problem
@@ -67,8 +67,8 @@ async def check_device(dev: Device, models: list[CheckModel], *, samples: int | 
         raise ValueError("--no-upload checks the one model the device serves: no --switch")
     limits: Limits = await dev.identify()
     parsed = [parse_image(m.image) for m in models]
-    for m in models:
-        problem = fit_problem(parse_image(image_for(m.image, limits)).header, limits)
+    for m, p in zip(models, parsed):
+        problem = fit_problem(p.header, limits)
         if problem:
             raise ValueError(f"{m.name}: {problem}")
     counts = [len(m.codes) if samples is None else min(samples, len(m.codes))

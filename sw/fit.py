@@ -1,6 +1,6 @@
 """Whether a model fits a device, said in the user's terms.
 
-:func:`fit_problem` turns the device's admission check
+:func:`fit_problem` turns the size part of the device's admission check
 (:meth:`dynalign.hw.wire.Limits.check_header`) into one line in features, time steps,
 neurons per layer and weights, with the device's limit of each and the nearest size that
 fits (the ``dynalign train`` options that make it), instead of an error code.
@@ -8,7 +8,7 @@ fits (the ``dynalign train`` options that make it), instead of an error code.
 
 from __future__ import annotations
 
-from dynalign.hw.wire import Err, ImageHeader, Limits
+from dynalign.hw.wire import ImageHeader, Limits
 
 __all__ = ["fit_problem", "describe_size"]
 
@@ -25,21 +25,26 @@ def describe_size(k: int, samples: int, sizes) -> str:
 
 
 def fit_problem(header: ImageHeader, limits: Limits, *, where: str = "the device") -> str | None:
-    """``None`` when ``limits`` admit the image of ``header``; otherwise one line: what
-    the model has, what ``where`` holds at most, and the nearest size that fits."""
-    err = limits.check_header(header)
-    if err is None:
-        return None
+    """``None`` when a device with ``limits`` holds the model of ``header`` (its features,
+    time steps, layers, neurons per layer and model bytes per bank -- the size checks of
+    :meth:`dynalign.hw.wire.Limits.check_header`; with or without a table block);
+    otherwise one line: what the model has, what ``where`` holds at most, and the
+    nearest size that fits."""
     sizes = tuple(header.sizes[:header.n_layers])
+    fits = (header.n_features <= limits.max_features
+            and header.samples <= limits.max_samples
+            and len(sizes) <= limits.max_layers
+            and all(s <= m for s, m in zip(sizes, limits.max_sizes))
+            and header.model_len() <= limits.bank_bytes)
+    if fits:
+        return None
     have = describe_size(header.n_features, header.samples, sizes)
     cap = describe_size(limits.max_features, limits.max_samples, limits.max_sizes)
-    if err != Err.TOO_LARGE:
-        return (f"the model's image is not one {where} takes ({err.name.lower()}): "
-                f"it has {have}")
     k = min(header.n_features, limits.max_features)
     hidden = [min(s, m) for s, m in zip(sizes[:-1], limits.max_sizes[:-1])]
-    hidden = hidden[:limits.max_layers - 1]
     fix = f"--features {k}" + (f" --layers {','.join(map(str, hidden))}" if hidden else "")
+    if header.samples > limits.max_samples:
+        fix += f" (and an encoder of at most {limits.max_samples} time steps)"
     if sizes[-1] > limits.max_sizes[-1]:
         fix += f" (and at most {limits.max_sizes[-1]} classes)"
     return (f"the model does not fit {where}: it has {have}; {where} holds at most "

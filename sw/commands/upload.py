@@ -13,6 +13,7 @@ import json
 from dynalign.hw.wire import parse_image
 
 from ..driver import Device, SerialTransport, run_sync
+from ..fit import fit_problem
 from ..rundir import device_image
 
 __all__ = ["register", "upload", "open_device", "add_link_args", "device_from_args",
@@ -70,12 +71,16 @@ def device_from_args(args, transport=None):
 def upload(dev, image: bytes) -> dict:
     """Upload a device image (:func:`dynalign.sw.rundir.device_image`) to ``dev``."""
 
+    hdr = parse_image(image).header
+
     async def go():
         limits = await dev.identify()
+        problem = fit_problem(hdr, limits)
+        if problem:
+            raise ValueError(problem)
         bank = await dev.upload(image)
         return limits, bank
     limits, bank = run_sync(go())
-    hdr = parse_image(image).header
     return {"bank": bank, "image_bytes": len(image),
             "topology": [3 * hdr.n_features, *hdr.sizes],
             "device_max": [3 * limits.max_features, *limits.max_sizes]}
