@@ -24,7 +24,9 @@ from dynalign.hw.synth import build_board
 from dynalign.hw.wire import parse_image
 
 from ..fit import fit_problem
+from ..programmer import program
 from ..rundir import device_image, limits_for_run
+from .program import add_program_args
 
 __all__ = ["register", "build"]
 
@@ -56,6 +58,9 @@ def register(sub):
     p.add_argument("--out", help="build directory (default build/bitstream/BOARD)")
     p.add_argument("--core", choices=["lif", "stub"], default="lif",
                    help="stub: the host link alone, to measure its share")
+    p.add_argument("--program", action="store_true",
+                   help="program the board with the new bitstream (dynalign program)")
+    add_program_args(p)
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=_main)
 
@@ -63,6 +68,9 @@ def register(sub):
 def _main(args) -> int:
     rep = build(board=args.board, run=args.run, baud=args.baud, build_dir=args.out,
                 lanes=args.lanes, core=args.core)
+    if rep["bitstream"] and args.program:
+        rep["programmed"] = program(board=args.board, bitstream=rep["bitstream"],
+                                    flash=args.flash)["command"]
     if args.json:
         print(json.dumps(rep))
     else:
