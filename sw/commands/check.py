@@ -1,9 +1,10 @@
 """``dynalign check --port P RUN [--switch RUN2] [--samples N|all] [--json]``.
 
 Uploads RUN to the board (a real one, or ``dynalign sim-board``), classifies its test
-split (or the rows of ``--input X.npz``: ``x`` in the units RUN was trained on, ``y``
-optional) and compares every results record -- class, flags, cycles, spikes and
-saturations per layer, output spike counts -- with the golden model
+split (or the rows of ``--input X.npz``: ``x`` as the source gives them -- digits 0..16,
+MNIST 0..255 -- or in the units of RUN's .npz; ``y`` optional) and compares every
+results record -- class, flags, cycles, spikes and saturations per layer, output spike
+counts -- with the golden model
 (:mod:`dynalign.sw.check`).  With ``--switch RUN2``: A, then B, then A again.  Prints
 the device accuracy, the mismatches, the host-measured throughput and the device
 latency per inference (cycles; microseconds at the clock of ``--board``).  Exits 1 on
@@ -15,8 +16,6 @@ from __future__ import annotations
 import json
 import sys
 
-import numpy as np
-
 from dynalign.constraints.boards import BOARDS
 from dynalign.sim.virtual_board import board_clock_hz
 
@@ -24,6 +23,7 @@ from ..check import CheckModel, check_device
 from ..driver import run_sync
 from ..rundir import RunDir, run_codes
 from ..verify_system import _samples
+from .run import input_note, load_rows
 from .upload import LINK_HELP, add_link_args, device_from_args
 
 __all__ = ["register", "models_from_args"]
@@ -36,13 +36,12 @@ def _model(run, *, name: str, input_path=None) -> CheckModel:
             raise ValueError(f"{run} is a bare weight image: it has no test split; give a "
                              "run directory, or --input X.npz")
         return CheckModel(name=name, image=image, codes=codes, labels=labels)
-    rd = RunDir(run)
-    _, image, transform = rd.load()
-    with np.load(input_path) as z:
-        if "x" not in z:
-            raise ValueError(f"{input_path} has no array 'x' (the rows to classify)")
-        x, y = z["x"], (z["y"] if "y" in z else None)
-    return CheckModel(name=name, image=image.payload(), codes=transform.codes(x), labels=y)
+    codes, labels, report = load_rows(input_path, run=run)
+    note = input_note(report)
+    if note:
+        print(f"dynalign check: note: {name}: {note}", file=sys.stderr)
+    return CheckModel(name=name, image=RunDir(run).image().payload(), codes=codes,
+                      labels=labels)
 
 
 def models_from_args(args) -> list[CheckModel]:
