@@ -25,8 +25,11 @@ follows it).
 Job (JSON file named by ``DYNALIGN_PTY_JOB``): ``divisor``, ``info`` (file to write
 ``{"port", "plugged"}`` to), ``link`` (optional symlink path), ``quiet_cycles``,
 ``reply_cycles``, ``idle_exit_s`` (exit after that long without a host byte; 0: never),
-``unplug_after``, ``replug_s``.  On exit the test writes its counters to
-``DYNALIGN_PTY_RESULT``.
+``unplug_after``, ``replug_s``.  The ``info`` file also carries the counters, updated
+after every answered request: ``requests``, ``request_cycles`` (the sum, over requests,
+of the cycles from a request's first byte to its reply's last: link and device time,
+without the host's own time between requests) and ``sim_cycles``.  On exit the test
+writes its counters to ``DYNALIGN_PTY_RESULT``.
 """
 
 from __future__ import annotations
@@ -40,10 +43,11 @@ import tty
 from pathlib import Path
 
 import cocotb
+from cocotb.triggers import First, Timer
 from cocotb.utils import get_sim_time
 
 from dynalign.hw.wire.frames import FRAME_HEADER_LEN, FRAME_TRAILER_LEN, SYNC
-from dynalign.sim.tb_top import SimUARTTransport, cycles, reset
+from dynalign.sim.tb_top import CLOCK_PS, SimUARTTransport, reset
 from dynalign.sim.tb_top_run import CLOCK_NS
 
 #: Log every chunk of bytes both ways to the test log (``DYNALIGN_PTY_DEBUG=1``).
@@ -64,6 +68,8 @@ class PtyPort:
         self.link, self.info = link, info
         self.master = self.slave = None
         self.name = None
+        #: the bridge's counters, published with the port (``{"counters": ...}``)
+        self.counters = {"requests": 0, "request_cycles": 0, "sim_cycles": 0}
 
     def plug(self) -> None:
         self.master, self.slave = os.openpty()
@@ -93,10 +99,16 @@ class PtyPort:
     def plugged(self) -> bool:
         return self.master is not None
 
+    def publish(self, **counters) -> None:
+        """Update the counters in the ``info`` file (the port stays as it is)."""
+        self.counters.update(counters)
+        self._write_info(plugged=self.plugged)
+
     def _write_info(self, *, plugged: bool) -> None:
         tmp = f"{self.info}.tmp"
         Path(tmp).write_text(json.dumps({"port": self.name, "link": self.link,
-                                         "plugged": plugged, "pid": os.getpid()}))
+                                         "plugged": plugged, "pid": os.getpid(),
+                                         "counters": self.counters}))
         os.replace(tmp, self.info)
 
     def read(self) -> bytes:
@@ -170,7 +182,7 @@ async def virtual_board(dut):
     port.plug()
     quiet, bound = job["quiet_cycles"], job["reply_cycles"]
     idle_exit, unplug_after = job.get("idle_exit_s", 0), job.get("unplug_after", 0)
-    rx_bytes = tx_bytes = stuck = 0
+    rx_bytes = tx_bytes = stuck = requests = request_cycles = 0
     busy, busy_from, last_tx, answered = False, 0, 0, False
     last_host = time.monotonic()
     unplugged_at = None
@@ -219,13 +231,21 @@ async def virtual_board(dut):
             now = _now_cycles()
             if answered and now - last_tx >= quiet:
                 busy = False
+                # link + device time of the request: its first byte to its reply's last
+                requests += 1
+                request_cycles += last_tx + job["divisor"] // 2 - busy_from
+                port.publish(requests=requests, request_cycles=request_cycles,
+                             sim_cycles=now)
             elif now - busy_from >= bound:
                 stuck += 1
                 cocotb.log.warning(f"virtual board: no reply within {bound} cycles of "
                                    f"the host's request (device stuck or request ignored)")
                 busy = False
             else:
-                await cycles(POLL_CYCLES)
+                # wake at the next byte from the design (its stop bit's middle) or after
+                # POLL_CYCLES, whichever is first: reply times to the bit
+                tr.event.clear()
+                await First(tr.event.wait(), Timer(POLL_CYCLES * CLOCK_PS, unit="ps"))
                 continue
         if idle_exit and time.monotonic() - last_host >= idle_exit:
             break
