@@ -213,6 +213,9 @@ async def virtual_board(dut):
                 unplugged_at = time.monotonic()
                 unplug_after = 0
             rx_bytes += len(data)
+            if busy and answered:          # the previous request was answered
+                requests += 1
+                request_cycles += last_tx + job["divisor"] // 2 - busy_from
             # a new request: busy until the design answers it
             busy, busy_from, answered = True, _now_cycles(), False
             if DEBUG:

@@ -72,7 +72,8 @@ def board(tmp_path_factory):
         line = _readline(proc, BUILD_S)
         info = json.loads(line)
         assert info["board"] == "icebreaker" and info["divisor"] == DIVISOR
-        yield {"runs": runs, "link": str(link), "proc": proc, "info": info}
+        yield {"runs": runs, "link": str(link), "proc": proc, "info": info,
+               "limits": limits}
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
@@ -96,6 +97,10 @@ def _wait_link(path, timeout=30.0):
     while not os.path.exists(path):
         assert time.monotonic() < end, f"the virtual board's port {path} did not come back"
         time.sleep(0.1)
+
+
+def limits_of(board):
+    return board["limits"]
 
 
 def run_cli(capsys, *argv):
@@ -139,6 +144,16 @@ def test_session(board, capsys):
     for m in rep["models"]:
         assert m["accuracy"] == m["golden_accuracy"]
         assert m["latency_us"] == pytest.approx(m["cycles_per_inference"] / 24.0)
+
+    # dynalign run, unchanged: A is served again after the switch back
+    image, codes, _ = run_codes(a)
+    row = ",".join(str(int(v)) for v in codes[7])
+    code, out, err = run_cli(capsys, "run", "--port", port, "--input", row, "--json")
+    assert code == 0, err
+    got = json.loads(out)[0]
+    exp = golden_records(parse_image(image), codes[7:8], limits=limits_of(board))[0]
+    assert (got["class"], got["cycles"], got["spikes"], got["out_counts"]) == \
+        (exp.cls, exp.cycles, list(exp.spikes), list(exp.out_counts))
 
 
 def _one_bit_away(run, samples: int):
