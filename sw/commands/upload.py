@@ -42,7 +42,7 @@ def add_link_args(p) -> None:
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S,
                    help=f"seconds of silence before a request fails (default "
                         f"{DEFAULT_TIMEOUT_S:g}; a virtual board with an on-chip "
-                        "integrator needs ~120 after an upload)")
+                        "integrator needs ~400 after an upload)")
     p.add_argument("--retries", type=int, default=DEFAULT_RETRIES,
                    help=f"resends after a damaged frame or lost reply (default "
                         f"{DEFAULT_RETRIES})")
