@@ -16,8 +16,9 @@ USB UART carries exactly from its clock (iCEBreaker 3,000,000 = 24 MHz / 8; ULX3
 
 Real-time cost: Verilator runs the iCEBreaker's top at 0.2-0.6 M cycles per second on
 one core (about 0.22 M over a whole-split ``check`` on a loaded 2-core machine: 723
-inferences, 155 KB on the line, ~27.5 M cycles in 2 min 3 s), so the virtual board is 40-100 times slower
-than a 24 MHz iCEBreaker; at 3 Mbaud a byte costs 80 cycles, an inference 15-30 k.
+inferences, 155 KB on the line, ~27.5 M cycles in 2 min 3 s), so the virtual board is
+40-100 times slower than a 24 MHz iCEBreaker; at 3 Mbaud a byte costs 80 cycles, an
+inference 15-30 k.
 The ULX3S's encoder integrates its trajectory table on chip after
 every upload (~37 M cycles, minutes of simulation): give the host ``--timeout 400``.
 Simulated time stands still while the link is idle (no CPU used).
