@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -107,12 +109,20 @@ def _main(args) -> int:
     threading.Thread(target=announce, daemon=True).start()
     print(f"building the Verilated {args.board} top level (first time: a minute or more)",
           file=sys.stderr, flush=True)
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+    old_term = signal.signal(signal.SIGTERM, stop)     # kill: stop as Ctrl-C does
     try:
         serve(vb, info=info, link=args.link, idle_exit_s=args.idle_exit,
               unplug_after=args.unplug_after, replug_s=args.replug_after)
     except KeyboardInterrupt:
         pass
+    except (RuntimeError, AssertionError) as exc:       # no verilator, a failed build
+        print(f"dynalign sim-board: error: the virtual board stopped: {exc}",
+              file=sys.stderr)
+        return 1
     finally:
+        signal.signal(signal.SIGTERM, old_term)
         info.unlink(missing_ok=True)
-        tmp.rmdir()
+        shutil.rmtree(tmp, ignore_errors=True)
     return 0
