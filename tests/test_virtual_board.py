@@ -61,13 +61,13 @@ def board(tmp_path_factory):
     # the port goes away half way through the second upload
     cut = upload_bytes(images[0], limits) + upload_bytes(images[1], limits) // 2
     link = root / "port"
+    log = open(root / "sim-board.log", "w")           # closed below
     proc = subprocess.Popen(
         [sys.executable, "-m", "dynalign.sw.cli", "sim-board", "--board", "icebreaker",
          *map(str, runs), "--divisor", str(DIVISOR), "--link", str(link),
          "--idle-exit", str(IDLE_EXIT_S),
          "--unplug-after", str(cut), "--replug-after", str(REPLUG_S), "--json"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-        start_new_session=True)
+        stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True)
     try:
         line = _readline(proc, BUILD_S)
         info = json.loads(line)
@@ -78,6 +78,7 @@ def board(tmp_path_factory):
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
         proc.stdout.close()
+        log.close()
 
 
 def _readline(proc, timeout):
@@ -103,7 +104,13 @@ def limits_of(board):
     return board["limits"]
 
 
+#: Seconds a request may wait for its reply: the simulation shares the machine.
+TIMEOUT = ["--timeout", "10"]
+
+
 def run_cli(capsys, *argv):
+    if argv[0] in ("upload", "check", "run"):
+        argv = (*argv, *TIMEOUT)
     code = cli.main([str(a) for a in argv])
     out = capsys.readouterr()
     return code, out.out, out.err
