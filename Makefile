@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	$(PIP) install -q --upgrade pip
 	# torch first, pinned: the CPU build on these machines (never the CUDA wheels)
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e '.[dev,nir,umap,ray]'
+	$(PIP) install -q -e '.[dev,nir,umap,ray,board]'
 	touch $(STAMP)
 
 setup: $(STAMP)  ## create .venv and install everything (quick when done already)

@@ -17,6 +17,7 @@ import json
 import sys
 
 from .driver import DeviceError, LinkTimeout, PortError
+from .programmer import ProgramError
 
 __all__ = ["main", "build_parser", "UsageError", "print_json"]
 
@@ -30,8 +31,11 @@ COMMANDS = [
     "dynalign.sw.commands.verify",
     "dynalign.sw.commands.sweep",
     "dynalign.sw.commands.build",
+    "dynalign.sw.commands.program",
     "dynalign.sw.commands.upload",
     "dynalign.sw.commands.run",
+    "dynalign.sw.commands.check",
+    "dynalign.sw.commands.sim_board",
     "dynalign.sw.commands.export",
     "dynalign.sw.commands.import_",
 ]
@@ -64,7 +68,7 @@ def main(argv=None) -> int:
     except (UsageError, ValueError, TypeError, FileNotFoundError) as exc:
         print(f"dynalign {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    except (PortError, LinkTimeout, DeviceError) as exc:     # the board, not the user
+    except (PortError, LinkTimeout, DeviceError, ProgramError) as exc:  # the board
         print(f"dynalign {args.command}: error: {exc}", file=sys.stderr)
         return 1
 

@@ -59,6 +59,10 @@ class Dataset:
     y_test: np.ndarray
     n_classes: int
     meta: dict = field(default_factory=dict)
+    #: the source's units: a row as the source gives it is ``x * input_divisor``
+    #: (digits 0..16: 16; MNIST bytes 0..255: 255; an .npz: 1, its own units)
+    input_divisor: float = 1.0
+    input_units: str = ""
 
     def sizes(self) -> dict:
         return {"train": len(self.y_train), "val": len(self.y_val), "test": len(self.y_test)}
@@ -273,14 +277,17 @@ def load_dataset(name: str = "digits", *, data_dir=None, path=None, seed: int = 
     meta = {"dataset": name, "seed": seed, "test_fraction": test_fraction,
             "val_fraction": val_fraction}
     external_test = None
+    divisor, units = 1.0, "the .npz's own units"
     if name == "digits":
         x, y = load_digits()
         n_classes = 10
+        divisor, units = 16.0, "scikit-learn digits pixels, 0..16"
     elif name == "mnist":
         d = Path(data_dir) if data_dir is not None else default_mnist_dir()
         parts = load_mnist_dir(d)
         meta["data_dir"] = d.name
         n_classes = 10
+        divisor, units = 255.0, "MNIST pixel bytes, 0..255"
         if "train" in parts:
             x, y = parts["train"]
             external_test = parts["test"]
@@ -309,4 +316,5 @@ def load_dataset(name: str = "digits", *, data_dir=None, path=None, seed: int = 
                                   val_fraction=val_fraction)
         xt, yt = x[te], y[te]
     return Dataset(name=name, x_train=x[tr], y_train=y[tr], x_val=x[va], y_val=y[va],
-                   x_test=xt, y_test=yt, n_classes=n_classes, meta=meta)
+                   x_test=xt, y_test=yt, n_classes=n_classes, meta=meta,
+                   input_divisor=divisor, input_units=units)

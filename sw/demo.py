@@ -59,7 +59,8 @@ def digit_codes(k: int, seed: int = 0):
     -> the feature pipeline (:class:`dynalign.sw.features.FeatureTransform`, fitted on the
     training split) -> codes of the test split, with their labels."""
     ds = load_dataset("digits", seed=seed)
-    transform = FeatureTransform.fit(ds.x_train, k=k)
+    transform = FeatureTransform.fit(ds.x_train, k=k, input_divisor=ds.input_divisor,
+                                     input_units=ds.input_units)
     return transform.codes(ds.x_test), ds.y_test
 
 

@@ -198,25 +198,42 @@ def run_sync(coro):
 
 
 class SerialTransport:
-    """pyserial port (a board's USB serial).  ``recv`` waits up to ``timeout`` s."""
+    """pyserial port (a board's USB serial).  ``recv`` waits up to ``timeout`` s.
+
+    A port that goes away while in use (cable pulled, board reset, the virtual board
+    stopped) raises :class:`PortError` with one line saying so; the device keeps the
+    model it served before an upload that did not reach its commit."""
 
     def __init__(self, port: str, *, baud: int = 115200, timeout: float = 0.5):
         positive_int("baud", baud)
+        self.port = port
         try:
             self._serial = serial.Serial(port, baudrate=baud, timeout=timeout)
         except (serial.SerialException, ValueError) as exc:
             raise PortError(f"cannot open serial port {port!r}: {exc}") from None
         self._serial.reset_input_buffer()
 
+    def _gone(self, exc) -> PortError:
+        return PortError(f"serial port {self.port!r} went away (cable pulled, board reset "
+                         "or virtual board stopped); a model whose upload was cut short is "
+                         "not served, the device keeps its previous one -- reconnect and "
+                         "run the command again")
+
     async def send(self, data: bytes) -> None:
-        self._serial.write(data)
-        self._serial.flush()
+        try:
+            self._serial.write(data)
+            self._serial.flush()
+        except (serial.SerialException, OSError) as exc:
+            raise self._gone(exc) from None
 
     async def recv(self) -> bytes:
-        first = self._serial.read(1)
-        if not first:
-            return b""
-        return first + self._serial.read(self._serial.in_waiting)
+        try:
+            first = self._serial.read(1)
+            if not first:
+                return b""
+            return first + self._serial.read(self._serial.in_waiting)
+        except (serial.SerialException, OSError) as exc:
+            raise self._gone(exc) from None
 
     def close(self):
         self._serial.close()

@@ -15,6 +15,13 @@ percentile of the training magnitudes lands on ``target`` (default 99.5 -> 1.9, 
 CODE's [-2, 1.984]); larger values clip (the clipped fraction is reported).  The scale
 is fixed at fit time -- never per batch or per sample.
 
+Raw rows.  The transform also owns the step from a row as its source gives it (digits
+pixels 0..16, MNIST bytes 0..255, an ``.npz`` in its own units) to the rows above:
+``x = x_raw / input_divisor`` (the dataset loader's scaling, recorded at fit time with
+the units' name and the range of the raw training rows).  :meth:`raw_codes` takes raw
+rows; :meth:`input_report` counts the rows with a value outside the training range and
+the codes that clip; a row of the wrong width is one error naming the width and units.
+
 Stored as a ``.npz`` (arrays) whose SHA-256 the weight image records
 (:meth:`FeatureTransform.digest`), so an image names exactly the transform it needs.
 """
@@ -40,7 +47,7 @@ class FeatureTransform:
     """A fitted standardise + PCA + code quantiser (all float64 arrays)."""
 
     def __init__(self, *, mean, std, components, scale, method="pca", percentile=99.5,
-                 target=1.9):
+                 target=1.9, input_divisor=1.0, input_units="", input_range=None):
         self.mean = np.asarray(mean, dtype=np.float64)
         self.std = np.asarray(std, dtype=np.float64)
         self.components = np.asarray(components, dtype=np.float64)
@@ -48,6 +55,12 @@ class FeatureTransform:
         self.method = str(method)
         self.percentile = float(percentile)
         self.target = float(target)
+        self.input_divisor = float(input_divisor)
+        self.input_units = str(input_units)
+        self.input_range = None if input_range is None else tuple(float(v)
+                                                                  for v in input_range)
+        if not self.input_divisor > 0:
+            raise ValueError(f"input_divisor must be positive, not {input_divisor!r}")
         d = self.mean.shape
         if self.mean.ndim != 1 or self.std.shape != d:
             raise ValueError("mean and std must be 1-D arrays of the same length")
@@ -62,8 +75,10 @@ class FeatureTransform:
     # -- fitting ----------------------------------------------------------------------
     @classmethod
     def fit(cls, x_train, *, k: int, method: str = "pca", percentile: float = 99.5,
-            target: float = 1.9) -> FeatureTransform:
-        """Fit on ``x_train`` (N, D) only."""
+            target: float = 1.9, input_divisor: float = 1.0,
+            input_units: str = "") -> FeatureTransform:
+        """Fit on ``x_train`` (N, D) only (``x_train * input_divisor``: the raw rows, in
+        ``input_units``)."""
         positive_int("k (features)", k)
         if method != "pca":
             raise ValueError(f"unknown feature method {method!r} (available: pca)")
@@ -89,8 +104,10 @@ class FeatureTransform:
         f = z @ comp.T
         mag = np.percentile(np.abs(f), percentile, axis=0)
         mag[mag < 1e-12] = 1.0
+        raw = (float(x.min()) * input_divisor, float(x.max()) * input_divisor)
         return cls(mean=mean, std=std, components=comp, scale=target / mag, method=method,
-                   percentile=percentile, target=target)
+                   percentile=percentile, target=target, input_divisor=input_divisor,
+                   input_units=input_units, input_range=raw)
 
     @property
     def n_features(self) -> int:
@@ -101,11 +118,21 @@ class FeatureTransform:
         return self.mean.shape[0]
 
     # -- applying ---------------------------------------------------------------------
+    def _width(self, x) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim == 1 and x.size == self.n_inputs:
+            x = x[None]
+        if x.ndim != 2 or x.shape[1] != self.n_inputs:
+            got = x.shape[-1] if x.ndim else 0
+            units = f" ({self.input_units})" if self.input_units else ""
+            raise ValueError(f"each input row must have {self.n_inputs} values{units}, "
+                             f"not {got}" + ("" if x.ndim <= 2 else
+                                             f" (the input has shape {x.shape})"))
+        return x
+
     def features(self, x) -> np.ndarray:
         """Real features ``v`` (N, K), before quantisation (already scaled)."""
-        x = np.asarray(x, dtype=np.float64)
-        if x.ndim != 2 or x.shape[1] != self.n_inputs:
-            raise ValueError(f"inputs must have shape (N, {self.n_inputs}), not {x.shape}")
+        x = self._width(x)
         return ((x - self.mean) / self.std) @ self.components.T * self.scale
 
     def codes(self, x) -> np.ndarray:
@@ -113,6 +140,32 @@ class FeatureTransform:
         v = self.features(x)
         q = np.floor(v * (1 << CODE.frac) + 0.5)
         return np.clip(q, CODE.min_int, CODE.max_int).astype(np.int64)
+
+    def rows(self, x_raw) -> np.ndarray:
+        """Raw rows (source units) -> the rows the transform was fitted on:
+        ``x_raw / input_divisor`` (width checked)."""
+        return self._width(x_raw) / self.input_divisor
+
+    def raw_codes(self, x_raw) -> np.ndarray:
+        """Feature codes of raw rows (as the source gives them): ``codes(rows(x_raw))``."""
+        return self.codes(self.rows(x_raw))
+
+    def input_report(self, x_raw) -> dict:
+        """``{"rows", "rows_outside_training_range", "training_range", "units",
+        "clipped_codes", "codes"}`` of raw rows: a row is outside when any of its values
+        lies outside the range of the raw training rows; a code clips when it falls
+        outside :data:`CODE`."""
+        x = self._width(x_raw)
+        out = 0
+        if self.input_range is not None:
+            lo, hi = self.input_range
+            out = int(np.sum(np.any((x < lo) | (x > hi), axis=1)))
+        q = np.floor(self.features(x / self.input_divisor) * (1 << CODE.frac) + 0.5)
+        return {"rows": int(x.shape[0]), "rows_outside_training_range": out,
+                "training_range": list(self.input_range) if self.input_range else None,
+                "units": self.input_units,
+                "clipped_codes": int(np.sum((q < CODE.min_int) | (q > CODE.max_int))),
+                "codes": int(q.size)}
 
     def clip_fraction(self, x) -> float:
         q = np.floor(self.features(x) * (1 << CODE.frac) + 0.5)
@@ -122,6 +175,7 @@ class FeatureTransform:
     def _arrays(self) -> dict:
         return {"version": np.int64(TRANSFORM_VERSION), "mean": self.mean, "std": self.std,
                 "components": self.components, "scale": self.scale,
+                "input_divisor": np.float64(self.input_divisor),
                 "meta": np.frombuffer(json.dumps(self.describe()).encode(), dtype=np.uint8)}
 
     def to_bytes(self) -> bytes:
@@ -137,6 +191,8 @@ class FeatureTransform:
             h.update(name.encode())
             h.update(str(a.shape).encode())
             h.update(a.tobytes())
+        if self.input_divisor != 1.0:       # a transform of the source's own units: as before
+            h.update(b"input_divisor" + np.float64(self.input_divisor).tobytes())
         return h.hexdigest()
 
     def save(self, path) -> Path:
@@ -169,10 +225,15 @@ class FeatureTransform:
         meta = json.loads(arrays["meta"].tobytes().decode())
         return cls(mean=arrays["mean"], std=arrays["std"], components=arrays["components"],
                    scale=arrays["scale"], method=meta["method"],
-                   percentile=meta["percentile"], target=meta["target"])
+                   percentile=meta["percentile"], target=meta["target"],
+                   input_divisor=float(arrays.get("input_divisor", 1.0)),
+                   input_units=meta.get("input_units", ""),
+                   input_range=meta.get("input_range"))
 
     def describe(self) -> dict:
         return {"version": TRANSFORM_VERSION, "method": self.method,
                 "n_inputs": self.n_inputs, "n_features": self.n_features,
                 "percentile": self.percentile, "target": self.target,
-                "code_format": CODE.describe()}
+                "code_format": CODE.describe(), "input_divisor": self.input_divisor,
+                "input_units": self.input_units,
+                "input_range": list(self.input_range) if self.input_range else None}

@@ -183,7 +183,9 @@ def prepare_data(opts: TrainOptions, encoder: EncoderConfig, *, transform=None,
                       seed=opts.seed, test_fraction=opts.test_fraction,
                       val_fraction=opts.val_fraction, limit=opts.limit)
     if transform is None:
-        transform = FeatureTransform.fit(ds.x_train, k=opts.features)
+        transform = FeatureTransform.fit(ds.x_train, k=opts.features,
+                                         input_divisor=ds.input_divisor,
+                                         input_units=ds.input_units)
     codes = {"train": transform.codes(ds.x_train), "val": transform.codes(ds.x_val),
              "test": transform.codes(ds.x_test)}
     labels = {"train": ds.y_train, "val": ds.y_val, "test": ds.y_test}

@@ -17,7 +17,8 @@ def run(capsys, *argv):
 def command_names():
     names = []
     for mod in cli.COMMANDS:
-        names.append(mod.rsplit(".", 1)[1].rstrip("_"))   # import_: "import" is a keyword
+        # import_: "import" is a keyword; sim_board: the command is sim-board
+        names.append(mod.rsplit(".", 1)[1].rstrip("_").replace("_", "-"))
     return names
 
 

@@ -99,5 +99,5 @@ def test_fit_arguments_checked(digits):
     with pytest.raises(ValueError, match="percentile must be in"):
         FeatureTransform.fit(x, k=3, percentile=0)
     tf = FeatureTransform.fit(x, k=3)
-    with pytest.raises(ValueError, match=r"inputs must have shape \(N, 64\)"):
+    with pytest.raises(ValueError, match=r"each input row must have 64 values, not 10"):
         tf.codes(np.zeros((2, 10)))

@@ -13,25 +13,74 @@ import json
 from dynalign.hw.wire import parse_image
 
 from ..driver import Device, SerialTransport, run_sync
+from ..fit import fit_problem
 from ..rundir import device_image
 
-__all__ = ["register", "upload", "open_device"]
+__all__ = ["register", "upload", "open_device", "add_link_args", "device_from_args",
+           "LINK_HELP"]
 
 
-def open_device(port: str, *, baud: int, transport=None):
-    """A :class:`dynalign.sw.driver.Device` on ``port`` (or on ``transport``, for tests)."""
-    return Device(transport if transport is not None else SerialTransport(port, baud=baud))
+#: pyserial's read timeout: one quiet period of the driver (``--timeout`` is a whole
+#: number of them).
+QUIET_S = 0.25
+DEFAULT_TIMEOUT_S = 2.0
+DEFAULT_RETRIES = 2
+
+LINK_HELP = ("Each request waits at most --timeout seconds of silence for its reply and "
+             "is sent again at most --retries times after a damaged frame or a lost "
+             "reply, so a dead link fails within (retries + 1) x timeout seconds; a port "
+             "that goes away fails at once, in one line, and the device keeps its "
+             "previous model.")
+
+
+def add_link_args(p) -> None:
+    """The serial-link options shared by every command that talks to a board."""
+    p.add_argument("--port", required=True,
+                   help="serial port, e.g. /dev/ttyUSB1 or a virtual board's /dev/pts/N")
+    p.add_argument("--baud", type=int, default=115200,
+                   help="link speed (a pseudo-terminal ignores it; default 115200)")
+    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S,
+                   help=f"seconds of silence before a request fails (default "
+                        f"{DEFAULT_TIMEOUT_S:g}; a virtual board with an on-chip "
+                        "integrator needs ~400 after an upload)")
+    p.add_argument("--retries", type=int, default=DEFAULT_RETRIES,
+                   help=f"resends after a damaged frame or lost reply (default "
+                        f"{DEFAULT_RETRIES})")
+
+
+def open_device(port: str, *, baud: int, transport=None, timeout: float = DEFAULT_TIMEOUT_S,
+                retries: int = DEFAULT_RETRIES):
+    """A :class:`dynalign.sw.driver.Device` on ``port`` (or on ``transport``, for tests):
+    a request fails after ``timeout`` seconds without a reply, and is resent at most
+    ``retries`` times."""
+    if not timeout > 0:
+        raise ValueError(f"--timeout must be a positive number of seconds, not {timeout!r}")
+    quiet = max(1, round(timeout / QUIET_S))
+    if transport is None:
+        transport = SerialTransport(port, baud=baud, timeout=QUIET_S)
+    return Device(transport, quiet_limit=quiet, retries=retries)
+
+
+def device_from_args(args, transport=None):
+    """:func:`open_device` from the options of :func:`add_link_args`."""
+    return open_device(args.port, baud=args.baud, transport=transport,
+                       timeout=getattr(args, "timeout", DEFAULT_TIMEOUT_S),
+                       retries=getattr(args, "retries", DEFAULT_RETRIES))
 
 
 def upload(dev, image: bytes) -> dict:
     """Upload a device image (:func:`dynalign.sw.rundir.device_image`) to ``dev``."""
 
+    hdr = parse_image(image).header
+
     async def go():
         limits = await dev.identify()
+        problem = fit_problem(hdr, limits)
+        if problem:
+            raise ValueError(problem)
         bank = await dev.upload(image)
         return limits, bank
     limits, bank = run_sync(go())
-    hdr = parse_image(image).header
     return {"bank": bank, "image_bytes": len(image),
             "topology": [3 * hdr.n_features, *hdr.sizes],
             "device_max": [3 * limits.max_features, *limits.max_sizes]}
@@ -39,16 +88,15 @@ def upload(dev, image: bytes) -> dict:
 
 def register(sub):
     p = sub.add_parser("upload", help="upload a model to a board over its serial port",
-                       description=__doc__)
+                       description=__doc__, epilog=LINK_HELP)
     p.add_argument("run", help="run directory (dynalign train --out) or weight image")
-    p.add_argument("--port", required=True, help="serial port, e.g. /dev/ttyUSB0")
-    p.add_argument("--baud", type=int, default=115200)
+    add_link_args(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_main)
 
 
 def _main(args, transport=None) -> int:
     image = device_image(args.run)  # a bad RUN fails here, before the port is opened
-    rep = upload(open_device(args.port, baud=args.baud, transport=transport), image)
+    rep = upload(device_from_args(args, transport), image)
     print(json.dumps(rep) if args.json else f"uploaded to bank {rep['bank']}")
     return 0
