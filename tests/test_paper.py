@@ -233,6 +233,7 @@ def test_paper_verdict_applies_the_criterion():
     stuck = paper_verdict("p", _paper_summary((2400, 700, 17), (0.97, 0.95, 0.10)))
     assert "**does not appear**" in stuck
     assert "1 of 3 settings never left chance accuracy (delta=2 seed 0)" in stuck
+    assert "criterion: at least 2x fewer spikes" in stuck
     assert "no verdict" in paper_verdict("p", _paper_summary((1, 2), (0.5, 0.5),
                                                               deltas=(0.0, 2.0)))
 
