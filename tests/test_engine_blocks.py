@@ -216,6 +216,50 @@ def test_receiver_frames_aborts_and_counters():
     simulate(dut, bench)
 
 
+def test_receiver_skips_a_frame_at_the_length_limit():
+    """``LEN = 0xFFFF``, the largest the 16-bit length field says: all ``LEN + 2`` bytes
+    after the header are skipped (the skip counter holds ``LEN + 1``, a 17-bit number),
+    the ``LENGTH`` event comes with the last of them and not one byte earlier, and the
+    next frame is received as ever.  The bytes come back to back (one per cycle)."""
+    dut = FrameReceiver(max_payload=RX_MAX, timeout_cycles=RX_TIMEOUT)
+    length = 0xFFFF
+    skipped = length + 2
+
+    async def bench(ctx):
+        ctx.set(dut.rx.valid, 1)
+        for b in (SYNC, 0x11, 0x42, 0xFF, 0xFF):
+            ctx.set(dut.rx.payload, b)
+            await ctx.tick()
+        ctx.set(dut.rx.payload, 0x00)           # not SYNC: a frame begun early would show
+        # the first LEN + 1 skipped bytes: no event (one in this stretch sends the
+        # receiver to BUSY, where the rest would be counted as lost)
+        events = 0
+        for _ in range(skipped - 1):
+            *_, valid = await ctx.tick().sample(dut.event.valid)
+            events += valid
+        assert events == 0, f"LENGTH event before the last of the {skipped} skipped bytes"
+        assert ctx.get(dut.event.valid), "no LENGTH event with the last skipped byte"
+        assert ctx.get(dut.event.payload) == RxResult.LENGTH
+        assert (ctx.get(dut.frame.cmd), ctx.get(dut.frame.seq)) == (0x11, 0x42)
+        assert ctx.get(dut.frame.length) == length
+        await ctx.tick()
+        ctx.set(dut.rx.valid, 0)
+        ctx.set(dut.done, 1)
+        await ctx.tick()
+        ctx.set(dut.done, 0)
+        await ctx.tick()
+        assert ctx.get(dut.counters.lost) == 0 and ctx.get(dut.counters.dropped) == 0
+        ctx.set(dut.rx.valid, 1)
+        for b in frame(0x02, b"ok", seq=0x78):
+            ctx.set(dut.rx.payload, b)
+            got = await ctx.tick().sample(dut.event.valid, dut.event.payload)
+        ctx.set(dut.rx.valid, 0)
+        assert got[2:] == (1, RxResult.OK), "the frame after the skipped one is not OK"
+        assert (ctx.get(dut.frame.cmd), ctx.get(dut.frame.seq)) == (0x02, 0x78)
+
+    simulate(dut, bench)
+
+
 def test_receiver_parameters_are_checked():
     with pytest.raises(ValueError, match="timeout_cycles must be at least 16, not 3"):
         FrameReceiver(max_payload=16, timeout_cycles=3)
