@@ -5,10 +5,10 @@ loader, issue sequencer, accumulator, neuron update, spike serialiser, class sca
 counters, read-back port and weight memory.  ``tests/test_lif_rtl.py`` checks them
 together against the golden network."""
 
-from dataclasses import replace
 import random
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
