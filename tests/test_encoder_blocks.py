@@ -376,6 +376,67 @@ def test_lookup_streams_requests_in_golden_order(lanes, fifo_depth):
     assert errs == []
 
 
+@pytest.mark.parametrize("lanes", [1, 3])
+def test_lookup_drops_a_request_whose_table_went_and_serves_the_next(lanes):
+    """A request collected (``pause`` high: not served) whose table then goes is
+    dropped with ``NO_TABLE``: its buffer is freed and the server starts over at
+    ``t = k = c = 0``, so the next two requests (one in each buffer) come out whole, in
+    order, and the dropped one never does."""
+    T, K = 2, 2
+    dut = TableLookup(max_T=4, max_features=4, lanes=lanes, code_width=SMALL.width,
+                      fifo_depth=4)
+    dropped, nxt = [-4, 3], [[1, -2], [0, 2]]
+    expect = []
+    for req in nxt:
+        flat = [_synthetic(c - SMALL.min_int, 3 * t + x)
+                for t in range(T) for c in req for x in range(3)]
+        groups = [tuple(flat[i:i + lanes]) for i in range(0, len(flat), lanes)]
+        expect += [(g, int(i == len(groups) - 1)) for i, g in enumerate(groups)]
+    beats, errs = [], []
+
+    async def table(ctx):
+        async for _, _, en, row, index in ctx.tick().sample(dut.rd_en, dut.rd_row,
+                                                           dut.rd_index):
+            if en:
+                if lanes == 1:
+                    ctx.set(dut.rd_data, [_synthetic(row, index)])
+                else:
+                    ctx.set(dut.rd_data, [_synthetic(row, 3 * index + c) for c in range(3)])
+
+    async def bench(ctx):
+        ctx.set(dut.features, K)
+        ctx.set(dut.features_ok, 1)
+        ctx.set(dut.samples, T)
+        ctx.set(dut.table_valid, 1)
+        ctx.set(dut.pause, 1)
+        for code in dropped:
+            await _send(ctx, dut.i_codes, code)
+        await ctx.tick().repeat(3)
+        ctx.set(dut.table_valid, 0)                 # the table goes; serving resumes
+        ctx.set(dut.pause, 0)
+        await ctx.delay(1e-9)
+        errs.append(ctx.get(dut.err))
+        await ctx.tick().repeat(2)
+        ctx.set(dut.table_valid, 1)
+        for req in nxt:
+            for code in req:
+                await _send(ctx, dut.i_codes, code)
+
+    async def sink(ctx):                            # every beat, for 200 cycles
+        ctx.set(dut.o_samples.ready, 1)
+        for _ in range(200):
+            await ctx.delay(1e-9)
+            fire = ctx.get(dut.o_samples.valid)
+            payload = ctx.get(dut.o_samples.payload)
+            await ctx.tick()
+            if fire:
+                beats.append((tuple(int(v) for v in payload.samples), int(payload.last)))
+
+    _simulate(dut, bench, sink, models=[table])
+    assert errs == [Error.NO_TABLE]
+    assert beats == expect, "the requests after a dropped one do not come out whole"
+
+
 # --------------------------------------------------------------------------------------
 # table server with two banks, against the golden table
 # --------------------------------------------------------------------------------------
