@@ -437,6 +437,93 @@ def test_lookup_drops_a_request_whose_table_went_and_serves_the_next(lanes):
     assert beats == expect, "the requests after a dropped one do not come out whole"
 
 
+def test_server_checks_T_and_K_at_their_bounds_and_reports_table_sat():
+    """A one-bank server (``max_T`` 4, a power of two) and a synthetic table: a refill
+    before ``T`` was ever written, and one with ``T = 1``, fail with ``SAMPLES`` and leave
+    no table (``table_sat`` 0); ``T = max_T`` and ``K = 1`` are served whole; a commit
+    reports the OR of the saturation bits written since the previous commit only (0
+    when none was set); ``K = 0`` drops the codes with ``FEATURES``."""
+    T = 4
+    dut = TableServer(max_T=T, max_features=2, code_format=SMALL, fifo_depth=2)
+    sat_code = -3
+    out = {}
+
+    async def reg(ctx, addr, value):
+        ctx.set(dut.reg_we, 1)
+        ctx.set(dut.reg_addr, addr)
+        ctx.set(dut.reg_data, value)
+        await ctx.tick()
+        ctx.set(dut.reg_we, 0)
+
+    async def pulse(ctx, port):
+        ctx.set(port, 1)
+        await ctx.tick()
+        ctx.set(port, 0)
+        await ctx.tick()
+
+    async def write_table(ctx, sat):
+        for code in SMALL_CODES:
+            for index in range(3 * T):
+                ctx.set(dut.tw_en, 1)
+                ctx.set(dut.tw_code, code)
+                ctx.set(dut.tw_index, index)
+                ctx.set(dut.tw_data, _synthetic(code - SMALL.min_int, index))
+                ctx.set(dut.tw_sat, int(sat and code == sat_code))
+                await ctx.tick()
+        ctx.set(dut.tw_en, 0)
+
+    async def bench(ctx):
+        ctx.set(dut.o_samples.ready, 1)
+        await pulse(ctx, dut.refill)                      # T never written
+        out["fresh"] = (ctx.get(dut.error), ctx.get(dut.table_valid), ctx.get(dut.table_sat))
+        await pulse(ctx, dut.clear)
+        await write_table(ctx, sat=True)
+        await reg(ctx, Reg.SAMPLES, 1)
+        await pulse(ctx, dut.refill)
+        out["T=1"] = (ctx.get(dut.error), ctx.get(dut.table_valid), ctx.get(dut.table_sat))
+        await pulse(ctx, dut.clear)
+        await write_table(ctx, sat=True)
+        await reg(ctx, Reg.SAMPLES, T)
+        await reg(ctx, Reg.FEATURES, 1)
+        await pulse(ctx, dut.refill)
+        out["T=max"] = (ctx.get(dut.error), ctx.get(dut.table_valid), ctx.get(dut.table_sat))
+        beats = out["beats"] = []
+        for n, code in enumerate((2, sat_code)):
+            await _send(ctx, dut.i_codes, code)
+            for _ in range(200):
+                await ctx.delay(1e-9)
+                if ctx.get(dut.o_samples.valid):
+                    p = ctx.get(dut.o_samples.payload)
+                    beats.append((int(p.samples[0]), int(p.last)))
+                await ctx.tick()
+                if sum(last for _, last in beats) > n:
+                    break
+        out["sat"] = ctx.get(dut.sat)
+        await write_table(ctx, sat=False)                 # no saturation bit this time
+        await pulse(ctx, dut.refill)
+        out["again"] = (ctx.get(dut.error), ctx.get(dut.table_valid), ctx.get(dut.table_sat))
+        await reg(ctx, Reg.FEATURES, 0)
+        ctx.set(dut.i_codes.valid, 1)
+        await ctx.delay(1e-9)
+        ready = ctx.get(dut.i_codes.ready)
+        await ctx.tick()
+        ctx.set(dut.i_codes.valid, 0)
+        out["K=0"] = (ready, ctx.get(dut.error))          # sticky
+        await ctx.tick().repeat(8)
+        out["K=0 out"] = ctx.get(dut.o_samples.valid)
+
+    _simulate(dut, bench)
+    assert out["fresh"] == (Error.SAMPLES, 0, 0), "refill with T never written"
+    assert out["T=1"] == (Error.SAMPLES, 0, 0), "refill with T = 1"
+    assert out["T=max"] == (0, 1, 1), "refill with T = max_T"
+    expect = [(_synthetic(code - SMALL.min_int, 3 * t + x), int(t == T - 1 and x == 2))
+              for code in (2, sat_code) for t in range(T) for x in range(3)]
+    assert out["beats"] == expect, "K = 1, T = max_T served"
+    assert out["sat"] == 1
+    assert out["again"] == (0, 1, 0), "table_sat of a commit with no saturation bit written"
+    assert out["K=0"] == (1, Error.FEATURES) and not out["K=0 out"], "codes with K = 0"
+
+
 # --------------------------------------------------------------------------------------
 # table server with two banks, against the golden table
 # --------------------------------------------------------------------------------------
