@@ -260,6 +260,34 @@ def test_receiver_skips_a_frame_at_the_length_limit():
     simulate(dut, bench)
 
 
+def test_receiver_counters_saturate():
+    """Between frames, 65,540 cycles each with a framing error and a byte other than
+    SYNC: ``framing`` and ``dropped`` stop at 0xFFFF (they never wrap), and a frame after
+    that is received as ever."""
+    dut = FrameReceiver(max_payload=RX_MAX, timeout_cycles=RX_TIMEOUT)
+    n = 0xFFFF + 5
+
+    async def bench(ctx):
+        ctx.set(dut.rx.payload, 0x13)
+        ctx.set(dut.rx.valid, 1)
+        ctx.set(dut.framing_error, 1)
+        for _ in range(n):
+            await ctx.tick()
+        ctx.set(dut.rx.valid, 0)
+        ctx.set(dut.framing_error, 0)
+        await ctx.tick()
+        got = {name: ctx.get(dut.counters[name]) for name in ("framing", "dropped")}
+        assert got == {"framing": 0xFFFF, "dropped": 0xFFFF}, f"after {n} of each: {got}"
+        ctx.set(dut.rx.valid, 1)
+        for b in frame(0x02, seq=0x79):
+            ctx.set(dut.rx.payload, b)
+            *_, valid, result = await ctx.tick().sample(dut.event.valid, dut.event.payload)
+        ctx.set(dut.rx.valid, 0)
+        assert (valid, result) == (1, RxResult.OK)
+
+    simulate(dut, bench)
+
+
 def test_receiver_parameters_are_checked():
     with pytest.raises(ValueError, match="timeout_cycles must be at least 16, not 3"):
         FrameReceiver(max_payload=16, timeout_cycles=3)
