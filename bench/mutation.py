@@ -26,7 +26,8 @@ run it in a checkout you are not editing.  ``--max-per-file`` samples mutants (s
 to bound the time; without it every mutant runs (tens of minutes per file).
 ``--recheck REPORT`` runs again only the survivors of an earlier report of the same
 sample (same seed, same ``--max-per-file``, gateware unchanged), after tests were added:
-the mutants it killed stay killed, since tests were only added.
+the mutants it killed stay killed, since tests were only added, and the survivors that
+the survivors file calls equivalent are carried over without a run (``"rerun": false``).
 
     python bench/mutation.py --max-per-file 20 hw/engine/receiver.py
     python bench/mutation.py --recheck before.json > after.json
@@ -184,9 +185,20 @@ def mutate_file(path: str, *, max_mutants, seed: int, timeout: float, only=None,
     tests = tests_for(path)
     known = known_survivors(path, survivors_file)
     counts = {"killed": 0, "survived": 0, "timeout": 0}
+    survivors, t0 = [], time.monotonic()
     if before is not None:
         counts["killed"] = before["killed"]
-    survivors, t0 = [], time.monotonic()
+        # an earlier survivor that the survivors file calls equivalent is carried over,
+        # not run again (it survived those tests; the added tests are not meant for it)
+        carried = {(s["site"], s["mutation"]) for s in only
+                   if s.get("verdict") == "survived"
+                   and "equivalent" in known.get((s["code"], s["col"], s["mutation"]), {})}
+        for s in only:
+            if (s["site"], s["mutation"]) in carried:
+                why = known[(s["code"], s["col"], s["mutation"])]["equivalent"]
+                survivors.append({**s, "equivalent": why, "rerun": False})
+                counts["survived"] += 1
+        sites = [x for x in sites if (x[0], x[2]) not in carried]
     try:
         for site in sites:
             target.write_text(mutant_source(original, site))

@@ -90,5 +90,8 @@ def test_known_equivalents_and_a_recheck(tmp_path, monkeypatch):
                         lambda tests, timeout: ran.append(f.read_text()) or "killed")
     again = tool.mutate_file("hw/ram.py", max_mutants=None, seed=0, timeout=1,
                              only=rep["survivors"], before=rep, survivors_file=known)
-    assert len(ran) == 2 and again["mutants"] == 8 and again["killed"] == 8
+    # the equivalent one is carried over, not run; the other one runs and is killed
+    assert len(ran) == 1 and again["mutants"] == 8 and again["killed"] == 7
+    assert again["equivalent"] == 1 and again["survivors"][0]["rerun"] is False
+    assert again["kill_rate_non_equivalent"] == 1.0
     assert f.read_text() == SOURCE
