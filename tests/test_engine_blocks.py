@@ -366,6 +366,63 @@ def test_sender_frames_every_source_under_backpressure():
     simulate(dut, bench, processes=[results_port])
 
 
+@pytest.mark.parametrize("length", [0x1C3, 0x81C3])
+def test_sender_frames_a_long_reply(length):
+    """A reply whose length needs LEN_LO's top bit and LEN_HI (451 bytes), and one past
+    32,767 bytes (LEN_HI's top bit), ``tx`` always ready: the short one is exactly
+    ``encode_frame``; of the long one (to keep the test quick) the header, the first
+    bytes, the CRC-16 over the whole frame and the cycle of ``done`` are checked (START,
+    five header bytes, a payload byte every three cycles: FETCH, FETCH2, DATA; two CRC
+    bytes)."""
+    dut = ReplySender(identity=IDENTITY, max_length=0xFFFF)
+    small = (0x5A, 0xC3)
+    payload = bytes(small[i % 2] for i in range(length))
+
+    async def bench(ctx):
+        ctx.set(dut.seq, 0x42)
+        ctx.set(dut.tx.ready, 1)
+        p = dut.request.payload
+        ctx.set(p.cmd, Cmd.RESULTS | REPLY)
+        ctx.set(p.source, ReplySource.SMALL)
+        ctx.set(p.length, length)
+        ctx.set(p.small[0], small[0])
+        ctx.set(p.small[1], small[1])
+        ctx.set(dut.request.valid, 1)
+        await ctx.tick()
+        ctx.set(dut.request.valid, 0)
+        out, cycles = bytearray(), 0
+        skip = 3 * (length - 40) if length > 1000 else 0
+
+        async def take(n):
+            nonlocal cycles
+            for _ in range(n):
+                _, _, valid, byte, done = await ctx.tick().sample(
+                    dut.tx.valid, dut.tx.payload, dut.done)
+                cycles += 1
+                if valid:
+                    out.append(byte)
+                if done:
+                    return True
+            return False
+
+        await take(5 + 3 * 20)
+        seen = len(out)
+        if skip:
+            await ctx.tick().repeat(skip)           # bytes 20 .. length - 40 unseen
+            cycles += skip
+        if not await take(3 * 60 + 40 if skip else 4 * length + 40):
+            raise AssertionError(f"stuck: the {length}-byte reply not done after {cycles} "
+                                 "cycles")
+        want = encode_frame(Cmd.RESULTS | REPLY, payload, seq=0x42)
+        assert bytes(out[:5]) == want[:5], f"header {bytes(out[:5]).hex()} != {want[:5].hex()}"
+        if not skip:
+            assert bytes(out) == want
+        assert bytes(out[:seen]) == want[:seen] and bytes(out[-2:]) == want[-2:]
+        assert cycles == 1 + 5 + 3 * length + 2, cycles         # START, header, data, CRC
+
+    simulate(dut, bench)
+
+
 # ---- HeaderCheck ----------------------------------------------------------------------
 
 def _header(limits, rng=None, **kw):
