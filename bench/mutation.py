@@ -218,7 +218,8 @@ def mutate_file(path: str, *, max_mutants, seed: int, timeout: float, only=None,
         target.write_text(original)
     equivalent = sum("equivalent" in s for s in survivors)
     live = ran - equivalent
-    return {"sites": total, "mutants": ran, "killed": counts["killed"],
+    return {"sites": total, "max_per_file": max_mutants, "mutants": ran,
+            "killed": counts["killed"],
             "timeouts": counts["timeout"], "survived": counts["survived"],
             "equivalent": equivalent,
             "kill_rate": round(counts["killed"] / ran, 3) if ran else None,
@@ -249,7 +250,9 @@ def main(argv=None) -> int:
     for path in args.files:
         before = earlier["files"][path] if earlier is not None else None
         only = before["survivors"] if before is not None else None
-        out["files"][path] = mutate_file(path, max_mutants=args.max_per_file,
+        # a merged report keeps each file's own sample size
+        size = before.get("max_per_file", args.max_per_file) if before else args.max_per_file
+        out["files"][path] = mutate_file(path, max_mutants=size,
                                          seed=args.seed, timeout=args.timeout,
                                          only=only, before=before)
         print(json.dumps({path: out["files"][path]}), file=sys.stderr, flush=True)
