@@ -9,13 +9,28 @@ limit (a hang: the tests should fail instead, so these are reported apart), and
 *survives* otherwise.  Prints one JSON object::
 
     {"bench": "mutation", "files": {path: {"mutants", "killed", "timeouts", "survived",
-     "kill_rate", "seconds", "survivors": [{"line", "mutation"}, ...]}}, "seed", ...}
+     "equivalent", "kill_rate", "kill_rate_non_equivalent", "seconds",
+     "survivors": [{"site", "line", "col", "code", "mutation", "verdict",
+                    "equivalent"?}, ...]}}, "seed", ...}
+
+A survivor is *equivalent* when :data:`SURVIVORS` (``bench/mutation_survivors.json``)
+gives a reason it computes what the original does (a signal widened past any value it
+takes, a bound no input reaches): ``kill_rate_non_equivalent`` is killed over the
+mutants that are not.  That file is matched by the mutated line's text and the
+mutation, not its line number, so it survives edits elsewhere in the file; its entries
+with ``killed_by`` instead of ``equivalent`` document the test that now kills a former
+survivor (they change nothing: such a mutant is run like any other).
 
 The file under test is modified in place and restored afterwards (also on Ctrl-C), so
 run it in a checkout you are not editing.  ``--max-per-file`` samples mutants (seeded)
 to bound the time; without it every mutant runs (tens of minutes per file).
+``--recheck REPORT`` runs again only the survivors of an earlier report of the same
+sample (same seed, same ``--max-per-file``, gateware unchanged), after tests were added:
+the mutants it killed stay killed, since tests were only added, and the survivors that
+the survivors file calls equivalent are carried over without a run (``"rerun": false``).
 
     python bench/mutation.py --max-per-file 20 hw/engine/receiver.py
+    python bench/mutation.py --recheck before.json > after.json
 """
 
 from __future__ import annotations
@@ -43,6 +58,9 @@ TESTS = {
     "hw/ram.py": ["tests/test_ram.py"],
 }
 
+#: known-equivalent survivors and the tests that kill former survivors
+SURVIVORS = Path(__file__).resolve().parent / "mutation_survivors.json"
+
 DEFAULT_FILES = ["hw/engine/receiver.py", "hw/engine/dispatcher.py", "hw/engine/store.py",
                  "hw/engine/sender.py", "hw/lif/update.py", "hw/lif/issue.py",
                  "hw/lif/serialiser.py", "hw/encoder/lookup.py", "hw/core/run.py"]
@@ -54,9 +72,9 @@ _SWAP_CMP = {ast.Eq: ast.NotEq, ast.NotEq: ast.Eq, ast.Lt: ast.LtE, ast.LtE: ast
 
 
 def _sites(tree):
-    """``(node path, kind, description, line)`` of every mutable token inside the body
-    of an ``elaborate`` method; a site is addressed by its index in ``ast.walk`` order
-    of the whole module, so the same site is found again in a fresh parse."""
+    """``(node index, kind, description, line, column)`` of every mutable token inside
+    the body of an ``elaborate`` method; a site is addressed by its index in ``ast.walk``
+    order of the whole module, so the same site is found again in a fresh parse."""
     inside = set()
     for cls in ast.walk(tree):
         if isinstance(cls, ast.ClassDef):
@@ -67,21 +85,21 @@ def _sites(tree):
     for i, node in enumerate(ast.walk(tree)):
         if id(node) not in inside:
             continue
-        line = getattr(node, "lineno", 0)
+        line, col = getattr(node, "lineno", 0), getattr(node, "col_offset", 0)
         if isinstance(node, ast.BinOp) and type(node.op) in _SWAP_OPS:
             new = _SWAP_OPS[type(node.op)].__name__
-            out.append((i, "binop", f"{type(node.op).__name__} -> {new}", line))
+            out.append((i, "binop", f"{type(node.op).__name__} -> {new}", line, col))
         elif isinstance(node, ast.Compare) and len(node.ops) == 1 \
                 and type(node.ops[0]) in _SWAP_CMP:
             new = _SWAP_CMP[type(node.ops[0])].__name__
-            out.append((i, "compare", f"{type(node.ops[0]).__name__} -> {new}", line))
+            out.append((i, "compare", f"{type(node.ops[0]).__name__} -> {new}", line, col))
         elif isinstance(node, ast.Constant) and type(node.value) is int \
                 and 0 <= node.value <= 64:
-            out.append((i, "const+1", f"{node.value} -> {node.value + 1}", line))
+            out.append((i, "const+1", f"{node.value} -> {node.value + 1}", line, col))
             if node.value > 0:
-                out.append((i, "const-1", f"{node.value} -> {node.value - 1}", line))
+                out.append((i, "const-1", f"{node.value} -> {node.value - 1}", line, col))
         elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Invert):
-            out.append((i, "drop~", "~x -> x", line))
+            out.append((i, "drop~", "~x -> x", line, col))
     return out
 
 
@@ -110,6 +128,15 @@ def mutant_source(source: str, site) -> str:
     return ast.unparse(tree)
 
 
+def known_survivors(path: str, survivors_file: Path = SURVIVORS) -> dict:
+    """``{(code, column, mutation): entry}`` of ``path``'s entries in the survivors file
+    (the mutated line's stripped text, the token's column, the mutation)."""
+    if not survivors_file.exists():
+        return {}
+    entries = json.loads(survivors_file.read_text()).get("files", {}).get(path, [])
+    return {(e["code"], e["col"], e["mutation"]): e for e in entries}
+
+
 def tests_for(path: str) -> list[str]:
     for prefix, tests in TESTS.items():
         if path.startswith(prefix):
@@ -128,29 +155,75 @@ def run_tests(tests, timeout: float) -> str:
     return "survived" if proc.returncode == 0 else "killed"
 
 
-def mutate_file(path: str, *, max_mutants, seed: int, timeout: float) -> dict:
-    target = ROOT / path
-    original = target.read_text()
-    sites = _sites(ast.parse(original))
-    total = len(sites)
+def sample_sites(path: str, source: str, *, max_mutants, seed: int) -> list:
+    """The sites of ``source`` that a run with this seed and sample size mutates."""
+    sites = _sites(ast.parse(source))
     if max_mutants is not None and len(sites) > max_mutants:
         sites = sorted(random.Random(f"{seed}:{path}").sample(sites, max_mutants))
+    return sites
+
+
+def mutate_file(path: str, *, max_mutants, seed: int, timeout: float, only=None,
+                before=None, survivors_file: Path = SURVIVORS) -> dict:
+    """Run the mutants of ``path`` (the seeded sample; with ``only``, the survivors of an
+    earlier report ``before`` alone, its killed mutants counted as killed) against the
+    file's tests."""
+    target = ROOT / path
+    original = target.read_text()
+    lines = original.splitlines()
+    total = len(_sites(ast.parse(original)))
+    sites = sample_sites(path, original, max_mutants=max_mutants, seed=seed)
+    ran = len(sites)
+    if only is not None:
+        # by node index; an entry without one (older reports) by line and mutation
+        keep = [s for s in sites if any(o.get("site", s[0]) == s[0] and o["line"] == s[3]
+                                        and o["mutation"] == s[2] for o in only)]
+        if len(keep) != len(only):
+            raise SystemExit(f"{path}: survivors of the earlier report do not match this "
+                             "sample (changed file, seed or sample size?)")
+        sites = keep
     tests = tests_for(path)
+    known = known_survivors(path, survivors_file)
     counts = {"killed": 0, "survived": 0, "timeout": 0}
     survivors, t0 = [], time.monotonic()
+    if before is not None:
+        counts["killed"] = before["killed"]
+        # an earlier survivor that the survivors file calls equivalent is carried over,
+        # not run again (it survived those tests; the added tests are not meant for it)
+        carried = {(s["site"], s["mutation"]) for s in only
+                   if s.get("verdict") == "survived"
+                   and "equivalent" in known.get((s["code"], s["col"], s["mutation"]), {})}
+        for s in only:
+            if (s["site"], s["mutation"]) in carried:
+                why = known[(s["code"], s["col"], s["mutation"])]["equivalent"]
+                survivors.append({**s, "equivalent": why, "rerun": False})
+                counts["survived"] += 1
+        sites = [x for x in sites if (x[0], x[2]) not in carried]
     try:
         for site in sites:
             target.write_text(mutant_source(original, site))
             verdict = run_tests(tests, timeout)
             counts[verdict] += 1
+            code = lines[site[3] - 1].strip()
+            print(f"{path}:{site[3]}:{site[4]} {site[2]}: {verdict}  ({code})",
+                  file=sys.stderr, flush=True)
             if verdict != "killed":
-                survivors.append({"line": site[3], "mutation": site[2], "verdict": verdict})
+                entry = {"site": site[0], "line": site[3], "col": site[4], "code": code,
+                         "mutation": site[2], "verdict": verdict}
+                why = known.get((code, site[4], site[2]), {}).get("equivalent")
+                if why is not None and verdict == "survived":
+                    entry["equivalent"] = why
+                survivors.append(entry)
     finally:
         target.write_text(original)
-    ran = len(sites)
-    return {"sites": total, "mutants": ran, "killed": counts["killed"],
+    equivalent = sum("equivalent" in s for s in survivors)
+    live = ran - equivalent
+    return {"sites": total, "max_per_file": max_mutants, "mutants": ran,
+            "killed": counts["killed"],
             "timeouts": counts["timeout"], "survived": counts["survived"],
+            "equivalent": equivalent,
             "kill_rate": round(counts["killed"] / ran, 3) if ran else None,
+            "kill_rate_non_equivalent": round(counts["killed"] / live, 3) if live else None,
             "seconds": round(time.monotonic() - t0, 1), "tests": tests,
             "survivors": survivors}
 
@@ -164,12 +237,24 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--timeout", type=float, default=300.0,
                     help="seconds the tests may take per mutant (a hang is reported)")
+    ap.add_argument("--recheck", type=Path, default=None, metavar="REPORT",
+                    help="run only the survivors of this earlier report (its files, seed "
+                         "and sample size)")
     args = ap.parse_args(argv)
+    earlier = json.loads(args.recheck.read_text()) if args.recheck else None
+    if earlier is not None:
+        args.seed, args.max_per_file = earlier["seed"], earlier["max_per_file"]
+        args.files = list(earlier["files"])
     out = {"bench": "mutation", "seed": args.seed, "max_per_file": args.max_per_file,
-           "files": {}}
+           "recheck": str(args.recheck) if args.recheck else None, "files": {}}
     for path in args.files:
-        out["files"][path] = mutate_file(path, max_mutants=args.max_per_file,
-                                         seed=args.seed, timeout=args.timeout)
+        before = earlier["files"][path] if earlier is not None else None
+        only = before["survivors"] if before is not None else None
+        # a merged report keeps each file's own sample size
+        size = before.get("max_per_file", args.max_per_file) if before else args.max_per_file
+        out["files"][path] = mutate_file(path, max_mutants=size,
+                                         seed=args.seed, timeout=args.timeout,
+                                         only=only, before=before)
         print(json.dumps({path: out["files"][path]}), file=sys.stderr, flush=True)
     print(json.dumps(out, indent=2))
     return 0

@@ -40,7 +40,10 @@ def run_top_job(top, ops: list, *, test_module: str, quiet_cycles: int = 4000,
     """Simulate the cocotb ``test_module`` on ``top`` (a
     :class:`dynalign.hw.top.DynalignTop`) with a job of ``ops``; returns the summary
     dict the test wrote (``DYNALIGN_TOP_RESULT``).  The job file (``DYNALIGN_TOP_JOB``)
-    holds the UART divisor, ``quiet_cycles``, ``quiet_limit`` and ``ops``."""
+    holds the UART divisor, ``quiet_cycles``, ``quiet_limit`` and ``ops``.  An operation
+    that gets no reply for ``quiet_limit`` x ``quiet_cycles`` cycles (a device that
+    stopped) ends the job and raises, naming it, instead of every later operation
+    waiting as long."""
     text = verilog_of(top, name=TOPLEVEL, ports=[top.rx, top.tx])
     digest = hashlib.sha256(text.encode()).hexdigest()[:12]
     build_dir = Path(build_root or default_build_root()).resolve() / f"cocotb_top_{digest}"
@@ -62,4 +65,12 @@ def run_top_job(top, ops: list, *, test_module: str, quiet_cycles: int = 4000,
     if not result_file.exists():
         raise RuntimeError(f"the top-level testbench wrote no results (see "
                            f"{build_dir}/test.log)")
-    return json.loads(result_file.read_text())
+    summary = json.loads(result_file.read_text())
+    done = summary["ops"]
+    if done and done[-1].get("error") == "LINK_TIMEOUT":
+        last = done[-1]
+        raise RuntimeError(
+            f"stuck: the simulated device answered nothing to operation {len(done) - 1} "
+            f"({last['op']}) of {len(ops)} for {quiet_limit} x {quiet_cycles} quiet cycles; "
+            "the job stopped there")
+    return summary

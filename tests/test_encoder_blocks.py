@@ -376,6 +376,154 @@ def test_lookup_streams_requests_in_golden_order(lanes, fifo_depth):
     assert errs == []
 
 
+@pytest.mark.parametrize("lanes", [1, 3])
+def test_lookup_drops_a_request_whose_table_went_and_serves_the_next(lanes):
+    """A request collected (``pause`` high: not served) whose table then goes is
+    dropped with ``NO_TABLE``: its buffer is freed and the server starts over at
+    ``t = k = c = 0``, so the next two requests (one in each buffer) come out whole, in
+    order, and the dropped one never does."""
+    T, K = 2, 2
+    dut = TableLookup(max_T=4, max_features=4, lanes=lanes, code_width=SMALL.width,
+                      fifo_depth=4)
+    dropped, nxt = [-4, 3], [[1, -2], [0, 2]]
+    expect = []
+    for req in nxt:
+        flat = [_synthetic(c - SMALL.min_int, 3 * t + x)
+                for t in range(T) for c in req for x in range(3)]
+        groups = [tuple(flat[i:i + lanes]) for i in range(0, len(flat), lanes)]
+        expect += [(g, int(i == len(groups) - 1)) for i, g in enumerate(groups)]
+    beats, errs = [], []
+
+    async def table(ctx):
+        async for _, _, en, row, index in ctx.tick().sample(dut.rd_en, dut.rd_row,
+                                                           dut.rd_index):
+            if en:
+                if lanes == 1:
+                    ctx.set(dut.rd_data, [_synthetic(row, index)])
+                else:
+                    ctx.set(dut.rd_data, [_synthetic(row, 3 * index + c) for c in range(3)])
+
+    async def bench(ctx):
+        ctx.set(dut.features, K)
+        ctx.set(dut.features_ok, 1)
+        ctx.set(dut.samples, T)
+        ctx.set(dut.table_valid, 1)
+        ctx.set(dut.pause, 1)
+        for code in dropped:
+            await _send(ctx, dut.i_codes, code)
+        await ctx.tick().repeat(3)
+        ctx.set(dut.table_valid, 0)                 # the table goes; serving resumes
+        ctx.set(dut.pause, 0)
+        await ctx.delay(1e-9)
+        errs.append(ctx.get(dut.err))
+        await ctx.tick().repeat(2)
+        ctx.set(dut.table_valid, 1)
+        for req in nxt:
+            for code in req:
+                await _send(ctx, dut.i_codes, code)
+
+    async def sink(ctx):                            # every beat, for 200 cycles
+        ctx.set(dut.o_samples.ready, 1)
+        for _ in range(200):
+            await ctx.delay(1e-9)
+            fire = ctx.get(dut.o_samples.valid)
+            payload = ctx.get(dut.o_samples.payload)
+            await ctx.tick()
+            if fire:
+                beats.append((tuple(int(v) for v in payload.samples), int(payload.last)))
+
+    _simulate(dut, bench, sink, models=[table])
+    assert errs == [Error.NO_TABLE]
+    assert beats == expect, "the requests after a dropped one do not come out whole"
+
+
+def test_server_checks_T_and_K_at_their_bounds_and_reports_table_sat():
+    """A one-bank server (``max_T`` 4, a power of two) and a synthetic table: a refill
+    before ``T`` was ever written, and one with ``T = 1``, fail with ``SAMPLES`` and leave
+    no table (``table_sat`` 0); ``T = max_T`` and ``K = 1`` are served whole; a commit
+    reports the OR of the saturation bits written since the previous commit only (0
+    when none was set); ``K = 0`` drops the codes with ``FEATURES``."""
+    T = 4
+    dut = TableServer(max_T=T, max_features=2, code_format=SMALL, fifo_depth=2)
+    sat_code = -3
+    out = {}
+
+    async def reg(ctx, addr, value):
+        ctx.set(dut.reg_we, 1)
+        ctx.set(dut.reg_addr, addr)
+        ctx.set(dut.reg_data, value)
+        await ctx.tick()
+        ctx.set(dut.reg_we, 0)
+
+    async def pulse(ctx, port):
+        ctx.set(port, 1)
+        await ctx.tick()
+        ctx.set(port, 0)
+        await ctx.tick()
+
+    async def write_table(ctx, sat):
+        for code in SMALL_CODES:
+            for index in range(3 * T):
+                ctx.set(dut.tw_en, 1)
+                ctx.set(dut.tw_code, code)
+                ctx.set(dut.tw_index, index)
+                ctx.set(dut.tw_data, _synthetic(code - SMALL.min_int, index))
+                ctx.set(dut.tw_sat, int(sat and code == sat_code))
+                await ctx.tick()
+        ctx.set(dut.tw_en, 0)
+
+    async def bench(ctx):
+        ctx.set(dut.o_samples.ready, 1)
+        await pulse(ctx, dut.refill)                      # T never written
+        out["fresh"] = (ctx.get(dut.error), ctx.get(dut.table_valid), ctx.get(dut.table_sat))
+        await pulse(ctx, dut.clear)
+        await write_table(ctx, sat=True)
+        await reg(ctx, Reg.SAMPLES, 1)
+        await pulse(ctx, dut.refill)
+        out["T=1"] = (ctx.get(dut.error), ctx.get(dut.table_valid), ctx.get(dut.table_sat))
+        await pulse(ctx, dut.clear)
+        await write_table(ctx, sat=True)
+        await reg(ctx, Reg.SAMPLES, T)
+        await reg(ctx, Reg.FEATURES, 1)
+        await pulse(ctx, dut.refill)
+        out["T=max"] = (ctx.get(dut.error), ctx.get(dut.table_valid), ctx.get(dut.table_sat))
+        beats = out["beats"] = []
+        for n, code in enumerate((2, sat_code)):
+            await _send(ctx, dut.i_codes, code)
+            for _ in range(200):
+                await ctx.delay(1e-9)
+                if ctx.get(dut.o_samples.valid):
+                    p = ctx.get(dut.o_samples.payload)
+                    beats.append((int(p.samples[0]), int(p.last)))
+                await ctx.tick()
+                if sum(last for _, last in beats) > n:
+                    break
+        out["sat"] = ctx.get(dut.sat)
+        await write_table(ctx, sat=False)                 # no saturation bit this time
+        await pulse(ctx, dut.refill)
+        out["again"] = (ctx.get(dut.error), ctx.get(dut.table_valid), ctx.get(dut.table_sat))
+        await reg(ctx, Reg.FEATURES, 0)
+        ctx.set(dut.i_codes.valid, 1)
+        await ctx.delay(1e-9)
+        ready = ctx.get(dut.i_codes.ready)
+        await ctx.tick()
+        ctx.set(dut.i_codes.valid, 0)
+        out["K=0"] = (ready, ctx.get(dut.error))          # sticky
+        await ctx.tick().repeat(8)
+        out["K=0 out"] = ctx.get(dut.o_samples.valid)
+
+    _simulate(dut, bench)
+    assert out["fresh"] == (Error.SAMPLES, 0, 0), "refill with T never written"
+    assert out["T=1"] == (Error.SAMPLES, 0, 0), "refill with T = 1"
+    assert out["T=max"] == (0, 1, 1), "refill with T = max_T"
+    expect = [(_synthetic(code - SMALL.min_int, 3 * t + x), int(t == T - 1 and x == 2))
+              for code in (2, sat_code) for t in range(T) for x in range(3)]
+    assert out["beats"] == expect, "K = 1, T = max_T served"
+    assert out["sat"] == 1
+    assert out["again"] == (0, 1, 0), "table_sat of a commit with no saturation bit written"
+    assert out["K=0"] == (1, Error.FEATURES) and not out["K=0 out"], "codes with K = 0"
+
+
 # --------------------------------------------------------------------------------------
 # table server with two banks, against the golden table
 # --------------------------------------------------------------------------------------

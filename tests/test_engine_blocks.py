@@ -217,6 +217,78 @@ def test_receiver_frames_aborts_and_counters():
     simulate(dut, bench)
 
 
+def test_receiver_skips_a_frame_at_the_length_limit():
+    """``LEN = 0xFFFF``, the largest the 16-bit length field says: all ``LEN + 2`` bytes
+    after the header are skipped (the skip counter holds ``LEN + 1``, a 17-bit number),
+    the ``LENGTH`` event comes with the last of them and not one byte earlier, and the
+    next frame is received as ever.  The bytes come back to back (one per cycle)."""
+    dut = FrameReceiver(max_payload=RX_MAX, timeout_cycles=RX_TIMEOUT)
+    length = 0xFFFF
+    skipped = length + 2
+
+    async def bench(ctx):
+        ctx.set(dut.rx.valid, 1)
+        for b in (SYNC, 0x11, 0x42, 0xFF, 0xFF):
+            ctx.set(dut.rx.payload, b)
+            await ctx.tick()
+        ctx.set(dut.rx.payload, 0x00)           # not SYNC: a frame begun early would show
+        # the first LEN + 1 skipped bytes: no event (one in this stretch sends the
+        # receiver to BUSY, where the rest would be counted as lost)
+        events = 0
+        for _ in range(skipped - 1):
+            *_, valid = await ctx.tick().sample(dut.event.valid)
+            events += valid
+        assert events == 0, f"LENGTH event before the last of the {skipped} skipped bytes"
+        assert ctx.get(dut.event.valid), "no LENGTH event with the last skipped byte"
+        assert ctx.get(dut.event.payload) == RxResult.LENGTH
+        assert (ctx.get(dut.frame.cmd), ctx.get(dut.frame.seq)) == (0x11, 0x42)
+        assert ctx.get(dut.frame.length) == length
+        await ctx.tick()
+        ctx.set(dut.rx.valid, 0)
+        ctx.set(dut.done, 1)
+        await ctx.tick()
+        ctx.set(dut.done, 0)
+        await ctx.tick()
+        assert ctx.get(dut.counters.lost) == 0 and ctx.get(dut.counters.dropped) == 0
+        ctx.set(dut.rx.valid, 1)
+        for b in frame(0x02, b"ok", seq=0x78):
+            ctx.set(dut.rx.payload, b)
+            got = await ctx.tick().sample(dut.event.valid, dut.event.payload)
+        ctx.set(dut.rx.valid, 0)
+        assert got[2:] == (1, RxResult.OK), "the frame after the skipped one is not OK"
+        assert (ctx.get(dut.frame.cmd), ctx.get(dut.frame.seq)) == (0x02, 0x78)
+
+    simulate(dut, bench)
+
+
+def test_receiver_counters_saturate():
+    """Between frames, 65,540 cycles each with a framing error and a byte other than
+    SYNC: ``framing`` and ``dropped`` stop at 0xFFFF (they never wrap), and a frame after
+    that is received as ever."""
+    dut = FrameReceiver(max_payload=RX_MAX, timeout_cycles=RX_TIMEOUT)
+    n = 0xFFFF + 5
+
+    async def bench(ctx):
+        ctx.set(dut.rx.payload, 0x13)
+        ctx.set(dut.rx.valid, 1)
+        ctx.set(dut.framing_error, 1)
+        for _ in range(n):
+            await ctx.tick()
+        ctx.set(dut.rx.valid, 0)
+        ctx.set(dut.framing_error, 0)
+        await ctx.tick()
+        got = {name: ctx.get(dut.counters[name]) for name in ("framing", "dropped")}
+        assert got == {"framing": 0xFFFF, "dropped": 0xFFFF}, f"after {n} of each: {got}"
+        ctx.set(dut.rx.valid, 1)
+        for b in frame(0x02, seq=0x79):
+            ctx.set(dut.rx.payload, b)
+            *_, valid, result = await ctx.tick().sample(dut.event.valid, dut.event.payload)
+        ctx.set(dut.rx.valid, 0)
+        assert (valid, result) == (1, RxResult.OK)
+
+    simulate(dut, bench)
+
+
 def test_receiver_parameters_are_checked():
     with pytest.raises(ValueError, match="timeout_cycles must be at least 16, not 3"):
         FrameReceiver(max_payload=16, timeout_cycles=3)
@@ -293,6 +365,63 @@ def test_sender_frames_every_source_under_backpressure():
             assert binascii.crc_hqx(bytes(out[1:-2]), 0xFFFF) == int.from_bytes(out[-2:], "big")
 
     simulate(dut, bench, processes=[results_port])
+
+
+@pytest.mark.parametrize("length", [0x1C3, 0x81C3])
+def test_sender_frames_a_long_reply(length):
+    """A reply whose length needs LEN_LO's top bit and LEN_HI (451 bytes), and one past
+    32,767 bytes (LEN_HI's top bit), ``tx`` always ready: the short one is exactly
+    ``encode_frame``; of the long one (to keep the test quick) the header, the first
+    bytes, the CRC-16 over the whole frame and the cycle of ``done`` are checked (START,
+    five header bytes, a payload byte every three cycles: FETCH, FETCH2, DATA; two CRC
+    bytes)."""
+    dut = ReplySender(identity=IDENTITY, max_length=0xFFFF)
+    small = (0x5A, 0xC3)
+    payload = bytes(small[i % 2] for i in range(length))
+
+    async def bench(ctx):
+        ctx.set(dut.seq, 0x42)
+        ctx.set(dut.tx.ready, 1)
+        p = dut.request.payload
+        ctx.set(p.cmd, Cmd.RESULTS | REPLY)
+        ctx.set(p.source, ReplySource.SMALL)
+        ctx.set(p.length, length)
+        ctx.set(p.small[0], small[0])
+        ctx.set(p.small[1], small[1])
+        ctx.set(dut.request.valid, 1)
+        await ctx.tick()
+        ctx.set(dut.request.valid, 0)
+        out, cycles = bytearray(), 0
+        skip = 3 * (length - 40) if length > 1000 else 0
+
+        async def take(n):
+            nonlocal cycles
+            for _ in range(n):
+                _, _, valid, byte, done = await ctx.tick().sample(
+                    dut.tx.valid, dut.tx.payload, dut.done)
+                cycles += 1
+                if valid:
+                    out.append(byte)
+                if done:
+                    return True
+            return False
+
+        await take(5 + 3 * 20)
+        seen = len(out)
+        if skip:
+            await ctx.tick().repeat(skip)           # bytes 20 .. length - 40 unseen
+            cycles += skip
+        if not await take(3 * 60 + 40 if skip else 4 * length + 40):
+            raise AssertionError(f"stuck: the {length}-byte reply not done after {cycles} "
+                                 "cycles")
+        want = encode_frame(Cmd.RESULTS | REPLY, payload, seq=0x42)
+        assert bytes(out[:5]) == want[:5], f"header {bytes(out[:5]).hex()} != {want[:5].hex()}"
+        if not skip:
+            assert bytes(out) == want
+        assert bytes(out[:seen]) == want[:seen] and bytes(out[-2:]) == want[-2:]
+        assert cycles == 1 + 5 + 3 * length + 2, cycles         # START, header, data, CRC
+
+    simulate(dut, bench)
 
 
 # ---- HeaderCheck ----------------------------------------------------------------------

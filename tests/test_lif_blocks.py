@@ -8,6 +8,7 @@ together against the golden network."""
 import random
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -523,13 +524,15 @@ def test_spike_serialiser():
     assert busy[1:last + 1] == [1] * last and not any(busy[last + 1:])
 
 
-def test_spike_serialiser_credit():
+@pytest.mark.parametrize("depth", [FIFO_DEPTH, 9])
+def test_spike_serialiser_credit(depth):
     """``credit`` holds while fewer than ``fifo_depth - 1`` groups are pending, and comes
-    back when a mask is loaded."""
-    dut = SpikeSerialiser(geometry=GEO)
+    back when a mask is loaded (also at a depth of 9, where ``fifo_depth - 1`` pending
+    groups need every bit of the counter)."""
+    dut = SpikeSerialiser(geometry=replace(GEO, fifo_depth=depth))
 
     async def bench(ctx):
-        for n in range(FIFO_DEPTH - 1):
+        for n in range(depth - 1):
             assert ctx.get(dut.credit), n
             ctx.set(dut.group_issued, 1)
             await ctx.tick()

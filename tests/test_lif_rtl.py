@@ -152,6 +152,18 @@ def test_network_random(seed):
     check(dut, jobs, seed=seed)
 
 
+def test_full_input_list_at_an_odd_fan_in():
+    """A fan-in of 17, one more than a power of two: with all 17 inputs active every
+    step, the list walk reaches entry 16, the top value of its entry counter (a counter
+    one bit short wraps to entry 0 there)."""
+    rng = np.random.default_rng(17)
+    dut = LIFNetwork(**{**SMALL, "max_inputs": 17})
+    net = random_network(rng, [17, 8, 4], in_shift=0)
+    x = random_samples(rng, 2, 2, 17)
+    x[x == 0] = 1 << 12                         # every input active: a full list
+    check(dut, [(net, x)], seed=17)
+
+
 def test_cycles_near_bound():
     rng = np.random.default_rng(11)
     dut = LIFNetwork(**SMALL)

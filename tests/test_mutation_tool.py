@@ -59,3 +59,39 @@ def test_the_file_is_restored(tmp_path, monkeypatch):
     assert rep["mutants"] == 3 and rep["killed"] == 3 and rep["kill_rate"] == 1.0
     assert all(s != SOURCE for s in seen)
     assert f.read_text() == SOURCE
+
+
+def test_known_equivalents_and_a_recheck(tmp_path, monkeypatch):
+    """A survivor listed as equivalent in the survivors file (by its line's text, column
+    and mutation) is reported so and left out of the non-equivalent kill rate; a recheck
+    runs only the earlier survivors and keeps the earlier kills."""
+    import json
+    tool = _tool()
+    (tmp_path / "hw").mkdir()
+    f = tmp_path / "hw" / "ram.py"
+    f.write_text(SOURCE)
+    monkeypatch.setattr(tool, "ROOT", tmp_path)
+    sites = tool._sites(ast.parse(SOURCE))
+    first = sites[0]                                      # m = a + 1: "Add -> Sub"
+    known = tmp_path / "survivors.json"
+    known.write_text(json.dumps({"files": {"hw/ram.py": [
+        {"code": "m = a + 1", "col": first[4], "mutation": first[2],
+         "equivalent": "planted for the test"}]}}))
+    verdicts = iter(["survived", "survived", "killed", "killed"] + ["killed"] * 4)
+    monkeypatch.setattr(tool, "run_tests", lambda tests, timeout: next(verdicts))
+    rep = tool.mutate_file("hw/ram.py", max_mutants=None, seed=0, timeout=1,
+                           survivors_file=known)
+    assert (rep["mutants"], rep["killed"], rep["survived"], rep["equivalent"]) == (8, 6, 2, 1)
+    assert rep["survivors"][0]["equivalent"] == "planted for the test"
+    assert "equivalent" not in rep["survivors"][1]
+    assert rep["kill_rate_non_equivalent"] == round(6 / 7, 3)
+    ran = []
+    monkeypatch.setattr(tool, "run_tests",
+                        lambda tests, timeout: ran.append(f.read_text()) or "killed")
+    again = tool.mutate_file("hw/ram.py", max_mutants=None, seed=0, timeout=1,
+                             only=rep["survivors"], before=rep, survivors_file=known)
+    # the equivalent one is carried over, not run; the other one runs and is killed
+    assert len(ran) == 1 and again["mutants"] == 8 and again["killed"] == 7
+    assert again["equivalent"] == 1 and again["survivors"][0]["rerun"] is False
+    assert again["kill_rate_non_equivalent"] == 1.0
+    assert f.read_text() == SOURCE

@@ -33,6 +33,9 @@ from dynalign.sw.verify_system import compare_results, verify_system
 #: 256, so that a simulated mode switch takes thousands of cycles, not millions.
 SMALL_CODE = QFormat("code", 4, 6)
 DIVISOR = 8
+#: quiet windows (4,000 cycles each) an operation may wait for its reply: a device that
+#: stopped fails the session after 2 M cycles instead of 20 M per operation
+QUIET_LIMIT = 500
 
 
 def model(seed, *, delta, sizes=(12, 6), reset="subtract"):
@@ -83,7 +86,7 @@ def session(tmp_path_factory):
     ops += [{"op": "upload", "image": b.hex()}]
     ops += [{"op": "classify", "codes": c.tolist()} for c in ca]
     ops += [{"op": "upload", "image": a.hex()}, {"op": "classify", "codes": ca[0].tolist()}]
-    out = run_ops(top, ops, tag="pytest")
+    out = run_ops(top, ops, tag="pytest", quiet_limit=QUIET_LIMIT)
     return {"a": a, "b": b, "ca": ca, "faults": faults, "out": out["ops"], "summary": out,
             "limits": limits, "ops": ops}
 
@@ -221,7 +224,7 @@ def table_session():
     ops += [{"op": "upload", "image": b.hex()}]
     ops += [{"op": "classify", "codes": c.tolist()} for c in cs]
     ops += [{"op": "upload", "image": a.hex()}, {"op": "classify", "codes": cs[0].tolist()}]
-    out = run_ops(top, ops, tag="pytest_table")
+    out = run_ops(top, ops, tag="pytest_table", quiet_limit=QUIET_LIMIT)
     return {"a": a, "b": b, "cs": cs, "tampered": tampered, "n_raw": len(raw),
             "out": out["ops"], "limits": limits, "ops": ops}
 
