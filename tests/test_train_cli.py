@@ -212,3 +212,26 @@ def test_mnist_tiny(capsys, tmp_path):
     res = json.loads(out)["test"]
     assert res["torch_golden_agreement"] == 1.0 and res["test_samples"] == 60
     assert res["topology"] == [12, 16, 10]
+
+
+def test_train_another_input_system(capsys, tmp_path):
+    """``dynalign train --system rossler``: the run's image carries the system and its
+    parameters, and the golden model that scores it is the one the image describes."""
+    out = tmp_path / "rossler"
+    code, _, err = run(capsys, "train", "--out", out, "--system", "rossler", "--c", "5.0",
+                       *TINY, "--json")
+    assert code == 0, err
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["encoder"]["system"] == "rossler" and m["encoder"]["c"] == 5.0
+    assert m["test"]["torch_golden_agreement"] == 1.0
+    from dynalign.sw.rundir import RunDir
+
+    _, image, _ = RunDir(out).load()
+    assert image.encoder.system.value == "rossler" and image.encoder.p["c"] == 5.0
+
+
+def test_sweep_rejects_bad_system_options(capsys, tmp_path):
+    code, _, err = run(capsys, "sweep", "--systems", "hopf", "--out", tmp_path / "s")
+    assert code != 0 and "unknown system 'hopf'" in err
+    code, _, err = run(capsys, "sweep", "--tmax", "0", "--out", tmp_path / "s")
+    assert code != 0 and "tmax" in err
