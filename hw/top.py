@@ -46,7 +46,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Signal
+from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -104,15 +104,18 @@ class LIFCore(wiring.Component):
         self.limits = limits
         self.table = limits.table
         lanes = limits.lanes
+        if lanes & (lanes - 1):
+            raise ValueError(f"lanes must be a power of two, not {lanes}")
         sizes = list(limits.max_sizes)
         max_in = 3 * limits.max_features
-        dims_in = [max_in] + sizes[:-1]
-        self.weight_words = sum(_ceil_div(o, lanes) * i for i, o in zip(dims_in, sizes))
+        # the weights stay in the store bank they were uploaded into: the network reads
+        # its weight words there (word addresses of one bank)
+        self.weight_words = _ceil_div(limits.bank_bytes, lanes)
         self.group_words = sum(_ceil_div(o, lanes) for o in sizes)
         self.lif = LIFNetwork(lanes=lanes, max_layers=limits.max_layers,
                               max_neurons=max(sizes), max_inputs=max_in,
                               weight_words=self.weight_words, group_words=self.group_words,
-                              weight_width=weight_width, weight_ram=weight_ram,
+                              weight_width=weight_width, weight_ram="external",
                               max_steps=limits.max_samples, count_synops=False,
                               count_cycles=False)
         if self.table:
@@ -124,7 +127,9 @@ class LIFCore(wiring.Component):
                                          max_features=limits.max_features, lanes=1,
                                          code_format=code_format)
         self.code_format = code_format
-        self.layout = CoreLayout(limits=limits, store_addr_width=store_addr_width,
+        self.lane_bits = lanes.bit_length() - 1
+        self.layout = CoreLayout(limits=limits,
+                                 store_addr_width=store_addr_width + self.lane_bits,
                                  feat_addr_width=feat_addr_width,
                                  code_width=code_format.width, max_inputs=max_in,
                                  max_neurons=max(sizes), weight_words=self.weight_words,
@@ -132,11 +137,13 @@ class LIFCore(wiring.Component):
                                  cls_width=self.lif.cls_width)
         super().__init__({"bus": Out(CoreSignature(store_addr_width=store_addr_width,
                                                    feat_addr_width=feat_addr_width,
-                                                   table_addr_width=table_addr_width))})
+                                                   table_addr_width=table_addr_width,
+                                                   lanes=lanes))})
 
     def elaborate(self, platform):
         m = Module()
         bus = self.bus
+        lb = self.lane_bits
         m.submodules.lif = lif = self.lif
         m.submodules.enc = enc = self.enc
         m.submodules.loader = loader = ImageLoader(layout=self.layout)
@@ -152,6 +159,7 @@ class LIFCore(wiring.Component):
             # a sample's word address is Cat(row, 3 t + c), a flag's is the row
             cw = CODE.width
             m.d.comb += [enc.bank.eq(bus.bank), enc.tw_en.eq(bus.tw_en),
+                         enc.tw_bank.eq(bus.tw_bank),
                          enc.tw_flag.eq(bus.tw_is_flag),
                          enc.tw_code.eq(bus.tw_addr[:cw] ^ (1 << (cw - 1))),
                          enc.tw_index.eq(bus.tw_addr[cw:]),
@@ -166,10 +174,20 @@ class LIFCore(wiring.Component):
                      loader.load.eq(idle & bus.load),
                      run.start.eq(idle & ~bus.load & bus.start)]
 
+        # the store's read port: the loader's bytes while it loads, else the network's
+        # weight words (it reads them only while it runs)
+        lane = Signal(max(lb, 1))           # the lane of the byte the loader reads
+        if lb:
+            m.d.sync += lane.eq(loader.store_addr[:lb])
+        m.d.comb += [bus.store_addr.eq(Mux(loader.idle, lif.w_addr,
+                                           loader.store_addr[lb:])),
+                     loader.store_data.eq(bus.store_data.word_select(lane, 8) if lb
+                                          else bus.store_data),
+                     lif.w_data.eq(bus.store_data)]
+
         # loader: store -> LIF configuration, encoder registers
         wiring.connect(m, loader.cfg, lif.cfg)
-        m.d.comb += [bus.store_addr.eq(loader.store_addr), loader.store_data.eq(bus.store_data),
-                     loader.enc_busy.eq(enc_busy),
+        m.d.comb += [loader.enc_busy.eq(enc_busy),
                      enc.reg_we.eq(loader.reg_we), enc.reg_addr.eq(loader.reg_addr),
                      enc.reg_data.eq(loader.reg_data), enc.refill.eq(loader.refill)]
 
@@ -237,7 +255,7 @@ class DynalignTop(wiring.Component):
         else:
             self.core = StubCore(store_addr_width=self.engine.store_aw,
                                  feat_addr_width=self.engine.feat_aw,
-                                 table_addr_width=self.engine.table_aw)
+                                 table_addr_width=self.engine.table_aw, lanes=limits.lanes)
         self.limits = limits
         self.divisor = divisor
         super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1)})

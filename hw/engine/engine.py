@@ -46,7 +46,7 @@ class CommandEngine(wiring.Component):
         A frame whose next byte does not arrive within this many cycles is dropped and
         answered with ``Err.TIMEOUT``.
     store_ram : "auto" | "memory" | "spram"
-        The model store: a byte-wide block RAM (``memory``), or one 16-bit single-port
+        The model store: a block RAM of ``lanes``-byte words (``memory``), or one 16-bit single-port
         RAM written a byte at a time (``spram``: an iCE40 UltraPlus ``SB_SPRAM256KA``,
         32 KB, frees the block RAM; elsewhere a model of it, so simulation covers the
         byte lanes and the shared port).  Its one port is the core's while the core
@@ -88,7 +88,7 @@ class CommandEngine(wiring.Component):
             "tx": Out(stream.Signature(8)),
             "core": In(CoreSignature(store_addr_width=self.store_aw,
                                      feat_addr_width=self.feat_aw,
-                                     table_addr_width=self.table_aw)),
+                                     table_addr_width=self.table_aw, lanes=limits.lanes)),
         })
 
     def elaborate(self, platform):
@@ -116,13 +116,15 @@ class CommandEngine(wiring.Component):
         wiring.connect(m, store.header, disp.header)
         wiring.connect(m, disp.upload, store.upload)
         m.d.comb += [disp.upload_open.eq(store.upload_open), disp.active.eq(store.active),
+                     disp.model_valid.eq(store.model_valid), disp.k.eq(store.k),
                      rx.pay_addr.eq(store.pay_addr), store.pay_data.eq(rx.pay_data)]
 
         # the STATUS record
         status = tx.status
-        m.d.comb += [status.model_valid.eq(disp.model_valid),
+        m.d.comb += [status.model_valid.eq(store.model_valid),
                      status.upload_open.eq(store.upload_open), status.active.eq(store.active),
-                     status.last_error.eq(disp.last_error), status.counters.eq(rx.counters)]
+                     status.last_error.eq(disp.last_error), status.counters.eq(rx.counters),
+                     status.bank_state.eq(store.bank_state), status.bank_crc.eq(store.bank_crc)]
 
         # the core: handshake (dispatcher), store, features and table (store), results
         # (sender)
@@ -132,6 +134,7 @@ class CommandEngine(wiring.Component):
             store.store_addr.eq(core.store_addr), core.store_data.eq(store.store_data),
             store.feat_addr.eq(core.feat_addr), core.feat_data.eq(store.feat_data),
             store.core_ready.eq(core.ready), core.bank.eq(store.active),
+            core.tw_bank.eq(store.tw_bank),
             core.tw_en.eq(store.tw_en), core.tw_is_flag.eq(store.tw_is_flag),
             core.tw_addr.eq(store.tw_addr), core.tw_data.eq(store.tw_data),
             core.res_addr.eq(tx.res_addr), tx.res_data.eq(core.res_data),

@@ -50,9 +50,12 @@ class StatusRecord(data.Struct):
     active: 8
     last_error: 8
     counters: Counters
+    bank_state: data.ArrayLayout(8, 2)      #: BANK_EMPTY / BANK_UPLOADING / BANK_VALID
+    bank_crc: data.ArrayLayout(32, 2)       #: each bank's image CRC-32 (0 unless valid)
 
 
-assert STATUS.format.lstrip("<") == "BBBBHHHHH" and StatusRecord.as_shape().size == 8 * STATUS.size
+assert STATUS.format.lstrip("<") == "BBBBHHHHHBBII"
+assert StatusRecord.as_shape().size == 8 * STATUS.size
 
 
 class ReplySource(enum.Enum, shape=3):
@@ -76,11 +79,12 @@ class ReplyRequest(data.Struct):
 
 class StoreOp(enum.Enum, shape=3):
     """What the model store does with the payload of the frame."""
-    HEADER = 0          #: IMAGE_BEGIN: header into the shadow bank (CRC-32 restarted)
+    HEADER = 0          #: IMAGE_BEGIN: header into the named bank (CRC-32 restarted)
     DATA = 1            #: IMAGE_DATA: check the offset, append to the upload
     ENCODER = 2         #: WRITE_ENCODER: encoder block into the active bank
     FEATURES = 3        #: FEATURES: codes into the feature buffer
-    COMMIT = 4          #: IMAGE_COMMIT: check length and CRC-32, flip the active bank
+    COMMIT = 4          #: IMAGE_COMMIT: check length and CRC-32, serve the uploaded bank
+    SELECT = 5          #: SELECT: serve the named bank if it holds a valid model
 
 
 class StoreError(enum.Enum, shape=8):
@@ -90,6 +94,9 @@ class StoreError(enum.Enum, shape=8):
     OVERFLOW = int(Err.OVERFLOW)
     INCOMPLETE = int(Err.INCOMPLETE)
     IMAGE_CRC = int(Err.IMAGE_CRC)
+    BANK_SERVED = int(Err.BANK_SERVED)
+    NO_BANK = int(Err.NO_BANK)
+    BANK_INVALID = int(Err.BANK_INVALID)
 
 
 class HeaderByte(data.Struct):

@@ -86,7 +86,7 @@ class ReplySender(wiring.Component):
             with m.Case(ReplySource.IDENTITY):
                 m.d.comb += src_byte.eq(rom_r.data)
             with m.Case(ReplySource.STATUS):
-                m.d.comb += src_byte.eq(self.status.as_value().word_select(idx[:4], 8))
+                m.d.comb += src_byte.eq(self.status.as_value().word_select(idx[:5], 8))
             with m.Case(ReplySource.SMALL):
                 m.d.comb += src_byte.eq(small[idx[0]])
             with m.Case(ReplySource.RESULTS):

@@ -73,7 +73,7 @@ samples; per layer ``spikes``, ``synops`` (``n_out`` per non-zero active entry) 
 from __future__ import annotations
 
 import numpy as np
-from amaranth.hdl import Module, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -169,7 +169,10 @@ class LIFNetwork(wiring.Component):
         port: EBR / block RAM) or ``"spram"`` (one shared port, the weight writes taking
         it while ``cfg`` writes: :class:`dynalign.hw.ram.SinglePortRAM`, i.e. iCE40
         UltraPlus ``SB_SPRAM256KA`` blocks on those parts, a single-port ``Memory`` model
-        elsewhere, so simulation covers the port mux).
+        elsewhere, so simulation covers the port mux) or ``"external"`` (no weight memory
+        of its own: the engine reads word ``wbase_l + g n_in + j`` through the ``w_addr``
+        / ``w_data`` ports -- the command engine's model store, where the image was
+        uploaded in these words -- and ``cfg`` weight writes do nothing).
     max_steps : 1..COUNT.max_int -- largest T the instance runs.  The step counter and
         the per-neuron spike counts (at most T) are ``bits(max_steps)`` wide, the
         per-layer spike and saturation counters ``bits(max_neurons * max_steps)`` (at
@@ -186,6 +189,9 @@ class LIFNetwork(wiring.Component):
     o : Out(stream of unsigned class index).
     cfg : In(ConfigSignature)  -- register / bias / weight writes (while idle).
     rd_addr : In(16), rd_data : Out(32) -- read-back, two cycles latency (see above).
+    w_addr : Out(weight address bits), w_data : In(lanes * 8) -- ``weight_ram="external"``
+        only: the weight word read (lane ``k`` in bits ``8 k``, an int8 whose low
+        ``weight_width`` bits are the weight), ``w_data`` the cycle after ``w_addr``.
     """
 
     def __init__(self, *, lanes: int = 4, max_layers: int = 4, max_neurons: int = 128,
@@ -199,6 +205,9 @@ class LIFNetwork(wiring.Component):
             weight_width=weight_width, fifo_depth=fifo_depth, max_steps=max_steps,
             count_synops=count_synops, count_cycles=count_cycles)
         self.weight_ram = check_choice("weight_ram", weight_ram, WEIGHT_RAMS)
+        if weight_ram == "external" and geo.weight_width > 8:
+            raise ValueError("weight_ram='external' reads int8 weights: weight_width at "
+                             "most 8")
         if weight_ram == "spram":
             if (geo.weight_width % 4 or geo.lanes * geo.weight_width > 4 * SPRAM_WIDTH
                     or geo.weight_words > SPRAM_DEPTH):
@@ -210,13 +219,16 @@ class LIFNetwork(wiring.Component):
                      "count_synops", "count_cycles", "lane_bits", "idx_width", "acc_width",
                      "cls_width"):
             setattr(self, name, getattr(geo, name))
-        super().__init__({
+        ports = {
             "i": In(stream.Signature(signed(SAMPLE.width))),
             "o": Out(stream.Signature(unsigned(self.cls_width))),
             "cfg": In(ConfigSignature),
             "rd_addr": In(RD_ADDR_WIDTH),
             "rd_data": Out(RD_DATA_WIDTH),
-        })
+        }
+        if weight_ram == "external":
+            ports.update({"w_addr": Out(geo.weight_addr_width), "w_data": In(8 * geo.lanes)})
+        super().__init__(ports)
 
     # ---------------------------------------------------------------- host side
     def layout(self, net_or_topology) -> NetworkLayout:
@@ -270,8 +282,10 @@ class LIFNetwork(wiring.Component):
         m.submodules.readback = readback = ReadBack(geometry=geo)
 
         # ---------------- memories (see the module docstring on collisions)
-        m.submodules.wmem = wmem = WeightRAM(lanes=lanes, weight_width=geo.weight_width,
-                                             depth=geo.weight_words, kind=self.weight_ram)
+        external = self.weight_ram == "external"
+        if not external:
+            m.submodules.wmem = wmem = WeightRAM(lanes=lanes, weight_width=geo.weight_width,
+                                                 depth=geo.weight_words, kind=self.weight_ram)
         m.submodules.bmem = bmem = Memory(shape=unsigned(lanes * BIAS.width),
                                           depth=geo.group_words, init=[])
         m.submodules.smem = smem = Memory(shape=unsigned(lanes * geo.state_width),
@@ -292,9 +306,10 @@ class LIFNetwork(wiring.Component):
         # ---------------- configuration: registers, bias and weight writes
         wiring.connect(m, wiring.flipped(self.cfg), config.cfg)
         layers = config.layers
-        m.d.comb += [wmem.w_addr.eq(config.w_addr), wmem.w_data.eq(config.w_data),
-                     wmem.w_en.eq(config.w_en),
-                     b_wr.addr.eq(config.b_addr), b_wr.data.eq(config.b_data),
+        if not external:
+            m.d.comb += [wmem.w_addr.eq(config.w_addr), wmem.w_data.eq(config.w_data),
+                         wmem.w_en.eq(config.w_en)]
+        m.d.comb += [b_wr.addr.eq(config.b_addr), b_wr.data.eq(config.b_data),
                      b_wr.en.eq(config.b_en)]
 
         # ---------------- input loader -> input list (bank handshake with the issue)
@@ -321,9 +336,16 @@ class LIFNetwork(wiring.Component):
         wiring.connect(m, issue.issue, acc.issue)
         m.d.comb += [acc.from_input.eq(issue.from_input), acc.in_entry.eq(in_rd.data),
                      acc.sp_entry.eq(sp_rd.data), acc.gbase.eq(select(layers, "gbase", layer)),
-                     wmem.r_addr.eq(acc.w_addr), acc.w_data.eq(wmem.r_data),
                      b_rd.addr.eq(acc.s_addr), acc.s_data.eq(s_rd.data),
                      acc.b_data.eq(b_rd.data)]
+
+        if external:        # the low weight_width bits of each byte lane
+            ww = geo.weight_width
+            m.d.comb += [self.w_addr.eq(acc.w_addr),
+                         acc.w_data.eq(Cat(*(self.w_data[8 * k:8 * k + ww]
+                                             for k in range(lanes))))]
+        else:
+            m.d.comb += [wmem.r_addr.eq(acc.w_addr), acc.w_data.eq(wmem.r_data)]
 
         # ---------------- neuron update: sums -> state write back, spike masks
         wiring.connect(m, acc.sums, update.sums)
