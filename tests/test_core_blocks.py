@@ -42,14 +42,16 @@ K = 3
 def _core(*, table=False, lanes=2, max_samples=5):
     limits = lif_limits(max_features=4, max_samples=max_samples, max_sizes=SIZES,
                         lanes=lanes, max_payload=128, table=table)
-    return LIFCore(limits=limits, store_addr_width=bank_addr_width(limits.bank_bytes),
+    words = -(-limits.bank_bytes // lanes)         # the store's words of lanes bytes
+    return LIFCore(limits=limits, store_addr_width=bank_addr_width(words),
                    feat_addr_width=2, table_addr_width=table_addr_width(max_samples),
                    code_format=CODE if table else SMALL_CODE)
 
 
-def _image(seed, config, *, table=False):
+def _image(seed, config, *, table=False, lanes=1):
     net = random_network(np.random.default_rng(seed), [3 * K, *SIZES], rate=0.3)
-    return net, build_image(network=net, encoder=config, n_features=K, table=table)
+    return net, build_image(network=net, encoder=config, n_features=K, table=table,
+                            lanes=lanes)
 
 
 def _simulate(dut, bench):
@@ -77,8 +79,9 @@ def test_loader_writes_the_image_configuration(table, lanes, bad):
     core = _core(table=table, lanes=lanes)
     config = EncoderConfig(system="lorenz", tmax=0.04, dt=0.01, samples=5) if lanes == 1 \
         else CONFIG
-    net, image = _image(lanes, config, table=table)
-    store = bytearray(image[:parse_image(image).header.model_len()])
+    net, image = _image(lanes, config, table=table, lanes=lanes)
+    header = parse_image(image).header
+    store = bytearray(image[:header.model_len()])
     if bad:
         store[HEADER_AT["t"]] -= 1
     dut = ImageLoader(layout=core.layout)
@@ -112,7 +115,10 @@ def test_loader_writes_the_image_configuration(table, lanes, bad):
 
     _simulate(dut, bench)
     T = config.samples - (1 if bad else 0)
-    assert sorted(log["cfg"]) == sorted(config_writes(core.lif, net, T))
+    # every write but the weights, which stay in the store: wbase is each layer's first
+    # weight word there
+    wbase = [at // lanes for at in header.weights_at()]
+    assert sorted(log["cfg"]) == sorted(config_writes(core.lif, net, T, wbase=wbase))
     assert len(log["cfg"]) == len(set(a for a, _ in log["cfg"]))
     want = encoder_registers(config, n_features=K)
     if table:
@@ -264,16 +270,19 @@ def test_results_record_reads_back_the_packed_record(n_layers, n_last):
 
 @pytest.mark.parametrize("table", [True, False])
 def test_core_classifies_like_the_golden_model(table):
-    """As the engine drives it: (a table core: the image's table into the shadow bank,
-    the bank flipped), ``load``, then ``start`` per sample; ``ready`` comes back, the
+    """As the engine drives it: (a table core: the image's table into table bank 1, then
+    bank 1 served), ``load``, then ``start`` per sample; ``ready`` comes back, the
     record read through ``res_*`` equals the golden results (cycles aside) and its
-    cycles count is positive."""
+    cycles count is positive.  The store holds the image in words of two bytes, and the
+    network reads its weights there."""
     config = EncoderConfig(system="mixed", delta=2.0, tmax=0.02, dt=0.01, samples=2) \
         if table else CONFIG
-    dut = _core(table=table, max_samples=config.samples)
-    _, image = _image(7, config, table=table)
+    lanes = 2
+    dut = _core(table=table, max_samples=config.samples, lanes=lanes)
+    _, image = _image(7, config, table=table, lanes=lanes)
     parsed = parse_image(image)
     store = image[:parsed.header.model_len()]
+    words = [int.from_bytes(store[a:a + lanes], "little") for a in range(0, len(store), lanes)]
     rng = np.random.default_rng(1)
     lo, hi = (CODE.min_int, CODE.max_int) if table else (SMALL_CODE.min_int,
                                                         SMALL_CODE.max_int)
@@ -288,7 +297,7 @@ def test_core_classifies_like_the_golden_model(table):
         async def tick():
             reads["store"], reads["feat"] = ctx.get(bus.store_addr), ctx.get(bus.feat_addr)
             await ctx.tick()
-            ctx.set(bus.store_data, store[reads["store"]] if reads["store"] < len(store)
+            ctx.set(bus.store_data, words[reads["store"]] if reads["store"] < len(words)
                     else 0)
             ctx.set(bus.feat_data, feats[reads["feat"]] & 0xFF)
 
@@ -305,6 +314,7 @@ def test_core_classifies_like_the_golden_model(table):
                 writes = [(0, row | (e << CODE.width), int(tbl[row, e // 3, e % 3]))
                           for e in range(3 * config.samples)] + [(1, row, int(sat[row]))]
                 for flag, addr, value in writes:
+                    ctx.set(bus.tw_bank, 1)
                     ctx.set(bus.tw_en, 1)
                     ctx.set(bus.tw_is_flag, flag)
                     ctx.set(bus.tw_addr, addr)

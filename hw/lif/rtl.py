@@ -396,10 +396,17 @@ class LIFNetwork(wiring.Component):
         return m
 
 
-def config_writes(dut: LIFNetwork, net: LIFNetworkParams, steps: int) -> list[tuple[int, int]]:
+def config_writes(dut: LIFNetwork, net: LIFNetworkParams, steps: int, *,
+                  wbase=None) -> list[tuple[int, int]]:
     """The ``(addr, data)`` writes that load ``net`` (run for ``steps`` steps) into
-    ``dut``'s memories and registers; raises ``ValueError`` when it does not fit."""
+    ``dut``'s memories and registers; raises ``ValueError`` when it does not fit.
+
+    ``wbase``: each layer's weight base given (the store words where an uploaded
+    image's weights lie: :meth:`dynalign.hw.wire.ImageHeader.weights_at` / lanes) -- then
+    no weight is written (a ``weight_ram="external"`` network reads them there)."""
     lay = dut.check_fits(net, steps)
+    if wbase is not None:
+        lay.wbase = [int(w) for w in wbase]
     lanes = dut.lanes
     mask = (1 << CFG_DATA_WIDTH) - 1
     w = [(0, len(net.layers)), (1, steps), (2, net.topology[0]), (3, net.in_shift)]
@@ -413,6 +420,8 @@ def config_writes(dut: LIFNetwork, net: LIFNetworkParams, steps: int) -> list[tu
             w.append(((REGION_BIAS << REGION_SHIFT) | lay.slot(k, i),
                       int(layer.bias[i]) & mask))
     for k, layer in enumerate(net.layers):
+        if wbase is not None:
+            break
         wt = np.asarray(layer.weight)
         for i in range(layer.n_out):
             g, lane = divmod(i, lanes)

@@ -187,6 +187,14 @@ class ImageHeader:
             pos = layer_block(pos, i, o, max(self.lanes, 1))[1]
         return pos
 
+    def weights_at(self) -> list[int]:
+        """Image offset of each layer's first weight word (:func:`layer_block`)."""
+        out, pos = [], LAYERS_OFFSET
+        for i, o in self.layer_dims():
+            at, pos = layer_block(pos, i, o, max(self.lanes, 1))
+            out.append(at)
+        return out
+
     def table_len(self) -> int:
         return table_len(self.samples) if self.has_table else 0
 
