@@ -117,7 +117,7 @@ class LIFCore(wiring.Component):
                               weight_words=self.weight_words, group_words=self.group_words,
                               weight_width=weight_width, weight_ram="external",
                               max_steps=limits.max_samples, count_synops=False,
-                              count_cycles=False)
+                              count_cycles=False, bias_banks=2)
         if self.table:
             self.enc = TableServer(max_T=limits.max_samples,
                                    max_features=limits.max_features, code_format=code_format,
@@ -171,7 +171,7 @@ class LIFCore(wiring.Component):
         idle = Signal()
         m.d.comb += [idle.eq(loader.idle & run.idle),
                      bus.ready.eq(idle & ~enc_busy),
-                     loader.load.eq(idle & bus.load),
+                     loader.load.eq(idle & bus.load), loader.select.eq(bus.select),
                      run.start.eq(idle & ~bus.load & bus.start)]
 
         # the store's read port: the loader's bytes while it loads, else the network's
@@ -187,7 +187,7 @@ class LIFCore(wiring.Component):
 
         # loader: store -> LIF configuration, encoder registers
         wiring.connect(m, loader.cfg, lif.cfg)
-        m.d.comb += [loader.enc_busy.eq(enc_busy),
+        m.d.comb += [lif.bias_bank.eq(bus.bank), loader.enc_busy.eq(enc_busy),
                      enc.reg_we.eq(loader.reg_we), enc.reg_addr.eq(loader.reg_addr),
                      enc.reg_data.eq(loader.reg_data), enc.refill.eq(loader.refill)]
 

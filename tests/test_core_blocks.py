@@ -18,7 +18,13 @@ from dynalign.hw.encoder.regs import Reg, encoder_registers
 from dynalign.hw.engine import bank_addr_width, table_addr_width
 from dynalign.hw.formats import CODE, QFormat
 from dynalign.hw.lif.ref import random_network
-from dynalign.hw.lif.rtl import config_writes, rd_count_addr, rd_stat_addr
+from dynalign.hw.lif.rtl import (
+    REGION_BIAS,
+    REGION_SHIFT,
+    config_writes,
+    rd_count_addr,
+    rd_stat_addr,
+)
 from dynalign.hw.systems import EncoderConfig
 from dynalign.hw.top import LIFCore, lif_limits
 from dynalign.hw.wire import (
@@ -68,9 +74,10 @@ CONFIG = EncoderConfig(system="mixed", delta=2.0, tmax=0.04, dt=0.01, samples=5)
 # image loader
 # --------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("table, lanes, bad", [(False, 2, False), (True, 1, False),
-                                               (False, 4, True)])
-def test_loader_writes_the_image_configuration(table, lanes, bad):
+@pytest.mark.parametrize("table, lanes, bad, select", [
+    (False, 2, False, False), (True, 1, False, False), (False, 4, True, False),
+    (True, 1, False, True), (False, 4, False, True)])
+def test_loader_writes_the_image_configuration(table, lanes, bad, select):
     """The LIF writes are exactly ``config_writes`` (as a set: the loader goes layer by
     layer), the encoder writes ``encoder_registers`` (a table core: ``T`` and ``K``
     only), none while the encoder is busy, ``FEATURES`` last and then one ``refill``;
@@ -89,8 +96,10 @@ def test_loader_writes_the_image_configuration(table, lanes, bad):
 
     async def bench(ctx):
         ctx.set(dut.load, 1)
+        ctx.set(dut.select, select)
         await ctx.tick()
         ctx.set(dut.load, 0)
+        ctx.set(dut.select, 0)
         for cycle in range(100_000):
             busy = int(cycle < 40)                    # the encoder is still refilling
             ctx.set(dut.enc_busy, busy)
@@ -118,7 +127,10 @@ def test_loader_writes_the_image_configuration(table, lanes, bad):
     # every write but the weights, which stay in the store: wbase is each layer's first
     # weight word there
     wbase = [at // lanes for at in header.weights_at()]
-    assert sorted(log["cfg"]) == sorted(config_writes(core.lif, net, T, wbase=wbase))
+    want_cfg = config_writes(core.lif, net, T, wbase=wbase)
+    if select:
+        want_cfg = [(a, d) for a, d in want_cfg if a >> REGION_SHIFT != REGION_BIAS]
+    assert sorted(log["cfg"]) == sorted(want_cfg)
     assert len(log["cfg"]) == len(set(a for a, _ in log["cfg"]))
     want = encoder_registers(config, n_features=K)
     if table:

@@ -67,6 +67,9 @@ class ImageLoader(wiring.Component):
     Ports
     -----
     load : In(1)  strobe (taken while ``idle``).
+    select : In(1)  with ``load``: a ``SELECT`` -- the biases are not written (the network
+        keeps each bank's biases: :attr:`dynalign.hw.lif.rtl.LIFNetwork.bias_banks`),
+        every other write is.
     idle : Out(1)  not loading.
     store_addr : Out(store byte address) / store_data : In(8)  the store's byte, data one
         cycle after the address.
@@ -85,7 +88,7 @@ class ImageLoader(wiring.Component):
             raise TypeError(f"layout must be a CoreLayout, not {layout!r}")
         self.layout = layout
         super().__init__({
-            "load": In(1), "idle": Out(1),
+            "load": In(1), "select": In(1), "idle": Out(1),
             "store_addr": Out(layout.store_addr_width), "store_data": In(8),
             "cfg": Out(ConfigSignature),
             "enc_busy": In(1),
@@ -128,6 +131,7 @@ class ImageLoader(wiring.Component):
         reset_zero = Signal()                # bit 0 of the layer's flags
         field = Signal(range(N_SLOTS + 1))     # LIF global, layer field or coefficient slot
         enc_T = Signal(8)
+        no_bias = Signal()                   # this load is a SELECT: no bias writes
         pos = Signal(lay.store_addr_width)   # store address of the next layer block
 
         m.d.sync += [self.cfg.we.eq(0), self.reg_we.eq(0)]
@@ -155,7 +159,7 @@ class ImageLoader(wiring.Component):
             with m.State("IDLE"):
                 m.d.comb += self.idle.eq(1)
                 with m.If(self.load):
-                    m.d.sync += bad_model.eq(0)
+                    m.d.sync += [bad_model.eq(0), no_bias.eq(self.select)]
                     fetch(4, "HDR", at=HEADER_AT["k"])    # K, T, L, in_shift
 
             with m.State("RD"):
@@ -253,6 +257,9 @@ class ImageLoader(wiring.Component):
                 with m.If(field == len(vals) - 1):
                     with m.If(n_out == 0):
                         m.next = "LAYER_END"
+                    with m.Elif(no_bias):
+                        m.d.sync += [i_cnt.eq(0), row.eq(wbase)]
+                        m.next = "SKIP"
                     with m.Else():
                         fetch(2, "BIAS")
             with m.State("BIAS"):

@@ -28,6 +28,9 @@ class CoreSignature(wiring.Signature):
     -------
     load : In(1), strobe
         The active model in the store changed; re-read it.
+    select : In(1)
+        With ``load``: the change is a ``SELECT`` of a resident model (whose biases the
+        core already holds, from the load after its commit).
     start : In(1), strobe
         Classify the features in the feature buffer.  The engine strobes ``load`` and
         ``start`` only while ``ready`` is high.
@@ -59,7 +62,7 @@ class CoreSignature(wiring.Signature):
     def __init__(self, *, store_addr_width: int, feat_addr_width: int,
                  table_addr_width: int = 1, lanes: int = 1):
         super().__init__({
-            "load": In(1), "start": In(1), "ready": Out(1), "done": Out(1),
+            "load": In(1), "select": In(1), "start": In(1), "ready": Out(1), "done": Out(1),
             "store_addr": Out(store_addr_width), "store_data": In(8 * lanes),
             "feat_addr": Out(feat_addr_width), "feat_data": In(8),
             "res_addr": In(16), "res_data": Out(8), "res_len": Out(16),

@@ -81,7 +81,8 @@ class Dispatcher(wiring.Component):
         The admission verdict, to the store.
     upload_open : In(1); active : In(1); model_valid : In(1); k : In(8)
         The store's upload state, active bank, whether it is valid and its K.
-    load : Out(1); start : Out(1); ready : In(1); done : In(1); res_len : In(16)
+    load : Out(1); select : Out(1); start : Out(1); ready : In(1); done : In(1);
+    res_len : In(16)
         The core's handshake (:class:`dynalign.hw.engine.CoreSignature`).
     last_error : Out(8)
         For the STATUS record.
@@ -99,7 +100,7 @@ class Dispatcher(wiring.Component):
             "header": In(stream.Signature(HeaderByte, always_ready=True)),
             "upload": Out(stream.Signature(upload_layout(limits), always_ready=True)),
             "upload_open": In(1), "active": In(1), "model_valid": In(1), "k": In(8),
-            "load": Out(1), "start": Out(1), "ready": In(1), "done": In(1),
+            "load": Out(1), "select": Out(1), "start": Out(1), "ready": In(1), "done": In(1),
             "res_len": In(16),
             "last_error": Out(8),
         })
@@ -225,7 +226,7 @@ class Dispatcher(wiring.Component):
             # the core's handshakes
             with m.State("LOAD_WAIT_READY"):
                 with m.If(self.ready):
-                    m.d.comb += self.load.eq(1)
+                    m.d.comb += [self.load.eq(1), self.select.eq(cmd == Cmd.SELECT)]
                     with m.If((cmd == Cmd.IMAGE_COMMIT) | (cmd == Cmd.SELECT)):
                         reply(ReplySource.SMALL, 1)         # the bank now served
                     with m.Else():

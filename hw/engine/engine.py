@@ -129,7 +129,7 @@ class CommandEngine(wiring.Component):
         # the core: handshake (dispatcher), store, features and table (store), results
         # (sender)
         m.d.comb += [
-            core.load.eq(disp.load), core.start.eq(disp.start),
+            core.load.eq(disp.load), core.select.eq(disp.select), core.start.eq(disp.start),
             disp.ready.eq(core.ready), disp.done.eq(core.done), disp.res_len.eq(core.res_len),
             store.store_addr.eq(core.store_addr), core.store_data.eq(store.store_data),
             store.feat_addr.eq(core.feat_addr), core.feat_data.eq(store.feat_data),

@@ -73,7 +73,7 @@ samples; per layer ``spikes``, ``synops`` (``n_out`` per non-zero active entry) 
 from __future__ import annotations
 
 import numpy as np
-from amaranth.hdl import Cat, Module, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -182,6 +182,9 @@ class LIFNetwork(wiring.Component):
         the accelerator's results record has no use for them).
     count_cycles : bool -- keep the ``cycles`` counter (``False``: it reads 0; the
         accelerator counts its own latency, encoder included).
+    bias_banks : 1 or 2 -- ``2``: the bias memory holds two sets, ``bias_bank`` picks the
+        one that ``cfg`` bias writes fill and the engine reads (the accelerator keeps the
+        biases of both resident models, so that a ``SELECT`` rewrites none).
 
     Ports
     -----
@@ -189,6 +192,7 @@ class LIFNetwork(wiring.Component):
     o : Out(stream of unsigned class index).
     cfg : In(ConfigSignature)  -- register / bias / weight writes (while idle).
     rd_addr : In(16), rd_data : Out(32) -- read-back, two cycles latency (see above).
+    bias_bank : In(1) -- ``bias_banks=2`` only: the bias set written and read.
     w_addr : Out(weight address bits), w_data : In(lanes * 8) -- ``weight_ram="external"``
         only: the weight word read (lane ``k`` in bits ``8 k``, an int8 whose low
         ``weight_width`` bits are the weight), ``w_data`` the cycle after ``w_addr``.
@@ -198,13 +202,14 @@ class LIFNetwork(wiring.Component):
                  max_inputs: int = 64, weight_words: int = 4096, group_words: int = 128,
                  weight_width: int = WEIGHT.width, fifo_depth: int = FIFO_DEPTH,
                  weight_ram: str = "memory", max_steps: int = COUNT.max_int,
-                 count_synops: bool = True, count_cycles: bool = True):
+                 count_synops: bool = True, count_cycles: bool = True, bias_banks: int = 1):
         self.geometry = geo = LIFGeometry(
             lanes=lanes, max_layers=max_layers, max_neurons=max_neurons,
             max_inputs=max_inputs, weight_words=weight_words, group_words=group_words,
             weight_width=weight_width, fifo_depth=fifo_depth, max_steps=max_steps,
             count_synops=count_synops, count_cycles=count_cycles)
         self.weight_ram = check_choice("weight_ram", weight_ram, WEIGHT_RAMS)
+        self.bias_banks = check_choice("bias_banks", bias_banks, (1, 2))
         if weight_ram == "external" and geo.weight_width > 8:
             raise ValueError("weight_ram='external' reads int8 weights: weight_width at "
                              "most 8")
@@ -228,6 +233,8 @@ class LIFNetwork(wiring.Component):
         }
         if weight_ram == "external":
             ports.update({"w_addr": Out(geo.weight_addr_width), "w_data": In(8 * geo.lanes)})
+        if self.bias_banks == 2:
+            ports["bias_bank"] = In(1)
         super().__init__(ports)
 
     # ---------------------------------------------------------------- host side
@@ -287,7 +294,7 @@ class LIFNetwork(wiring.Component):
             m.submodules.wmem = wmem = WeightRAM(lanes=lanes, weight_width=geo.weight_width,
                                                  depth=geo.weight_words, kind=self.weight_ram)
         m.submodules.bmem = bmem = Memory(shape=unsigned(lanes * BIAS.width),
-                                          depth=geo.group_words, init=[])
+                                          depth=self.bias_banks * geo.group_words, init=[])
         m.submodules.smem = smem = Memory(shape=unsigned(lanes * geo.state_width),
                                           depth=geo.group_words, init=[])
         m.submodules.inmem = inmem = Memory(shape=unsigned(geo.idx_width + ACT.width),
@@ -309,7 +316,11 @@ class LIFNetwork(wiring.Component):
         if not external:
             m.d.comb += [wmem.w_addr.eq(config.w_addr), wmem.w_data.eq(config.w_data),
                          wmem.w_en.eq(config.w_en)]
-        m.d.comb += [b_wr.addr.eq(config.b_addr), b_wr.data.eq(config.b_data),
+        def bias_addr(a):           # the group's word in bias set bias_bank
+            if self.bias_banks == 1:
+                return a
+            return Mux(self.bias_bank, a + geo.group_words, a)
+        m.d.comb += [b_wr.addr.eq(bias_addr(config.b_addr)), b_wr.data.eq(config.b_data),
                      b_wr.en.eq(config.b_en)]
 
         # ---------------- input loader -> input list (bank handshake with the issue)
@@ -336,7 +347,7 @@ class LIFNetwork(wiring.Component):
         wiring.connect(m, issue.issue, acc.issue)
         m.d.comb += [acc.from_input.eq(issue.from_input), acc.in_entry.eq(in_rd.data),
                      acc.sp_entry.eq(sp_rd.data), acc.gbase.eq(select(layers, "gbase", layer)),
-                     b_rd.addr.eq(acc.s_addr), acc.s_data.eq(s_rd.data),
+                     b_rd.addr.eq(bias_addr(acc.s_addr)), acc.s_data.eq(s_rd.data),
                      acc.b_data.eq(b_rd.data)]
 
         if external:        # the low weight_width bits of each byte lane
