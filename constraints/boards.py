@@ -180,7 +180,7 @@ class BoardTop(Elaboratable):
             self.limits = replace(self.limits, core=0)
         self.top = DynalignTop(limits=self.limits,
                                divisor=baud_divisor(clk_freq=round(clk), baud=baud),
-                               weight_ram=spec.weight_ram, core=core)
+                               core=core)
 
     def elaborate(self, platform):
         m = Module()

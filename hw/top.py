@@ -12,21 +12,31 @@
 :class:`LIFCore` implements :class:`dynalign.hw.engine.CoreSignature` with three blocks
 (:mod:`dynalign.hw.core`) around the encoder and the network:
 
-* ``load`` (after ``IMAGE_COMMIT`` / ``WRITE_ENCODER``): the loader
+* the weights stay where they were uploaded: the LIF network
+  (``weight_ram="external"``) reads its weight words from the active bank of the model
+  store through the core's store port (words of ``lanes`` bytes, the image laid out in
+  them), and the loader reads the same port a byte at a time while it loads.
+* ``load`` (after ``IMAGE_COMMIT``, ``SELECT`` / ``WRITE_ENCODER``): the loader
   (:class:`dynalign.hw.core.loader.ImageLoader`) streams the active bank of the store
   (image layout of :mod:`dynalign.hw.wire`; each field shifted into one 32-bit
   register, the layer blocks read in order, each layer's ``n_out`` from the header when
   its block starts) and writes the LIF network's globals, the encoder registers
   (:class:`dynalign.hw.encoder.regs.Reg`; coefficient slot ``j`` of component ``c`` of
   the image's encoder block -> ``COEF0 + SLOTS_PER_COMP * c + j``), starts the encoder's
-  table refill, then writes the rest of the LIF configuration exactly as
-  :func:`dynalign.hw.lif.rtl.config_writes` does (per-layer fields with the layout of
-  :class:`dynalign.hw.lif.rtl.NetworkLayout`, biases, every weight).  The *table core*
+  table refill, then writes the rest of the LIF configuration as
+  :func:`dynalign.hw.lif.rtl.config_writes` does with ``wbase`` = each layer's weight
+  words in the store (per-layer fields, biases into the bias set of the active bank; a
+  ``SELECT`` writes no bias: the network holds both banks' biases, ``bias_banks=2``), and
+  no weight.  The *table core*
   (``Limits.table``) has no integrator: its encoder is a
   :class:`dynalign.hw.encoder.server.TableServer`; the engine has already written the
-  image's table block into its shadow table bank (``tw_*``), so the loader sets only
-  ``T`` and ``K`` and the refill strobe commits the table of the now active bank.  The
-  core is ``ready`` again when the encoder's refill is done.  An image whose encoder T
+  image's table block into the table bank of the upload's store bank (``tw_*``, two
+  tables resident), so the loader sets only ``T`` and ``K`` and the refill strobe
+  commits the table of the now active bank (a ``SELECT`` costs no table work).  The
+  integrating core has one table: every model change, ``SELECT`` included, rebuilds it
+  (the choice of this design; two tables would make its ``SELECT`` as cheap as the table
+  core's, at the block RAM of a second table).  The core is ``ready`` again when the
+  encoder's refill is done.  An image whose encoder T
   differs from the header's T is marked bad: ``RUN`` then answers at once with
   ``FLAG_CORE_ERROR`` (and zero counts) instead of starting a network that would wait
   for samples forever.
@@ -90,12 +100,12 @@ class LIFCore(wiring.Component):
     code_format : QFormat    encoder code format (default CODE; narrower for small sims;
         a table core must use CODE: the table block has a row per CODE code)
     weight_width : int   stored weight bits (default WEIGHT.width)
-    weight_ram : "memory" or "spram"
+
+    The weights have no memory of their own: the network reads them in the model store.
     """
 
     def __init__(self, *, limits: Limits, store_addr_width: int, feat_addr_width: int,
-                 table_addr_width: int = 1, code_format=CODE, weight_width=WEIGHT.width,
-                 weight_ram="memory"):
+                 table_addr_width: int = 1, code_format=CODE, weight_width=WEIGHT.width):
         if not isinstance(limits, Limits):
             raise TypeError(f"limits must be a Limits, not {limits!r}")
         if limits.table and code_format != CODE:
@@ -225,7 +235,7 @@ class DynalignTop(wiring.Component):
     timeout_cycles : int
         Frame timeout (default: 64 bit times, ~6 bytes of silence).
     core : "lif" or "stub"
-    code_format, weight_width, weight_ram : passed to :class:`LIFCore`.
+    code_format, weight_width : passed to :class:`LIFCore`.
     store_ram : passed to :class:`dynalign.hw.engine.CommandEngine` (the model store).
 
     ``limits.core`` picks the core: :data:`~dynalign.hw.wire.CORE_LIF` (on-chip integrator)
@@ -234,7 +244,7 @@ class DynalignTop(wiring.Component):
 
     def __init__(self, *, limits: Limits, divisor: int, timeout_cycles: int | None = None,
                  core: str = "lif", code_format=CODE, weight_width=WEIGHT.width,
-                 weight_ram="memory", store_ram="auto"):
+                 store_ram="auto"):
         if core not in ("lif", "stub"):
             raise ValueError(f"core must be 'lif' or 'stub', not {core!r}")
         if timeout_cycles is None:
@@ -250,8 +260,7 @@ class DynalignTop(wiring.Component):
             self.core = LIFCore(limits=limits, store_addr_width=self.engine.store_aw,
                                 feat_addr_width=self.engine.feat_aw,
                                 table_addr_width=self.engine.table_aw,
-                                code_format=code_format, weight_width=weight_width,
-                                weight_ram=weight_ram)
+                                code_format=code_format, weight_width=weight_width)
         else:
             self.core = StubCore(store_addr_width=self.engine.store_aw,
                                  feat_addr_width=self.engine.feat_aw,
