@@ -1,6 +1,6 @@
 """The wire format of dynalign, protocol version 2 (image version 2): frames, the weight
-image and its codec, the device's records, the trajectory table block -- every constant and layout in
-one place, each with one name.
+image and its codec, the device's records, the trajectory table block -- every constant
+and layout in one place, each with one name.
 
 * :mod:`.frames`: frame constants, :class:`Cmd`, :class:`Err`, CRCs,
   :func:`encode_frame`, :class:`FrameDecoder`;
