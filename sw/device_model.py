@@ -348,7 +348,6 @@ class DeviceModel:
         self._close_upload(BANK_EMPTY)
         self.upload_bank = bank
         self.bank_state[bank] = BANK_EMPTY
-        self.bank_crc[bank] = 0
         self.banks[bank][:IMAGE_HEADER_LEN] = p
         err = self.limits.check_header(header)
         if err is not None:

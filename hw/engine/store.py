@@ -42,7 +42,7 @@ class ModelStore(wiring.Component):
     * ``HEADER``: payload byte 32 names the bank: ``NO_BANK`` unless 0 or 1,
       ``BANK_SERVED`` if it is the active bank while that is valid (nothing changes);
       else an open upload is abandoned (its bank empty), the named bank becomes the
-      upload's (empty, CRC 0), the CRC-32 restarts and payload bytes 0..31 go into it,
+      upload's (empty), the CRC-32 restarts and payload bytes 0..31 go into it,
       each also on ``header`` (for the admission check).  ``upload`` then opens the
       upload (pointer at byte 32, the bank uploading) or closes it.
     * ``DATA``: payload ``offset u32, bytes``: ``SEQUENCE`` unless the offset is the
@@ -84,7 +84,8 @@ class ModelStore(wiring.Component):
     upload_open : Out(1); active : Out(1); model_valid : Out(1); k : Out(8)
         The upload state, the bank served, whether it is valid and its K.
     bank_state : Out(ArrayLayout(8, 2)); bank_crc : Out(ArrayLayout(32, 2))
-        Each bank's state and image CRC-32 (for ``STATUS``).
+        Each bank's state and the CRC-32 of its last good commit (for ``STATUS``; 0
+        before the first).
     store_addr : In(word address bits); store_data : Out(8 lanes)
         The active bank's word ``store_addr``, one cycle later.
     feat_addr : In(feature address bits); feat_data : Out(8)
@@ -142,8 +143,11 @@ class ModelStore(wiring.Component):
         m.submodules.crc = crc = crc_processor(CRC32, restart)
         active = self.active
         ubank = self.tw_bank            # the upload's bank
-        state = Array([self.bank_state[0], self.bank_state[1]])
+        # each bank's state (2 bits, shown zero-extended) and the CRC-32 of its last good
+        # commit (written by the commit only)
+        state = Array([Signal(2, name="state0"), Signal(2, name="state1")])
         bcrc = Array([self.bank_crc[0], self.bank_crc[1]])
+        m.d.comb += [self.bank_state[0].eq(state[0]), self.bank_state[1].eq(state[1])]
         bank_k = Array([Signal(8, name="bank_k0"), Signal(8, name="bank_k1")])
         hdr_k = Signal(8)               # K of the header being uploaded
         m.d.comb += [self.model_valid.eq(state[active] == BANK_VALID),
@@ -230,7 +234,7 @@ class ModelStore(wiring.Component):
                     with m.If(self.upload_open):
                         m.d.sync += state[ubank].eq(BANK_EMPTY)
                     m.d.sync += [self.upload_open.eq(0), ubank.eq(b[0]),
-                                 state[b[0]].eq(BANK_EMPTY), bcrc[b[0]].eq(0), idx.eq(0)]
+                                 state[b[0]].eq(BANK_EMPTY), idx.eq(0)]
                     m.d.comb += restart.eq(1)
                     m.next = "COPY_RD"
 

@@ -53,7 +53,8 @@ IDENTITY_LEN_FIXED = IDENTITY.size
 #: (garbage) bytes between frames, lost bytes (arrived while a frame was being answered);
 #: then (protocol version 2) each bank's state u8 (:data:`BANK_EMPTY`,
 #: :data:`BANK_UPLOADING`, :data:`BANK_VALID`) and each bank's image CRC-32 u32 (that of
-#: its last good commit; 0 unless the bank is valid)
+#: its last good commit, kept when a later upload fails; 0 before the first: it names the
+#: bank's model while the bank is valid)
 STATUS = struct.Struct("<BBBBHHHHHBBII")
 #: A bank's state in ``STATUS``: no model (never uploaded, or an upload failed), an
 #: upload open into it, a complete CRC-valid model.
