@@ -245,8 +245,9 @@ def test_sender_frames_every_source_under_backpressure():
     status_bytes = STATUS.pack(*status.values(), *banks["bank_state"], *banks["bank_crc"])
 
     async def results_port(ctx):            # data one cycle after the address
-        async for _, _, addr in ctx.tick().sample(dut.res_addr):
+        async for _, _, addr, bank in ctx.tick().sample(dut.res_addr, dut.crc_addr):
             ctx.set(dut.res_data, record[addr % len(record)])
+            ctx.set(dut.crc_data, banks["bank_crc"][bank])     # the store's CRC memory
 
     cases = [
         (Cmd.IDENTIFY | REPLY, ReplySource.IDENTITY, len(IDENTITY), (0, 0), IDENTITY),
@@ -265,9 +266,8 @@ def test_sender_frames_every_source_under_backpressure():
                                                           "dropped", "lost") \
                 else dut.status[name]
             ctx.set(field, value)
-        for name, (v0, v1) in banks.items():
-            ctx.set(dut.status[name][0], v0)
-            ctx.set(dut.status[name][1], v1)
+        ctx.set(dut.status.bank_state[0], banks["bank_state"][0])
+        ctx.set(dut.status.bank_state[1], banks["bank_state"][1])
         for n, (cmd, source, length, small, payload) in enumerate(cases):
             seq = rng.randrange(256)
             ctx.set(dut.seq, seq)
@@ -543,7 +543,9 @@ def test_model_store_upload_commit_and_errors(store_ram):
             == StoreError.NONE
         assert ctx.get(dut.active) == 1 and ctx.get(dut.upload_open) == 0
         assert states() == (BANK_EMPTY, BANK_VALID) and ctx.get(dut.model_valid)
-        assert ctx.get(dut.bank_crc[1]) == zlib.crc32(img) and ctx.get(dut.k) == img[3]
+        ctx.set(dut.crc_addr, 1)
+        await ctx.tick()
+        assert ctx.get(dut.crc_data) == zlib.crc32(img) and ctx.get(dut.k) == img[3]
         assert await env.read_bank(ctx, len(img)) == img
         # the bank being served, and banks that do not exist, are refused
         assert (await env.header(ctx, img2, 1))[0] == StoreError.BANK_SERVED

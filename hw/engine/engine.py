@@ -124,7 +124,8 @@ class CommandEngine(wiring.Component):
         m.d.comb += [status.model_valid.eq(store.model_valid),
                      status.upload_open.eq(store.upload_open), status.active.eq(store.active),
                      status.last_error.eq(disp.last_error), status.counters.eq(rx.counters),
-                     status.bank_state.eq(store.bank_state), status.bank_crc.eq(store.bank_crc)]
+                     status.bank_state.eq(store.bank_state),
+                     store.crc_addr.eq(tx.crc_addr), tx.crc_data.eq(store.crc_data)]
 
         # the core: handshake (dispatcher), store, features and table (store), results
         # (sender)

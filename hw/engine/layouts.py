@@ -11,7 +11,8 @@ from amaranth.lib import data, enum
 
 from dynalign.hw.wire import IMAGE_HEADER_LEN, STATUS, Err, Limits, table_len
 
-__all__ = ["RxResult", "FrameHeader", "Counters", "StatusRecord", "ReplySource",
+__all__ = ["RxResult", "FrameHeader", "Counters", "StatusRecord", "STATUS_CRC_BYTES",
+           "ReplySource",
            "ReplyRequest", "StoreOp", "StoreError", "HeaderByte", "upload_layout",
            "table_max"]
 
@@ -43,19 +44,22 @@ class Counters(data.Struct):
 
 
 class StatusRecord(data.Struct):
-    """The ``STATUS`` record, bit for bit: byte ``i`` of the reply is bits
-    ``8 i .. 8 i + 7`` (:data:`dynalign.hw.wire.STATUS`, little-endian)."""
+    """The ``STATUS`` record up to the banks' CRC-32s, bit for bit: byte ``i`` of the reply
+    is bits ``8 i .. 8 i + 7`` (:data:`dynalign.hw.wire.STATUS`, little-endian); the last
+    :data:`STATUS_CRC_BYTES` bytes, each bank's CRC-32 u32, are read from the model
+    store's CRC memory (:attr:`dynalign.hw.engine.store.ModelStore.crc_addr`)."""
     model_valid: 8
     upload_open: 8
     active: 8
     last_error: 8
     counters: Counters
     bank_state: data.ArrayLayout(8, 2)      #: BANK_EMPTY / BANK_UPLOADING / BANK_VALID
-    bank_crc: data.ArrayLayout(32, 2)       #: each bank's image CRC-32 (0 unless valid)
 
 
+#: the STATUS bytes that are the banks' CRC-32s (the record's end)
+STATUS_CRC_BYTES = 8
 assert STATUS.format.lstrip("<") == "BBBBHHHHHBBII"
-assert StatusRecord.as_shape().size == 8 * STATUS.size
+assert StatusRecord.as_shape().size == 8 * (STATUS.size - STATUS_CRC_BYTES)
 
 
 class ReplySource(enum.Enum, shape=3):

@@ -83,9 +83,11 @@ class ModelStore(wiring.Component):
         The admission verdict of the header just stored.
     upload_open : Out(1); active : Out(1); model_valid : Out(1); k : Out(8)
         The upload state, the bank served, whether it is valid and its K.
-    bank_state : Out(ArrayLayout(8, 2)); bank_crc : Out(ArrayLayout(32, 2))
-        Each bank's state and the CRC-32 of its last good commit (for ``STATUS``; 0
-        before the first).
+    bank_state : Out(ArrayLayout(8, 2))
+        Each bank's state (for ``STATUS``).
+    crc_addr : In(1); crc_data : Out(32)
+        The CRC-32 of bank ``crc_addr``'s last good commit (0 before the first), the cycle
+        after (a two-word block RAM: for ``STATUS``).
     store_addr : In(word address bits); store_data : Out(8 lanes)
         The active bank's word ``store_addr``, one cycle later.
     feat_addr : In(feature address bits); feat_data : Out(8)
@@ -118,7 +120,7 @@ class ModelStore(wiring.Component):
             "model_valid": Out(1),
             "k": Out(8),
             "bank_state": Out(data.ArrayLayout(8, 2)),
-            "bank_crc": Out(data.ArrayLayout(32, 2)),
+            "crc_addr": In(1), "crc_data": Out(32),
             "store_addr": In(self.store_aw),
             "store_data": Out(8 * limits.lanes),
             "feat_addr": In(self.feat_aw),
@@ -146,7 +148,13 @@ class ModelStore(wiring.Component):
         # each bank's state (2 bits, shown zero-extended) and the CRC-32 of its last good
         # commit (written by the commit only)
         state = Array([Signal(2, name="state0"), Signal(2, name="state1")])
-        bcrc = Array([self.bank_crc[0], self.bank_crc[1]])
+        # (block RAM: 64 flip-flops would take an iCE40 logic cell each)
+        m.submodules.crcmem = crcmem = Memory(shape=32, depth=2, init=[0, 0],
+                                              attrs={"ram_style": "block"})
+        crc_w = crcmem.write_port()
+        crc_r = crcmem.read_port()
+        m.d.comb += [crc_r.addr.eq(self.crc_addr), self.crc_data.eq(crc_r.data),
+                     crc_w.addr.eq(ubank), crc_w.data.eq(crc.crc)]
         m.d.comb += [self.bank_state[0].eq(state[0]), self.bank_state[1].eq(state[1])]
         bank_k = Array([Signal(8, name="bank_k0"), Signal(8, name="bank_k1")])
         hdr_k = Signal(8)               # K of the header being uploaded
@@ -270,8 +278,9 @@ class ModelStore(wiring.Component):
                         m.d.sync += state[ubank].eq(BANK_EMPTY)
                         finish(StoreError.IMAGE_CRC)
                     with m.Else():
-                        m.d.sync += [state[ubank].eq(BANK_VALID), bcrc[ubank].eq(crc.crc),
-                                     bank_k[ubank].eq(hdr_k), active.eq(ubank)]
+                        m.d.sync += [state[ubank].eq(BANK_VALID), bank_k[ubank].eq(hdr_k),
+                                     active.eq(ubank)]
+                        m.d.comb += crc_w.en.eq(1)
                         finish(StoreError.NONE)
 
             # copy payload bytes idx..length-1 (a store in SPRAM is the core's while it
