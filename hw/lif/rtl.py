@@ -73,7 +73,7 @@ samples; per layer ``spikes``, ``synops`` (``n_out`` per non-zero active entry) 
 from __future__ import annotations
 
 import numpy as np
-from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -293,8 +293,9 @@ class LIFNetwork(wiring.Component):
         if not external:
             m.submodules.wmem = wmem = WeightRAM(lanes=lanes, weight_width=geo.weight_width,
                                                  depth=geo.weight_words, kind=self.weight_ram)
-        m.submodules.bmem = bmem = Memory(shape=unsigned(lanes * BIAS.width),
-                                          depth=self.bias_banks * geo.group_words, init=[])
+        m.submodules.bmem = bmem = Memory(
+            shape=unsigned(lanes * BIAS.width), init=[],
+            depth=geo.group_words if self.bias_banks == 1 else 2 << geo.group_addr_width)
         m.submodules.smem = smem = Memory(shape=unsigned(lanes * geo.state_width),
                                           depth=geo.group_words, init=[])
         m.submodules.inmem = inmem = Memory(shape=unsigned(geo.idx_width + ACT.width),
@@ -316,10 +317,10 @@ class LIFNetwork(wiring.Component):
         if not external:
             m.d.comb += [wmem.w_addr.eq(config.w_addr), wmem.w_data.eq(config.w_data),
                          wmem.w_en.eq(config.w_en)]
-        def bias_addr(a):           # the group's word in bias set bias_bank
+        def bias_addr(a):           # the group's word in bias set bias_bank (the top bit)
             if self.bias_banks == 1:
                 return a
-            return Mux(self.bias_bank, a + geo.group_words, a)
+            return Cat(a[:geo.group_addr_width], self.bias_bank)
         m.d.comb += [b_wr.addr.eq(bias_addr(config.b_addr)), b_wr.data.eq(config.b_data),
                      b_wr.en.eq(config.b_en)]
 
