@@ -174,7 +174,8 @@ def test_verify_system_switch():
     a, b = model(1, delta=2.0), model(2, delta=-1.5, reset="zero")   # b: zero reset
     rep = verify_system([a, b], [codes(5, 8), codes(6, 8)], samples=8, lanes=2,
                         code_format=SMALL_CODE)
-    assert rep["mismatches"] == 0 and rep["compared"] == 21 and rep["mode_switches"] == 2
+    assert rep["mismatches"] == 0 and rep["compared"] == 35 and rep["mode_switches"] == 4
+    assert rep["select_switches"] == 3 and rep["interrupted_uploads"] == 1
 
 
 def test_top_parameter_validation():
