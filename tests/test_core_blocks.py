@@ -280,13 +280,31 @@ def test_results_record_reads_back_the_packed_record(n_layers, n_last):
 # the core behind a scripted command engine
 # --------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("table", [True, False])
-def test_core_classifies_like_the_golden_model(table):
+def _flip_a_weight_that_matters(image, store, samples):
+    """``store`` with the sign bit of the first byte of layer 1's weight words whose flip
+    changes a golden record of ``samples`` (found on the golden model, then planted in
+    the bytes the core reads)."""
+    at = parse_image(image).header.weights_at()[0]
+    for a in range(at, len(store)):
+        bad = bytearray(image)
+        bad[a] ^= 0x80
+        if any(golden_results(parse_image(bytes(bad), check_table=False), c)
+               != golden_results(parse_image(image, check_table=False), c)
+               for c in samples):
+            return store[:a] + bytes([store[a] ^ 0x80]) + store[a + 1:]
+    raise AssertionError("no weight bit changes these samples")
+
+
+@pytest.mark.parametrize("table, flip", [(True, False), (False, False), (False, True)],
+                         ids=["table", "integrating", "flipped-weight-bit"])
+def test_core_classifies_like_the_golden_model(table, flip):
     """As the engine drives it: (a table core: the image's table into table bank 1, then
     bank 1 served), ``load``, then ``start`` per sample; ``ready`` comes back, the
     record read through ``res_*`` equals the golden results (cycles aside) and its
     cycles count is positive.  The store holds the image in words of two bytes, and the
-    network reads its weights there."""
+    network reads its weights there.  ``flipped-weight-bit``: a fault planted in the
+    store (the sign bit of a layer-1 weight that matters, where the image put it) makes
+    the records differ from the golden ones: the network does read the bank."""
     config = EncoderConfig(system="mixed", delta=2.0, tmax=0.02, dt=0.01, samples=2) \
         if table else CONFIG
     lanes = 2
@@ -294,11 +312,13 @@ def test_core_classifies_like_the_golden_model(table):
     _, image = _image(7, config, table=table, lanes=lanes)
     parsed = parse_image(image)
     store = image[:parsed.header.model_len()]
-    words = [int.from_bytes(store[a:a + lanes], "little") for a in range(0, len(store), lanes)]
     rng = np.random.default_rng(1)
     lo, hi = (CODE.min_int, CODE.max_int) if table else (SMALL_CODE.min_int,
                                                         SMALL_CODE.max_int)
     samples = [[int(c) for c in rng.integers(lo, hi + 1, size=K)] for _ in range(2)]
+    if flip:        # (the samples first: the planted bit is one that changes them)
+        store = _flip_a_weight_that_matters(image, store, samples)
+    words = [int.from_bytes(store[a:a + lanes], "little") for a in range(0, len(store), lanes)]
     records = []
 
     async def bench(ctx):
@@ -356,7 +376,7 @@ def test_core_classifies_like_the_golden_model(table):
             await wait(bus.ready, 100)
 
     _simulate(dut, bench)
-    for rec, codes in zip(records, samples):
-        got = Results.unpack(rec)
-        assert got.cycles > 0
-        assert got._replace(cycles=0) == golden_results(parsed, codes)
+    same = [Results.unpack(rec)._replace(cycles=0) == golden_results(parsed, codes)
+            for rec, codes in zip(records, samples)]
+    assert all(Results.unpack(rec).cycles > 0 for rec in records)
+    assert all(same) if not flip else not all(same), same
