@@ -119,7 +119,7 @@ def measure(board: str, *, switches: int = 4) -> dict:
     t0 = time.perf_counter()
     sim.run()
     wall = time.perf_counter() - t0
-    clock = spec.clock_mhz or spec.platform.default_clk_frequency / 1e6
+    clock = spec.clock_mhz or spec.platform().default_clk_frequency / 1e6
     worst = max(s["cycles_to_ready"] for s in got)
     out = {"board": board, "core": "table" if limits.table else "integrating",
            "lanes": limits.lanes, "topology": [3 * limits.max_features, *limits.max_sizes],
