@@ -33,10 +33,11 @@ class CommandEngine(wiring.Component):
     of its reply is discarded and counted (``STATUS`` ``lost``), as is every byte the UART
     overran; every framing error is counted, wherever it happens.  A frame is executed
     only after its CRC-16 checked; the model store
-    holds two banks of ``bank_bytes`` (uploads go to the shadow bank, ``IMAGE_COMMIT``
-    flips the active bank only after a complete image with the right CRC-32; with
+    holds two banks of ``bank_bytes``, two resident models (an upload goes into the bank
+    its ``IMAGE_BEGIN`` names, never the one served; ``IMAGE_COMMIT`` serves it only after
+    a complete image with the right CRC-32, ``SELECT`` serves a valid one; with
     ``Limits.table`` the image's table block goes, word by word, to the core's ``tw_*``
-    port instead).
+    port, into that bank's table, instead).
 
     Parameters (keyword-only)
     -------------------------
