@@ -8,10 +8,12 @@ period constraint amaranth-boards already emits; :class:`BoardTop` may tighten i
 (``clock_mhz``) to ask nextpnr for more margin than the oscillator needs.
 
 ``default_limits(board)`` is the network size the board holds by default: on the UP5K
-the LIF weights, the encoder's trajectory table (two banks, uploaded with the image: no
-integrator) and the model store (two banks) go to the four SPRAMs, and a PLL makes the
-24 MHz clock from the 12 MHz oscillator; on the ECP5-85F everything is block RAM and the
-25 MHz oscillator clocks the design.
+the model store (two banks, two resident models; the LIF network reads its weights
+there) and the encoder's trajectory table (two banks, uploaded with the image: no
+integrator) go to three of the four SPRAMs, and a PLL makes the 24 MHz clock from the
+12 MHz oscillator; on the ECP5-85F everything is block RAM and the 25 MHz oscillator
+clocks the design.  ``BoardSpec.weight_ram`` is where a LIF network built alone keeps its
+weights (the accelerator keeps them in the store).
 """
 
 from __future__ import annotations
@@ -180,7 +182,7 @@ class BoardTop(Elaboratable):
             self.limits = replace(self.limits, core=0)
         self.top = DynalignTop(limits=self.limits,
                                divisor=baud_divisor(clk_freq=round(clk), baud=baud),
-                               weight_ram=spec.weight_ram, core=core)
+                               core=core)
 
     def elaborate(self, platform):
         m = Module()

@@ -12,21 +12,31 @@
 :class:`LIFCore` implements :class:`dynalign.hw.engine.CoreSignature` with three blocks
 (:mod:`dynalign.hw.core`) around the encoder and the network:
 
-* ``load`` (after ``IMAGE_COMMIT`` / ``WRITE_ENCODER``): the loader
+* the weights stay where they were uploaded: the LIF network
+  (``weight_ram="external"``) reads its weight words from the active bank of the model
+  store through the core's store port (words of ``lanes`` bytes, the image laid out in
+  them), and the loader reads the same port a byte at a time while it loads.
+* ``load`` (after ``IMAGE_COMMIT``, ``SELECT`` / ``WRITE_ENCODER``): the loader
   (:class:`dynalign.hw.core.loader.ImageLoader`) streams the active bank of the store
   (image layout of :mod:`dynalign.hw.wire`; each field shifted into one 32-bit
   register, the layer blocks read in order, each layer's ``n_out`` from the header when
   its block starts) and writes the LIF network's globals, the encoder registers
   (:class:`dynalign.hw.encoder.regs.Reg`; coefficient slot ``j`` of the image's encoder
   block -> ``COEF0 + j``), starts the encoder's
-  table refill, then writes the rest of the LIF configuration exactly as
-  :func:`dynalign.hw.lif.rtl.config_writes` does (per-layer fields with the layout of
-  :class:`dynalign.hw.lif.rtl.NetworkLayout`, biases, every weight).  The *table core*
+  table refill, then writes the rest of the LIF configuration as
+  :func:`dynalign.hw.lif.rtl.config_writes` does with ``wbase`` = each layer's weight
+  words in the store (per-layer fields, biases into the bias set of the active bank; a
+  ``SELECT`` writes no bias: the network holds both banks' biases, ``bias_banks=2``), and
+  no weight.  The *table core*
   (``Limits.table``) has no integrator: its encoder is a
   :class:`dynalign.hw.encoder.server.TableServer`; the engine has already written the
-  image's table block into its shadow table bank (``tw_*``), so the loader sets only
-  ``T`` and ``K`` and the refill strobe commits the table of the now active bank.  The
-  core is ``ready`` again when the encoder's refill is done.  An image whose encoder T
+  image's table block into the table bank of the upload's store bank (``tw_*``, two
+  tables resident), so the loader sets only ``T`` and ``K`` and the refill strobe
+  commits the table of the now active bank (a ``SELECT`` costs no table work).  The
+  integrating core has one table: every model change, ``SELECT`` included, rebuilds it
+  (the choice of this design; two tables would make its ``SELECT`` as cheap as the table
+  core's, at the block RAM of a second table).  The core is ``ready`` again when the
+  encoder's refill is done.  An image whose encoder T
   differs from the header's T is marked bad: ``RUN`` then answers at once with
   ``FLAG_CORE_ERROR`` (and zero counts) instead of starting a network that would wait
   for samples forever.
@@ -46,7 +56,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Signal
+from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -90,12 +100,12 @@ class LIFCore(wiring.Component):
     code_format : QFormat    encoder code format (default CODE; narrower for small sims;
         a table core must use CODE: the table block has a row per CODE code)
     weight_width : int   stored weight bits (default WEIGHT.width)
-    weight_ram : "memory" or "spram"
+
+    The weights have no memory of their own: the network reads them in the model store.
     """
 
     def __init__(self, *, limits: Limits, store_addr_width: int, feat_addr_width: int,
-                 table_addr_width: int = 1, code_format=CODE, weight_width=WEIGHT.width,
-                 weight_ram="memory"):
+                 table_addr_width: int = 1, code_format=CODE, weight_width=WEIGHT.width):
         if not isinstance(limits, Limits):
             raise TypeError(f"limits must be a Limits, not {limits!r}")
         if limits.table and code_format != CODE:
@@ -104,17 +114,20 @@ class LIFCore(wiring.Component):
         self.limits = limits
         self.table = limits.table
         lanes = limits.lanes
+        if lanes & (lanes - 1):
+            raise ValueError(f"lanes must be a power of two, not {lanes}")
         sizes = list(limits.max_sizes)
         max_in = 3 * limits.max_features
-        dims_in = [max_in] + sizes[:-1]
-        self.weight_words = sum(_ceil_div(o, lanes) * i for i, o in zip(dims_in, sizes))
+        # the weights stay in the store bank they were uploaded into: the network reads
+        # its weight words there (word addresses of one bank)
+        self.weight_words = _ceil_div(limits.bank_bytes, lanes)
         self.group_words = sum(_ceil_div(o, lanes) for o in sizes)
         self.lif = LIFNetwork(lanes=lanes, max_layers=limits.max_layers,
                               max_neurons=max(sizes), max_inputs=max_in,
                               weight_words=self.weight_words, group_words=self.group_words,
-                              weight_width=weight_width, weight_ram=weight_ram,
+                              weight_width=weight_width, weight_ram="external",
                               max_steps=limits.max_samples, count_synops=False,
-                              count_cycles=False)
+                              count_cycles=False, bias_banks=2)
         if self.table:
             self.enc = TableServer(max_T=limits.max_samples,
                                    max_features=limits.max_features, code_format=code_format,
@@ -124,7 +137,9 @@ class LIFCore(wiring.Component):
                                          max_features=limits.max_features, lanes=1,
                                          code_format=code_format)
         self.code_format = code_format
-        self.layout = CoreLayout(limits=limits, store_addr_width=store_addr_width,
+        self.lane_bits = lanes.bit_length() - 1
+        self.layout = CoreLayout(limits=limits,
+                                 store_addr_width=store_addr_width + self.lane_bits,
                                  feat_addr_width=feat_addr_width,
                                  code_width=code_format.width, max_inputs=max_in,
                                  max_neurons=max(sizes), weight_words=self.weight_words,
@@ -132,11 +147,13 @@ class LIFCore(wiring.Component):
                                  cls_width=self.lif.cls_width)
         super().__init__({"bus": Out(CoreSignature(store_addr_width=store_addr_width,
                                                    feat_addr_width=feat_addr_width,
-                                                   table_addr_width=table_addr_width))})
+                                                   table_addr_width=table_addr_width,
+                                                   lanes=lanes))})
 
     def elaborate(self, platform):
         m = Module()
         bus = self.bus
+        lb = self.lane_bits
         m.submodules.lif = lif = self.lif
         m.submodules.enc = enc = self.enc
         m.submodules.loader = loader = ImageLoader(layout=self.layout)
@@ -152,6 +169,7 @@ class LIFCore(wiring.Component):
             # a sample's word address is Cat(row, 3 t + c), a flag's is the row
             cw = CODE.width
             m.d.comb += [enc.bank.eq(bus.bank), enc.tw_en.eq(bus.tw_en),
+                         enc.tw_bank.eq(bus.tw_bank),
                          enc.tw_flag.eq(bus.tw_is_flag),
                          enc.tw_code.eq(bus.tw_addr[:cw] ^ (1 << (cw - 1))),
                          enc.tw_index.eq(bus.tw_addr[cw:]),
@@ -163,13 +181,23 @@ class LIFCore(wiring.Component):
         idle = Signal()
         m.d.comb += [idle.eq(loader.idle & run.idle),
                      bus.ready.eq(idle & ~enc_busy),
-                     loader.load.eq(idle & bus.load),
+                     loader.load.eq(idle & bus.load), loader.select.eq(bus.select),
                      run.start.eq(idle & ~bus.load & bus.start)]
+
+        # the store's read port: the loader's bytes while it loads, else the network's
+        # weight words (it reads them only while it runs)
+        lane = Signal(max(lb, 1))           # the lane of the byte the loader reads
+        if lb:
+            m.d.sync += lane.eq(loader.store_addr[:lb])
+        m.d.comb += [bus.store_addr.eq(Mux(loader.idle, lif.w_addr,
+                                           loader.store_addr[lb:])),
+                     loader.store_data.eq(bus.store_data.word_select(lane, 8) if lb
+                                          else bus.store_data),
+                     lif.w_data.eq(bus.store_data)]
 
         # loader: store -> LIF configuration, encoder registers
         wiring.connect(m, loader.cfg, lif.cfg)
-        m.d.comb += [bus.store_addr.eq(loader.store_addr), loader.store_data.eq(bus.store_data),
-                     loader.enc_busy.eq(enc_busy),
+        m.d.comb += [lif.bias_bank.eq(bus.bank), loader.enc_busy.eq(enc_busy),
                      enc.reg_we.eq(loader.reg_we), enc.reg_addr.eq(loader.reg_addr),
                      enc.reg_data.eq(loader.reg_data), enc.refill.eq(loader.refill)]
 
@@ -207,7 +235,7 @@ class DynalignTop(wiring.Component):
     timeout_cycles : int
         Frame timeout (default: 64 bit times, ~6 bytes of silence).
     core : "lif" or "stub"
-    code_format, weight_width, weight_ram : passed to :class:`LIFCore`.
+    code_format, weight_width : passed to :class:`LIFCore`.
     store_ram : passed to :class:`dynalign.hw.engine.CommandEngine` (the model store).
 
     ``limits.core`` picks the core: :data:`~dynalign.hw.wire.CORE_LIF` (on-chip integrator)
@@ -216,7 +244,7 @@ class DynalignTop(wiring.Component):
 
     def __init__(self, *, limits: Limits, divisor: int, timeout_cycles: int | None = None,
                  core: str = "lif", code_format=CODE, weight_width=WEIGHT.width,
-                 weight_ram="memory", store_ram="auto"):
+                 store_ram="auto"):
         if core not in ("lif", "stub"):
             raise ValueError(f"core must be 'lif' or 'stub', not {core!r}")
         if timeout_cycles is None:
@@ -232,12 +260,11 @@ class DynalignTop(wiring.Component):
             self.core = LIFCore(limits=limits, store_addr_width=self.engine.store_aw,
                                 feat_addr_width=self.engine.feat_aw,
                                 table_addr_width=self.engine.table_aw,
-                                code_format=code_format, weight_width=weight_width,
-                                weight_ram=weight_ram)
+                                code_format=code_format, weight_width=weight_width)
         else:
             self.core = StubCore(store_addr_width=self.engine.store_aw,
                                  feat_addr_width=self.engine.feat_aw,
-                                 table_addr_width=self.engine.table_aw)
+                                 table_addr_width=self.engine.table_aw, lanes=limits.lanes)
         self.limits = limits
         self.divisor = divisor
         super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1)})

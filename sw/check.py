@@ -2,8 +2,8 @@
 
 Over any :class:`dynalign.sw.driver.Device` (pyserial to a board or to the virtual
 board, or a test's transport): upload model A, classify its samples; with a second
-model B switch to B and classify its samples, then back to A and classify A's first
-samples again.  Every results record is compared with ``==`` to the golden model's
+model B upload B into the other store bank and classify its samples, then ``SELECT``
+A's bank again (no upload: both are resident) and classify A's first samples again.  Every results record is compared with ``==`` to the golden model's
 (:func:`dynalign.hw.wire.golden_records` on the uploaded integers, for the device's own
 limits -- its lanes and core -- so ``cycles`` is compared too): class, flags, cycles,
 spikes and saturations per layer and every output spike count.
@@ -45,10 +45,21 @@ class CheckModel:
     labels: np.ndarray | None = None
 
 
-async def load_model(dev: Device, image: bytes) -> None:
-    """Make ``image`` the model the device serves.  Today: an upload (the previous
-    model serves until the commit); the one place that switches models."""
-    await dev.upload(image)
+async def load_model(dev: Device, image: bytes, *, resident: dict) -> str:
+    """Make ``image`` the model the device serves; the one place that switches models.
+    A model this check uploaded earlier is still resident in its store bank (the device
+    keeps two): ``SELECT`` that bank; any other is uploaded into the bank not being
+    served (the served model keeps running until the commit).  ``resident`` maps an
+    image to its bank and is updated; returns ``"select"`` or ``"upload"``."""
+    key = bytes(image)
+    if key in resident:
+        await dev.select(resident[key])
+        return "select"
+    bank = await dev.upload(image)
+    for k in [k for k, b in resident.items() if b == bank]:
+        del resident[k]                                 # overwritten by this upload
+    resident[key] = bank
+    return "upload"
 
 
 async def _classify_all(dev: Device, codes) -> list:
@@ -82,11 +93,13 @@ async def check_device(dev: Device, models: list[CheckModel], *, samples: int | 
             "labelled": 0, "cycles": []} for m in models]
     first = None
     busy_s, inferences, switches = 0.0, 0, 0
+    how = {"upload": 0, "select": 0}
+    resident: dict = {}
     wall0 = time.perf_counter()
     for step, (which, n) in enumerate(schedule):
         m, rep = models[which], per[which]
         if upload or step:
-            await load_model(dev, m.image)
+            how[await load_model(dev, m.image, resident=resident)] += 1
             switches += step > 0
         t0 = time.perf_counter()
         got = await _classify_all(dev, m.codes[:n])
@@ -119,6 +132,7 @@ async def check_device(dev: Device, models: list[CheckModel], *, samples: int | 
     report = {"compared": sum(r["compared"] for r in out_models),
               "mismatches": sum(r["mismatches"] for r in out_models),
               "models": out_models, "mode_switches": switches,
+              "uploads": how["upload"], "selects": how["select"],
               "inferences_per_s": inferences / busy_s if busy_s > 0 else None,
               "wall_s": round(wall, 3), "bytes_sent": dev.bytes_sent,
               "bytes_received": dev.bytes_received,

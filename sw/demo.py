@@ -12,9 +12,11 @@ Four stages, each printed as it finishes and gathered in ``OUT/report.json``:
    penalty and a coarser input shift), exported to ``OUT/runs/{expansive,dissipative}`` and
    scored on the test split: golden accuracy (what the hardware computes), float and MLP
    accuracy, torch/golden agreement, spikes and SynOps per inference.
-3. **verify** -- both weight images uploaded through the simulated UART into the
-   Verilated top level, switching expansive -> dissipative -> expansive on one design
-   (:func:`dynalign.sw.verify_system.verify_system`); every result record compared with ``==`` to
+3. **verify** -- both weight images uploaded once through the simulated UART into the
+   Verilated top level, one per bank, then switched expansive -> dissipative ->
+   expansive with ``SELECT`` (no re-upload), and an upload into the idle bank interrupted
+   while the other serves (:func:`dynalign.sw.verify_system.verify_system`); every
+   result record compared with ``==`` to
    the golden model, its ``cycles`` to the whole-device cycle model
    (:mod:`dynalign.hw.core.cycles`); device cycles per inference per mode, and the
    model's over the whole test split.
@@ -137,9 +139,10 @@ def stage_verify(out: Path, samples: int, lanes: int, table: bool = False) -> di
         img, c, _ = run_codes(out / "runs" / mode)
         images.append(img)
         codes.append(c)
-    print(f"[verify] Verilated top level: upload expansive, run {samples}; upload "
-          f"dissipative, run {samples}; upload expansive again, run "
-          f"{min(samples, 5)} (lanes {lanes}{', table core' if table else ''})", flush=True)
+    print(f"[verify] Verilated top level: upload expansive (bank 0), run {samples}; "
+          f"upload dissipative (bank 1), run {samples}; SELECT expansive, dissipative, "
+          f"expansive, run {min(samples, 5)} each; an upload into the idle bank "
+          f"interrupted (lanes {lanes}{', table core' if table else ''})", flush=True)
     rep = verify_system(images, codes, samples=samples, lanes=lanes,
                         build_root=out / "sim_build", table=table)
     cyc = dict(zip(MODES, rep["cycles_per_inference_by_model"], strict=True))
@@ -151,7 +154,8 @@ def stage_verify(out: Path, samples: int, lanes: int, table: bool = False) -> di
              for m, im, c in zip(MODES, images, codes, strict=True)}
     rep["model_cycles_test_split_by_mode"] = split
     print(f"  compared {rep['compared']} inferences, mismatches {rep['mismatches']}, "
-          f"mode switches {rep['mode_switches']}, UART bytes {rep['uart_bytes']}; "
+          f"mode switches {rep['mode_switches']} ({rep['select_switches']} by SELECT), "
+          f"UART bytes {rep['uart_bytes']}; "
           "device cycles per inference (each equal to the cycle model's): "
           + ", ".join(f"{m} {c:.0f}" for m, c in cyc.items())
           + "; the cycle model over the whole test split: "

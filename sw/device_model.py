@@ -29,6 +29,9 @@ from dynalign.hw.encoder.ref import check_codes, ref_trajectory_table
 from dynalign.hw.formats import CODE
 from dynalign.hw.lif.ref import ref_network
 from dynalign.hw.wire import (
+    BANK_EMPTY,
+    BANK_UPLOADING,
+    BANK_VALID,
     ENCODER_LEN,
     ENCODER_OFFSET,
     ERROR,
@@ -36,7 +39,6 @@ from dynalign.hw.wire import (
     FLAG_MEM_SAT,
     HEADER_AT,
     IMAGE_HEADER_LEN,
-    LAYER_HEADER,
     LAYERS_OFFSET,
     REPLY,
     RESULT_FIXED,
@@ -51,6 +53,7 @@ from dynalign.hw.wire import (
     crc16,
     device_cycles,
     encode_frame,
+    layer_block,
     parse_image,
     payload_length_ok,
     table_len,
@@ -60,14 +63,16 @@ __all__ = ["DeviceModel", "StubCoreModel", "GoldenCore", "golden_core", "stub_re
 
 def stub_result(store: bytes, codes: list[int]) -> bytes:
     """The stub core: ``acc = sum_j code_j * w_j`` (int32 wrap-around) with ``w_j`` the
-    int8 weights of neuron 0 of layer 1 for ``j < K``; class ``acc & 0xFF``, cycles
-    ``K + 2``, layer-1 "spikes" ``acc`` (as u32), no saturations, no output counts."""
+    int8 weights of neuron 0 of layer 1 for ``j < K`` (lane 0 of weight word ``j``); class
+    ``acc & 0xFF``, cycles ``K + 2``, layer-1 "spikes" ``acc`` (as u32), no saturations,
+    no output counts."""
     header = ImageHeader.unpack(store[:IMAGE_HEADER_LEN])
     k = header.n_features
-    w0 = LAYERS_OFFSET + LAYER_HEADER.size + 2 * header.sizes[0]
+    lanes = max(header.lanes, 1)
+    w0, _ = layer_block(LAYERS_OFFSET, 3 * k, header.sizes[0], lanes)
     acc = 0
     for j in range(k):
-        w = store[w0 + j]
+        w = store[w0 + lanes * j]
         w = w - 256 if w >= 128 else w
         c = codes[j] if j < len(codes) else 0
         acc += w * c
@@ -163,8 +168,11 @@ class DeviceModel:
         tlen = table_len(limits.max_samples) if limits.table else 0
         self.tables = [bytearray(tlen), bytearray(tlen)]
         self.table_start = 0            # image offset of the table block being uploaded
-        self.active = 0
-        self.model_valid = False
+        self.active = 0                 # the bank served
+        self.model_valid = False        # == bank_state[active] == BANK_VALID
+        self.bank_state = [BANK_EMPTY, BANK_EMPTY]
+        self.bank_crc = [0, 0]
+        self.upload_bank = 0            # the bank the open (or last) upload went into
         self.upload_open = False
         self.ptr = 0
         self.total_len = 0
@@ -302,7 +310,7 @@ class DeviceModel:
         c = self.counters
         return None, STATUS.pack(int(self.model_valid), int(self.upload_open), self.active,
                                  self.last_error, c["framing"], c["crc"], c["timeout"],
-                                 c["dropped"], c["lost"])
+                                 c["dropped"], c["lost"], *self.bank_state, *self.bank_crc)
 
     def _load(self):
         table = self.tables[self.active] if self.limits.table else None
@@ -318,15 +326,34 @@ class DeviceModel:
         self.result_valid = False
         return None, b""
 
+    def _close_upload(self, state):
+        """An open upload ends: its bank becomes ``state``."""
+        if self.upload_open:
+            self.bank_state[self.upload_bank] = state
+        self.upload_open = False
+
     def _cmd_image_begin(self, p):
+        """Header bytes 0..31, then the bank.  A bank other than 0 / 1
+        (:attr:`Err.NO_BANK`) or the bank being served (:attr:`Err.BANK_SERVED`) is
+        refused before anything changes; else an open upload is abandoned (its bank
+        empty), the header goes into the named bank (now empty) and, admitted, opens the
+        upload (the bank uploading)."""
+        bank = p[IMAGE_HEADER_LEN]
+        if bank > 1:
+            return Err.NO_BANK, b""
+        if self.model_valid and bank == self.active:
+            return Err.BANK_SERVED, b""
+        p = p[:IMAGE_HEADER_LEN]
         header = ImageHeader.unpack(p)
-        shadow = self.banks[self.active ^ 1]
-        shadow[:IMAGE_HEADER_LEN] = p
+        self._close_upload(BANK_EMPTY)
+        self.upload_bank = bank
+        self.bank_state[bank] = BANK_EMPTY
+        self.banks[bank][:IMAGE_HEADER_LEN] = p
         err = self.limits.check_header(header)
         if err is not None:
-            self.upload_open = False
             return err, b""
         self.upload_open = True
+        self.bank_state[bank] = BANK_UPLOADING
         self.total_len = header.total_len
         self.table_start = header.total_len - header.table_len()
         self.ptr = IMAGE_HEADER_LEN
@@ -344,9 +371,9 @@ class DeviceModel:
             return Err.OVERFLOW, b""
         for b in data:              # bytes before the table block -> store, then table
             if self.ptr < self.table_start:
-                self.banks[self.active ^ 1][self.ptr] = b
+                self.banks[self.upload_bank][self.ptr] = b
             else:
-                self.tables[self.active ^ 1][self.ptr - self.table_start] = b
+                self.tables[self.upload_bank][self.ptr - self.table_start] = b
             self.ptr += 1
         self.crc = zlib.crc32(data, self.crc)
         return None, b""
@@ -354,17 +381,35 @@ class DeviceModel:
     def _cmd_image_commit(self, p):
         if not self.upload_open:
             return Err.NO_UPLOAD, b""
-        self.upload_open = False
         if self.ptr != self.total_len:
+            self._close_upload(BANK_EMPTY)
             return Err.INCOMPLETE, b""
         if int.from_bytes(p, "little") != self.crc & 0xFFFFFFFF:
+            self._close_upload(BANK_EMPTY)
             return Err.IMAGE_CRC, b""
-        self.active ^= 1
+        self._close_upload(BANK_VALID)
+        self.bank_crc[self.upload_bank] = self.crc & 0xFFFFFFFF
+        return None, self._serve(self.upload_bank)
+
+    def _serve(self, bank) -> bytes:
+        """Serve ``bank`` (valid): the core loads it; the reply payload ``[bank]``."""
+        self.active = bank
         self.model_valid = True
         self.result_valid = False
-        self.k = self.banks[self.active][HEADER_AT["k"]]
+        self.k = self.banks[bank][HEADER_AT["k"]]
         self._load()
-        return None, bytes([self.active])
+        return bytes([bank])
+
+    def _cmd_select(self, p):
+        """Serve bank ``p[0]``: :attr:`Err.NO_BANK` unless 0 / 1, :attr:`Err.BANK_INVALID`
+        unless it holds a complete CRC-valid model (an upload into it is open or failed,
+        or it never had one)."""
+        bank = p[0]
+        if bank > 1:
+            return Err.NO_BANK, b""
+        if self.bank_state[bank] != BANK_VALID:
+            return Err.BANK_INVALID, b""
+        return None, self._serve(bank)
 
     def _cmd_features(self, p):
         if not self.model_valid:

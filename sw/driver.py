@@ -25,6 +25,7 @@ import serial
 from dynalign.hw.validate import check_int, positive_int
 from dynalign.hw.wire import (
     ENCODER_LEN,
+    PROTOCOL_VERSION,
     REPLY,
     RESULT_SUMMARY_LEN,
     Cmd,
@@ -146,24 +147,37 @@ class Device:
     # -- commands -------------------------------------------------------------------
     async def identify(self) -> Limits:
         self.limits, version = Limits.unpack(await self.request(Cmd.IDENTIFY))
-        if version != 1:
+        if version != PROTOCOL_VERSION:
             raise DeviceError(0, Cmd.IDENTIFY)
         return self.limits
 
     async def status(self) -> Status:
         return Status.unpack(await self.request(Cmd.STATUS))
 
-    async def upload(self, image: bytes) -> int:
-        """Upload a device image (:func:`dynalign.hw.wire.build_image`); returns the new
-        active bank.  The previous model keeps running until the commit succeeds.  The
-        image is sent as the device takes it (:func:`dynalign.hw.wire.image_for`: with the
-        trajectory table block for a device that serves an uploaded table)."""
+    async def upload(self, image: bytes, *, bank: int | None = None) -> int:
+        """Upload a device image (:func:`dynalign.hw.wire.build_image`) into store bank
+        ``bank`` (default: the bank not being served, from ``STATUS``); returns the bank
+        now served (the uploaded one).  The served model keeps running until the commit
+        succeeds; a failed upload leaves ``bank`` empty and the served one serving.  The
+        image is sent as the device takes it (:func:`dynalign.hw.wire.image_for`: its
+        weights in the device's lane words, with the trajectory table block for a device
+        that serves an uploaded table)."""
         limits = self.limits or await self.identify()
         image = image_for(image, limits)
-        bank = None
-        for cmd, payload in image_requests(image, max_payload=limits.max_payload):
-            bank = await self.request(cmd, payload)
-        return bank[0]
+        if bank is None:
+            st = await self.status()
+            bank = st.active_bank ^ 1 if st.model_valid else st.active_bank
+        reply = None
+        for cmd, payload in image_requests(image, max_payload=limits.max_payload, bank=bank):
+            reply = await self.request(cmd, payload)
+        return reply[0]
+
+    async def select(self, bank: int) -> int:
+        """Serve the model resident in store bank ``bank`` (``SELECT``; no upload);
+        returns the bank now served."""
+        if bank not in (0, 1):
+            raise ValueError(f"a device has banks 0 and 1, not {bank!r}")
+        return (await self.request(Cmd.SELECT, bytes([bank])))[0]
 
     async def write_encoder(self, block: bytes) -> None:
         if len(block) != ENCODER_LEN:

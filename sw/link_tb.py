@@ -4,7 +4,7 @@ pyserial.
 
 The test reads a job (JSON file named by ``DYNALIGN_TOP_JOB``, made by
 :func:`dynalign.sw.sim_link.run_ops`): the UART divisor and a list of operations
-(``identify``, ``status``, ``upload``, ``classify``, ``raw``), runs them through the
+(``identify``, ``status``, ``upload``, ``select``, ``classify``, ``raw``), runs them through the
 driver and writes one output per operation to ``DYNALIGN_TOP_RESULT``.  Comparison with
 the golden model happens in the caller (pytest, ``dynalign verify system``).
 """
@@ -51,7 +51,9 @@ async def top_job(dut):
                 st = await dev.status()
                 res["status"] = st.__dict__
             elif kind == "upload":
-                res["bank"] = await dev.upload(bytes.fromhex(op["image"]))
+                res["bank"] = await dev.upload(bytes.fromhex(op["image"]), bank=op.get("bank"))
+            elif kind == "select":
+                res["bank"] = await dev.select(op["bank"])
             elif kind == "classify":
                 r = await dev.classify(op["codes"])
                 res["results"] = r.pack().hex()

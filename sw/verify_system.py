@@ -8,9 +8,14 @@ golden model (:func:`dynalign.hw.wire.golden_results`: golden encoder on the upl
 golden LIF network) with ``==`` on every field: class, flags, the device's ``cycles``
 (against the whole-device cycle model, :func:`dynalign.hw.core.cycles.ref_device_cycles`,
 for the simulated lanes and core), spikes and saturations per layer and every output
-spike count.  With ``--switch RUN2`` the same bitstream is switched at run time: upload
-A, run; upload B, run; upload A again, run the first samples again.  ``--samples all``
-runs every sample of the test split (of each model).
+spike count.  With ``--switch RUN2`` the same bitstream holds both models and is switched
+at run time with ``SELECT``: upload A (bank 0), run; upload B (bank 1), run; then
+``SELECT`` A, B, A, each running the first samples again (no re-upload); then an upload
+into the idle bank (B's) is interrupted half-way -- A keeps serving while it is open and
+after its aborted commit (``INCOMPLETE``), and a ``SELECT`` of the aborted bank is refused
+(``BANK_INVALID``).  ``--samples all`` runs every sample of the test split (of each
+model).  ``--board icebreaker|ulx3s`` simulates that board's bitstream configuration (its
+limits, core, lanes and store), so that the cycle counts are the board's.
 
 Prints ``{"compared", "mismatches", "cycles_per_inference", "uart_bytes",
 "mode_switches"}`` (plus per-model cycles).  ``cycles_per_inference`` is the device's
@@ -33,12 +38,24 @@ import time
 
 import numpy as np
 
-from dynalign.constraints.boards import limits_for_images
+from dynalign.constraints.boards import BOARDS, board_spec, default_limits, limits_for_images
 from dynalign.hw.formats import CODE
+from dynalign.hw.ram import has_spram
 from dynalign.hw.top import DynalignTop
 from dynalign.hw.uart import MIN_DIVISOR
 from dynalign.hw.validate import positive_int
-from dynalign.hw.wire import Limits, Results, golden_records, golden_results, parse_image
+from dynalign.hw.wire import (
+    ERROR,
+    Err,
+    Limits,
+    Results,
+    encode_frame,
+    golden_records,
+    golden_results,
+    image_for,
+    image_requests,
+    parse_image,
+)
 
 from .rundir import run_codes
 from .sim_link import run_ops
@@ -70,9 +87,27 @@ def predicted_cycles(image, codes, limits: Limits) -> np.ndarray:
                       dtype=np.int64)
 
 
+def board_top(board: str, images, *, divisor: int = MIN_DIVISOR) -> DynalignTop:
+    """The :class:`DynalignTop` of ``board``'s bitstream (its default limits, core, lanes
+    and model store; the UART at ``divisor``), after checking that every image fits it
+    (``ValueError``, one line in the user's terms, if not)."""
+    spec = board_spec(board)
+    limits = default_limits(board)
+    for im in images:
+        dev = parse_image(image_for(im, limits))
+        if limits.check_header(dev.header) is not None:
+            raise ValueError(f"the model {[3 * dev.n_features, *dev.header.sizes]} (T="
+                             f"{dev.header.samples}) does not fit the {board} bitstream "
+                             f"(at most {3 * limits.max_features} inputs, layers "
+                             f"{list(limits.max_sizes)}, T={limits.max_samples})")
+    store = "spram" if has_spram(spec.platform()) and 2 * limits.bank_bytes <= 32768 \
+        and limits.lanes <= 2 else "memory"
+    return DynalignTop(limits=limits, divisor=divisor, core="lif", store_ram=store)
+
+
 def verify_system(images: list[bytes], codes: list, *, samples: int | None, lanes: int = 4,
                   divisor: int = MIN_DIVISOR, code_format=None, build_root=None,
-                  table: bool = False, top=None) -> dict:
+                  table: bool = False, top=None, board: str | None = None) -> dict:
     """Run the upload / classify schedule on the Verilated top and compare with golden.
 
     ``images``: one or two device images; ``codes``: per image an (M, K) int array;
@@ -93,22 +128,46 @@ def verify_system(images: list[bytes], codes: list, *, samples: int | None, lane
     counts = [len(c) if samples is None else positive_int("samples", samples)
               for c in codes]
     parsed = [parse_image(im) for im in images]
+    if top is None and board is not None:
+        top = board_top(board, images, divisor=divisor)
     if top is None:
         limits = limits_for_images(parsed, lanes=lanes, table=table)
         top = DynalignTop(limits=limits, divisor=divisor, core="lif",
                           code_format=code_format or CODE)
     limits = top.limits
-    schedule = [(0, list(range(counts[0])))]
+    # (which model, how it comes: "upload" into its bank / "select" it, the samples)
+    schedule = [(0, "upload", list(range(counts[0])))]
     if len(images) == 2:
-        schedule += [(1, list(range(counts[1]))), (0, list(range(min(counts[0], 5))))]
-    ops, checks = [{"op": "identify"}], []
-    for which, idxs in schedule:
-        ops.append({"op": "upload", "image": images[which].hex()})
+        again = [list(range(min(counts[w], 5))) for w in (0, 1)]
+        schedule += [(1, "upload", list(range(counts[1]))), (0, "select", again[0]),
+                     (1, "select", again[1]), (0, "select", again[0])]
+    ops, checks, expect_err = [{"op": "identify"}], [], {}
+
+    def classify(which, idxs):
         for i in idxs:
             row = i % len(codes[which])            # more samples than rows: wrap around
             c = codes[which][row]
             ops.append({"op": "classify", "codes": [int(v) for v in c]})
             checks.append((len(ops) - 1, which, row, c))
+    for which, how, idxs in schedule:
+        if how == "upload":
+            ops.append({"op": "upload", "image": images[which].hex(), "bank": which})
+        else:
+            ops.append({"op": "select", "bank": which})
+        classify(which, idxs)
+    if len(images) == 2:
+        # an upload into the idle bank (1), interrupted: A (bank 0) serves throughout
+        reqs = image_requests(image_for(images[1], limits), max_payload=limits.max_payload,
+                              bank=1)
+        half = reqs[:max(2, len(reqs) // 2)]
+        for i, (cmd, payload) in enumerate(half):
+            ops.append({"op": "raw", "hex": encode_frame(cmd, payload, seq=i & 0xFF).hex()})
+        classify(0, again[0][:2])
+        ops.append({"op": "raw", "hex": encode_frame(*reqs[-1], seq=0xEE).hex()})
+        expect_err[len(ops) - 1] = "INCOMPLETE"
+        ops.append({"op": "select", "bank": 1})
+        expect_err[len(ops) - 1] = "BANK_INVALID"
+        classify(0, again[0][:2])
     # a RUN right after an upload waits for the encoder's table refill (37 M cycles for
     # 256 codes x 800 RK4 steps; none with table=True): allow 4000 x 50000 = 2e8 quiet
     # cycles per reply
@@ -140,11 +199,22 @@ def verify_system(images: list[bytes], codes: list, *, samples: int | None, lane
                               "got": got._asdict(), "expected": exp._asdict(),
                               "message": f"model {'AB'[which]} sample {i}: "
                                          + mismatch_message(got, exp)}
-    for op in out["ops"]:
-        if op["op"] == "upload" and "bank" not in op:
+    for n, op in enumerate(out["ops"]):
+        if n in expect_err:             # a refusal the schedule asked for
+            reply = op.get("reply") or {}
+            got = op.get("error") or (_error_name(reply) if reply else None)
+            if got != expect_err[n]:
+                mismatches += 1
+                first = first or {"message": f"step {n}: expected {expect_err[n]}, the "
+                                             f"device answered {got}"}
+        elif op["op"] in ("upload", "select") and "bank" not in op:
             mismatches += 1
             first = first or {"upload_error": op.get("error"),
-                              "message": f"upload failed ({op.get('error')})"}
+                              "message": f"{op['op']} failed ({op.get('error')})"}
+        elif op["op"] == "raw" and (op.get("reply") or {}).get("cmd") == 0xFF:
+            mismatches += 1
+            first = first or {"message": f"step {n}: the interrupted upload was refused "
+                                         f"early ({op['reply']})"}
     all_cycles = cycles[0] + cycles[1]
 
     def mean(v):
@@ -154,6 +224,9 @@ def verify_system(images: list[bytes], codes: list, *, samples: int | None, lane
               "cycles_per_inference": mean(all_cycles),
               "uart_bytes": out["bytes_sent"] + out["bytes_received"],
               "mode_switches": len(schedule) - 1,
+              "select_switches": sum(1 for _, how, _ in schedule if how == "select"),
+              "interrupted_uploads": 1 if len(images) == 2 else 0,
+              "board": board,
               "cycles_per_inference_by_model": [mean(cycles[w])
                                                 for w in range(len(images))],
               "model_cycles_per_inference_by_model": [mean(model_cycles[w])
@@ -168,11 +241,27 @@ def verify_system(images: list[bytes], codes: list, *, samples: int | None, lane
     return report
 
 
+def _error_name(reply: dict) -> str | None:
+    """The error name of a raw op's reply frame (``None`` unless an error reply)."""
+    if reply.get("cmd") != ERROR:
+        return None
+    code = int(reply["payload"][:2], 16)
+    try:
+        return Err(code).name
+    except ValueError:
+        return str(code)
+
+
 def register(sub):
     p = sub.add_parser("system", help="upload RUN through the simulated UART into the "
                                       "Verilated top level and compare with golden")
     p.add_argument("run", help="run directory (dynalign train --out) or a weight image")
-    p.add_argument("--switch", metavar="RUN2", help="second model: switch A -> B -> A")
+    p.add_argument("--switch", metavar="RUN2",
+                   help="second model: both resident, SELECT A -> B -> A, and an upload "
+                        "into the idle bank interrupted")
+    p.add_argument("--board", choices=sorted(BOARDS),
+                   help="simulate that board's bitstream (limits, core, lanes, store): "
+                        "the board's cycle counts")
     p.add_argument("--samples", type=_samples, default=20,
                    help="test samples per model, or 'all': the whole test split")
     p.add_argument("--lanes", type=int, default=4, help="LIF lanes of the simulated top")
@@ -214,7 +303,7 @@ def _main(args) -> int:
         images.append(img)
         codes.append(c)
     report = verify_system(images, codes, samples=args.samples, lanes=args.lanes,
-                           divisor=args.divisor, table=args.table)
+                           divisor=args.divisor, table=args.table, board=args.board)
     if args.json:
         print(json.dumps(report))
     else:

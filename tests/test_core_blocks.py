@@ -18,7 +18,13 @@ from dynalign.hw.encoder.regs import Reg, encoder_registers
 from dynalign.hw.engine import bank_addr_width, table_addr_width
 from dynalign.hw.formats import CODE, QFormat
 from dynalign.hw.lif.ref import random_network
-from dynalign.hw.lif.rtl import config_writes, rd_count_addr, rd_stat_addr
+from dynalign.hw.lif.rtl import (
+    REGION_BIAS,
+    REGION_SHIFT,
+    config_writes,
+    rd_count_addr,
+    rd_stat_addr,
+)
 from dynalign.hw.systems import EncoderConfig
 from dynalign.hw.top import LIFCore, lif_limits
 from dynalign.hw.wire import (
@@ -42,14 +48,16 @@ K = 3
 def _core(*, table=False, lanes=2, max_samples=5):
     limits = lif_limits(max_features=4, max_samples=max_samples, max_sizes=SIZES,
                         lanes=lanes, max_payload=128, table=table)
-    return LIFCore(limits=limits, store_addr_width=bank_addr_width(limits.bank_bytes),
+    words = -(-limits.bank_bytes // lanes)         # the store's words of lanes bytes
+    return LIFCore(limits=limits, store_addr_width=bank_addr_width(words),
                    feat_addr_width=2, table_addr_width=table_addr_width(max_samples),
                    code_format=CODE if table else SMALL_CODE)
 
 
-def _image(seed, config, *, table=False):
+def _image(seed, config, *, table=False, lanes=1):
     net = random_network(np.random.default_rng(seed), [3 * K, *SIZES], rate=0.3)
-    return net, build_image(network=net, encoder=config, n_features=K, table=table)
+    return net, build_image(network=net, encoder=config, n_features=K, table=table,
+                            lanes=lanes)
 
 
 def _simulate(dut, bench):
@@ -66,9 +74,10 @@ CONFIG = EncoderConfig(system="mixed", delta=2.0, tmax=0.04, dt=0.01, samples=5)
 # image loader
 # --------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("table, lanes, bad", [(False, 2, False), (True, 1, False),
-                                               (False, 4, True)])
-def test_loader_writes_the_image_configuration(table, lanes, bad):
+@pytest.mark.parametrize("table, lanes, bad, select", [
+    (False, 2, False, False), (True, 1, False, False), (False, 4, True, False),
+    (True, 1, False, True), (False, 4, False, True)])
+def test_loader_writes_the_image_configuration(table, lanes, bad, select):
     """The LIF writes are exactly ``config_writes`` (as a set: the loader goes layer by
     layer), the encoder writes ``encoder_registers`` (a table core: ``T`` and ``K``
     only), none while the encoder is busy, ``FEATURES`` last and then one ``refill``;
@@ -77,8 +86,9 @@ def test_loader_writes_the_image_configuration(table, lanes, bad):
     core = _core(table=table, lanes=lanes)
     config = EncoderConfig(system="lorenz", tmax=0.04, dt=0.01, samples=5) if lanes == 1 \
         else CONFIG
-    net, image = _image(lanes, config, table=table)
-    store = bytearray(image[:parse_image(image).header.model_len()])
+    net, image = _image(lanes, config, table=table, lanes=lanes)
+    header = parse_image(image).header
+    store = bytearray(image[:header.model_len()])
     if bad:
         store[HEADER_AT["t"]] -= 1
     dut = ImageLoader(layout=core.layout)
@@ -86,8 +96,10 @@ def test_loader_writes_the_image_configuration(table, lanes, bad):
 
     async def bench(ctx):
         ctx.set(dut.load, 1)
+        ctx.set(dut.select, select)
         await ctx.tick()
         ctx.set(dut.load, 0)
+        ctx.set(dut.select, 0)
         for cycle in range(100_000):
             busy = int(cycle < 40)                    # the encoder is still refilling
             ctx.set(dut.enc_busy, busy)
@@ -112,7 +124,13 @@ def test_loader_writes_the_image_configuration(table, lanes, bad):
 
     _simulate(dut, bench)
     T = config.samples - (1 if bad else 0)
-    assert sorted(log["cfg"]) == sorted(config_writes(core.lif, net, T))
+    # every write but the weights, which stay in the store: wbase is each layer's first
+    # weight word there
+    wbase = [at // lanes for at in header.weights_at()]
+    want_cfg = config_writes(core.lif, net, T, wbase=wbase)
+    if select:
+        want_cfg = [(a, d) for a, d in want_cfg if a >> REGION_SHIFT != REGION_BIAS]
+    assert sorted(log["cfg"]) == sorted(want_cfg)
     assert len(log["cfg"]) == len(set(a for a, _ in log["cfg"]))
     want = encoder_registers(config, n_features=K)
     if table:
@@ -262,22 +280,45 @@ def test_results_record_reads_back_the_packed_record(n_layers, n_last):
 # the core behind a scripted command engine
 # --------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("table", [True, False])
-def test_core_classifies_like_the_golden_model(table):
-    """As the engine drives it: (a table core: the image's table into the shadow bank,
-    the bank flipped), ``load``, then ``start`` per sample; ``ready`` comes back, the
+def _flip_a_weight_that_matters(image, store, samples):
+    """``store`` with the sign bit of the first byte of layer 1's weight words whose flip
+    changes a golden record of ``samples`` (found on the golden model, then planted in
+    the bytes the core reads)."""
+    at = parse_image(image).header.weights_at()[0]
+    for a in range(at, len(store)):
+        bad = bytearray(image)
+        bad[a] ^= 0x80
+        if any(golden_results(parse_image(bytes(bad), check_table=False), c)
+               != golden_results(parse_image(image, check_table=False), c)
+               for c in samples):
+            return store[:a] + bytes([store[a] ^ 0x80]) + store[a + 1:]
+    raise AssertionError("no weight bit changes these samples")
+
+
+@pytest.mark.parametrize("table, flip", [(True, False), (False, False), (False, True)],
+                         ids=["table", "integrating", "flipped-weight-bit"])
+def test_core_classifies_like_the_golden_model(table, flip):
+    """As the engine drives it: (a table core: the image's table into table bank 1, then
+    bank 1 served), ``load``, then ``start`` per sample; ``ready`` comes back, the
     record read through ``res_*`` equals the golden results (cycles aside) and its
-    cycles count is positive."""
+    cycles count is positive.  The store holds the image in words of two bytes, and the
+    network reads its weights there.  ``flipped-weight-bit``: a fault planted in the
+    store (the sign bit of a layer-1 weight that matters, where the image put it) makes
+    the records differ from the golden ones: the network does read the bank."""
     config = EncoderConfig(system="mixed", delta=2.0, tmax=0.02, dt=0.01, samples=2) \
         if table else CONFIG
-    dut = _core(table=table, max_samples=config.samples)
-    _, image = _image(7, config, table=table)
+    lanes = 2
+    dut = _core(table=table, max_samples=config.samples, lanes=lanes)
+    _, image = _image(7, config, table=table, lanes=lanes)
     parsed = parse_image(image)
     store = image[:parsed.header.model_len()]
     rng = np.random.default_rng(1)
     lo, hi = (CODE.min_int, CODE.max_int) if table else (SMALL_CODE.min_int,
                                                         SMALL_CODE.max_int)
     samples = [[int(c) for c in rng.integers(lo, hi + 1, size=K)] for _ in range(2)]
+    if flip:        # (the samples first: the planted bit is one that changes them)
+        store = _flip_a_weight_that_matters(image, store, samples)
+    words = [int.from_bytes(store[a:a + lanes], "little") for a in range(0, len(store), lanes)]
     records = []
 
     async def bench(ctx):
@@ -288,7 +329,7 @@ def test_core_classifies_like_the_golden_model(table):
         async def tick():
             reads["store"], reads["feat"] = ctx.get(bus.store_addr), ctx.get(bus.feat_addr)
             await ctx.tick()
-            ctx.set(bus.store_data, store[reads["store"]] if reads["store"] < len(store)
+            ctx.set(bus.store_data, words[reads["store"]] if reads["store"] < len(words)
                     else 0)
             ctx.set(bus.feat_data, feats[reads["feat"]] & 0xFF)
 
@@ -305,6 +346,7 @@ def test_core_classifies_like_the_golden_model(table):
                 writes = [(0, row | (e << CODE.width), int(tbl[row, e // 3, e % 3]))
                           for e in range(3 * config.samples)] + [(1, row, int(sat[row]))]
                 for flag, addr, value in writes:
+                    ctx.set(bus.tw_bank, 1)
                     ctx.set(bus.tw_en, 1)
                     ctx.set(bus.tw_is_flag, flag)
                     ctx.set(bus.tw_addr, addr)
@@ -334,7 +376,7 @@ def test_core_classifies_like_the_golden_model(table):
             await wait(bus.ready, 100)
 
     _simulate(dut, bench)
-    for rec, codes in zip(records, samples):
-        got = Results.unpack(rec)
-        assert got.cycles > 0
-        assert got._replace(cycles=0) == golden_results(parsed, codes)
+    same = [Results.unpack(rec)._replace(cycles=0) == golden_results(parsed, codes)
+            for rec, codes in zip(records, samples)]
+    assert all(Results.unpack(rec).cycles > 0 for rec in records)
+    assert all(same) if not flip else not all(same), same

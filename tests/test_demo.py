@@ -56,7 +56,9 @@ def test_full_demo(tmp_path):
     assert demo.main(["--out", str(out), *TINY, "--samples", "2"]) == 0
     report = json.loads((out / "report.json").read_text())
     assert report["verify"]["mismatches"] == 0
-    assert report["verify"]["compared"] == 2 + 2 + 2
+    # upload A, B; SELECT A, B, A; A serves around an interrupted upload (2 + 2)
+    assert report["verify"]["compared"] == 2 + 2 + 2 + 2 + 2 + 2 + 2
+    assert report["verify"]["select_switches"] == 3
     assert report["build"]["meets_timing"]
     assert set(report["build"]["latency_us_by_mode"]) == set(demo.MODES)
 

@@ -54,11 +54,16 @@ def test_identify_upload_classify_switch():
 
     async def go():
         assert await dev.identify() == LIMITS
-        assert await dev.upload(a) == 1
+        assert await dev.upload(a) == 0
         ra = await dev.classify(codes)
-        assert await dev.upload(b) == 0
+        assert await dev.upload(b) == 1
         rb = await dev.classify(codes)
-        assert (await dev.status()).active_bank == 0
+        assert (await dev.status()).active_bank == 1
+        # both resident: SELECT switches without an upload
+        assert await dev.select(0) == 0
+        assert await dev.classify(codes) == ra
+        assert await dev.select(1) == 1
+        assert await dev.classify(codes) == rb
         return ra, rb
     ra, rb = run_sync(go())
     # golden_results composes the golden encoder (on the parsed image's registers) and
@@ -211,10 +216,13 @@ def test_upload_adds_the_table_for_a_table_device():
 
     async def go():
         assert (await dev.identify()).table
-        assert await dev.upload(a) == 1
+        assert await dev.upload(a) == 0
         ra = await dev.classify(codes)
-        assert await dev.upload(b) == 0
+        assert await dev.upload(b) == 1
         rb = await dev.classify(codes)
+        assert await dev.select(0) == 0          # a's table is resident too
+        assert await dev.classify(codes) == ra
+        assert await dev.select(1) == 1
         with pytest.raises(DeviceError, match="UNSUPPORTED"):
             await dev.write_encoder(a[ENCODER_OFFSET:ENCODER_OFFSET + ENCODER_LEN])
         assert await dev.classify(codes) == rb

@@ -29,10 +29,10 @@ def test_upload_then_run(model_file, capsys):
     dev = DeviceModel(limits=Limits(max_features=4, max_samples=5, max_sizes=(16, 8)),
                       core=GoldenCore())
     transport = ModelTransport(dev)
-    args = argparse.Namespace(run=str(path), port="fake", baud=115200, json=True)
+    args = argparse.Namespace(run=str(path), port="fake", baud=115200, json=True, bank=None)
     assert upload_cmd._main(args, transport=transport) == 0
     rep = json.loads(capsys.readouterr().out)
-    assert rep["bank"] == 1 and rep["topology"] == [9, 8, 4]
+    assert rep["bank"] == 0 and rep["topology"] == [9, 8, 4]
     args = argparse.Namespace(port="fake", baud=115200, json=True, input="3,-5,17", run=None)
     assert run_cmd._main(args, transport=transport) == 0
     out = json.loads(capsys.readouterr().out)

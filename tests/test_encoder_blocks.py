@@ -529,9 +529,9 @@ def test_server_checks_T_and_K_at_their_bounds_and_reports_table_sat():
 # --------------------------------------------------------------------------------------
 
 def test_two_bank_server_serves_one_table_while_the_other_is_written():
-    """Table A in bank 1 is served while table B is written into bank 0 (no
+    """Table A in bank 1 is served while table B is written into bank 0 (``tw_bank``; no
     invalidation); after the flip and the commit B is served; ``tw_flag`` writes set only
-    the saturation bits, and ``table_sat`` is their OR."""
+    the saturation bits, and ``table_sat`` is their OR (of the bank served)."""
     cfg_a = EncoderConfig(system="mixed", delta=2.0, tmax=0.02, dt=0.01, samples=2)
     cfg_b = EncoderConfig(system="mixed", alpha=-127.0, beta=0.0, delta=-1.5, tmax=1.8,
                           dt=0.9, samples=3)
@@ -539,7 +539,8 @@ def test_two_bank_server_serves_one_table_while_the_other_is_written():
     reqs_a, reqs_b = [[1, -4], [3, 0]], [[-3, 2]]
     out = {"a": [], "b": []}
 
-    async def write_table(ctx, cfg):
+    async def write_table(ctx, cfg, bank):
+        ctx.set(dut.tw_bank, bank)
         for code, index, v, sat in table_writes(cfg, SMALL_CODES):
             writes = [(0, v)] + ([(1, 0)] if index == 0 else [])    # sample, then flag
             for flag, value in writes:
@@ -584,13 +585,13 @@ def test_two_bank_server_serves_one_table_while_the_other_is_written():
 
     async def bench(ctx):
         ctx.set(dut.bank, 0)
-        await write_table(ctx, cfg_a)                 # into bank 1
+        await write_table(ctx, cfg_a, 1)              # into bank 1
         await commit(ctx, cfg_a, bank=1)
         assert ctx.get(dut.table_valid) and not ctx.get(dut.table_sat)
         # serve A while B goes into bank 0
         n_a = len(expected_beats(cfg_a, reqs_a))
         await send(ctx, reqs_a[:1])
-        await write_table(ctx, cfg_b)
+        await write_table(ctx, cfg_b, 0)              # into bank 0
         assert ctx.get(dut.table_valid)
         await send(ctx, reqs_a[1:])
         await collect(ctx, "a", n_a)
@@ -604,9 +605,18 @@ def test_two_bank_server_serves_one_table_while_the_other_is_written():
         await collect(ctx, "b", len(expected_beats(cfg_b, reqs_b)))
         out["sat"] = ctx.get(dut.sat)
         out["error"] = ctx.get(dut.error)
+        # both resident: serving bank 1 again (a SELECT) serves A, with A's flags
+        ctx.set(dut.clear, 1)
+        await ctx.tick()
+        ctx.set(dut.clear, 0)
+        await commit(ctx, cfg_a, bank=1)
+        assert ctx.get(dut.table_valid) and not ctx.get(dut.table_sat)
+        await send(ctx, reqs_a)
+        out["a2"] = []
+        await collect(ctx, "a2", n_a)
 
     _simulate(dut, bench)
-    assert out["a"] == expected_beats(cfg_a, reqs_a)
+    assert out["a"] == out["a2"] == expected_beats(cfg_a, reqs_a)
     assert out["b"] == expected_beats(cfg_b, reqs_b)
     assert out["sat"] == expected_sat(cfg_b, reqs_b)
     assert out["error"] == 0

@@ -32,6 +32,9 @@ from dynalign.hw.engine.layouts import ReplySource, RxResult, StoreError, StoreO
 from dynalign.hw.lif.ref import random_network
 from dynalign.hw.systems import EncoderConfig
 from dynalign.hw.wire import (
+    BANK_EMPTY,
+    BANK_UPLOADING,
+    BANK_VALID,
     CORE_LIF_TABLE,
     ENCODER_LEN,
     ENCODER_OFFSET,
@@ -53,6 +56,7 @@ from dynalign.hw.wire import (
     build_image,
     encode_frame,
     payload_length_ok,
+    relayout,
     table_len,
 )
 from dynalign.sw.device_model import stub_result
@@ -310,11 +314,13 @@ def test_sender_frames_every_source_under_backpressure():
     record = [rng.randrange(256) for _ in range(40)]          # the core's results record
     status = dict(model_valid=1, upload_open=0, active=1, last_error=int(Err.SEQUENCE),
                   framing=0x1234, crc=7, timeout=0xFFFF, dropped=300, lost=0xA55A)
-    status_bytes = STATUS.pack(*status.values())
+    banks = dict(bank_state=(2, 1), bank_crc=(0xDEADBEEF, 0x01234567))
+    status_bytes = STATUS.pack(*status.values(), *banks["bank_state"], *banks["bank_crc"])
 
     async def results_port(ctx):            # data one cycle after the address
-        async for _, _, addr in ctx.tick().sample(dut.res_addr):
+        async for _, _, addr, bank in ctx.tick().sample(dut.res_addr, dut.crc_addr):
             ctx.set(dut.res_data, record[addr % len(record)])
+            ctx.set(dut.crc_data, banks["bank_crc"][bank])     # the store's CRC memory
 
     cases = [
         (Cmd.IDENTIFY | REPLY, ReplySource.IDENTITY, len(IDENTITY), (0, 0), IDENTITY),
@@ -333,6 +339,8 @@ def test_sender_frames_every_source_under_backpressure():
                                                           "dropped", "lost") \
                 else dut.status[name]
             ctx.set(field, value)
+        ctx.set(dut.status.bank_state[0], banks["bank_state"][0])
+        ctx.set(dut.status.bank_state[1], banks["bank_state"][1])
         for n, (cmd, source, length, small, payload) in enumerate(cases):
             seq = rng.randrange(256)
             ctx.set(dut.seq, seq)
@@ -429,9 +437,11 @@ def test_sender_frames_a_long_reply(length):
 def _header(limits, rng=None, **kw):
     tl = table_len(2) if limits.table else 0
     f = dict(magic=IMAGE_MAGIC, version=IMAGE_VERSION, k=3, t=2, n_layers=2, shift=4,
-             flags=1 if limits.table else 0, total=LAYERS_OFFSET + tl + 100, sizes=(8, 4))
+             flags=1 if limits.table else 0, total=LAYERS_OFFSET + tl + 100, sizes=(8, 4),
+             lanes=limits.lanes)
     if rng is not None:
         f.update(k=rng.randrange(6), t=rng.randrange(7), n_layers=rng.randrange(5),
+                 version=rng.choice((1, 2, 2, 2)), lanes=rng.choice((limits.lanes,) * 3 + (2,)),
                  shift=rng.choice((0, 31, 32)), flags=rng.choice((0, 1, 4)),
                  total=rng.choice((rng.randrange(1 << 32), rng.randrange(2 * limits.bank_bytes
                                                                          + 7000))),
@@ -439,7 +449,8 @@ def _header(limits, rng=None, **kw):
     f.update(kw)
     sizes = (list(f["sizes"]) + [0] * 8)[:8]
     return IMAGE_HEADER.pack(f["magic"], f["version"], f["k"], f["t"], f["n_layers"],
-                             f["shift"], f["flags"], f["total"] & 0xFFFFFFFF, 0, *sizes)
+                             f["shift"], f["flags"], f["total"] & 0xFFFFFFFF, f["lanes"], 0, 0,
+                             *sizes)
 
 
 @pytest.mark.parametrize("limits", [LIMITS, TABLE_LIMITS], ids=["plain", "table"])
@@ -494,14 +505,19 @@ def test_header_check_is_limits_check_header(limits):
 
 # ---- BankedStore ----------------------------------------------------------------------
 
-@pytest.mark.parametrize("spram", [False, True], ids=["memory", "spram"])
-def test_banked_store_against_a_list_model(spram):
-    """Random byte writes and reads, both banks (the same offsets in each), against two
-    Python lists; with SPRAM a read never shares a cycle with a write."""
+@pytest.mark.parametrize("spram,lanes", [(False, 1), (False, 4), (True, 1), (True, 2)],
+                         ids=["memory", "memory-4", "spram", "spram-2"])
+def test_banked_store_against_a_list_model(spram, lanes):
+    """Random byte writes and word reads, both banks (the same offsets in each), against
+    two Python lists (word ``w`` = bytes ``lanes w .. lanes w + lanes - 1``, little
+    end first); with SPRAM a read never shares a cycle with a write."""
     nb = 300
-    dut = BankedStore(bank_bytes=nb, spram=spram)
+    dut = BankedStore(bank_bytes=nb, spram=spram, lanes=lanes)
     rng = random.Random(4)
-    model = [[0] * nb, [0] * nb]
+    model = [[0] * (nb + lanes), [0] * (nb + lanes)]
+
+    def word(bank, w):
+        return int.from_bytes(bytes(model[bank][lanes * w:lanes * w + lanes]), "little")
 
     async def bench(ctx):
         for _ in range(600):
@@ -514,17 +530,17 @@ def test_banked_store_against_a_list_model(spram):
                 ctx.set(dut.w_en, 1)
                 if not spram:           # a read of the other port alongside
                     ctx.set(dut.r_bank, bank ^ 1)
-                    ctx.set(dut.r_offset, off)
+                    ctx.set(dut.r_word, off // lanes)
                 await ctx.tick()
                 ctx.set(dut.w_en, 0)
                 model[bank][off] = data
                 if not spram:
-                    assert ctx.get(dut.r_data) == model[bank ^ 1][off]
+                    assert ctx.get(dut.r_data) == word(bank ^ 1, off // lanes)
             else:
                 ctx.set(dut.r_bank, bank)
-                ctx.set(dut.r_offset, off)
+                ctx.set(dut.r_word, off // lanes)
                 await ctx.tick()
-                assert ctx.get(dut.r_data) == model[bank][off], (bank, off)
+                assert ctx.get(dut.r_data) == word(bank, off // lanes), (bank, off)
 
     simulate(dut, bench)
 
@@ -601,12 +617,18 @@ class _StoreBench:
                 for off in range(start, len(img), chunk)]
 
     async def read_bank(self, ctx, n):
+        """The active bank's first ``n`` bytes, word by word."""
+        lanes = self.dut.limits.lanes
         out = bytearray()
-        for a in range(n):
-            ctx.set(self.dut.store_addr, a)
+        for w in range(-(-n // lanes)):
+            ctx.set(self.dut.store_addr, w)
             await ctx.tick()
-            out.append(ctx.get(self.dut.store_data))
-        return bytes(out)
+            out += ctx.get(self.dut.store_data).to_bytes(lanes, "little")
+        return bytes(out[:n])
+
+    async def header(self, ctx, img, bank):
+        """IMAGE_BEGIN's operation: the header, then the bank byte."""
+        return await self.op(ctx, StoreOp.HEADER, img[:IMAGE_HEADER_LEN] + bytes([bank]))
 
 
 @pytest.mark.parametrize("store_ram", ["memory", "spram"])
@@ -624,14 +646,19 @@ def test_model_store_upload_commit_and_errors(store_ram):
 
     async def bench(ctx):
         assert ctx.get(dut.active) == 0 and ctx.get(dut.upload_open) == 0
+
+        def states():
+            return tuple(ctx.get(dut.bank_state[b]) for b in (0, 1))
         # a commit before the last byte: INCOMPLETE, and the upload is closed
-        assert (await env.op(ctx, StoreOp.HEADER, img[:IMAGE_HEADER_LEN]))[0] == StoreError.NONE
+        assert (await env.header(ctx, img, 0))[0] == StoreError.NONE
         await env.open(ctx, img)
+        assert states() == (BANK_UPLOADING, BANK_EMPTY) and ctx.get(dut.tw_bank) == 0
         assert (await env.op(ctx, StoreOp.COMMIT, struct.pack("<I", zlib.crc32(img))))[0] \
             == StoreError.INCOMPLETE
         assert ctx.get(dut.upload_open) == 0 and ctx.get(dut.active) == 0
-        # the whole image, with the faults of IMAGE_DATA on the way
-        err, header = await env.op(ctx, StoreOp.HEADER, img[:IMAGE_HEADER_LEN])
+        assert states() == (BANK_EMPTY, BANK_EMPTY) and not ctx.get(dut.model_valid)
+        # the whole image into bank 1, with the faults of IMAGE_DATA on the way
+        err, header = await env.header(ctx, img, 1)
         assert err == StoreError.NONE and header == list(enumerate(img[:IMAGE_HEADER_LEN]))
         await env.open(ctx, img)
         bad = struct.pack("<I", IMAGE_HEADER_LEN + 1) + img[IMAGE_HEADER_LEN:][:8]
@@ -646,15 +673,38 @@ def test_model_store_upload_commit_and_errors(store_ram):
         assert (await env.op(ctx, StoreOp.COMMIT, struct.pack("<I", zlib.crc32(img))))[0] \
             == StoreError.NONE
         assert ctx.get(dut.active) == 1 and ctx.get(dut.upload_open) == 0
+        assert states() == (BANK_EMPTY, BANK_VALID) and ctx.get(dut.model_valid)
+        ctx.set(dut.crc_addr, 1)
+        await ctx.tick()
+        assert ctx.get(dut.crc_data) == zlib.crc32(img) and ctx.get(dut.k) == img[3]
         assert await env.read_bank(ctx, len(img)) == img
-        # a second image with a wrong CRC-32: refused, the first stays active
-        await env.op(ctx, StoreOp.HEADER, img2[:IMAGE_HEADER_LEN])
+        # the bank being served, and banks that do not exist, are refused
+        assert (await env.header(ctx, img2, 1))[0] == StoreError.BANK_SERVED
+        assert (await env.header(ctx, img2, 2))[0] == StoreError.NO_BANK
+        assert (await env.op(ctx, StoreOp.SELECT, b"\x00"))[0] == StoreError.BANK_INVALID
+        assert (await env.op(ctx, StoreOp.SELECT, b"\x02"))[0] == StoreError.NO_BANK
+        assert states() == (BANK_EMPTY, BANK_VALID) and ctx.get(dut.active) == 1
+        # a second image into bank 0 with a wrong CRC-32: refused, the first stays active
+        await env.header(ctx, img2, 0)
         await env.open(ctx, img2)
         assert all(e == StoreError.NONE
                    for e, _ in await env.data(ctx, img2, IMAGE_HEADER_LEN, chunk))
         wrong = struct.pack("<I", zlib.crc32(img2) ^ 0x100)
         assert (await env.op(ctx, StoreOp.COMMIT, wrong))[0] == StoreError.IMAGE_CRC
         assert ctx.get(dut.active) == 1 and await env.read_bank(ctx, len(img)) == img
+        assert states() == (BANK_EMPTY, BANK_VALID)
+        assert (await env.op(ctx, StoreOp.SELECT, b"\x00"))[0] == StoreError.BANK_INVALID
+        # ... and again, good: both resident, SELECT switches between them
+        await env.header(ctx, img2, 0)
+        await env.open(ctx, img2)
+        await env.data(ctx, img2, IMAGE_HEADER_LEN, chunk)
+        assert (await env.op(ctx, StoreOp.COMMIT, struct.pack("<I", zlib.crc32(img2))))[0] \
+            == StoreError.NONE
+        assert states() == (BANK_VALID, BANK_VALID) and ctx.get(dut.active) == 0
+        assert await env.read_bank(ctx, len(img2)) == img2 and ctx.get(dut.k) == img2[3]
+        for bank, want in ((1, img), (0, img2), (1, img)):
+            assert (await env.op(ctx, StoreOp.SELECT, bytes([bank])))[0] == StoreError.NONE
+            assert ctx.get(dut.active) == bank and await env.read_bank(ctx, len(want)) == want
         # the encoder block into the active bank, features into their buffer
         block = bytes(rng.randrange(256) for _ in range(ENCODER_LEN))
         assert (await env.op(ctx, StoreOp.ENCODER, block))[0] == StoreError.NONE
@@ -681,7 +731,7 @@ def test_model_store_sends_the_table_block_to_the_core():
     block = img[hd.model_len():]
 
     async def bench(ctx):
-        await env.op(ctx, StoreOp.HEADER, img[:IMAGE_HEADER_LEN])
+        await env.header(ctx, img, 0)
         await env.open(ctx, img)
         assert all(e == StoreError.NONE for e, _ in
                    await env.data(ctx, img, IMAGE_HEADER_LEN, TABLE_LIMITS.max_payload - 4))
@@ -833,15 +883,22 @@ def test_dispatcher_rules_in_order(limits):
             for n in sorted({0, 1, 3, 4, 5, 31, 32, 33, 79, 80, 81, 96}):
                 if not payload_length_ok(cmd, n):
                     await expect(ctx, cmd, n, err(Err.LENGTH, cmd))
-                elif cmd != Cmd.IMAGE_BEGIN:
+                elif cmd not in (Cmd.IMAGE_BEGIN, Cmd.SELECT):
                     await expect(ctx, cmd, n, before[cmd])
         assert env.ops == []                    # nothing reached the store
         # IMAGE_BEGIN: the header goes to the store and the admission check
         env.header = _header(limits, magic=b"DX")
-        await expect(ctx, Cmd.IMAGE_BEGIN, 32, err(Err.IMAGE_FORMAT, Cmd.IMAGE_BEGIN))
+        await expect(ctx, Cmd.IMAGE_BEGIN, 33, err(Err.IMAGE_FORMAT, Cmd.IMAGE_BEGIN))
         env.header = img[:IMAGE_HEADER_LEN]
-        await expect(ctx, Cmd.IMAGE_BEGIN, 32, ok(Cmd.IMAGE_BEGIN))
+        await expect(ctx, Cmd.IMAGE_BEGIN, 33, ok(Cmd.IMAGE_BEGIN))
         assert env.uploads == [(0, env.uploads[0][1]), (1, hd.total_len)]
+        for bad in (StoreError.BANK_SERVED, StoreError.NO_BANK):    # the store's bank checks
+            env.store_error = bad
+            await expect(ctx, Cmd.IMAGE_BEGIN, 33, err(Err(bad.value), Cmd.IMAGE_BEGIN))
+        assert len(env.uploads) == 2            # no verdict after a refused bank
+        env.store_error = StoreError.BANK_INVALID
+        await expect(ctx, Cmd.SELECT, 1, err(Err.BANK_INVALID, Cmd.SELECT))
+        assert env.loads == 0
         ctx.set(dut.upload_open, 1)                                # (the store's state)
         env.store_error = StoreError.SEQUENCE
         await expect(ctx, Cmd.IMAGE_DATA, 9, err(Err.SEQUENCE, Cmd.IMAGE_DATA))
@@ -849,12 +906,14 @@ def test_dispatcher_rules_in_order(limits):
         await expect(ctx, Cmd.IMAGE_DATA, 9, ok(Cmd.IMAGE_DATA))
         env.store_error = StoreError.IMAGE_CRC
         await expect(ctx, Cmd.IMAGE_COMMIT, 4, err(Err.IMAGE_CRC, Cmd.IMAGE_COMMIT))
-        assert not ctx.get(dut.model_valid) and env.loads == 0
+        assert env.loads == 0
         env.store_error = StoreError.NONE
-        ctx.set(dut.active, 1)                                     # (the store flips it)
+        ctx.set(dut.active, 1)                                     # (the store serves it)
         await expect(ctx, Cmd.IMAGE_COMMIT, 4, ok(Cmd.IMAGE_COMMIT, ReplySource.SMALL, 1, (1,)))
-        assert ctx.get(dut.model_valid) and env.loads == 1
+        assert env.loads == 1
         ctx.set(dut.upload_open, 0)
+        ctx.set(dut.model_valid, 1)                                # (the store's)
+        ctx.set(dut.k, hd.n_features)
         # with a model: FEATURES against K, RUN, RESULTS
         k = hd.n_features
         await expect(ctx, Cmd.FEATURES, k + 1, err(Err.FEATURES, Cmd.FEATURES))
@@ -863,14 +922,21 @@ def test_dispatcher_rules_in_order(limits):
         await expect(ctx, Cmd.RUN, 0, ok(Cmd.RUN, ReplySource.RESULTS, RESULT_SUMMARY_LEN))
         assert env.starts == 1
         await expect(ctx, Cmd.RESULTS, 0, ok(Cmd.RESULTS, ReplySource.RESULTS, env.res_len))
+        # SELECT: the store serves the bank, the core loads it, results are gone
+        ctx.set(dut.active, 0)
+        await expect(ctx, Cmd.SELECT, 1, ok(Cmd.SELECT, ReplySource.SMALL, 1, (0,)))
+        assert env.loads == 2
+        await expect(ctx, Cmd.RESULTS, 0, err(Err.NO_RESULT, Cmd.RESULTS))
         if limits.table:
             await expect(ctx, Cmd.WRITE_ENCODER, 80, err(Err.UNSUPPORTED, Cmd.WRITE_ENCODER))
         else:
+            await expect(ctx, Cmd.RUN, 0, ok(Cmd.RUN, ReplySource.RESULTS, RESULT_SUMMARY_LEN))
             await expect(ctx, Cmd.WRITE_ENCODER, 80, ok(Cmd.WRITE_ENCODER))
-            assert env.loads == 2
+            assert env.loads == 3
             await expect(ctx, Cmd.RESULTS, 0, err(Err.NO_RESULT, Cmd.RESULTS))
-        assert env.ops == [StoreOp.HEADER, StoreOp.HEADER, StoreOp.DATA, StoreOp.DATA,
-                           StoreOp.COMMIT, StoreOp.COMMIT, StoreOp.FEATURES] + \
+        assert env.ops == [StoreOp.HEADER, StoreOp.HEADER, StoreOp.HEADER, StoreOp.HEADER,
+                           StoreOp.SELECT, StoreOp.DATA, StoreOp.DATA,
+                           StoreOp.COMMIT, StoreOp.COMMIT, StoreOp.FEATURES, StoreOp.SELECT] + \
             ([] if limits.table else [StoreOp.ENCODER])
 
     simulate(dut, bench, processes=[env.store, env.core])
@@ -878,19 +944,21 @@ def test_dispatcher_rules_in_order(limits):
 
 # ---- StubCore -------------------------------------------------------------------------
 
-def test_stub_core_is_stub_result():
+@pytest.mark.parametrize("lanes", [1, 4])
+def test_stub_core_is_stub_result(lanes):
     """The stub core reads K and layer 1's n_out from the header, runs, and its record
     equals the Python model's for random codes (random bytes past the image: a wrong
-    address does not read zeros)."""
-    img = image(5, sizes=(6, 3), k=4)
-    dut = StubCore(store_addr_width=16, feat_addr_width=2)
+    address does not read zeros); the store in words of ``lanes`` bytes."""
+    img = relayout(image(5, sizes=(6, 3), k=4), lanes=lanes)
+    dut = StubCore(store_addr_width=16, feat_addr_width=2, lanes=lanes)
     rng = random.Random(8)
     codes = [rng.randrange(-128, 128) for _ in range(4)]
-    store = img + bytes(rng.randrange(256) for _ in range((1 << 16) - len(img)))
+    store = img + bytes(rng.randrange(256) for _ in range((lanes << 16) - len(img)))
 
     async def memories(ctx):                # both read ports: data one cycle later
         async for _, _, sa, fa in ctx.tick().sample(dut.bus.store_addr, dut.bus.feat_addr):
-            ctx.set(dut.bus.store_data, store[sa])
+            ctx.set(dut.bus.store_data, int.from_bytes(store[lanes * sa:lanes * sa + lanes],
+                                                       "little"))
             ctx.set(dut.bus.feat_data, codes[fa] & 0xFF)
 
     async def bench(ctx):

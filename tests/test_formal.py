@@ -50,7 +50,7 @@ QUIET_BYTES = 2
 QUIET_DEPTH = 24
 #: the store harness: a header, then the commit (a planted bug in the commit shows by
 #: then too)
-STORE_DEPTH = 80
+STORE_DEPTH = 84
 #: seconds a proof may take before it counts as hung
 PROOF_TIMEOUT = 1800
 

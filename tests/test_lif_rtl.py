@@ -262,8 +262,11 @@ def test_single_port_weight_ram():
 
 
 def test_weight_ram_validation():
-    with pytest.raises(ValueError, match="weight_ram must be one of 'memory', 'spram', not 'bram'"):
+    with pytest.raises(ValueError, match="weight_ram must be one of 'memory', 'spram', "
+                                         "'external', not 'bram'"):
         LIFNetwork(weight_ram="bram")
+    with pytest.raises(ValueError, match="bias_banks must be one of 1, 2, not 3"):
+        LIFNetwork(bias_banks=3)
     with pytest.raises(ValueError, match="weight_ram='spram' needs"):
         LIFNetwork(lanes=16, weight_ram="spram")
 

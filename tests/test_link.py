@@ -38,9 +38,10 @@ def small_image(seed=0, *, sizes=(8, 4), k=3):
     return build_image(network=net, encoder=EncoderConfig(delta=2.0), n_features=k)
 
 
-def upload_events(image, **kw):
+def upload_events(image, *, bank=0):
     return [("bytes", encode_frame(c, p, seq=i & 0xFF))
-            for i, (c, p) in enumerate(image_requests(image, max_payload=LIMITS.max_payload))]
+            for i, (c, p) in enumerate(image_requests(image, max_payload=LIMITS.max_payload,
+                                                      bank=bank))]
 
 
 def classify_events(codes, seq=0x30):
@@ -87,7 +88,7 @@ def test_identify_status_and_no_model_errors():
 def test_upload_run_results_and_switch(store_ram):
     """Both stores: byte-wide block RAM, and the single-port 16-bit SPRAM (its model)
     written a byte at a time through the nibble masks."""
-    frames = check(BASE + upload_events(small_image(seed=3))
+    frames = check(BASE + upload_events(small_image(seed=3), bank=1)
                    + [("bytes", encode_frame(Cmd.RESULTS, seq=0x66))]
                    + classify_events([5, -7, 100])
                    + [("bytes", encode_frame(Cmd.STATUS))], seed=1, store_ram=store_ram)
@@ -95,8 +96,42 @@ def test_upload_run_results_and_switch(store_ram):
     assert [(f.seq, f.error) for f in frames if f.is_error] == [(0x66, Err.NO_RESULT)]
 
 
+@pytest.mark.parametrize("store_ram", ["memory", "spram"])
+def test_two_banks_select_and_an_interrupted_upload(store_ram):
+    """Two resident models (stub core): SELECT switches between them (results of each
+    as before), the bank served and banks 2.. are refused, an interrupted upload into
+    the idle bank leaves it empty and unselectable while the other serves; STATUS (each
+    bank's state and CRC-32) after every step, the gateware byte for byte the model's."""
+    a, b = small_image(seed=1), small_image(seed=2)
+    c = image_requests(small_image(seed=4), max_payload=LIMITS.max_payload, bank=0)
+    status = [("bytes", encode_frame(Cmd.STATUS, seq=0x70))]
+
+    def select(bank, seq):
+        return [("bytes", encode_frame(Cmd.SELECT, bytes([bank]), seq=seq))]
+    events = (upload_events(a) + classify_events([5, -7, 100]) + status
+              + select(1, 0x71)                                       # BANK_INVALID
+              + upload_events(b, bank=1) + classify_events([5, -7, 100]) + status
+              + [("bytes", encode_frame(Cmd.IMAGE_BEGIN, a[:IMAGE_HEADER_LEN] + b"\x01"))]
+              + [("bytes", encode_frame(Cmd.IMAGE_BEGIN, a[:IMAGE_HEADER_LEN] + b"\x02"))]
+              + select(0, 0x72) + classify_events([5, -7, 100]) + select(0, 0x73)
+              + select(1, 0x74) + classify_events([5, -7, 100]) + select(3, 0x75)
+              + select(0, 0x76) + status
+              + [("bytes", encode_frame(cmd, p)) for cmd, p in c[:1]]   # BANK_SERVED (0)
+              + select(1, 0x77)
+              + [("bytes", encode_frame(cmd, p)) for cmd, p in c[:3]] + status
+              + select(0, 0x78) + classify_events([5, -7, 100])
+              + [("bytes", encode_frame(*c[-1]))] + status + select(0, 0x79)
+              + classify_events([5, -7, 100]))
+    frames = check(events, seed=3, store_ram=store_ram)
+    errors = [f.error for f in frames if f.is_error]
+    assert errors == [Err.BANK_INVALID, Err.BANK_SERVED, Err.NO_BANK, Err.NO_BANK,
+                      Err.BANK_SERVED, Err.BANK_INVALID, Err.INCOMPLETE, Err.BANK_INVALID]
+    results = [f.payload for f in frames if f.cmd == Cmd.RESULTS | 0x80]
+    assert results[0] == results[2] != results[1] == results[3] == results[4] == results[5]
+
+
 def _fault_events(fault):
-    other = image_requests(small_image(seed=5), max_payload=LIMITS.max_payload)
+    other = image_requests(small_image(seed=5), max_payload=LIMITS.max_payload, bank=1)
     if fault == "flipped_bit":
         f = bytearray(encode_frame(Cmd.FEATURES, b"\x01\x02\x03", seq=2))
         f[6] ^= 0x10
@@ -122,7 +157,7 @@ def _fault_events(fault):
         return [("bytes", encode_frame(Cmd.RUN)[:3]), ("framing",)]
     if fault == "too_large_topology":
         big = small_image(sizes=(17, 4))
-        return [("bytes", encode_frame(Cmd.IMAGE_BEGIN, big[:IMAGE_HEADER_LEN]))]
+        return [("bytes", encode_frame(Cmd.IMAGE_BEGIN, big[:IMAGE_HEADER_LEN] + b"\x01"))]
     if fault == "bad_image_crc":
         return [("bytes", encode_frame(c, p)) for c, p in other[:-1]] + \
             [("bytes", encode_frame(Cmd.IMAGE_COMMIT, struct.pack("<I", 1234)))]
@@ -219,7 +254,8 @@ def test_table_device_routes_the_table_block_and_refuses_the_rest():
     plain = small_image()
     events = upload_events(img) + classify_events([5, -7, 100])
     events += [("bytes", encode_frame(Cmd.WRITE_ENCODER, bytes(80), seq=0x41)),
-               ("bytes", encode_frame(Cmd.IMAGE_BEGIN, plain[:IMAGE_HEADER_LEN], seq=0x42))]
+               ("bytes", encode_frame(Cmd.IMAGE_BEGIN, plain[:IMAGE_HEADER_LEN] + b"\x01",
+                                      seq=0x42))]
     events += classify_events([5, -7, 100], seq=0x50)
     writes = []
     frames = check(events, limits=TABLE_LIMITS, table_writes=writes)
@@ -235,7 +271,7 @@ def test_table_device_routes_the_table_block_and_refuses_the_rest():
     expected += [(1, 1, r, int(s)) for r, s in enumerate(dev.table_sat)]
     assert writes == expected
     # a table image on a device with an integrator
-    frames = check([("bytes", encode_frame(Cmd.IMAGE_BEGIN, img[:IMAGE_HEADER_LEN]))])
+    frames = check([("bytes", encode_frame(Cmd.IMAGE_BEGIN, img[:IMAGE_HEADER_LEN] + b"\x00"))])
     assert [f.error for f in frames] == [Err.IMAGE_FORMAT]
 
 
@@ -258,15 +294,17 @@ def test_admission_of_crafted_headers(limits):
 
     def hdr(**kw):
         f = dict(magic=IMAGE_MAGIC, version=IMAGE_VERSION, k=3, t=2, n_layers=2, shift=4,
-                 flags=flags, total=LAYERS_OFFSET + tl + 100, sizes=(8, 4))
+                 flags=flags, total=LAYERS_OFFSET + tl + 100, sizes=(8, 4),
+                 lanes=limits.lanes)
         f.update(kw)
         sizes = list(f["sizes"]) + [0] * (8 - len(f["sizes"]))
         return IMAGE_HEADER.pack(f["magic"], f["version"], f["k"], f["t"], f["n_layers"],
-                                 f["shift"], f["flags"], f["total"] & 0xFFFFFFFF, 0,
-                                 *sizes[:8])
+                                 f["shift"], f["flags"], f["total"] & 0xFFFFFFFF, f["lanes"],
+                                 0, 0, *sizes[:8]) + b"\x00"        # bank 0
     bank = limits.bank_bytes
-    cases = [hdr(), hdr(magic=b"DX"), hdr(version=IMAGE_VERSION - 1), hdr(flags=flags ^ 1),
-             hdr(flags=4),
+    cases = [hdr(), hdr(magic=b"DX"), hdr(version=IMAGE_VERSION - 1),
+             hdr(version=IMAGE_VERSION + 1), hdr(lanes=2),
+             hdr(lanes=0), hdr(flags=flags ^ 1), hdr(flags=4),
              hdr(k=0), hdr(k=5), hdr(t=1), hdr(t=6), hdr(n_layers=0), hdr(n_layers=4),
              hdr(shift=32), hdr(sizes=(0, 4)), hdr(sizes=(17, 4)), hdr(sizes=(8, 9)),
              hdr(n_layers=1, sizes=(8, 0)), hdr(sizes=(17, 0))]
@@ -291,8 +329,9 @@ def test_admission_of_crafted_headers(limits):
 #: the single-FSM engine's numbers, which the
 #: block-split engine (hw/engine/) keeps cycle for cycle.  A change here is a change of
 #: the device's timing.  (STATUS: 46 until its record gained the lost-bytes counter,
-#: two more bytes at three cycles each.)
-PINNED_CYCLES = [(Cmd.IDENTIFY, 3, 76), (Cmd.STATUS, 3, 52), (Cmd.IMAGE_BEGIN, 70, 77),
+#: two more bytes at three cycles each; 82 since protocol version 2 added each bank's state
+#: and CRC-32, ten bytes.  IMAGE_BEGIN: 70 until its bank byte, read and checked first.)
+PINNED_CYCLES = [(Cmd.IDENTIFY, 3, 76), (Cmd.STATUS, 3, 82), (Cmd.IMAGE_BEGIN, 72, 79),
                  (Cmd.IMAGE_DATA, 197, 204), (Cmd.IMAGE_DATA, 197, 204),
                  (Cmd.IMAGE_DATA, 93, 100), (Cmd.IMAGE_COMMIT, 13, 23), (Cmd.FEATURES, 10, 17),
                  (Cmd.RUN, 16, 47), (Cmd.RESULTS, 3, 58), (0x55, 2, 15),
@@ -349,7 +388,7 @@ def test_top_counts_what_arrives_on_its_pin_during_a_reply():
     reply goes out.  None of them starts a frame, all three are counted, the first
     STATUS shows none of them, the next one all."""
     from dynalign.hw.top import DynalignTop
-    from dynalign.hw.wire import Status
+    from dynalign.hw.wire import STATUS_LEN, Status
     div = 4
     top = DynalignTop(limits=LIMITS, divisor=div, core="stub")
     replies = []
@@ -379,7 +418,7 @@ def test_top_counts_what_arrives_on_its_pin_during_a_reply():
                 replies.append(payload)
 
     async def bench(ctx):
-        n = 7 + 14
+        n = 7 + STATUS_LEN
         await send(ctx, encode_frame(Cmd.STATUS, seq=1))
         await wait_reply_bytes(ctx, 2, "first STATUS")
         await send(ctx, b"\xa5\x02")                    # a SYNC among them: still lost

@@ -3,8 +3,11 @@ faults (garbage, flipped bits at random positions, truncations, quiet gaps aroun
 timeout, interrupted and duplicated uploads, framing errors at any moment, bytes and
 framing errors while a reply is in flight) through the gateware and the device model,
 byte for byte, plus invariants that do not ask the model: every good frame answered
-once with its SEQ, nothing half-applied (the served model is the last one committed,
-whole), every framing error and every byte lost during a reply counted.
+once with its SEQ, nothing half-applied (each bank holds the last image committed into
+it, whole, or is empty after an upload into it began; the bank served is the last one a
+good commit or SELECT named), every framing error and every byte lost during a reply
+counted.  Uploads name a random bank (the served one and banks past 1 included), SELECT
+frames name any bank.
 
 Seeds are stable integers, printed in every failure; ``make test`` runs a few short
 scripts, ``--runslow`` many long ones.
@@ -19,14 +22,17 @@ from link_harness import TIMEOUT, Script, check_script
 from dynalign.hw.lif.ref import random_network
 from dynalign.hw.systems import EncoderConfig
 from dynalign.hw.wire import (
+    BANK_VALID,
     ERROR,
     REPLY,
     Cmd,
+    Err,
     FrameDecoder,
     Limits,
     Results,
     Status,
     build_image,
+    crc32,
     encode_frame,
     image_requests,
 )
@@ -87,7 +93,9 @@ class Fuzz:
     def any_good_request(self):
         rng = self.rng
         c = rng.choice([Cmd.IDENTIFY, Cmd.STATUS, Cmd.RUN, Cmd.RESULTS, Cmd.FEATURES,
-                        Cmd.FEATURES, Cmd.WRITE_ENCODER])
+                        Cmd.FEATURES, Cmd.WRITE_ENCODER, Cmd.SELECT, Cmd.SELECT])
+        if c == Cmd.SELECT:
+            return c, bytes([rng.choice([0, 1, 0, 1, 2])])
         if c == Cmd.FEATURES:
             n = K if rng.random() < 0.8 else rng.randrange(1, 6)
             return c, bytes(rng.randrange(256) for _ in range(n))
@@ -108,7 +116,10 @@ class Fuzz:
             n = LIMITS.max_payload + rng.randrange(1, 20)
             self.frame(Cmd.FEATURES, bytes(n), note=f"FEATURES of {n} bytes (too long)")
         elif kind in ("upload", "interrupted", "duplicated"):
-            reqs = image_requests(rng.choice(IMAGES), max_payload=LIMITS.max_payload)
+            served = self.sc.model.active
+            bank = rng.choices([served ^ 1, served, 2], [6, 3, 1])[0]
+            reqs = image_requests(rng.choice(IMAGES), max_payload=LIMITS.max_payload,
+                                  bank=bank)
             if kind == "interrupted":
                 reqs = reqs[:rng.randrange(1, len(reqs))]
             elif kind == "duplicated":
@@ -193,20 +204,35 @@ def fuzz_once(seed, n_ops, **kw):
         got = FrameDecoder().feed(slices[i] + tail)      # (a busy step: it came then)
         assert len(got) == 1 and got[0].seq == seq and \
             got[0].cmd in (cmd | REPLY, ERROR), (where, i, fz.sc.steps[i].note, got)
-    # nothing half-applied: the bank served is the last image committed, whole; the
-    # active bank flipped once per successful commit; every line fault counted
-    committed = None
-    commits = 0
+    # nothing half-applied, from the replies alone: a bank holds the last image a good
+    # commit put there until an upload into it begins; the bank served is the last one a
+    # good commit or SELECT named
+    banks, served, crcs = [None, None], 0, [0, 0]
     for i in range(len(steps)):
+        j = i - (steps[i].kind == "busy")          # the frame whose reply this is
         for f in FrameDecoder().feed(slices[i]):
-            if f.cmd == Cmd.IMAGE_COMMIT | REPLY:
-                commits += 1
-                committed = _commit_of(fz.sc, i - (steps[i].kind == "busy"))
+            begun = f.cmd == Cmd.IMAGE_BEGIN | REPLY or (
+                f.cmd == ERROR and f.payload[1] == Cmd.IMAGE_BEGIN
+                and f.payload[0] in (Err.IMAGE_FORMAT, Err.TOO_LARGE))
+            if begun:
+                banks[steps[j].arg[5 + 32]] = None
+            elif f.cmd == Cmd.IMAGE_COMMIT | REPLY:
+                served = f.payload[0]
+                banks[served] = _commit_of(fz.sc, j)
+                assert banks[served] is not None, (where, i)
+                crcs[served] = crc32(banks[served])
+            elif f.cmd == Cmd.SELECT | REPLY:
+                served = f.payload[0]
+                assert banks[served] is not None, (where, i, "SELECT of an empty bank")
+    committed = banks[served]
     i = fz.status_step
     tail = slices[i + 1] if steps[i + 1].kind == "busy" else b""
     st = Status.unpack(FrameDecoder().feed(slices[i] + tail)[0].payload)
-    assert st.active_bank == commits % 2 and st.model_valid == (committed is not None), \
-        (where, st, commits)
+    assert st.active_bank == served and st.model_valid == (committed is not None), \
+        (where, st, served, banks)
+    for b in (0, 1):
+        assert (st.bank_state[b] == BANK_VALID) == (banks[b] is not None), (where, st, banks)
+        assert st.bank_crc[b] == crcs[b], (where, st)      # the last good commit's
     assert (st.framing_errors, st.lost_bytes) == fz.counted, (where, st, fz.counted)
     res = FrameDecoder().feed(slices[fz.results_step])[0]
     if committed is None:

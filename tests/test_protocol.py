@@ -54,8 +54,13 @@ def one_reply(dev, data):
     return frames[0]
 
 
+def idle_bank(dev):
+    """The bank an upload may go into: not the one being served."""
+    return dev.active ^ 1 if dev.model_valid else dev.active
+
+
 def upload(dev, image, *, max_payload=96):
-    for cmd, payload in image_requests(image, max_payload=max_payload):
+    for cmd, payload in image_requests(image, max_payload=max_payload, bank=idle_bank(dev)):
         r = one_reply(dev, encode_frame(cmd, payload, seq=7))
         assert r.cmd == cmd | REPLY, (cmd, r)
     return r
@@ -92,7 +97,7 @@ def test_encode_frame_validation():
 
 def test_limits_pack_roundtrip_and_validation():
     lim, proto = Limits.unpack(LIMITS.pack())
-    assert lim == LIMITS and proto == 1
+    assert lim == LIMITS and proto == 2
     with pytest.raises(ValueError, match="max_sizes must be a tuple"):
         Limits(max_features=4, max_samples=5, max_sizes=[8])
     with pytest.raises(TypeError, match="max_features must be an integer"):
@@ -137,6 +142,8 @@ def test_check_header_cases():
     assert LIMITS.check_header(hdr(in_shift=32)) is Err.IMAGE_FORMAT
     assert LIMITS.check_header(hdr(sizes=(8, 0))) is Err.IMAGE_FORMAT
     assert LIMITS.check_header(hdr(magic=b"XX")) is Err.IMAGE_FORMAT
+    assert LIMITS.check_header(hdr(version=1)) is Err.IMAGE_FORMAT     # an old image
+    assert LIMITS.check_header(hdr(lanes=2)) is Err.IMAGE_FORMAT       # not our words
 
 
 # -- the device model: every fault ----------------------------------------------------
@@ -145,7 +152,7 @@ def committed_device(core=None):
     dev = DeviceModel(limits=LIMITS, core=core)
     img = small_image()
     r = upload(dev, img)
-    assert r.payload == b"\x01"
+    assert r.payload == b"\x00"             # the first upload: bank 0, now served
     return dev, img
 
 
@@ -221,12 +228,12 @@ def test_fault_then_good_command_and_same_model(fault):
         assert r[0].error is Err.FRAMING
     elif fault == "too_large_topology":
         big = small_image(sizes=(17, 4))
-        expect_error(dev, encode_frame(Cmd.IMAGE_BEGIN, big[:IMAGE_HEADER_LEN]),
+        expect_error(dev, encode_frame(Cmd.IMAGE_BEGIN, big[:IMAGE_HEADER_LEN] + b"\x01"),
                      Err.TOO_LARGE)
     elif fault in ("bad_image_crc", "incomplete_commit", "out_of_order_chunk",
                    "overflow_chunk"):
         other = small_image(seed=5)
-        reqs = image_requests(other, max_payload=96)
+        reqs = image_requests(other, max_payload=96, bank=idle_bank(dev))
         for cmd, payload in reqs[:-2]:
             one_reply(dev, encode_frame(cmd, payload))
         if fault == "bad_image_crc":
@@ -245,7 +252,7 @@ def test_fault_then_good_command_and_same_model(fault):
     r = one_reply(dev, good_frame)
     assert r.cmd == Cmd.STATUS | REPLY and r.seq == 1
     assert classify(dev, codes) == before
-    assert Status.unpack(r.payload).active_bank == 1
+    assert Status.unpack(r.payload).active_bank == 0
 
 
 def test_mode_switch_flips_bank_and_changes_result():
@@ -254,7 +261,7 @@ def test_mode_switch_flips_bank_and_changes_result():
     a = classify(dev, codes)
     upload(dev, small_image(seed=9))
     b = classify(dev, codes)
-    assert Status.unpack(one_reply(dev, encode_frame(Cmd.STATUS)).payload).active_bank == 0
+    assert Status.unpack(one_reply(dev, encode_frame(Cmd.STATUS)).payload).active_bank == 1
     assert a != b
     upload(dev, img)
     assert classify(dev, codes) == a
@@ -287,3 +294,77 @@ def test_golden_core_matches_golden_results_and_the_twins():
         codes = [r.randrange(-128, 128) for _ in range(3)]
         got = Results.unpack(classify(dev, codes))
         assert got == golden_results(image, codes) == twin_results(net, cfg, codes), codes
+
+
+def status(dev) -> Status:
+    return Status.unpack(one_reply(dev, encode_frame(Cmd.STATUS)).payload)
+
+
+def test_two_resident_models_select_and_bank_rules():
+    """Two banks, each a complete model: SELECT switches between them with no upload;
+    an upload into the bank being served is refused; an interrupted upload leaves its
+    bank empty and unselectable while the other keeps serving."""
+    from dynalign.hw.wire import BANK_EMPTY, BANK_UPLOADING, BANK_VALID
+    dev, a = committed_device(core=GoldenCore())
+    b = small_image(seed=9)
+    codes = [5, -7, 100]
+    ra = classify(dev, codes)
+    st = status(dev)
+    assert st.bank_state == (BANK_VALID, BANK_EMPTY) and st.bank_crc == (crc32(a), 0)
+    expect_error(dev, encode_frame(Cmd.IMAGE_BEGIN, b[:IMAGE_HEADER_LEN] + b"\x00"),
+                 Err.BANK_SERVED)
+    expect_error(dev, encode_frame(Cmd.IMAGE_BEGIN, b[:IMAGE_HEADER_LEN] + b"\x02"),
+                 Err.NO_BANK)
+    expect_error(dev, encode_frame(Cmd.SELECT, b"\x01"), Err.BANK_INVALID)
+    expect_error(dev, encode_frame(Cmd.SELECT, b"\x02"), Err.NO_BANK)
+    expect_error(dev, encode_frame(Cmd.SELECT, b""), Err.LENGTH)
+    assert upload(dev, b).payload == b"\x01"
+    rb = classify(dev, codes)
+    assert rb != ra
+    st = status(dev)
+    assert st.bank_state == (BANK_VALID, BANK_VALID) and st.active_bank == 1
+    assert st.bank_crc == (crc32(a), crc32(b))
+    for bank, want in ((0, ra), (1, rb), (0, ra), (0, ra), (1, rb)):
+        assert one_reply(dev, encode_frame(Cmd.SELECT, bytes([bank]))).payload == \
+            bytes([bank])
+        assert classify(dev, codes) == want
+    # an interrupted upload into the idle bank (0): it is empty, the served one serves
+    reqs = image_requests(small_image(seed=4), max_payload=96, bank=0)
+    for cmd, payload in reqs[:3]:
+        one_reply(dev, encode_frame(cmd, payload))
+    st = status(dev)
+    assert st.bank_state == (BANK_UPLOADING, BANK_VALID) and st.upload_open
+    expect_error(dev, encode_frame(Cmd.SELECT, b"\x00"), Err.BANK_INVALID)
+    assert classify(dev, codes) == rb
+    expect_error(dev, encode_frame(*reqs[-1]), Err.INCOMPLETE)
+    st = status(dev)
+    assert st.bank_state == (BANK_EMPTY, BANK_VALID) and not st.upload_open
+    expect_error(dev, encode_frame(Cmd.SELECT, b"\x00"), Err.BANK_INVALID)
+    assert classify(dev, codes) == rb and status(dev).active_bank == 1
+
+
+def test_image_lanes_layout():
+    """Version 2 lays the weights out in the device's lane words: the same network at
+    any lanes parses back to the same integers; byte k of word g n_in + j is
+    W[g lanes + k, j]."""
+    from dynalign.hw.wire import LAYERS_OFFSET, layer_block, relayout
+    img = small_image(sizes=(7, 4))
+    net = parse_image(img).network
+    for lanes in (1, 2, 4, 8):
+        other = relayout(img, lanes=lanes)
+        dev = parse_image(other)
+        assert dev.header.lanes == lanes and len(other) == dev.header.total_len
+        for la, lb in zip(dev.network.layers, net.layers):
+            assert np.array_equal(la.weight, lb.weight)
+        at, _ = layer_block(LAYERS_OFFSET, 9, 7, lanes)
+        assert at % lanes == 0
+        w = net.layers[0].weight
+        for g, j, k in ((0, 0, 0), (0, 3, lanes - 1), (-(-7 // lanes) - 1, 8, 0)):
+            i = g * lanes + k
+            want = int(w[i, j]) if i < 7 else 0
+            assert np.uint8(other[at + (g * 9 + j) * lanes + k]).view(np.int8) == want
+        assert relayout(other, lanes=1) == img
+    old = bytearray(img)
+    old[2] = 1
+    with pytest.raises(ValueError, match="model image version 1: .* version 2 only"):
+        parse_image(bytes(old))

@@ -26,6 +26,7 @@ from dynalign.hw.wire import (
     image_requests,
     pack_table,
     parse_image,
+    relayout,
 )
 from dynalign.sw.verify_system import compare_results, verify_system
 
@@ -58,7 +59,7 @@ def session(tmp_path_factory):
                         max_payload=128)
     top = DynalignTop(limits=limits, divisor=DIVISOR, code_format=SMALL_CODE)
     ca = codes(3, 3)
-    big = model(4, delta=2.0, sizes=(13, 6))
+    big = relayout(model(4, delta=2.0, sizes=(13, 6)), lanes=8)   # in the device's words
     flipped = bytearray(encode_frame(Cmd.FEATURES, b"\x01\x02\x03", seq=200))
     flipped[6] ^= 0x10
     bad_crc = bytearray(encode_frame(Cmd.RUN, seq=201))
@@ -72,7 +73,8 @@ def session(tmp_path_factory):
         ("wrong_length", {"hex": encode_frame(Cmd.IMAGE_COMMIT, bytes(3)).hex()}, Err.LENGTH),
         ("too_long", {"hex": encode_frame(Cmd.FEATURES, bytes(129)).hex()}, Err.LENGTH),
         ("garbage", {"hex": "0013ff37", "reply": False, "wait": 200}, None),
-        ("too_large", {"hex": encode_frame(Cmd.IMAGE_BEGIN, big[:IMAGE_HEADER_LEN]).hex()},
+        ("too_large", {"hex": encode_frame(Cmd.IMAGE_BEGIN,
+                                           big[:IMAGE_HEADER_LEN] + b"\x01").hex()},
          Err.TOO_LARGE),
         ("framing_prefix", {"hex": "a521", "reply": False, "wait": 10}, None),
         ("framing", {"bits": [0] + [1, 0] * 4 + [0]}, Err.FRAMING),
@@ -85,7 +87,10 @@ def session(tmp_path_factory):
     ops += [{"op": "classify", "codes": c.tolist()} for c in ca]
     ops += [{"op": "upload", "image": b.hex()}]
     ops += [{"op": "classify", "codes": c.tolist()} for c in ca]
-    ops += [{"op": "upload", "image": a.hex()}, {"op": "classify", "codes": ca[0].tolist()}]
+    # both resident: SELECT switches back and forth, no upload
+    ops += [{"op": "select", "bank": 0}, {"op": "classify", "codes": ca[0].tolist()},
+            {"op": "select", "bank": 1}, {"op": "classify", "codes": ca[1].tolist()},
+            {"op": "select", "bank": 0}, {"op": "classify", "codes": ca[2].tolist()}]
     out = run_ops(top, ops, tag="pytest", quiet_limit=QUIET_LIMIT)
     return {"a": a, "b": b, "ca": ca, "faults": faults, "out": out["ops"], "summary": out,
             "limits": limits, "ops": ops}
@@ -93,7 +98,7 @@ def session(tmp_path_factory):
 
 def test_upload_and_classify_match_golden(session):
     ops = session["out"]
-    assert ops[1]["bank"] == 1
+    assert ops[1]["bank"] == 0
     image = parse_image(session["a"])
     for op, c in zip(ops[2:5], session["ca"]):
         ok, got, exp = compare_results(op["results"], image, c, limits=session["limits"])
@@ -111,7 +116,8 @@ def test_faults_get_error_replies_and_model_survives(session):
             assert op["reply"]["cmd"] == 0xFF and op["reply"]["payload"][:2] == \
                 f"{int(err):02x}", (name, op)
     status = ops[5 + len(faults)]["status"]
-    assert status["model_valid"] and status["active_bank"] == 1
+    assert status["model_valid"] and status["active_bank"] == 0
+    assert status["bank_state"] == [2, 0]
     assert status["crc_errors"] == 2 and status["timeouts"] == 1
     assert status["dropped_bytes"] == 4
     before = [op["results"] for op in ops[2:5]]
@@ -123,15 +129,17 @@ def test_faults_get_error_replies_and_model_survives(session):
 def test_mode_switch_without_rebuild(session):
     ops = session["out"]
     n = 9 + len(session["faults"])
-    assert ops[n]["bank"] == 0
-    image_b = parse_image(session["b"])
+    assert ops[n]["bank"] == 1
+    image_a, image_b = parse_image(session["a"]), parse_image(session["b"])
     for op, c in zip(ops[n + 1:n + 4], session["ca"]):
         ok, got, exp = compare_results(op["results"], image_b, c, limits=session["limits"])
         assert ok, (got, exp)
-    assert ops[n + 4]["bank"] == 1
-    ok, _, _ = compare_results(ops[n + 5]["results"], parse_image(session["a"]),
-                               session["ca"][0], limits=session["limits"])
-    assert ok
+    # three SELECT switches between the resident models, each verified bit for bit
+    for i, (bank, image) in enumerate(((0, image_a), (1, image_b), (0, image_a))):
+        assert ops[n + 4 + 2 * i]["bank"] == bank
+        ok, got, exp = compare_results(ops[n + 5 + 2 * i]["results"], image,
+                                       session["ca"][i], limits=session["limits"])
+        assert ok, (got, exp)
 
 
 def test_zero_reset_reaches_the_core(session):
@@ -169,7 +177,8 @@ def test_verify_system_switch():
     a, b = model(1, delta=2.0), model(2, delta=-1.5, reset="zero")   # b: zero reset
     rep = verify_system([a, b], [codes(5, 8), codes(6, 8)], samples=8, lanes=2,
                         code_format=SMALL_CODE)
-    assert rep["mismatches"] == 0 and rep["compared"] == 21 and rep["mode_switches"] == 2
+    assert rep["mismatches"] == 0 and rep["compared"] == 35 and rep["mode_switches"] == 4
+    assert rep["select_switches"] == 3 and rep["interrupted_uploads"] == 1
 
 
 def test_top_parameter_validation():
@@ -214,16 +223,19 @@ def table_session():
     tampered = with_table[:parse_image(with_table).header.model_len()] \
         + pack_table(table, sat)
     raw = [{"op": "raw", "hex": encode_frame(c, p, seq=i).hex()}
-           for i, (c, p) in enumerate(image_requests(tampered, max_payload=128))]
+           for i, (c, p) in enumerate(image_requests(tampered, max_payload=128, bank=1))]
     ops = [{"op": "identify"}, {"op": "upload", "image": a.hex()}]
     ops += [{"op": "classify", "codes": c.tolist()} for c in cs]                   # 2..4
     ops += [{"op": "raw", "hex": encode_frame(Cmd.WRITE_ENCODER,
                                               a[ENCODER_OFFSET:LAYERS_OFFSET]).hex()},
-            {"op": "raw", "hex": encode_frame(Cmd.IMAGE_BEGIN, a[:IMAGE_HEADER_LEN]).hex()}]
+            {"op": "raw", "hex": encode_frame(Cmd.IMAGE_BEGIN,
+                                              a[:IMAGE_HEADER_LEN] + b"\x01").hex()}]
     ops += raw + [{"op": "classify", "codes": cs[0].tolist()}]
-    ops += [{"op": "upload", "image": b.hex()}]
+    ops += [{"op": "upload", "image": b.hex()}]                 # into bank 0, over A
     ops += [{"op": "classify", "codes": c.tolist()} for c in cs]
-    ops += [{"op": "upload", "image": a.hex()}, {"op": "classify", "codes": cs[0].tolist()}]
+    # both tables resident: SELECT serves the tampered one again, then B
+    ops += [{"op": "select", "bank": 1}, {"op": "classify", "codes": cs[0].tolist()},
+            {"op": "select", "bank": 0}, {"op": "classify", "codes": cs[1].tolist()}]
     out = run_ops(top, ops, tag="pytest_table", quiet_limit=QUIET_LIMIT)
     return {"a": a, "b": b, "cs": cs, "tampered": tampered, "n_raw": len(raw),
             "out": out["ops"], "limits": limits, "ops": ops}
@@ -232,19 +244,24 @@ def table_session():
 def test_table_core_classifies_switches_and_refuses(table_session):
     ops, cs = table_session["out"], table_session["cs"]
     image_a, image_b = parse_image(table_session["a"]), parse_image(table_session["b"])
-    assert ops[1]["bank"] == 1
+    assert ops[1]["bank"] == 0
     for op, c in zip(ops[2:5], cs):
         ok, got, exp = compare_results(op["results"], image_a, c, limits=table_session["limits"])
         assert ok, (got, exp)
     assert ops[5]["reply"]["payload"][:2] == f"{int(Err.UNSUPPORTED):02x}"
     assert ops[6]["reply"]["payload"][:2] == f"{int(Err.IMAGE_FORMAT):02x}"
     n = 7 + table_session["n_raw"] + 1
-    assert ops[n]["bank"] == 1                      # the tampered upload made bank 0 active
+    assert ops[n]["bank"] == 0                      # the tampered upload made bank 1 active
     for op, c in zip(ops[n + 1:n + 4], cs):
         ok, got, exp = compare_results(op["results"], image_b, c, limits=table_session["limits"])
         assert ok, (got, exp)
-    assert ops[n + 4]["bank"] == 0
-    ok, got, exp = compare_results(ops[n + 5]["results"], image_a, cs[0],
+    served = parse_image(table_session["tampered"], check_table=False)
+    assert ops[n + 4]["bank"] == 1
+    ok, got, exp = compare_results(ops[n + 5]["results"], served, cs[0],
+                                   limits=table_session["limits"])
+    assert ok, (got, exp)
+    assert ops[n + 6]["bank"] == 0
+    ok, got, exp = compare_results(ops[n + 7]["results"], image_b, cs[1],
                                    limits=table_session["limits"])
     assert ok, (got, exp)
 
@@ -277,7 +294,9 @@ def _model_records(limits, ops):
         out = []
         for op in ops:
             if op["op"] == "upload":
-                await dev.upload(bytes.fromhex(op["image"]))
+                await dev.upload(bytes.fromhex(op["image"]), bank=op.get("bank"))
+            elif op["op"] == "select":
+                await dev.select(op["bank"])
             elif op["op"] == "classify":
                 out.append((await dev.classify(op["codes"])).pack().hex())
         return out

@@ -1,13 +1,14 @@
-"""The image loader: the model store image -> the LIF configuration and the encoder."""
+"""The image loader: the model store image -> the LIF configuration and the encoder
+(not the weights: the LIF network reads them from the store bank itself)."""
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..encoder.regs import N_SLOTS, REG_ADDR_WIDTH, Reg
-from ..lif.rtl import LAYER_REG_BASE, REGION_BIAS, REGION_SHIFT, REGION_WEIGHT, ConfigSignature
+from ..lif.rtl import LAYER_REG_BASE, REGION_BIAS, REGION_SHIFT, ConfigSignature
 from ..wire import (
     ENCODER_AT,
     ENCODER_FIXED,
@@ -42,7 +43,8 @@ assert ENCODER_AT["h2"] == ENCODER_AT["h1"] + 4 and ENCODER_AT["h6"] == ENCODER_
 
 
 class ImageLoader(wiring.Component):
-    """Streams the active model image into the LIF network and the encoder.
+    """Streams the active model image's configuration into the LIF network and the
+    encoder; the weights stay where they were uploaded.
 
     On ``load`` it reads the store (image layout of :mod:`dynalign.hw.wire`; one byte
     per two cycles, each field shifted little-endian into one 32-bit register) and
@@ -51,18 +53,26 @@ class ImageLoader(wiring.Component):
     integrator also ``SYSTEM``, ``STRIDE``, ``H1``, ``H2``, ``H6`` and the coefficients:
     slot ``j`` of the image's encoder block -> ``COEF0 + j``, ``j < N_SLOTS``),
     ``FEATURES = K`` and the ``refill`` strobe; then
-    per layer (``n_out`` from the header, the layer block in order) the fields of
+    per layer (``n_out`` from the header, the layer blocks of
+    :func:`dynalign.hw.wire.layer_block` in order) the fields of
     :class:`dynalign.hw.lif.rtl.NetworkLayout` (``n_in`` = ``3 K`` or the previous
-    ``n_out``, ``groups = ceil(n_out / lanes)``, ``wbase``/``gbase`` the running sums),
-    the biases (slot ``gbase * lanes + i``), and every weight (word ``wbase + g n_in +
-    j``, lane ``i mod lanes``) -- exactly :func:`dynalign.hw.lif.rtl.config_writes`.
+    ``n_out``, ``groups = ceil(n_out / lanes)``, ``gbase`` the running sum) but with
+    ``wbase`` = the store word of the layer's first weight word (``ceil((block + 8 + 2
+    n_out) / lanes)``: the engine reads its weight word ``wbase + g n_in + j`` from the
+    store bank, where the image put ``W[g lanes + k, j]`` in lane ``k``), and the biases
+    (slot ``gbase * lanes + i``); the next block starts ``groups * n_in`` words later
+    (found by ``groups`` additions).  No weight is written: every ``cfg`` write is one
+    of :func:`dynalign.hw.lif.rtl.config_writes` but for ``wbase`` and the weights.
 
     Ports
     -----
     load : In(1)  strobe (taken while ``idle``).
+    select : In(1)  with ``load``: a ``SELECT`` -- the biases are not written (the network
+        keeps each bank's biases: :attr:`dynalign.hw.lif.rtl.LIFNetwork.bias_banks`),
+        every other write is.
     idle : Out(1)  not loading.
-    store_addr : Out(store address) / store_data : In(8)  the store, data one cycle
-        after the address.
+    store_addr : Out(store byte address) / store_data : In(8)  the store's byte, data one
+        cycle after the address.
     cfg : Out(:data:`~dynalign.hw.lif.rtl.ConfigSignature`)  LIF configuration writes.
     enc_busy : In(1)  the encoder is refilling: its registers wait.
     reg_we : Out(1), reg_addr : Out(REG_ADDR_WIDTH), reg_data : Out(32), refill : Out(1)
@@ -78,7 +88,7 @@ class ImageLoader(wiring.Component):
             raise TypeError(f"layout must be a CoreLayout, not {layout!r}")
         self.layout = layout
         super().__init__({
-            "load": In(1), "idle": Out(1),
+            "load": In(1), "select": In(1), "idle": Out(1),
             "store_addr": Out(layout.store_addr_width), "store_data": In(8),
             "cfg": Out(ConfigSignature),
             "enc_busy": In(1),
@@ -114,15 +124,14 @@ class ImageLoader(wiring.Component):
         groups = Signal(nw)
         wbase = Signal(lay.wbase_width)
         gbase = Signal(lay.gbase_width)
-        row = Signal.like(wbase)             # wbase + g * n_in of the current group
-        wj = Signal.like(wbase)              # row + j: the current weight's word
+        row = Signal.like(wbase)             # wbase + g * n_in of group g
         slot = Signal(range(lay.group_words * lanes + 1))   # the current bias's slot
         i_cnt = Signal(nw)
-        j_cnt = Signal(nw)
         beta = Signal(16)
         reset_zero = Signal()                # bit 0 of the layer's flags
         field = Signal(range(N_SLOTS + 1))     # LIF global, layer field or coefficient slot
         enc_T = Signal(8)
+        no_bias = Signal()                   # this load is a SELECT: no bias writes
         pos = Signal(lay.store_addr_width)   # store address of the next layer block
 
         m.d.sync += [self.cfg.we.eq(0), self.reg_we.eq(0)]
@@ -133,7 +142,7 @@ class ImageLoader(wiring.Component):
         def ereg(a, d):
             m.d.sync += [self.reg_addr.eq(a), self.reg_data.eq(d), self.reg_we.eq(1)]
 
-        state_names = ["HDR", "ENC_T", "L_SIZE", "L_BETA", "L_THETA", "BIAS", "WEIGHT"]
+        state_names = ["HDR", "ENC_T", "L_SIZE", "L_BETA", "L_THETA", "BIAS"]
         if not table:
             state_names += ["ENC_SYS", "ENC_STRIDE", "ENC_H1", "ENC_H2", "ENC_H6",
                             "ENC_COEF"]
@@ -150,7 +159,7 @@ class ImageLoader(wiring.Component):
             with m.State("IDLE"):
                 m.d.comb += self.idle.eq(1)
                 with m.If(self.load):
-                    m.d.sync += bad_model.eq(0)
+                    m.d.sync += [bad_model.eq(0), no_bias.eq(self.select)]
                     fetch(4, "HDR", at=HEADER_AT["k"])    # K, T, L, in_shift
 
             with m.State("RD"):
@@ -216,7 +225,7 @@ class ImageLoader(wiring.Component):
                 m.next = "ENC_REFILL"
             with m.State("ENC_REFILL"):
                 m.d.comb += self.refill.eq(1)
-                m.d.sync += [bad_model.eq(enc_T != steps), li.eq(0), wbase.eq(0),
+                m.d.sync += [bad_model.eq(enc_T != steps), li.eq(0),
                              gbase.eq(0), n_in.eq(3 * k), pos.eq(LAYERS_OFFSET)]
                 m.next = "LAYER"
 
@@ -228,7 +237,9 @@ class ImageLoader(wiring.Component):
                 with m.Else():
                     fetch(2, "L_SIZE", at=HEADER_AT["sizes"] + 2 * li)
             with m.State("L_SIZE"):
-                m.d.sync += [n_out.eq(sh[16:]), groups.eq((sh[16:] + lanes - 1) >> lb)]
+                head = pos + LAYER_HEADER.size + 2 * sh[16:]
+                m.d.sync += [n_out.eq(sh[16:]), groups.eq((sh[16:] + lanes - 1) >> lb),
+                             wbase.eq((head + lanes - 1) >> lb)]
                 fetch(4, "L_BETA", at=pos)                   # beta u16, flags u16
             with m.State("L_BETA"):
                 m.d.sync += [beta.eq(sh[:16]), reset_zero.eq(sh[16])]
@@ -246,6 +257,9 @@ class ImageLoader(wiring.Component):
                 with m.If(field == len(vals) - 1):
                     with m.If(n_out == 0):
                         m.next = "LAYER_END"
+                    with m.Elif(no_bias):
+                        m.d.sync += [i_cnt.eq(0), row.eq(wbase)]
+                        m.next = "SKIP"
                     with m.Else():
                         fetch(2, "BIAS")
             with m.State("BIAS"):
@@ -254,32 +268,16 @@ class ImageLoader(wiring.Component):
                 with m.If(i_cnt + 1 < n_out):
                     fetch(2, "BIAS")
                 with m.Else():
-                    m.d.sync += [i_cnt.eq(0), j_cnt.eq(0), row.eq(wbase), wj.eq(wbase)]
-                    fetch(1, "WEIGHT")
-            with m.State("WEIGHT"):
-                lane = i_cnt[:lb] if lb else Const(0, 1)
-                waddr = Cat(lane, wj) if lb else wj
-                cfg((REGION_WEIGHT << REGION_SHIFT) | waddr, sh[24:].as_signed())
-                with m.If(j_cnt + 1 < n_in):
-                    m.d.sync += [j_cnt.eq(j_cnt + 1), wj.eq(wj + 1)]
-                    fetch(1, "WEIGHT")
+                    m.d.sync += [i_cnt.eq(0), row.eq(wbase)]
+                    m.next = "SKIP"
+            with m.State("SKIP"):           # past the weight words: groups x n_in
+                with m.If(i_cnt == groups):
+                    m.d.sync += pos.eq(row << lb)
+                    m.next = "LAYER_END"
                 with m.Else():
-                    m.d.sync += [j_cnt.eq(0), i_cnt.eq(i_cnt + 1)]
-                    last_lane = ((i_cnt + 1)[:lb] == 0) if lb else Const(1, 1)
-                    with m.If(last_lane):               # the group is complete
-                        m.d.sync += [row.eq(row + n_in), wj.eq(row + n_in)]
-                    with m.Else():
-                        m.d.sync += wj.eq(row)
-                    with m.If(i_cnt + 1 < n_out):
-                        fetch(1, "WEIGHT")
-                    with m.Else():
-                        m.d.sync += pos.eq(addr)
-                        m.next = "LAYER_END"
+                    m.d.sync += [row.eq(row + n_in), i_cnt.eq(i_cnt + 1)]
             with m.State("LAYER_END"):
-                # row = wbase + (complete groups) x n_in; a partial last group adds one
-                partial = (n_out[:lb] != 0) if lb else Const(0, 1)
-                m.d.sync += [wbase.eq(row + Mux(partial, n_in, 0)), gbase.eq(gbase + groups),
-                             n_in.eq(n_out), li.eq(li + 1)]
+                m.d.sync += [gbase.eq(gbase + groups), n_in.eq(n_out), li.eq(li + 1)]
                 with m.If(li + 1 == n_layers):
                     m.d.sync += [self.n_last.eq(n_out), self.gbase_last.eq(gbase)]
                 m.next = "LAYER"

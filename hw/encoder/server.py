@@ -9,7 +9,7 @@ serves it, one sample per beat.
 
 from __future__ import annotations
 
-from amaranth import Cat, Const, Module, Signal, signed
+from amaranth import Array, Cat, Const, Module, Signal, signed
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -35,10 +35,13 @@ class TableServer(wiring.Component):
         The code format (default :data:`~hw.formats.CODE`): the table has a row per code.
     banks : 1 or 2
         ``2``: the table memory holds two tables; ``bank`` picks the one served,
-        ``tw_*`` writes go to the other one and do *not* invalidate the served table,
-        ``refill`` commits (the caller flips ``bank`` first).  A host can then write a
-        new table while the old one keeps working, and a half-written one is never
-        served.  ``1``: a write invalidates the table until the next ``refill``.
+        ``tw_*`` writes go to table ``tw_bank`` (the caller never writes the one served)
+        and do *not* invalidate the served table, ``refill`` commits the table of
+        ``bank`` (after an upload, or to serve the other resident table: the caller sets
+        ``bank`` first; ``table_sat`` is the OR of that table's flags, kept per table
+        from its first entry, row 0 index 0, on).  A host can then write a new table
+        while the old one keeps working, and a half-written one is never served.
+        ``1``: a write invalidates the table until the next ``refill``.
     fifo_depth : int in 1..64
         Output FIFO depth (default :data:`~.lookup.OUTPUT_FIFO_DEPTH`; 1: a beat every
         fourth cycle, ``ISSUE_TO_BEAT + 1``, for a sink that is slower anyway).
@@ -59,6 +62,7 @@ class TableServer(wiring.Component):
     bank : In(1)  (``banks=2`` only) the table served.
     tw_flag : In(1)  (``banks=2`` only) a ``tw_*`` write sets only the code's
         saturation bit (1) or only the sample (0).
+    tw_bank : In(1)  (``banks=2`` only) the table a ``tw_*`` write goes to.
     refill : In(1)
         strobe: check ``T`` (``Error.SAMPLES`` outside ``2..max_T``) and commit the
         written table: valid in the next cycle, ``table_sat`` = OR of the ``tw_sat`` bits
@@ -86,7 +90,7 @@ class TableServer(wiring.Component):
             "error": Out(ERROR_WIDTH),
         }
         if self.banks == 2:
-            members.update({"bank": In(1), "tw_flag": In(1)})
+            members.update({"bank": In(1), "tw_flag": In(1), "tw_bank": In(1)})
         super().__init__(members)
 
     def elaborate(self, platform):
@@ -114,16 +118,29 @@ class TableServer(wiring.Component):
         table_sat = Signal()
         tw_sat_acc = Signal()       # OR of tw_sat since the last commit
         own_err = Signal(ERROR_WIDTH)
+        if banked:
+            # one OR per bank: the first entry of a table block (row 0, index 0) starts
+            # its bank's over; a refill serves the OR of the bank it serves
+            sat_acc = Array([Signal(name="tw_sat_acc0"), Signal(name="tw_sat_acc1")])
+            first = self.tw_en & ~self.tw_flag & (self.tw_index == 0) \
+                & (self.tw_code == -(1 << (cw - 1)))
+            with m.If(first):
+                m.d.sync += sat_acc[self.tw_bank].eq(0)
+            with m.If(self.tw_en & self.tw_flag):
+                m.d.sync += sat_acc[self.tw_bank].eq(sat_acc[self.tw_bank] | self.tw_sat)
         with m.If(self.refill):
             with m.If(bad_samples):
                 m.d.comb += own_err.eq(Error.SAMPLES)
                 m.d.sync += [table_valid.eq(0), table_sat.eq(0)]
             with m.Else():
-                m.d.sync += [table_valid.eq(1), table_sat.eq(tw_sat_acc),
-                             tw_sat_acc.eq(0), table_t.eq(samples)]
-        with m.If(self.tw_en & (self.tw_flag if banked else 1)):
-            m.d.sync += tw_sat_acc.eq(tw_sat_acc | self.tw_sat)
+                m.d.sync += [table_valid.eq(1), table_t.eq(samples)]
+                if banked:
+                    m.d.sync += table_sat.eq(sat_acc[self.bank])
+                else:
+                    m.d.sync += [table_sat.eq(tw_sat_acc), tw_sat_acc.eq(0)]
         if not banked:
+            with m.If(self.tw_en):
+                m.d.sync += tw_sat_acc.eq(tw_sat_acc | self.tw_sat)
             with m.If(self.tw_en):
                 m.d.sync += table_valid.eq(0)
         m.d.comb += [self.table_valid.eq(table_valid), self.table_sat.eq(table_sat)]
@@ -139,7 +156,7 @@ class TableServer(wiring.Component):
         tw_row = Signal(cw)          # code -> table row (as served)
         m.d.comb += tw_row.eq(self.tw_code ^ (1 << (cw - 1)))
         m.d.comb += [table.w_en.eq(self.tw_en & ~self.tw_flag if banked else self.tw_en),
-                     table.w_addr.eq(Cat(tw_row, self.tw_index, ~serve_bank) if banked
+                     table.w_addr.eq(Cat(tw_row, self.tw_index, self.tw_bank) if banked
                                      else Cat(tw_row, self.tw_index)),
                      table.w_data.eq(self.tw_data)]
         m.submodules.satmem = satmem = memory.Memory(shape=1, depth=self.banks << cw,
@@ -147,7 +164,7 @@ class TableServer(wiring.Component):
         s_wr = satmem.write_port()
         s_rd = satmem.read_port(domain="sync")
         m.d.comb += [s_wr.en.eq(self.tw_en & self.tw_flag if banked else self.tw_en),
-                     s_wr.addr.eq(Cat(tw_row, ~serve_bank) if banked else tw_row),
+                     s_wr.addr.eq(Cat(tw_row, self.tw_bank) if banked else tw_row),
                      s_wr.data.eq(self.tw_sat)]
 
         # ---- serve ------------------------------------------------------------------------

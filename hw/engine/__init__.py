@@ -7,9 +7,11 @@
 * :class:`Dispatcher` (:mod:`.dispatcher`): command decode, length rules, the command
   checks and error codes, the core's handshakes, with :class:`HeaderCheck`
   (:mod:`.admission`), the admission check of an IMAGE_BEGIN header;
-* :class:`ModelStore` (:mod:`.store`): the double-banked model store
-  (:class:`BankedStore`, :mod:`.banks`: block RAM or SPRAM), IMAGE_DATA offsets,
-  CRC-32, commit, the table block's writes to a table core, the feature buffer;
+* :class:`ModelStore` (:mod:`.store`): the double-banked model store, two resident
+  models (:class:`BankedStore`, :mod:`.banks`: block RAM or SPRAM, words of ``lanes``
+  bytes that the core's LIF network reads its weights from), each bank's state and
+  CRC-32, IMAGE_DATA offsets, commit, SELECT, the table block's writes to a table core,
+  the feature buffer;
 * :class:`ReplySender` (:mod:`.sender`): reply framing, CRC-16, the identity and status
   records, the results record read-out.
 

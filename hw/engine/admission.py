@@ -96,7 +96,7 @@ class HeaderCheck(wiring.Component):
         i, d = self.byte.payload.index, self.byte.payload.data
         with m.If(self.byte.valid), m.Switch(i):
             for n, v in ((at["magic"], IMAGE_MAGIC[0]), (at["magic"] + 1, IMAGE_MAGIC[1]),
-                         (at["version"], IMAGE_VERSION)):
+                         (at["version"], IMAGE_VERSION), (at["lanes"], lim.lanes)):
                 with m.Case(n):
                     note(fmt, d != v)
             for n, reg, lo, hi in ((at["k"], self.k, 1, lim.max_features),

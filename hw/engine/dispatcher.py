@@ -34,7 +34,7 @@ __all__ = ["Dispatcher"]
 #: The store operation of each command that has one.
 _STORE_OPS = {Cmd.IMAGE_BEGIN: StoreOp.HEADER, Cmd.IMAGE_DATA: StoreOp.DATA,
               Cmd.IMAGE_COMMIT: StoreOp.COMMIT, Cmd.WRITE_ENCODER: StoreOp.ENCODER,
-              Cmd.FEATURES: StoreOp.FEATURES}
+              Cmd.FEATURES: StoreOp.FEATURES, Cmd.SELECT: StoreOp.SELECT}
 
 
 class Dispatcher(wiring.Component):
@@ -49,14 +49,17 @@ class Dispatcher(wiring.Component):
        ``NO_MODEL``; ``IMAGE_DATA`` / ``IMAGE_COMMIT`` -> ``NO_UPLOAD``; ``FEATURES`` ->
        ``NO_MODEL`` or ``FEATURES`` (count differs from the model's K); ``RUN`` ->
        ``NO_MODEL``; ``RESULTS`` -> ``NO_RESULT``;
-    5. the store's outcome (:class:`StoreError`), and for ``IMAGE_BEGIN`` the admission
-       verdict of :class:`HeaderCheck` (``IMAGE_FORMAT``, ``TOO_LARGE``).
+    5. the store's outcome (:class:`StoreError`: for ``IMAGE_BEGIN`` and ``SELECT`` the
+       bank checks ``NO_BANK``, ``BANK_SERVED``, ``BANK_INVALID``), and for
+       ``IMAGE_BEGIN`` the admission verdict of :class:`HeaderCheck` (``IMAGE_FORMAT``,
+       ``TOO_LARGE``).
 
-    An error reply is ``ERROR [err, cmd]`` and sets ``last_error``.  A committed image
-    makes the model valid (K from its header); a commit or an encoder write then
-    strobes the core's ``load`` (once it is ``ready``) before the reply, ``RUN`` strobes
-    ``start`` and waits for ``done``.  ``result_valid`` is cleared by every model change,
-    set by a finished run.
+    An error reply is ``ERROR [err, cmd]`` and sets ``last_error``.  The store keeps
+    each bank's state; the model is valid while the active bank is (K: the store's).  A
+    good commit or ``SELECT`` (the store has made the bank active) or an encoder write
+    strobes the core's ``load`` (once it is ``ready``) before the reply (a commit's and a
+    ``SELECT``'s: the bank now served), ``RUN`` strobes ``start`` and waits for ``done``.
+    ``result_valid`` is cleared by every model change, set by a finished run.
 
     Parameters (keyword-only)
     -------------------------
@@ -76,11 +79,12 @@ class Dispatcher(wiring.Component):
         The header bytes an IMAGE_BEGIN stores, to the admission check.
     upload : Out(stream.Signature(upload_layout(limits), always_ready=True))
         The admission verdict, to the store.
-    upload_open : In(1); active : In(1)
-        The store's upload state and active bank.
-    load : Out(1); start : Out(1); ready : In(1); done : In(1); res_len : In(16)
+    upload_open : In(1); active : In(1); model_valid : In(1); k : In(8)
+        The store's upload state, active bank, whether it is valid and its K.
+    load : Out(1); select : Out(1); start : Out(1); ready : In(1); done : In(1);
+    res_len : In(16)
         The core's handshake (:class:`dynalign.hw.engine.CoreSignature`).
-    model_valid : Out(1); last_error : Out(8)
+    last_error : Out(8)
         For the STATUS record.
     """
 
@@ -95,10 +99,10 @@ class Dispatcher(wiring.Component):
             "store_result": In(stream.Signature(StoreError, always_ready=True)),
             "header": In(stream.Signature(HeaderByte, always_ready=True)),
             "upload": Out(stream.Signature(upload_layout(limits), always_ready=True)),
-            "upload_open": In(1), "active": In(1),
-            "load": Out(1), "start": Out(1), "ready": In(1), "done": In(1),
+            "upload_open": In(1), "active": In(1), "model_valid": In(1), "k": In(8),
+            "load": Out(1), "select": Out(1), "start": Out(1), "ready": In(1), "done": In(1),
             "res_len": In(16),
-            "model_valid": Out(1), "last_error": Out(8),
+            "last_error": Out(8),
         })
 
     def elaborate(self, platform):
@@ -109,7 +113,7 @@ class Dispatcher(wiring.Component):
         cmd, length = self.frame.cmd, self.frame.length
         model_valid = self.model_valid
         result_valid = Signal()
-        k_active = Signal(8)
+        k_active = self.k
 
         # the payload length rule of the command, and whether it is one
         known = Signal()
@@ -168,6 +172,8 @@ class Dispatcher(wiring.Component):
                     with m.Case(Cmd.IMAGE_BEGIN):
                         m.d.comb += check.clear.eq(1)
                         store(StoreOp.HEADER)
+                    with m.Case(Cmd.SELECT):
+                        store(StoreOp.SELECT)
                     for c in (Cmd.IMAGE_DATA, Cmd.IMAGE_COMMIT):
                         with m.Case(c):
                             with m.If(~self.upload_open):
@@ -203,9 +209,8 @@ class Dispatcher(wiring.Component):
                             with m.Case(Cmd.WRITE_ENCODER):
                                 m.d.sync += result_valid.eq(0)
                                 m.next = "LOAD_WAIT_READY"
-                            with m.Case(Cmd.IMAGE_COMMIT):
-                                m.d.sync += [model_valid.eq(1), result_valid.eq(0),
-                                             k_active.eq(check.k)]
+                            with m.Case(Cmd.IMAGE_COMMIT, Cmd.SELECT):
+                                m.d.sync += result_valid.eq(0)
                                 m.next = "LOAD_WAIT_READY"
                             with m.Default():
                                 reply(ReplySource.NONE, 0)
@@ -221,9 +226,9 @@ class Dispatcher(wiring.Component):
             # the core's handshakes
             with m.State("LOAD_WAIT_READY"):
                 with m.If(self.ready):
-                    m.d.comb += self.load.eq(1)
-                    with m.If(cmd == Cmd.IMAGE_COMMIT):
-                        reply(ReplySource.SMALL, 1)         # the new active bank
+                    m.d.comb += [self.load.eq(1), self.select.eq(cmd == Cmd.SELECT)]
+                    with m.If((cmd == Cmd.IMAGE_COMMIT) | (cmd == Cmd.SELECT)):
+                        reply(ReplySource.SMALL, 1)         # the bank now served
                     with m.Else():
                         reply(ReplySource.NONE, 0)
             with m.State("RUN_WAIT_READY"):

@@ -33,10 +33,11 @@ class CommandEngine(wiring.Component):
     of its reply is discarded and counted (``STATUS`` ``lost``), as is every byte the UART
     overran; every framing error is counted, wherever it happens.  A frame is executed
     only after its CRC-16 checked; the model store
-    holds two banks of ``bank_bytes`` (uploads go to the shadow bank, ``IMAGE_COMMIT``
-    flips the active bank only after a complete image with the right CRC-32; with
+    holds two banks of ``bank_bytes``, two resident models (an upload goes into the bank
+    its ``IMAGE_BEGIN`` names, never the one served; ``IMAGE_COMMIT`` serves it only after
+    a complete image with the right CRC-32, ``SELECT`` serves a valid one; with
     ``Limits.table`` the image's table block goes, word by word, to the core's ``tw_*``
-    port instead).
+    port, into that bank's table, instead).
 
     Parameters (keyword-only)
     -------------------------
@@ -46,7 +47,7 @@ class CommandEngine(wiring.Component):
         A frame whose next byte does not arrive within this many cycles is dropped and
         answered with ``Err.TIMEOUT``.
     store_ram : "auto" | "memory" | "spram"
-        The model store: a byte-wide block RAM (``memory``), or one 16-bit single-port
+        The model store: a block RAM of ``lanes``-byte words (``memory``), or one 16-bit single-port
         RAM written a byte at a time (``spram``: an iCE40 UltraPlus ``SB_SPRAM256KA``,
         32 KB, frees the block RAM; elsewhere a model of it, so simulation covers the
         byte lanes and the shared port).  Its one port is the core's while the core
@@ -88,7 +89,7 @@ class CommandEngine(wiring.Component):
             "tx": Out(stream.Signature(8)),
             "core": In(CoreSignature(store_addr_width=self.store_aw,
                                      feat_addr_width=self.feat_aw,
-                                     table_addr_width=self.table_aw)),
+                                     table_addr_width=self.table_aw, lanes=limits.lanes)),
         })
 
     def elaborate(self, platform):
@@ -116,22 +117,26 @@ class CommandEngine(wiring.Component):
         wiring.connect(m, store.header, disp.header)
         wiring.connect(m, disp.upload, store.upload)
         m.d.comb += [disp.upload_open.eq(store.upload_open), disp.active.eq(store.active),
+                     disp.model_valid.eq(store.model_valid), disp.k.eq(store.k),
                      rx.pay_addr.eq(store.pay_addr), store.pay_data.eq(rx.pay_data)]
 
         # the STATUS record
         status = tx.status
-        m.d.comb += [status.model_valid.eq(disp.model_valid),
+        m.d.comb += [status.model_valid.eq(store.model_valid),
                      status.upload_open.eq(store.upload_open), status.active.eq(store.active),
-                     status.last_error.eq(disp.last_error), status.counters.eq(rx.counters)]
+                     status.last_error.eq(disp.last_error), status.counters.eq(rx.counters),
+                     status.bank_state.eq(store.bank_state),
+                     store.crc_addr.eq(tx.crc_addr), tx.crc_data.eq(store.crc_data)]
 
         # the core: handshake (dispatcher), store, features and table (store), results
         # (sender)
         m.d.comb += [
-            core.load.eq(disp.load), core.start.eq(disp.start),
+            core.load.eq(disp.load), core.select.eq(disp.select), core.start.eq(disp.start),
             disp.ready.eq(core.ready), disp.done.eq(core.done), disp.res_len.eq(core.res_len),
             store.store_addr.eq(core.store_addr), core.store_data.eq(store.store_data),
             store.feat_addr.eq(core.feat_addr), core.feat_data.eq(store.feat_data),
             store.core_ready.eq(core.ready), core.bank.eq(store.active),
+            core.tw_bank.eq(store.tw_bank),
             core.tw_en.eq(store.tw_en), core.tw_is_flag.eq(store.tw_is_flag),
             core.tw_addr.eq(store.tw_addr), core.tw_data.eq(store.tw_data),
             core.res_addr.eq(tx.res_addr), tx.res_data.eq(core.res_data),

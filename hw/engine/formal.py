@@ -13,17 +13,25 @@ watches it with state of its own, computed from the bytes on the wire only:
 * a shadow of the image: the CRC-32 (bitwise, :func:`crc32_next`, zlib's) and count of
   the image bytes of the ``IMAGE_BEGIN`` / ``IMAGE_DATA`` frames that the device
   acknowledged (reply command ``cmd | REPLY``, not ``ERROR``) since the last
-  acknowledged ``IMAGE_BEGIN``, and the total length that header announced.
+  acknowledged ``IMAGE_BEGIN``, the total length that header announced and the bank it
+  named (its payload byte 32);
+* a shadow of each bank's validity: set by an acknowledged ``IMAGE_COMMIT`` of a complete
+  image with its CRC-32 (for the bank of the upload), cleared by every answered
+  ``IMAGE_BEGIN`` of 33 bytes naming the bank, unless that bank is the one served
+  (active and valid: the device must refuse it).
 
 Properties (``Assert``; each also has a ``Cover`` that shows it is not vacuous):
 
 (a) the active bank changes only while an ``IMAGE_COMMIT`` frame is being executed that
     ended with its last byte, with a good CRC-16 and payload length 4, and then only if
-    the shadow count equals the announced total length and the commit's u32 equals the
-    shadow CRC-32;
+    the shadow count equals the announced total length, the commit's u32 equals the
+    shadow CRC-32 and the new active bank is the upload's; or while a complete
+    ``SELECT`` frame (payload length 1) is executed whose byte names the new active
+    bank, and only if the shadow says that bank is valid;
 (b) the store's read port, the one the core uses, addresses the active bank
     (``core.bank``) in every cycle, and no write of an upload (a HEADER or DATA store
-    operation) goes to the bank that port reads;
+    operation) goes to the bank that port reads while that bank is served (valid by the
+    shadow);
 (c) every frame is answered: ``reply_base + 2 * LEN`` cycles after its end at the
     latest (``LEN`` counted only up to ``max_payload``), the reply's ``SYNC`` is on
     ``tx``.
@@ -49,7 +57,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from amaranth.back import rtlil
-from amaranth.hdl import Assert, Assume, Cat, Const, Cover, Fragment, Module, Mux, Signal
+from amaranth.hdl import (
+    Array,
+    Assert,
+    Assume,
+    Cat,
+    Const,
+    Cover,
+    Fragment,
+    Module,
+    Mux,
+    Signal,
+)
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In
 
@@ -235,6 +254,7 @@ class EngineProperties(wiring.Component):
         p_idx = Signal(16)              # payload byte index
         f_word = Signal(32)             # payload bytes 0..3
         f_total = Signal(32)            # payload bytes 12..15 (an image header's total_len)
+        f_b32 = Signal(8)               # payload byte 32 (IMAGE_BEGIN's bank)
         f_crc = Signal(16)              # CRC-16 over CMD .. PAYLOAD
         f_crc_hi = Signal(8)
         complete = Signal()             # ended by its last byte, CRC-16 right, LEN fits
@@ -288,6 +308,8 @@ class EngineProperties(wiring.Component):
                                      f_crc.eq(crc16_next(f_crc, byte))]
                         with m.If(p_idx < 4):
                             m.d.sync += f_word.word_select(p_idx[:2], 8).eq(byte)
+                        with m.If(p_idx == IMAGE_HEADER_LEN):
+                            m.d.sync += f_b32.eq(byte)
                         with m.If((p_idx >= HEADER_AT["total_len"]) &
                                   (p_idx < HEADER_AT["total_len"] + 4)):
                             m.d.sync += f_total.word_select(p_idx[:2], 8).eq(byte)
@@ -316,15 +338,29 @@ class EngineProperties(wiring.Component):
         answering = Signal()
         m.d.comb += answering.eq(mon.ongoing("WAIT"))
 
+        # the bank shadow: the upload's bank, each bank's validity
+        u_bank = Signal()
+        s_valid = Array([Signal(name="s_valid0"), Signal(name="s_valid1")])
+        good_image = Signal()           # the commit frame's u32 and the shadow agree
+        m.d.comb += good_image.eq(complete & (f_cmd == Cmd.IMAGE_COMMIT) & (f_len == 4) &
+                                  (i_count == i_total) & ((i_crc ^ CRC32_INIT) == f_word))
+        served_bank = Signal()          # the frame names the bank being served
+        m.d.comb += served_bank.eq((f_b32[0] == store.active) & s_valid[f_b32[0]])
+
         # the replies: the second byte says whether the frame was acknowledged
         with m.If(tx.valid & tx.ready):
             with m.If(tx_idx != 7):
                 m.d.sync += tx_idx.eq(tx_idx + 1)
+            with m.If((tx_idx == 1) & (f_cmd == Cmd.IMAGE_BEGIN) & complete &
+                      (f_len == IMAGE_HEADER_LEN + 1) & (f_b32 <= 1) & ~served_bank):
+                m.d.sync += s_valid[f_b32[0]].eq(0)
             with m.If((tx_idx == 1) & (tx.payload == (f_cmd | REPLY)) & (tx.payload != ERROR)):
                 with m.If((f_cmd == Cmd.IMAGE_BEGIN) | (f_cmd == Cmd.IMAGE_DATA)):
                     m.d.sync += [i_crc.eq(t_crc), i_count.eq(t_count)]
                 with m.If(f_cmd == Cmd.IMAGE_BEGIN):
-                    m.d.sync += i_total.eq(f_total)
+                    m.d.sync += [i_total.eq(f_total), u_bank.eq(f_b32[0])]
+                with m.If(good_image):
+                    m.d.sync += s_valid[u_bank].eq(1)
 
         # --- (a) the active bank --------------------------------------------------------
         active_prev = Signal()
@@ -332,11 +368,12 @@ class EngineProperties(wiring.Component):
         flip = Signal()
         m.d.comb += flip.eq(store.active != active_prev)
         if "a" in self.props:
-            m.d.comb += [check(~flip | (answering & complete & (f_cmd == Cmd.IMAGE_COMMIT) &
-                            (f_len == 4) & (i_count == i_total) &
-                            ((i_crc ^ CRC32_INIT) == f_word)),
+            commit = answering & good_image & (store.active == u_bank)
+            select = answering & complete & (f_cmd == Cmd.SELECT) & (f_len == 1) & \
+                (f_word[:8] == store.active) & s_valid[store.active]
+            m.d.comb += [check(~flip | commit | select,
                    "(a) the active bank changed without a good IMAGE_COMMIT of a complete "
-                   "image"),
+                   "image or a SELECT of a valid bank"),
                 Cover(flip)]
 
         # --- (b) the core reads the active bank only ------------------------------------
@@ -350,8 +387,8 @@ class EngineProperties(wiring.Component):
             m.d.comb += [check(banks.r_bank == e.core.bank,
                    "(b) the core's read port addresses a bank other than the active one"),
             check(e.core.bank == store.active, "(b) the core is told a wrong bank"),
-            check(~upload_write | (banks.w_bank != banks.r_bank),
-                   "(b) an upload wrote the bank the core reads"),
+            check(~upload_write | (banks.w_bank != banks.r_bank) | ~s_valid[banks.r_bank],
+                   "(b) an upload wrote the bank the core reads while it is served"),
                 Cover(upload_write & (banks.w_bank == 1))]
 
         # --- (c) every frame is answered ------------------------------------------------
@@ -370,29 +407,35 @@ class StoreCommitProperties(wiring.Component):
     """Property (a) on the model store alone (:class:`ModelStore`), where an upload is
     short enough for a bounded proof to pass its commit.
 
-    The harness plays the dispatcher: store operations HEADER (32 bytes), DATA (5 to
-    ``payload`` bytes), COMMIT (4 bytes) and FEATURES (1 byte), one after another in
-    any order; DATA and COMMIT only while the store says the upload is open (the
-    dispatcher answers NO_UPLOAD otherwise).  After a stored header the admission
-    verdict is the solver's: ``open``, and a ``total_len`` of 32 to ``bank_bytes`` (the
-    admission check's own bounds are not assumed, so that an image can be short).  Each
-    operation's payload is ``payload`` bytes, served like the receiver's buffer (data
-    one cycle after the address): its first ``free`` bytes are the solver's (a DATA
-    offset, a COMMIT's CRC-32, the first image bytes; a header's only with
-    ``free_header``), the others a fixed pattern.  (Free header bytes make the solver
-    prove two CRC-32 circuits equal over them at the commit, which takes it long.)  The
-    shadow is computed from those bytes alone: CRC-32 and count of the header and of
-    the image bytes (payload from byte 4) of every DATA operation the store answered
-    ``NONE``, since the last admitted header, and that header's total length.
+    The harness plays the dispatcher: store operations HEADER (33 bytes: the header and
+    the bank), DATA (5 to ``payload`` bytes), COMMIT (4 bytes), SELECT (1 byte) and
+    FEATURES (1 byte), one after another in any order; DATA and COMMIT only while the
+    store says the upload is open (the dispatcher answers NO_UPLOAD otherwise).  After a
+    stored header the admission verdict is the solver's: ``open``, and a ``total_len``
+    of 32 to ``bank_bytes`` (the admission check's own bounds are not assumed, so that
+    an image can be short).  Each operation's payload is ``payload`` bytes, served like
+    the receiver's buffer (data one cycle after the address): its first ``free`` bytes
+    are the solver's (a DATA offset, a COMMIT's CRC-32, the first image bytes; a
+    header's only with ``free_header``), the others a fixed pattern; a header's bank
+    byte (32) and a SELECT's byte are the solver's ``bank``.  (Free header bytes make the
+    solver prove two CRC-32 circuits equal over them at the commit, which takes it
+    long.)  The shadow is computed from those bytes alone: CRC-32 and count of the
+    header and of the image bytes (payload from byte 4) of every DATA operation the
+    store answered ``NONE``, since the last admitted header, that header's total length
+    and bank, and each bank's validity (cleared by a HEADER the store took for it, set by
+    a COMMIT it answered ``NONE``).
 
-    Assertion: the active bank changes only when a COMMIT runs on an open upload whose
-    shadow count equals the total length and whose payload u32 equals the shadow CRC-32.
+    Assertions: the active bank changes only when a COMMIT runs on an open upload whose
+    shadow count equals the total length and whose payload u32 equals the shadow CRC-32
+    (and then to the upload's bank), or when a SELECT names it while the shadow says it
+    is valid; a HEADER for the bank being served (active and valid) is refused; the
+    store's ``model_valid`` is the shadow's validity of the active bank.
     """
 
-    def __init__(self, *, limits: Limits, payload: int = 32, free: int = 8,
+    def __init__(self, *, limits: Limits, payload: int = IMAGE_HEADER_LEN + 1, free: int = 8,
                  free_header: bool = False, store: ModelStore | None = None):
         self.limits = limits
-        self.payload = check_int("payload", payload, lo=IMAGE_HEADER_LEN,
+        self.payload = check_int("payload", payload, lo=IMAGE_HEADER_LEN + 1,
                                  hi=limits.max_payload)
         self.free = check_int("free", free, lo=4, hi=self.payload)
         self.free_header = bool(free_header)
@@ -400,7 +443,7 @@ class StoreCommitProperties(wiring.Component):
                                                                 store_ram="memory")
         super().__init__({"go": In(1), "op": In(StoreOp), "length": In(16),
                           "bytes": In(8 * self.free), "open": In(1),
-                          "total_len": In(16)})
+                          "total_len": In(16), "bank": In(8)})
 
     def elaborate(self, platform):
         m = Module()
@@ -409,6 +452,7 @@ class StoreCommitProperties(wiring.Component):
         lim = self.limits
         n = self.payload
         pay = Signal(8 * n)                     # this operation's payload
+        h_bank = Signal()                       # bit 0 of its bank byte
         length = Signal(16)
         op = Signal(StoreOp)
         busy = Signal()                         # an operation (or its verdict) runs
@@ -420,8 +464,9 @@ class StoreCommitProperties(wiring.Component):
                               if n > 1 else pay[:8], 0))
         m.d.comb += store.pay_data.eq(rd)
 
-        rules = ((StoreOp.HEADER, IMAGE_HEADER_LEN, IMAGE_HEADER_LEN),
-                 (StoreOp.DATA, 5, n), (StoreOp.COMMIT, 4, 4), (StoreOp.FEATURES, 1, 1))
+        rules = ((StoreOp.HEADER, IMAGE_HEADER_LEN + 1, IMAGE_HEADER_LEN + 1),
+                 (StoreOp.DATA, 5, n), (StoreOp.COMMIT, 4, 4), (StoreOp.FEATURES, 1, 1),
+                 (StoreOp.SELECT, 1, 1))
         # the dispatcher's rules: the command's length, and DATA / COMMIT only while an
         # upload is open (else NO_UPLOAD)
         legal = Cat(*[(self.op == o) & (self.length >= lo) & (self.length <= hi)
@@ -435,10 +480,14 @@ class StoreCommitProperties(wiring.Component):
             # (a header's too with ``free_header``, else a header is all pattern)
             fixed = [Const((7 * i + 3) & 0xFF, 8) for i in range(n)]
             chosen = Cat(self.bytes, *fixed[self.free:])
-            if not self.free_header:
-                chosen = Mux(self.op == StoreOp.HEADER, Cat(*fixed), chosen)
+            header = Cat(*fixed[:IMAGE_HEADER_LEN], self.bank, *fixed[IMAGE_HEADER_LEN + 1:])
+            if self.free_header:
+                header = Cat(chosen[:8 * IMAGE_HEADER_LEN], self.bank,
+                             chosen[8 * (IMAGE_HEADER_LEN + 1):])
+            chosen = Mux(self.op == StoreOp.HEADER, header,
+                         Mux(self.op == StoreOp.SELECT, Cat(self.bank, chosen[8:]), chosen))
             m.d.sync += [busy.eq(1), op.eq(self.op), length.eq(self.length),
-                         pay.eq(chosen)]
+                         pay.eq(chosen), h_bank.eq(self.bank[0])]
 
         # the shadow: a byte per cycle from the operation's payload
         t_crc = Signal(32)
@@ -453,13 +502,25 @@ class StoreCommitProperties(wiring.Component):
                 m.d.sync += [t_crc.eq(CRC32_INIT), t_count.eq(0), j.eq(0)]
             with m.Else():
                 m.d.sync += [t_crc.eq(i_crc), t_count.eq(i_count), j.eq(4)]
-        with m.Elif(busy & (j < length) & (j < n) &
-                    ((op == StoreOp.HEADER) | (op == StoreOp.DATA))):
+        with m.Elif(busy & (j < Mux(op == StoreOp.HEADER, IMAGE_HEADER_LEN, length)) &
+                    (j < n) & ((op == StoreOp.HEADER) | (op == StoreOp.DATA))):
             m.d.sync += [t_crc.eq(crc32_next(t_crc, pay.word_select(j[:6], 8))),
                          t_count.eq(t_count + 1), j.eq(j + 1)]
 
         total = Signal(16)
         m.d.comb += total.eq(self.total_len)
+        s_valid = Array([Signal(name="s_valid0"), Signal(name="s_valid1")])
+        s_valid_prev = Array([Signal(name="s_valid0_prev"), Signal(name="s_valid1_prev")])
+        m.d.sync += [s_valid_prev[0].eq(s_valid[0]), s_valid_prev[1].eq(s_valid[1])]
+        i_bank = Signal()
+        header_taken = Signal()         # the store took a header for bank h_bank
+        m.d.comb += header_taken.eq(store.result.valid & (op == StoreOp.HEADER) &
+                                    (store.result.payload == StoreError.NONE))
+        with m.If(header_taken):
+            m.d.sync += s_valid[h_bank].eq(0)
+        with m.If(store.result.valid & (op == StoreOp.COMMIT) &
+                  (store.result.payload == StoreError.NONE)):
+            m.d.sync += s_valid[i_bank].eq(1)
         with m.If(store.result.valid):
             with m.If((op == StoreOp.HEADER) & (store.result.payload == StoreError.NONE)):
                 m.d.sync += verdict.eq(1)
@@ -469,7 +530,7 @@ class StoreCommitProperties(wiring.Component):
                 m.d.sync += [i_crc.eq(t_crc), i_count.eq(t_count)]
             with m.If(op == StoreOp.COMMIT):
                 m.d.sync += i_open.eq(0)
-            with m.If(op == StoreOp.HEADER):
+            with m.If(header_taken):      # (a refused bank leaves the upload open)
                 m.d.sync += i_open.eq(0)
         up = store.upload
         m.d.comb += [up.valid.eq(verdict), up.payload.open.eq(self.open),
@@ -478,19 +539,29 @@ class StoreCommitProperties(wiring.Component):
             m.d.comb += Assume((total >= IMAGE_HEADER_LEN) & (total <= lim.bank_bytes))
             m.d.sync += [verdict.eq(0), busy.eq(0), i_open.eq(self.open)]
             with m.If(self.open):
-                m.d.sync += [i_crc.eq(t_crc), i_count.eq(t_count), i_total.eq(total)]
+                m.d.sync += [i_crc.eq(t_crc), i_count.eq(t_count), i_total.eq(total),
+                             i_bank.eq(h_bank)]
 
         active_prev = Signal()
         open_prev = Signal()        # the commit's result closes the shadow upload as the
         m.d.sync += [active_prev.eq(store.active), open_prev.eq(i_open)]  # bank flips
         flip = Signal()
         m.d.comb += flip.eq(store.active != active_prev)
+        commit = (op == StoreOp.COMMIT) & open_prev & (i_count == i_total) & \
+            ((i_crc ^ CRC32_INIT) == pay[:32]) & (store.active == i_bank)
+        select = (op == StoreOp.SELECT) & (pay[:8] == store.active) & \
+            s_valid_prev[store.active]
         m.d.comb += [
-            check(~flip | ((op == StoreOp.COMMIT) & open_prev & (i_count == i_total) &
-                            ((i_crc ^ CRC32_INIT) == pay[:32])),
+            check(~flip | commit | select,
                    "(a) the active bank changed without a good IMAGE_COMMIT of a complete "
-                   "image"),
+                   "image or a SELECT of a valid bank"),
+            check(~header_taken | (h_bank != store.active) | ~s_valid[store.active],
+                   "(a) an upload was taken into the bank being served"),
+            check(store.model_valid == s_valid[store.active],
+                   "(a) the store serves a bank the shadow says is not valid (or not one "
+                   "it says is)"),
             Cover(flip),
+            Cover(flip & (op == StoreOp.SELECT)),
         ]
         return m
 

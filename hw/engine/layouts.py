@@ -11,7 +11,8 @@ from amaranth.lib import data, enum
 
 from dynalign.hw.wire import IMAGE_HEADER_LEN, STATUS, Err, Limits, table_len
 
-__all__ = ["RxResult", "FrameHeader", "Counters", "StatusRecord", "ReplySource",
+__all__ = ["RxResult", "FrameHeader", "Counters", "StatusRecord", "STATUS_CRC_BYTES",
+           "ReplySource",
            "ReplyRequest", "StoreOp", "StoreError", "HeaderByte", "upload_layout",
            "table_max"]
 
@@ -43,16 +44,22 @@ class Counters(data.Struct):
 
 
 class StatusRecord(data.Struct):
-    """The ``STATUS`` record, bit for bit: byte ``i`` of the reply is bits
-    ``8 i .. 8 i + 7`` (:data:`dynalign.hw.wire.STATUS`, little-endian)."""
+    """The ``STATUS`` record up to the banks' CRC-32s, bit for bit: byte ``i`` of the reply
+    is bits ``8 i .. 8 i + 7`` (:data:`dynalign.hw.wire.STATUS`, little-endian); the last
+    :data:`STATUS_CRC_BYTES` bytes, each bank's CRC-32 u32, are read from the model
+    store's CRC memory (:attr:`dynalign.hw.engine.store.ModelStore.crc_addr`)."""
     model_valid: 8
     upload_open: 8
     active: 8
     last_error: 8
     counters: Counters
+    bank_state: data.ArrayLayout(8, 2)      #: BANK_EMPTY / BANK_UPLOADING / BANK_VALID
 
 
-assert STATUS.format.lstrip("<") == "BBBBHHHHH" and StatusRecord.as_shape().size == 8 * STATUS.size
+#: the STATUS bytes that are the banks' CRC-32s (the record's end)
+STATUS_CRC_BYTES = 8
+assert STATUS.format.lstrip("<") == "BBBBHHHHHBBII"
+assert StatusRecord.as_shape().size == 8 * (STATUS.size - STATUS_CRC_BYTES)
 
 
 class ReplySource(enum.Enum, shape=3):
@@ -76,11 +83,12 @@ class ReplyRequest(data.Struct):
 
 class StoreOp(enum.Enum, shape=3):
     """What the model store does with the payload of the frame."""
-    HEADER = 0          #: IMAGE_BEGIN: header into the shadow bank (CRC-32 restarted)
+    HEADER = 0          #: IMAGE_BEGIN: header into the named bank (CRC-32 restarted)
     DATA = 1            #: IMAGE_DATA: check the offset, append to the upload
     ENCODER = 2         #: WRITE_ENCODER: encoder block into the active bank
     FEATURES = 3        #: FEATURES: codes into the feature buffer
-    COMMIT = 4          #: IMAGE_COMMIT: check length and CRC-32, flip the active bank
+    COMMIT = 4          #: IMAGE_COMMIT: check length and CRC-32, serve the uploaded bank
+    SELECT = 5          #: SELECT: serve the named bank if it holds a valid model
 
 
 class StoreError(enum.Enum, shape=8):
@@ -90,6 +98,9 @@ class StoreError(enum.Enum, shape=8):
     OVERFLOW = int(Err.OVERFLOW)
     INCOMPLETE = int(Err.INCOMPLETE)
     IMAGE_CRC = int(Err.IMAGE_CRC)
+    BANK_SERVED = int(Err.BANK_SERVED)
+    NO_BANK = int(Err.NO_BANK)
+    BANK_INVALID = int(Err.BANK_INVALID)
 
 
 class HeaderByte(data.Struct):

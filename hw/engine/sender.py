@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Const, Module, Signal
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -11,7 +11,7 @@ from dynalign.hw.validate import check_int
 from dynalign.hw.wire import FRAME_HEADER_LEN, SYNC
 
 from .crc import CRC16, crc_processor
-from .layouts import ReplyRequest, ReplySource, StatusRecord
+from .layouts import STATUS_CRC_BYTES, ReplyRequest, ReplySource, StatusRecord
 
 __all__ = ["ReplySender"]
 
@@ -40,6 +40,9 @@ class ReplySender(wiring.Component):
     seq : In(8)
         SEQ of the frame being answered, held until ``done``.
     status : In(StatusRecord)
+    crc_addr : Out(1); crc_data : In(32)
+        The banks' CRC-32 memory (the model store's): bank ``crc_addr``'s CRC-32 the cycle
+        after; STATUS bytes from ``len(StatusRecord)`` on are its bytes.
     res_addr : Out(16); res_data : In(8)
         The results record's read port.
     tx : Out(stream.Signature(8))
@@ -58,6 +61,7 @@ class ReplySender(wiring.Component):
             "request": In(stream.Signature(ReplyRequest, always_ready=True)),
             "seq": In(8),
             "status": In(StatusRecord),
+            "crc_addr": Out(1), "crc_data": In(32),
             "res_addr": Out(16),
             "res_data": In(8),
             "tx": Out(stream.Signature(8)),
@@ -82,11 +86,15 @@ class ReplySender(wiring.Component):
         m.d.comb += [self.res_addr.eq(idx), rom_r.addr.eq(idx), crc.data.eq(tx.payload)]
 
         src_byte = Signal(8)
+        n_fixed = StatusRecord.as_shape().size // 8     # then the CRC-32 of bank 0, 1
+        assert n_fixed == 16 and STATUS_CRC_BYTES == 8
+        m.d.comb += self.crc_addr.eq(idx[2])
         with m.Switch(source):
             with m.Case(ReplySource.IDENTITY):
                 m.d.comb += src_byte.eq(rom_r.data)
             with m.Case(ReplySource.STATUS):
-                m.d.comb += src_byte.eq(self.status.as_value().word_select(idx[:4], 8))
+                m.d.comb += src_byte.eq(Mux(idx[4], self.crc_data.word_select(idx[:2], 8),
+                                            self.status.as_value().word_select(idx[:4], 8)))
             with m.Case(ReplySource.SMALL):
                 m.d.comb += src_byte.eq(small[idx[0]])
             with m.Case(ReplySource.RESULTS):

@@ -6,6 +6,7 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import Out
 
+from dynalign.hw.validate import positive_int
 from dynalign.hw.wire import HEADER_AT, LAYER_HEADER, LAYERS_OFFSET, RESULT_FIXED, result_len
 
 from .core import CoreSignature
@@ -41,10 +42,12 @@ class StubCore(wiring.Component):
     """
 
     def __init__(self, *, store_addr_width: int, feat_addr_width: int,
-                 table_addr_width: int = 1):
+                 table_addr_width: int = 1, lanes: int = 1):
+        self.lanes = positive_int("lanes", lanes)
         super().__init__({"bus": Out(CoreSignature(store_addr_width=store_addr_width,
                                                    feat_addr_width=feat_addr_width,
-                                                   table_addr_width=table_addr_width))})
+                                                   table_addr_width=table_addr_width,
+                                                   lanes=lanes))})
 
     def elaborate(self, platform):
         m = Module()
@@ -58,7 +61,18 @@ class StubCore(wiring.Component):
                      rec.spikes.eq(acc),
                      bus.res_len.eq(result_len(1, 0)),
                      bus.res_data.eq(rec.as_value().word_select(bus.res_addr[:4], 8))]
-        w0 = LAYERS_OFFSET + LAYER_HEADER.size          # layer 1's bias, then its weights
+        lanes = self.lanes
+        lb = (lanes - 1).bit_length()
+        assert lanes == 1 << lb, "lanes is a power of two"
+
+        def byte(a):
+            """The store word of byte ``a`` (a constant) is on store_data: byte ``a``."""
+            return bus.store_data.word_select(a % lanes, 8)
+        # layer 1's bias, then its weight words (from the next multiple of lanes); weight
+        # j of neuron 0 is lane 0 of word w0 + j
+        head = LAYERS_OFFSET + LAYER_HEADER.size
+        w0 = Signal(16)
+        m.d.comb += w0.eq((head + 2 * n_out + lanes - 1) >> lb)
         with m.FSM():
             with m.State("IDLE"):
                 m.d.comb += bus.ready.eq(1)
@@ -66,28 +80,27 @@ class StubCore(wiring.Component):
                     m.d.sync += [acc.eq(0), j.eq(0)]
                     m.next = "K"
             with m.State("K"):
-                m.d.comb += bus.store_addr.eq(HEADER_AT["k"])
+                m.d.comb += bus.store_addr.eq(HEADER_AT["k"] >> lb)
                 m.next = "K2"
             with m.State("K2"):
-                m.d.comb += bus.store_addr.eq(HEADER_AT["sizes"])
-                m.d.sync += k.eq(bus.store_data)
+                m.d.comb += bus.store_addr.eq(HEADER_AT["sizes"] >> lb)
+                m.d.sync += k.eq(byte(HEADER_AT["k"]))
                 m.next = "N0"
             with m.State("N0"):
-                m.d.comb += bus.store_addr.eq(HEADER_AT["sizes"] + 1)
-                m.d.sync += n_out[:8].eq(bus.store_data)
+                m.d.comb += bus.store_addr.eq((HEADER_AT["sizes"] + 1) >> lb)
+                m.d.sync += n_out[:8].eq(byte(HEADER_AT["sizes"]))
                 m.next = "N1"
             with m.State("N1"):
-                m.d.sync += n_out[8:].eq(bus.store_data)
+                m.d.sync += n_out[8:].eq(byte(HEADER_AT["sizes"] + 1))
                 m.next = "LOOP"
             with m.State("LOOP"):
                 with m.If(j == k):
                     m.next = "DONE"
                 with m.Else():
-                    m.d.comb += [bus.store_addr.eq(w0 + 2 * n_out + j),
-                                 bus.feat_addr.eq(j)]
+                    m.d.comb += [bus.store_addr.eq(w0 + j), bus.feat_addr.eq(j)]
                     m.next = "MAC"
             with m.State("MAC"):
-                m.d.sync += [acc.eq(acc + bus.store_data.as_signed() *
+                m.d.sync += [acc.eq(acc + bus.store_data[:8].as_signed() *
                                     bus.feat_data.as_signed()), j.eq(j + 1)]
                 m.next = "LOOP"
             with m.State("DONE"):

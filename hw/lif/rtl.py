@@ -73,7 +73,7 @@ samples; per layer ``spikes``, ``synops`` (``n_out`` per non-zero active entry) 
 from __future__ import annotations
 
 import numpy as np
-from amaranth.hdl import Module, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -169,7 +169,10 @@ class LIFNetwork(wiring.Component):
         port: EBR / block RAM) or ``"spram"`` (one shared port, the weight writes taking
         it while ``cfg`` writes: :class:`dynalign.hw.ram.SinglePortRAM`, i.e. iCE40
         UltraPlus ``SB_SPRAM256KA`` blocks on those parts, a single-port ``Memory`` model
-        elsewhere, so simulation covers the port mux).
+        elsewhere, so simulation covers the port mux) or ``"external"`` (no weight memory
+        of its own: the engine reads word ``wbase_l + g n_in + j`` through the ``w_addr``
+        / ``w_data`` ports -- the command engine's model store, where the image was
+        uploaded in these words -- and ``cfg`` weight writes do nothing).
     max_steps : 1..COUNT.max_int -- largest T the instance runs.  The step counter and
         the per-neuron spike counts (at most T) are ``bits(max_steps)`` wide, the
         per-layer spike and saturation counters ``bits(max_neurons * max_steps)`` (at
@@ -179,6 +182,9 @@ class LIFNetwork(wiring.Component):
         the accelerator's results record has no use for them).
     count_cycles : bool -- keep the ``cycles`` counter (``False``: it reads 0; the
         accelerator counts its own latency, encoder included).
+    bias_banks : 1 or 2 -- ``2``: the bias memory holds two sets, ``bias_bank`` picks the
+        one that ``cfg`` bias writes fill and the engine reads (the accelerator keeps the
+        biases of both resident models, so that a ``SELECT`` rewrites none).
 
     Ports
     -----
@@ -186,19 +192,27 @@ class LIFNetwork(wiring.Component):
     o : Out(stream of unsigned class index).
     cfg : In(ConfigSignature)  -- register / bias / weight writes (while idle).
     rd_addr : In(16), rd_data : Out(32) -- read-back, two cycles latency (see above).
+    bias_bank : In(1) -- ``bias_banks=2`` only: the bias set written and read.
+    w_addr : Out(weight address bits), w_data : In(lanes * 8) -- ``weight_ram="external"``
+        only: the weight word read (lane ``k`` in bits ``8 k``, an int8 whose low
+        ``weight_width`` bits are the weight), ``w_data`` the cycle after ``w_addr``.
     """
 
     def __init__(self, *, lanes: int = 4, max_layers: int = 4, max_neurons: int = 128,
                  max_inputs: int = 64, weight_words: int = 4096, group_words: int = 128,
                  weight_width: int = WEIGHT.width, fifo_depth: int = FIFO_DEPTH,
                  weight_ram: str = "memory", max_steps: int = COUNT.max_int,
-                 count_synops: bool = True, count_cycles: bool = True):
+                 count_synops: bool = True, count_cycles: bool = True, bias_banks: int = 1):
         self.geometry = geo = LIFGeometry(
             lanes=lanes, max_layers=max_layers, max_neurons=max_neurons,
             max_inputs=max_inputs, weight_words=weight_words, group_words=group_words,
             weight_width=weight_width, fifo_depth=fifo_depth, max_steps=max_steps,
             count_synops=count_synops, count_cycles=count_cycles)
         self.weight_ram = check_choice("weight_ram", weight_ram, WEIGHT_RAMS)
+        self.bias_banks = check_choice("bias_banks", bias_banks, (1, 2))
+        if weight_ram == "external" and geo.weight_width > 8:
+            raise ValueError("weight_ram='external' reads int8 weights: weight_width at "
+                             "most 8")
         if weight_ram == "spram":
             if (geo.weight_width % 4 or geo.lanes * geo.weight_width > 4 * SPRAM_WIDTH
                     or geo.weight_words > SPRAM_DEPTH):
@@ -210,13 +224,18 @@ class LIFNetwork(wiring.Component):
                      "count_synops", "count_cycles", "lane_bits", "idx_width", "acc_width",
                      "cls_width"):
             setattr(self, name, getattr(geo, name))
-        super().__init__({
+        ports = {
             "i": In(stream.Signature(signed(SAMPLE.width))),
             "o": Out(stream.Signature(unsigned(self.cls_width))),
             "cfg": In(ConfigSignature),
             "rd_addr": In(RD_ADDR_WIDTH),
             "rd_data": Out(RD_DATA_WIDTH),
-        })
+        }
+        if weight_ram == "external":
+            ports.update({"w_addr": Out(geo.weight_addr_width), "w_data": In(8 * geo.lanes)})
+        if self.bias_banks == 2:
+            ports["bias_bank"] = In(1)
+        super().__init__(ports)
 
     # ---------------------------------------------------------------- host side
     def layout(self, net_or_topology) -> NetworkLayout:
@@ -270,10 +289,13 @@ class LIFNetwork(wiring.Component):
         m.submodules.readback = readback = ReadBack(geometry=geo)
 
         # ---------------- memories (see the module docstring on collisions)
-        m.submodules.wmem = wmem = WeightRAM(lanes=lanes, weight_width=geo.weight_width,
-                                             depth=geo.weight_words, kind=self.weight_ram)
-        m.submodules.bmem = bmem = Memory(shape=unsigned(lanes * BIAS.width),
-                                          depth=geo.group_words, init=[])
+        external = self.weight_ram == "external"
+        if not external:
+            m.submodules.wmem = wmem = WeightRAM(lanes=lanes, weight_width=geo.weight_width,
+                                                 depth=geo.weight_words, kind=self.weight_ram)
+        m.submodules.bmem = bmem = Memory(
+            shape=unsigned(lanes * BIAS.width), init=[],
+            depth=geo.group_words if self.bias_banks == 1 else 2 << geo.group_addr_width)
         m.submodules.smem = smem = Memory(shape=unsigned(lanes * geo.state_width),
                                           depth=geo.group_words, init=[])
         m.submodules.inmem = inmem = Memory(shape=unsigned(geo.idx_width + ACT.width),
@@ -292,9 +314,14 @@ class LIFNetwork(wiring.Component):
         # ---------------- configuration: registers, bias and weight writes
         wiring.connect(m, wiring.flipped(self.cfg), config.cfg)
         layers = config.layers
-        m.d.comb += [wmem.w_addr.eq(config.w_addr), wmem.w_data.eq(config.w_data),
-                     wmem.w_en.eq(config.w_en),
-                     b_wr.addr.eq(config.b_addr), b_wr.data.eq(config.b_data),
+        if not external:
+            m.d.comb += [wmem.w_addr.eq(config.w_addr), wmem.w_data.eq(config.w_data),
+                         wmem.w_en.eq(config.w_en)]
+        def bias_addr(a):           # the group's word in bias set bias_bank (the top bit)
+            if self.bias_banks == 1:
+                return a
+            return Cat(a[:geo.group_addr_width], self.bias_bank)
+        m.d.comb += [b_wr.addr.eq(bias_addr(config.b_addr)), b_wr.data.eq(config.b_data),
                      b_wr.en.eq(config.b_en)]
 
         # ---------------- input loader -> input list (bank handshake with the issue)
@@ -321,9 +348,16 @@ class LIFNetwork(wiring.Component):
         wiring.connect(m, issue.issue, acc.issue)
         m.d.comb += [acc.from_input.eq(issue.from_input), acc.in_entry.eq(in_rd.data),
                      acc.sp_entry.eq(sp_rd.data), acc.gbase.eq(select(layers, "gbase", layer)),
-                     wmem.r_addr.eq(acc.w_addr), acc.w_data.eq(wmem.r_data),
-                     b_rd.addr.eq(acc.s_addr), acc.s_data.eq(s_rd.data),
+                     b_rd.addr.eq(bias_addr(acc.s_addr)), acc.s_data.eq(s_rd.data),
                      acc.b_data.eq(b_rd.data)]
+
+        if external:        # the low weight_width bits of each byte lane
+            ww = geo.weight_width
+            m.d.comb += [self.w_addr.eq(acc.w_addr),
+                         acc.w_data.eq(Cat(*(self.w_data[8 * k:8 * k + ww]
+                                             for k in range(lanes))))]
+        else:
+            m.d.comb += [wmem.r_addr.eq(acc.w_addr), acc.w_data.eq(wmem.r_data)]
 
         # ---------------- neuron update: sums -> state write back, spike masks
         wiring.connect(m, acc.sums, update.sums)
@@ -374,10 +408,17 @@ class LIFNetwork(wiring.Component):
         return m
 
 
-def config_writes(dut: LIFNetwork, net: LIFNetworkParams, steps: int) -> list[tuple[int, int]]:
+def config_writes(dut: LIFNetwork, net: LIFNetworkParams, steps: int, *,
+                  wbase=None) -> list[tuple[int, int]]:
     """The ``(addr, data)`` writes that load ``net`` (run for ``steps`` steps) into
-    ``dut``'s memories and registers; raises ``ValueError`` when it does not fit."""
+    ``dut``'s memories and registers; raises ``ValueError`` when it does not fit.
+
+    ``wbase``: each layer's weight base given (the store words where an uploaded
+    image's weights lie: :meth:`dynalign.hw.wire.ImageHeader.weights_at` / lanes) -- then
+    no weight is written (a ``weight_ram="external"`` network reads them there)."""
     lay = dut.check_fits(net, steps)
+    if wbase is not None:
+        lay.wbase = [int(w) for w in wbase]
     lanes = dut.lanes
     mask = (1 << CFG_DATA_WIDTH) - 1
     w = [(0, len(net.layers)), (1, steps), (2, net.topology[0]), (3, net.in_shift)]
@@ -391,6 +432,8 @@ def config_writes(dut: LIFNetwork, net: LIFNetworkParams, steps: int) -> list[tu
             w.append(((REGION_BIAS << REGION_SHIFT) | lay.slot(k, i),
                       int(layer.bias[i]) & mask))
     for k, layer in enumerate(net.layers):
+        if wbase is not None:
+            break
         wt = np.asarray(layer.weight)
         for i in range(layer.n_out):
             g, lane = divmod(i, lanes)

@@ -12,8 +12,10 @@ from ..validate import check_choice, check_int, positive_int
 
 __all__ = ["WeightRAM", "WEIGHT_RAMS"]
 
-#: ``weight_ram`` choices: a true dual-port block RAM, or one shared port (SPRAM).
-WEIGHT_RAMS = ("memory", "spram")
+#: ``weight_ram`` choices of :class:`dynalign.hw.lif.rtl.LIFNetwork`: a true dual-port
+#: block RAM, one shared port (SPRAM), or none of its own (the weights read from outside:
+#: the model store's bank).  :class:`WeightRAM` is the first two.
+WEIGHT_RAMS = ("memory", "spram", "external")
 
 
 class WeightRAM(wiring.Component):
@@ -40,7 +42,7 @@ class WeightRAM(wiring.Component):
         self.lanes = positive_int("lanes", lanes)
         self.weight_width = check_int("weight_width", weight_width, lo=1)
         self.depth = positive_int("depth", depth)
-        self.kind = check_choice("kind", kind, WEIGHT_RAMS)
+        self.kind = check_choice("kind", kind, WEIGHT_RAMS[:2])
         aw = max(1, (self.depth - 1).bit_length())
         super().__init__({
             "w_addr": In(aw),

@@ -1,6 +1,6 @@
-"""The wire format of dynalign, protocol version 1: frames, the weight image and its
-codec, the device's records, the trajectory table block -- every constant and layout in
-one place, each with one name.
+"""The wire format of dynalign, protocol version 2 (image version 2): frames, the weight
+image and its codec, the device's records, the trajectory table block -- every constant
+and layout in one place, each with one name.
 
 * :mod:`.frames`: frame constants, :class:`Cmd`, :class:`Err`, CRCs,
   :func:`encode_frame`, :class:`FrameDecoder`;
@@ -53,32 +53,58 @@ command                   request payload            reply payload
 ``IDENTIFY``  0x01        --                         :data:`IDENTITY` record
 ``STATUS``    0x02        --                         :data:`STATUS` record
 ``WRITE_ENCODER`` 0x03    encoder block (80 bytes)   --  (written into the *active* model)
-``IMAGE_BEGIN`` 0x10      image header (32 bytes)    --  (opens an upload into the shadow bank)
+``IMAGE_BEGIN`` 0x10      image header (32 bytes),   --  (opens an upload into that bank)
+                          bank u8
 ``IMAGE_DATA``  0x11      offset u32, bytes          --  (offset must follow on exactly)
-``IMAGE_COMMIT`` 0x12     CRC-32 of the image u32    bank u8 (the new active bank)
+``IMAGE_COMMIT`` 0x12     CRC-32 of the image u32    bank u8 (the bank now served)
+``SELECT``    0x13        bank u8                    bank u8 (the bank now served)
 ``FEATURES``  0x20        K feature codes (int8)     --
 ``RUN``       0x21        --                         first :data:`RESULT_SUMMARY_LEN` bytes
                                                      of the results record
 ``RESULTS``   0x22        --                         the results record
 ========================  =========================  ======================================
 
-Weight image (device layout)
-----------------------------
-An image is the bytes of one model, uploaded into the *shadow* bank of a double-buffered
-store: ``IMAGE_BEGIN`` carries the 32-byte header (checked against the elaborated
-limits: a topology larger than the device gets :attr:`Err.TOO_LARGE`), ``IMAGE_DATA``
+Two resident models
+-------------------
+The device's model store has two banks, each a complete model (the image as uploaded;
+on a table core also its trajectory table) with a state: *empty*, *uploading* or *valid*
+(``STATUS``: :data:`BANK_EMPTY`, :data:`BANK_UPLOADING`, :data:`BANK_VALID`, and each
+bank's image CRC-32).  One bank is *served* (``active_bank``; ``model_valid`` = it is
+valid).  ``IMAGE_BEGIN`` names the bank to upload into: a bank other than 0 and 1 is
+:attr:`Err.NO_BANK`, the bank being served (active and valid) :attr:`Err.BANK_SERVED`
+(nothing changes either way); otherwise an open upload is abandoned (its bank empty), the
+named bank is empty until its upload commits.  A complete upload with the right CRC-32
+makes its bank valid and served; any failure leaves it empty and the served model
+serving.  ``SELECT`` serves another resident model without an upload:
+:attr:`Err.NO_BANK`, or :attr:`Err.BANK_INVALID` for a bank that is not valid (an upload
+into it open or failed, or none ever).  The device reads its model where it was
+uploaded: the LIF network's weights straight from the bank (the image is laid out in the
+device's weight words), nothing copied; a ``SELECT`` reloads only the configuration
+(header, layer constants; the biases of both banks stay resident) and, on a device with
+an integrator, rebuilds the trajectory table.
+
+Weight image (device layout, version 2)
+---------------------------------------
+An image is the bytes of one model, uploaded into a bank of the store: ``IMAGE_BEGIN``
+carries the 32-byte header (checked against the elaborated limits: a topology larger
+than the device gets :attr:`Err.TOO_LARGE`; another version, or weight words of other
+than the device's ``lanes``, :attr:`Err.IMAGE_FORMAT`) and the bank, ``IMAGE_DATA``
 frames carry the rest in order, ``IMAGE_COMMIT`` carries the CRC-32 (IEEE 802.3:
 reflected poly 0xEDB88320, init and final XOR 0xFFFFFFFF, ``zlib.crc32``) of the whole
-image.  Only a complete image with the right CRC flips the active bank; any failure
-leaves the previous model running.  Layout (see :data:`IMAGE_HEADER`, :data:`LAYER_HEADER`)::
+image.  Layout (see :data:`IMAGE_HEADER`, :data:`LAYER_HEADER`, :func:`layer_block`)::
 
-    0    header (32 bytes)                  magic "DY", version, K, T, L, in_shift,
-                                            flags, total length, n_out of each layer
-                                            (u16 x 8)
+    0    header (32 bytes)                  magic "DY", version 2, K, T, L, in_shift,
+                                            flags, total length u32, lanes u8 (the
+                                            weight word), 3 reserved bytes (0), n_out of
+                                            each layer (u16 x 8)
     32   encoder block (80 bytes)           see :data:`ENCODER`
     112  layer 1 .. L, each:                beta u16, flags u16, theta u32,
-                                            bias int16[n_out], weight int8[n_out][n_in]
-                                            (row i = the weights into neuron i)
+                                            bias int16[n_out], zero bytes to the next
+                                            image offset that is a multiple of lanes,
+                                            then ceil(n_out / lanes) x n_in weight words
+                                            of lanes int8: byte k of word g n_in + j is
+                                            W[g lanes + k, j] (0 past n_out) -- the
+                                            order the LIF engine reads its weights in
     ...  trajectory table (only with        sample int32[3 T][R], then saturation
          flag IMAGE_FLAG_TABLE)             u8[R]  (R = 2**CODE.width rows, row =
                                             code - CODE.min_int; entry 3 t + c of a row
@@ -93,8 +119,12 @@ the flag (and a device with an integrator refuses it: :attr:`Err.IMAGE_FORMAT`),
 answers ``WRITE_ENCODER`` with :attr:`Err.UNSUPPORTED` (the table would no longer match:
 upload a whole image).  A saturation byte's bit 0 is the row's flag.
 
-A layer's ``flags`` u16 (the former reserved field: the layout and every size are those of
-version 1, and an image whose layers all subtract is byte for byte what it was) holds the
+With ``lanes`` 1 the layer blocks are those of version 1 (row i = the weights into
+neuron i); a host lays an image out for a device with :func:`relayout` /
+:func:`image_for` (the driver does), and a version-1 image is refused (by
+:func:`parse_image` with one line, by a device with :attr:`Err.IMAGE_FORMAT`).
+
+A layer's ``flags`` u16 (the former reserved field of version 1) holds the
 layer's reset mode in bit 0 (:data:`LAYER_FLAG_RESET_ZERO`): clear, a spike subtracts
 ``theta`` from the membrane; set, a spike sets the membrane to 0 (NIR's and snnTorch's
 reset to zero).  Bits 1..15 are 0: :func:`parse_image` refuses an image with any of them

@@ -11,7 +11,8 @@ __all__ = ["COMMAND_LENGTHS", "payload_length_ok"]
 #: Required payload length per command: an int (exact) or ``(min, None)``.
 COMMAND_LENGTHS = {
     Cmd.IDENTIFY: 0, Cmd.STATUS: 0, Cmd.RUN: 0, Cmd.RESULTS: 0,
-    Cmd.WRITE_ENCODER: ENCODER_LEN, Cmd.IMAGE_BEGIN: IMAGE_HEADER_LEN,
+    Cmd.WRITE_ENCODER: ENCODER_LEN, Cmd.IMAGE_BEGIN: IMAGE_HEADER_LEN + 1,
+    Cmd.SELECT: 1,
     Cmd.IMAGE_COMMIT: 4, Cmd.IMAGE_DATA: (DATA_OFFSET_LEN + 1, None),
     Cmd.FEATURES: (1, None),
 }

@@ -12,7 +12,7 @@ __all__ = ["PROTOCOL_VERSION", "SYNC", "REPLY", "ERROR", "FRAME_HEADER_LEN",
            "FRAME_TRAILER_LEN", "DEFAULT_MAX_PAYLOAD", "Cmd", "Err", "crc16", "crc32",
            "encode_frame", "Frame", "FrameDecoder"]
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 
 SYNC = 0xA5
 REPLY = 0x80
@@ -30,6 +30,7 @@ class Cmd(enum.IntEnum):
     IMAGE_BEGIN = 0x10
     IMAGE_DATA = 0x11
     IMAGE_COMMIT = 0x12
+    SELECT = 0x13
     FEATURES = 0x20
     RUN = 0x21
     RESULTS = 0x22
@@ -53,6 +54,9 @@ class Err(enum.IntEnum):
     FEATURES = 14       #: FEATURES count differs from the model's K
     NO_RESULT = 15      #: RESULTS before any RUN since the model changed
     UNSUPPORTED = 16    #: WRITE_ENCODER on a device that serves an uploaded table
+    BANK_SERVED = 17    #: IMAGE_BEGIN into the bank whose model is being served
+    NO_BANK = 18        #: IMAGE_BEGIN / SELECT of a bank other than 0 and 1
+    BANK_INVALID = 19   #: SELECT of a bank without a complete, CRC-valid model
 
 
 # --------------------------------------------------------------------------------------

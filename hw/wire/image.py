@@ -23,20 +23,26 @@ __all__ = ["IMAGE_MAGIC", "IMAGE_VERSION", "MAX_LAYERS", "IMAGE_HEADER", "HEADER
            "IMAGE_FLAG_TABLE", "TABLE_ROWS", "table_len", "IMAGE_HEADER_LEN",
            "ENCODER_OFFSET", "ENCODER_SLOTS", "ENCODER_FIXED", "ENCODER_AT", "ENCODER_SLOT",
            "ENCODER_LEN", "LAYERS_OFFSET", "LAYER_HEADER", "LAYER_FLAG_RESET_ZERO",
+           "layer_block", "weight_words", "pack_weights", "unpack_weights",
+           "relayout",
            "LAYER_FLAGS", "layer_flags", "DATA_OFFSET_LEN", "ImageHeader",
            "SYSTEM_CODES", "EncoderRegisters",
            "DeviceImage", "golden_table", "pack_table", "build_image", "parse_image",
            "image_requests"]
 
 IMAGE_MAGIC = b"DY"
-#: 2: the encoder block holds 15 coefficient slots, the programme's coefficients one
-#: component after the other, without term bytes (version 1: 4 slots per component, each
-#: with a term byte), and the system byte names every input system (issue 19).
+#: 2 (issues 15 and 19): the weights in the device's lane words (a ``lanes`` byte in the
+#: header; version 1 had one weight per byte, row by row); the encoder block holds 15
+#: coefficient slots, the programme's coefficients one component after the other,
+#: without term bytes (version 1: 4 slots per component, each with a term byte), and the
+#: system byte names every input system.
 IMAGE_VERSION = 2
 #: Layers an image header can describe (the device may elaborate fewer).
 MAX_LAYERS = 8
-#: magic(2) version K T L in_shift flags total_len(u32) reserved(u32) sizes(u16 x 8)
-IMAGE_HEADER = struct.Struct("<2sBBBBBBII8H")
+#: magic(2) version K T L in_shift flags total_len(u32) lanes(u8) reserved(u8, u16)
+#: sizes(u16 x 8).  Version 2: ``lanes`` (the former reserved u32's first byte) is the
+#: weight word the layer blocks are laid out in (the device's lanes).
+IMAGE_HEADER = struct.Struct("<2sBBBBBBIBBH8H")
 
 
 def _field_offsets(st: struct.Struct, names: tuple) -> dict:
@@ -48,8 +54,8 @@ def _field_offsets(st: struct.Struct, names: tuple) -> dict:
 
 #: Byte offset of each :data:`IMAGE_HEADER` field (the gateware reads them there).
 HEADER_AT = _field_offsets(IMAGE_HEADER, ("magic", "version", "k", "t", "n_layers",
-                                          "in_shift", "flags", "total_len", "reserved",
-                                          "sizes"))
+                                          "in_shift", "flags", "total_len", "lanes",
+                                          "reserved", "reserved2", "sizes"))
 #: header flag: a trajectory table block follows the layers
 IMAGE_FLAG_TABLE = 0x01
 #: rows of a trajectory table: one per feature code
@@ -88,6 +94,43 @@ LAYER_FLAGS = LAYER_FLAG_RESET_ZERO
 def layer_flags(layer: LIFLayerParams) -> int:
     """The flags u16 of a layer header."""
     return LAYER_FLAG_RESET_ZERO if layer.reset == RESET_ZERO else 0
+
+
+def weight_words(n_in: int, n_out: int, lanes: int) -> int:
+    """Words of ``lanes`` weights a layer occupies: ``ceil(n_out / lanes) * n_in``."""
+    return -(-n_out // lanes) * n_in
+
+
+def layer_block(pos: int, n_in: int, n_out: int, lanes: int) -> tuple[int, int]:
+    """``(weights_at, end)``: image offsets of the weight words of the layer block that
+    starts at offset ``pos`` and of the byte after it, for ``lanes``-weight words.  The
+    block is the header, ``bias int16[n_out]``, zero bytes up to the next multiple of
+    ``lanes`` (image offset), then :func:`weight_words` words of ``lanes`` bytes: byte
+    ``k`` of word ``g n_in + j`` is ``W[g lanes + k, j]`` (0 for ``g lanes + k >=
+    n_out``) -- the order the LIF engine reads its weight memory in."""
+    head = pos + LAYER_HEADER.size + 2 * n_out
+    at = -(-head // lanes) * lanes
+    return at, at + lanes * weight_words(n_in, n_out, lanes)
+
+
+def pack_weights(weight, lanes: int) -> bytes:
+    """A layer's weights ``(n_out, n_in)`` as its weight words (see :func:`layer_block`)."""
+    w = np.asarray(weight, dtype=np.int64)
+    n_out, n_in = w.shape
+    groups = -(-n_out // lanes)
+    pad = np.zeros((groups * lanes, n_in), np.int64)
+    pad[:n_out] = w
+    return pad.reshape(groups, lanes, n_in).transpose(0, 2, 1).astype("i1").tobytes()
+
+
+def unpack_weights(data: bytes, offset: int, n_in: int, n_out: int, lanes: int) -> np.ndarray:
+    """The ``(n_out, n_in)`` weights of the weight words at ``offset`` of ``data``."""
+    groups = -(-n_out // lanes)
+    words = np.frombuffer(data, dtype="i1", count=groups * n_in * lanes, offset=offset)
+    return words.reshape(groups, n_in, lanes).transpose(0, 2, 1).reshape(
+        groups * lanes, n_in)[:n_out].astype(np.int64)
+
+
 #: IMAGE_DATA payload: offset u32, then the bytes
 DATA_OFFSET_LEN = 4
 
@@ -106,6 +149,7 @@ class ImageHeader:
     version: int = IMAGE_VERSION
     n_layers: int = -1
     flags: int = 0
+    lanes: int = 1
 
     def __post_init__(self):
         if self.n_layers < 0:
@@ -118,18 +162,19 @@ class ImageHeader:
                              f"not {len(self.sizes)}")
         sizes = list(self.sizes) + [0] * (MAX_LAYERS - len(self.sizes))
         return IMAGE_HEADER.pack(self.magic, self.version, self.n_features, self.samples,
-                                 self.n_layers, self.in_shift, self.flags, self.total_len, 0,
-                                 *sizes)
+                                 self.n_layers, self.in_shift, self.flags, self.total_len,
+                                 self.lanes, 0, 0, *sizes)
 
     @classmethod
     def unpack(cls, data: bytes) -> ImageHeader:
         if len(data) < IMAGE_HEADER_LEN:
             raise ValueError(f"image header needs {IMAGE_HEADER_LEN} bytes, got {len(data)}")
-        magic, version, k, t, n_layers, in_shift, flags, total, _, *sizes = \
+        magic, version, k, t, n_layers, in_shift, flags, total, lanes, _, _, *sizes = \
             IMAGE_HEADER.unpack(bytes(data[:IMAGE_HEADER_LEN]))
         return cls(n_features=k, samples=t, in_shift=in_shift,
                    sizes=tuple(sizes[:min(n_layers, MAX_LAYERS)]), total_len=total,
-                   magic=magic, version=version, n_layers=n_layers, flags=flags)
+                   magic=magic, version=version, n_layers=n_layers, flags=flags,
+                   lanes=lanes)
 
     def layer_dims(self) -> list[tuple[int, int]]:
         """``(n_in, n_out)`` per layer."""
@@ -145,8 +190,18 @@ class ImageHeader:
 
     def model_len(self) -> int:
         """Bytes before the table block (all of them without one)."""
-        return LAYERS_OFFSET + sum(LAYER_HEADER.size + 2 * o + o * i
-                                   for i, o in self.layer_dims())
+        pos = LAYERS_OFFSET
+        for i, o in self.layer_dims():
+            pos = layer_block(pos, i, o, max(self.lanes, 1))[1]
+        return pos
+
+    def weights_at(self) -> list[int]:
+        """Image offset of each layer's first weight word (:func:`layer_block`)."""
+        out, pos = [], LAYERS_OFFSET
+        for i, o in self.layer_dims():
+            at, pos = layer_block(pos, i, o, max(self.lanes, 1))
+            out.append(at)
+        return out
 
     def table_len(self) -> int:
         return table_len(self.samples) if self.has_table else 0
@@ -268,12 +323,17 @@ def pack_table(table, sat) -> bytes:
     return entries.astype("<i4").tobytes() + np.asarray(sat, dtype=np.uint8).tobytes()
 
 
-def build_image(*, network, encoder, n_features: int, table: bool = False) -> bytes:
+def build_image(*, network, encoder, n_features: int, table: bool = False,
+                lanes: int = 1) -> bytes:
     """Device image bytes for a golden network (:class:`dynalign.hw.lif.ref.LIFNetworkParams`),
     an encoder configuration (:class:`dynalign.hw.systems.EncoderConfig` or
     :class:`dynalign.hw.wire.EncoderRegisters`) and K features (layer 1 has 3K inputs).
     ``table=True`` appends the golden trajectory table block (:func:`golden_table`) for
-    a device that serves an uploaded table (``Limits.table``)."""
+    a device that serves an uploaded table (``Limits.table``).  ``lanes``: the weight word
+    of the device the image is for (:func:`layer_block`; :func:`relayout` changes it)."""
+    positive_int("lanes", lanes)
+    if lanes > 255:
+        raise ValueError(f"an image header holds lanes up to 255, not {lanes}")
     if not isinstance(network, LIFNetworkParams):
         raise TypeError(f"network must be LIFNetworkParams, not {type(network).__name__}")
     positive_int("n_features", n_features)
@@ -286,16 +346,19 @@ def build_image(*, network, encoder, n_features: int, table: bool = False) -> by
     header = ImageHeader(n_features=n_features, samples=regs.samples,
                          in_shift=network.in_shift,
                          sizes=tuple(layer.n_out for layer in network.layers), total_len=0,
-                         flags=flags)
+                         flags=flags, lanes=lanes)
     header = ImageHeader(n_features=n_features, samples=regs.samples,
                          in_shift=network.in_shift, sizes=header.sizes,
-                         total_len=header.expected_len(), flags=flags)
+                         total_len=header.expected_len(), flags=flags, lanes=lanes)
     out = bytearray(header.pack())
     out += regs.pack()
     for layer in network.layers:
+        at, end = layer_block(len(out), layer.n_in, layer.n_out, lanes)
         out += LAYER_HEADER.pack(layer.beta, layer_flags(layer), layer.theta)
         out += np.asarray(layer.bias, dtype="<i2").tobytes()
-        out += np.asarray(layer.weight, dtype="i1").tobytes()      # row-major (n_out, n_in)
+        out += bytes(at - len(out))
+        out += pack_weights(layer.weight, lanes)
+        assert len(out) == end
     if table:
         out += pack_table(*golden_table(regs))
     assert len(out) == header.total_len
@@ -315,6 +378,11 @@ def parse_image(data: bytes, *, check_len: bool = True, check_table: bool = True
     are refused unless ``check_flags=False`` (a device reads bit 0 only)."""
     data = bytes(data)
     header = ImageHeader.unpack(data)
+    if header.magic == IMAGE_MAGIC and header.version != IMAGE_VERSION:
+        raise ValueError(f"model image version {header.version}: this dynalign reads "
+                         f"version {IMAGE_VERSION} only (export the model again)")
+    if header.lanes < 1:
+        raise ValueError("image header: lanes is 0")
     if header.flags & ~IMAGE_FLAG_TABLE:
         raise ValueError(f"image header flags 0x{header.flags:02x}: unknown bits")
     need = header.expected_len()
@@ -331,12 +399,12 @@ def parse_image(data: bytes, *, check_len: bool = True, check_table: bool = True
         beta, lflags, theta = LAYER_HEADER.unpack(data[pos:pos + LAYER_HEADER.size])
         if check_flags and lflags & ~LAYER_FLAGS:
             raise ValueError(f"layer {k + 1} header flags 0x{lflags:04x}: unknown bits")
+        at, end = layer_block(pos, n_in, n_out, header.lanes)
         pos += LAYER_HEADER.size
         bias = np.frombuffer(data, dtype="<i2", count=n_out, offset=pos).astype(np.int64)
-        pos += 2 * n_out
-        weight = np.frombuffer(data, dtype="i1", count=n_in * n_out, offset=pos)
-        pos += n_in * n_out
-        layers.append(LIFLayerParams(weight=weight.reshape(n_out, n_in).astype(np.int64),
+        weight = unpack_weights(data, at, n_in, n_out, header.lanes)
+        pos = end
+        layers.append(LIFLayerParams(weight=weight,
                                      bias=bias, beta=beta, theta=theta,
                                      reset=RESET_ZERO if lflags & LAYER_FLAG_RESET_ZERO
                                      else RESET_SUBTRACT))
@@ -367,14 +435,29 @@ def parse_image(data: bytes, *, check_len: bool = True, check_table: bool = True
 
 
 
-def image_requests(image: bytes, *, max_payload: int) -> list[tuple[Cmd, bytes]]:
-    """The requests that upload ``image``: one ``IMAGE_BEGIN`` (the header), as many
-    ``IMAGE_DATA`` as ``max_payload`` needs, one ``IMAGE_COMMIT`` (CRC-32)."""
+def relayout(image: bytes, *, lanes: int, table: bool | None = None) -> bytes:
+    """``image`` with its weights laid out for ``lanes``-weight words (and, with
+    ``table`` given, with or without the table block); the same bytes if nothing
+    changes."""
+    dev = parse_image(image)
+    table = dev.header.has_table if table is None else table
+    if dev.header.lanes == lanes and dev.header.has_table == table:
+        return bytes(image)
+    return build_image(network=dev.network, encoder=dev.encoder, n_features=dev.n_features,
+                       table=table, lanes=lanes)
+
+
+def image_requests(image: bytes, *, max_payload: int, bank: int = 0) -> list[tuple[Cmd, bytes]]:
+    """The requests that upload ``image`` into store bank ``bank``: one ``IMAGE_BEGIN``
+    (the header, then the bank u8), as many ``IMAGE_DATA`` as ``max_payload`` needs, one
+    ``IMAGE_COMMIT`` (CRC-32)."""
     image = bytes(image)
     chunk = max_payload - DATA_OFFSET_LEN
     if chunk < 1:
         raise ValueError(f"max_payload {max_payload} leaves no room for data")
-    reqs = [(Cmd.IMAGE_BEGIN, image[:IMAGE_HEADER_LEN])]
+    if bank not in (0, 1):
+        raise ValueError(f"a device has banks 0 and 1, not {bank!r}")
+    reqs = [(Cmd.IMAGE_BEGIN, image[:IMAGE_HEADER_LEN] + bytes([bank]))]
     for off in range(IMAGE_HEADER_LEN, len(image), chunk):
         reqs.append((Cmd.IMAGE_DATA, struct.pack("<I", off) + image[off:off + chunk]))
     reqs.append((Cmd.IMAGE_COMMIT, struct.pack("<I", crc32(image))))

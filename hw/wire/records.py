@@ -28,13 +28,13 @@ from .image import (
     MAX_LAYERS,
     DeviceImage,
     ImageHeader,
-    build_image,
     golden_table,
-    parse_image,
+    relayout,
 )
 
 __all__ = ["CORE_STUB", "CORE_LIF", "CORE_LIF_TABLE", "IDENTITY_MAGIC", "IDENTITY",
-           "IDENTITY_LEN_FIXED", "STATUS", "STATUS_LEN", "RESULT_FIXED", "RESULT_SUMMARY_LEN",
+           "IDENTITY_LEN_FIXED", "STATUS", "STATUS_LEN", "BANK_EMPTY", "BANK_UPLOADING",
+           "BANK_VALID", "RESULT_FIXED", "RESULT_SUMMARY_LEN",
            "result_len", "FLAG_ENC_SAT", "FLAG_MEM_SAT", "FLAG_CORE_ERROR", "Limits",
            "Status", "Results", "golden_results", "golden_records", "device_cycles", "image_for"]
 
@@ -50,8 +50,15 @@ IDENTITY = struct.Struct("<4sBBHIBBBB")
 IDENTITY_LEN_FIXED = IDENTITY.size
 #: model_valid u8, upload_open u8, active_bank u8, last_error u8, then u16 counters
 #: (each saturates at 0xFFFF): framing errors (anywhere), CRC errors, timeouts, dropped
-#: (garbage) bytes between frames, lost bytes (arrived while a frame was being answered)
-STATUS = struct.Struct("<BBBBHHHHH")
+#: (garbage) bytes between frames, lost bytes (arrived while a frame was being answered);
+#: then (protocol version 2) each bank's state u8 (:data:`BANK_EMPTY`,
+#: :data:`BANK_UPLOADING`, :data:`BANK_VALID`) and each bank's image CRC-32 u32 (that of
+#: its last good commit, kept when a later upload fails; 0 before the first: it names the
+#: bank's model while the bank is valid)
+STATUS = struct.Struct("<BBBBHHHHHBBII")
+#: A bank's state in ``STATUS``: no model (never uploaded, or an upload failed), an
+#: upload open into it, a complete CRC-valid model.
+BANK_EMPTY, BANK_UPLOADING, BANK_VALID = 0, 1, 2
 STATUS_LEN = STATUS.size
 RESULT_FIXED = struct.Struct("<BBBBI")
 RESULT_SUMMARY_LEN = RESULT_FIXED.size
@@ -117,7 +124,8 @@ class Limits:
     def largest_image(self) -> int:
         """Image bytes of the largest topology these limits allow."""
         return ImageHeader(n_features=self.max_features, samples=self.max_samples,
-                           in_shift=0, sizes=self.max_sizes, total_len=0).expected_len()
+                           in_shift=0, sizes=self.max_sizes, total_len=0,
+                           lanes=self.lanes).expected_len()
 
     def pack(self) -> bytes:
         return IDENTITY.pack(IDENTITY_MAGIC, PROTOCOL_VERSION, self.core, self.max_payload,
@@ -146,6 +154,8 @@ class Limits:
         if header.magic != IMAGE_MAGIC or header.version != IMAGE_VERSION:
             return Err.IMAGE_FORMAT
         if header.flags != (IMAGE_FLAG_TABLE if self.table else 0):
+            return Err.IMAGE_FORMAT
+        if header.lanes != self.lanes:
             return Err.IMAGE_FORMAT
         if header.in_shift > 31 or header.samples < 2 or header.n_features < 1 \
                 or header.n_layers < 1:
@@ -179,13 +189,23 @@ class Status:
     timeouts: int
     dropped_bytes: int
     lost_bytes: int
+    bank_state: tuple = (BANK_EMPTY, BANK_EMPTY)    # per bank
+    bank_crc: tuple = (0, 0)                        # per bank
 
     @classmethod
     def unpack(cls, data: bytes) -> Status:
         if len(data) != STATUS.size:
             raise ValueError(f"status record of {len(data)} bytes, expected {STATUS.size}")
-        v, u, b, e, *counters = STATUS.unpack(bytes(data))
-        return cls(bool(v), bool(u), b, e, *counters)
+        v, u, b, e, *rest = STATUS.unpack(bytes(data))
+        counters, (s0, s1, c0, c1) = rest[:5], rest[5:]
+        return cls(bool(v), bool(u), b, e, *counters, bank_state=(s0, s1),
+                   bank_crc=(c0, c1))
+
+    def pack(self) -> bytes:
+        return STATUS.pack(int(self.model_valid), int(self.upload_open), self.active_bank,
+                           self.last_error, self.framing_errors, self.crc_errors,
+                           self.timeouts, self.dropped_bytes, self.lost_bytes,
+                           *self.bank_state, *self.bank_crc)
 
 
 class Results(NamedTuple):
@@ -299,10 +319,7 @@ def device_cycles(image: DeviceImage, result, limits: Limits) -> int:
 
 
 def image_for(image: bytes, limits: Limits) -> bytes:
-    """``image`` as a device with these limits takes it: with the table block when the
-    device serves an uploaded table (``limits.table``), without one otherwise."""
-    dev = parse_image(image)
-    if dev.header.has_table == limits.table:
-        return bytes(image)
-    return build_image(network=dev.network, encoder=dev.encoder,
-                       n_features=dev.n_features, table=limits.table)
+    """``image`` as a device with these limits takes it: its weights in the device's
+    words (``limits.lanes``, :func:`dynalign.hw.wire.relayout`), with the table block when
+    the device serves an uploaded table (``limits.table``), without one otherwise."""
+    return relayout(image, lanes=limits.lanes, table=limits.table)

@@ -2,8 +2,9 @@
 
 Speaks the link protocol through :class:`dynalign.sw.driver.Device` over pyserial: reads the
 device's identity (limits), uploads RUN's device image in chunks (``IMAGE_BEGIN`` /
-``IMAGE_DATA`` / ``IMAGE_COMMIT``; the previous model keeps running until the commit
-succeeds) and prints the new active bank.
+``IMAGE_DATA`` / ``IMAGE_COMMIT``) into ``--bank`` (default: the bank not being served;
+the served model keeps running until the commit succeeds) and prints the bank now
+served.
 """
 
 from __future__ import annotations
@@ -68,8 +69,9 @@ def device_from_args(args, transport=None):
                        retries=getattr(args, "retries", DEFAULT_RETRIES))
 
 
-def upload(dev, image: bytes) -> dict:
-    """Upload a device image (:func:`dynalign.sw.rundir.device_image`) to ``dev``."""
+def upload(dev, image: bytes, *, bank: int | None = None) -> dict:
+    """Upload a device image (:func:`dynalign.sw.rundir.device_image`) to ``dev`` (into
+    ``bank``; default the one not served)."""
 
     hdr = parse_image(image).header
 
@@ -78,8 +80,8 @@ def upload(dev, image: bytes) -> dict:
         problem = fit_problem(hdr, limits)
         if problem:
             raise ValueError(problem)
-        bank = await dev.upload(image)
-        return limits, bank
+        bank_now = await dev.upload(image, bank=bank)
+        return limits, bank_now
     limits, bank = run_sync(go())
     return {"bank": bank, "image_bytes": len(image),
             "topology": [3 * hdr.n_features, *hdr.sizes],
@@ -91,12 +93,14 @@ def register(sub):
                        description=__doc__, epilog=LINK_HELP)
     p.add_argument("run", help="run directory (dynalign train --out) or weight image")
     add_link_args(p)
+    p.add_argument("--bank", type=int, choices=(0, 1),
+                   help="store bank to upload into (default: the one not being served)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_main)
 
 
 def _main(args, transport=None) -> int:
     image = device_image(args.run)  # a bad RUN fails here, before the port is opened
-    rep = upload(device_from_args(args, transport), image)
+    rep = upload(device_from_args(args, transport), image, bank=args.bank)
     print(json.dumps(rep) if args.json else f"uploaded to bank {rep['bank']}")
     return 0
