@@ -101,6 +101,6 @@ def register(sub):
 
 def _main(args, transport=None) -> int:
     image = device_image(args.run)  # a bad RUN fails here, before the port is opened
-    rep = upload(device_from_args(args, transport), image, bank=args.bank)
+    rep = upload(device_from_args(args, transport), image, bank=getattr(args, "bank", None))
     print(json.dumps(rep) if args.json else f"uploaded to bank {rep['bank']}")
     return 0
