@@ -3,7 +3,8 @@
 Over any :class:`dynalign.sw.driver.Device` (pyserial to a board or to the virtual
 board, or a test's transport): upload model A, classify its samples; with a second
 model B upload B into the other store bank and classify its samples, then ``SELECT``
-A's bank again (no upload: both are resident) and classify A's first samples again.  Every results record is compared with ``==`` to the golden model's
+A's bank again (no upload: both are resident) and classify A's first samples again.
+Every results record is compared with ``==`` to the golden model's
 (:func:`dynalign.hw.wire.golden_records` on the uploaded integers, for the device's own
 limits -- its lanes and core -- so ``cycles`` is compared too): class, flags, cycles,
 spikes and saturations per layer and every output spike count.

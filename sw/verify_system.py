@@ -38,9 +38,13 @@ import time
 
 import numpy as np
 
-from dynalign.constraints.boards import BOARDS, board_spec, default_limits, limits_for_images
+from dynalign.constraints.boards import (
+    BOARDS,
+    board_store_ram,
+    default_limits,
+    limits_for_images,
+)
 from dynalign.hw.formats import CODE
-from dynalign.hw.ram import has_spram
 from dynalign.hw.top import DynalignTop
 from dynalign.hw.uart import MIN_DIVISOR
 from dynalign.hw.validate import positive_int
@@ -91,7 +95,6 @@ def board_top(board: str, images, *, divisor: int = MIN_DIVISOR) -> DynalignTop:
     """The :class:`DynalignTop` of ``board``'s bitstream (its default limits, core, lanes
     and model store; the UART at ``divisor``), after checking that every image fits it
     (``ValueError``, one line in the user's terms, if not)."""
-    spec = board_spec(board)
     limits = default_limits(board)
     for im in images:
         dev = parse_image(image_for(im, limits))
@@ -100,9 +103,8 @@ def board_top(board: str, images, *, divisor: int = MIN_DIVISOR) -> DynalignTop:
                              f"{dev.header.samples}) does not fit the {board} bitstream "
                              f"(at most {3 * limits.max_features} inputs, layers "
                              f"{list(limits.max_sizes)}, T={limits.max_samples})")
-    store = "spram" if has_spram(spec.platform()) and 2 * limits.bank_bytes <= 32768 \
-        and limits.lanes <= 2 else "memory"
-    return DynalignTop(limits=limits, divisor=divisor, core="lif", store_ram=store)
+    return DynalignTop(limits=limits, divisor=divisor, core="lif",
+                       store_ram=board_store_ram(board, limits))
 
 
 def verify_system(images: list[bytes], codes: list, *, samples: int | None, lanes: int = 4,

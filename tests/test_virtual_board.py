@@ -117,12 +117,13 @@ def run_cli(capsys, *argv):
 
 
 def test_session(board, capsys):
-    """Upload, a cut mid-upload, the model that survives, a clean retry, a switch."""
+    """Upload, a cut mid-upload, the model that survives, a clean retry, a switch (A and
+    B resident in the two store banks, back to A by SELECT)."""
     a, b = board["runs"]
     port = board["link"]
     code, out, err = run_cli(capsys, "upload", "--port", port, a, "--json")
     assert code == 0, err
-    assert json.loads(out)["bank"] == 1
+    assert json.loads(out)["bank"] == 0                 # the first upload: bank 0
 
     # the cable is pulled half way through B's upload: one line, exit 1
     code, out, err = run_cli(capsys, "upload", "--port", port, b)
@@ -146,6 +147,7 @@ def test_session(board, capsys):
     assert code == 0, err
     rep = json.loads(out)
     assert rep["mismatches"] == 0 and rep["mode_switches"] == 2
+    assert (rep["uploads"], rep["selects"]) == (2, 1)   # back to A: SELECT, no upload
     assert [m["compared"] for m in rep["models"]] == [4 + 4, 4]
     assert rep["device"]["table"] and rep["device"]["lanes"] == 1
     for m in rep["models"]:
