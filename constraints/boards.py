@@ -33,7 +33,7 @@ from amaranth.lib.cdc import ResetSynchronizer
 from amaranth_boards.icebreaker import ICEBreakerPlatform
 from amaranth_boards.ulx3s import ULX3S_85F_Platform
 
-from dynalign.hw.ram import has_spram
+from dynalign.hw.engine.banks import use_spram
 from dynalign.hw.top import DynalignTop, lif_limits
 from dynalign.hw.uart import baud_divisor
 from dynalign.hw.validate import check_real
@@ -100,12 +100,11 @@ def platform_for(board: str):
 
 def board_store_ram(board: str, limits: Limits) -> str:
     """Where ``board``'s bitstream keeps its model store, for a simulation of it
-    (``DynalignTop(store_ram=...)``): ``"spram"`` when the board has SPRAM and both banks
-    fit in it at ``limits.lanes <= 2``, else ``"memory"`` (what ``store_ram="auto"``
-    chooses when the design is built for the board's platform)."""
-    spec = board_spec(board)
-    return "spram" if has_spram(spec.platform()) and 2 * limits.bank_bytes <= 32768 \
-        and limits.lanes <= 2 else "memory"
+    (``DynalignTop(store_ram=...)``): what ``store_ram="auto"`` chooses on the board's
+    platform (:func:`dynalign.hw.engine.banks.use_spram`), spelt out, since a simulation
+    has no platform."""
+    spram = use_spram("auto", limits.bank_bytes, board_spec(board).platform(), limits.lanes)
+    return "spram" if spram else "memory"
 
 
 def default_limits(board: str, *, max_payload: int = 256, lanes: int | None = None) -> Limits:

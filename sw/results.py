@@ -22,6 +22,9 @@ PAPER_BEST = {"lorenz": (0.9476, 4, 20), "sprott-c": (0.9470, 32, 10),
 SPIKE_RATIO_MIN = 2.0
 #: ... while golden accuracy falls by at most this much (absolute).
 ACCURACY_DROP_MAX = 0.05
+#: A paper-protocol setting at or below this test accuracy never learned (10 classes:
+#: chance is 0.1); the verdict names such settings.
+CHANCE_MAX = 0.15
 
 
 def _f(v, fmt):
@@ -154,7 +157,7 @@ def paper_verdict(title: str, summ: dict) -> str:
     ratio = e["spikes_per_inference"] / max(d["spikes_per_inference"], 1e-12)
     drop = e["test_accuracy"] - d["test_accuracy"]
     holds = ratio >= SPIKE_RATIO_MIN and drop <= ACCURACY_DROP_MAX
-    stuck = [r for r in summ.get("results", []) if r["test_accuracy"] <= 0.15]
+    stuck = [r for r in summ.get("results", []) if r["test_accuracy"] <= CHANCE_MAX]
     text = [f"**{title}:** spikes per inference go from {e['spikes_per_inference']:.1f} at "
             f"delta=-1.5 to {d['spikes_per_inference']:.1f} at delta=2, a ratio of "
             f"{ratio:.2f}; test accuracy from {e['test_accuracy']:.3f} to "
@@ -200,8 +203,7 @@ def _paper_section(title: str, summ: dict, command: str) -> str:
         paper_table(summ["table"]), ""])
 
 
-def _section(title: str, sweep_dir: Path, page_dir: Path, command: str) -> str:
-    summ = json.loads((sweep_dir / "sweep.json").read_text())
+def _section(title: str, summ: dict, sweep_dir: Path, page_dir: Path, command: str) -> str:
     if summ.get("protocol") == "paper":
         return _paper_section(title, summ, command)
     h = summ.get("headline", {})
@@ -241,9 +243,9 @@ def write_results_page(sections, page: Path, *, verdict: str = "") -> str:
     """``sections``: list of ``(title, sweep_dir, command)``."""
     page = Path(page)
     page.parent.mkdir(parents=True, exist_ok=True)
-    summaries = [json.loads((Path(d) / "sweep.json").read_text())
-                 for _, d, _ in sections if (Path(d) / "sweep.json").is_file()]
-    if summaries and all(x.get("protocol") == "paper" for x in summaries):
+    summaries = {d: json.loads((Path(d) / "sweep.json").read_text())
+                 for _, d, _ in sections if (Path(d) / "sweep.json").is_file()}
+    if summaries and all(x.get("protocol") == "paper" for x in summaries.values()):
         parts = ["# Results: the paper's own protocol", "",
                  "Every number below is a float model trained and scored as the paper's "
                  "code does (`dynalign sweep --protocol paper`, see `dynalign.sw.paper`), "
@@ -260,12 +262,9 @@ def write_results_page(sections, page: Path, *, verdict: str = "") -> str:
                  "multiply-accumulates, deeper ones accumulates), never a measured "
                  "power; sections on the paper's protocol are float models, and say so.",
                  ""]
-    found = []
-    for title, d, _ in sections:
-        if (Path(d) / "sweep.json").is_file():
-            summ = json.loads((Path(d) / "sweep.json").read_text())
-            judge = paper_verdict if summ.get("protocol") == "paper" else landscape_verdict
-            found.append(judge(title, summ))
+    found = [(paper_verdict if summaries[d].get("protocol") == "paper" else
+              landscape_verdict)(title, summaries[d])
+             for title, d, _ in sections if d in summaries]
     if verdict or found:
         parts += ["## What the sweep shows", ""]
         for v in found:
@@ -273,8 +272,8 @@ def write_results_page(sections, page: Path, *, verdict: str = "") -> str:
         if verdict:
             parts += [verdict, ""]
     for title, d, cmd in sections:
-        if (Path(d) / "sweep.json").is_file():
-            parts.append(_section(title, Path(d), page.parent, cmd))
+        if d in summaries:
+            parts.append(_section(title, summaries[d], Path(d), page.parent, cmd))
         else:
             parts += [f"## {title}", "", f"(not run: `{cmd}`)", ""]
     text = "\n".join(parts)

@@ -294,6 +294,18 @@ def _synthetic(row, index):
     return 1000 * row + index - 7000
 
 
+def _expected_beats(requests, T, lanes):
+    """``(lanes values, last)`` of every beat the lookup serves for ``requests`` (codes
+    of the synthetic table, ``x, y, z`` per code, codes per step, steps in order)."""
+    expect = []
+    for req in requests:
+        flat = [_synthetic(c - SMALL.min_int, 3 * t + x)
+                for t in range(T) for c in req for x in range(3)]
+        groups = [tuple(flat[i:i + lanes]) for i in range(0, len(flat), lanes)]
+        expect += [(g, int(i == len(groups) - 1)) for i, g in enumerate(groups)]
+    return expect
+
+
 @pytest.mark.parametrize("lanes, fifo_depth", [(1, 4), (3, 1)])
 def test_lookup_streams_requests_in_golden_order(lanes, fifo_depth):
     """Requests of K codes, random idle cycles and backpressure: beats ``for t: for k:
@@ -307,12 +319,7 @@ def test_lookup_streams_requests_in_golden_order(lanes, fifo_depth):
     requests = [[int(c) for c in rng.integers(SMALL.min_int, SMALL.max_int + 1, size=K)]
                 for _ in range(4)]
     sat_rows = {1}                                   # code -3
-    expect = []
-    for req in requests:
-        flat = [_synthetic(c - SMALL.min_int, 3 * t + x)
-                for t in range(T) for c in req for x in range(3)]
-        groups = [tuple(flat[i:i + lanes]) for i in range(0, len(flat), lanes)]
-        expect += [(g, int(i == len(groups) - 1)) for i, g in enumerate(groups)]
+    expect = _expected_beats(requests, T, lanes)
     beats, errs = [], []
 
     async def source(ctx):
@@ -386,12 +393,7 @@ def test_lookup_drops_a_request_whose_table_went_and_serves_the_next(lanes):
     dut = TableLookup(max_T=4, max_features=4, lanes=lanes, code_width=SMALL.width,
                       fifo_depth=4)
     dropped, nxt = [-4, 3], [[1, -2], [0, 2]]
-    expect = []
-    for req in nxt:
-        flat = [_synthetic(c - SMALL.min_int, 3 * t + x)
-                for t in range(T) for c in req for x in range(3)]
-        groups = [tuple(flat[i:i + lanes]) for i in range(0, len(flat), lanes)]
-        expect += [(g, int(i == len(groups) - 1)) for i, g in enumerate(groups)]
+    expect = _expected_beats(nxt, T, lanes)
     beats, errs = [], []
 
     async def table(ctx):

@@ -305,6 +305,19 @@ def test_receiver_parameters_are_checked():
 IDENTITY = LIMITS.pack()
 
 
+async def _send_request(ctx, dut, cmd, source, length, small):
+    """One reply request to a :class:`ReplySender`, held for one cycle."""
+    p = dut.request.payload
+    ctx.set(p.cmd, cmd)
+    ctx.set(p.source, source)
+    ctx.set(p.length, length)
+    ctx.set(p.small[0], small[0])
+    ctx.set(p.small[1], small[1])
+    ctx.set(dut.request.valid, 1)
+    await ctx.tick()
+    ctx.set(dut.request.valid, 0)
+
+
 def test_sender_frames_every_source_under_backpressure():
     """Replies from each source, with random backpressure on ``tx``: each is exactly
     ``encode_frame(cmd, payload, seq)`` (CRC-16 checked with binascii too), ``done``
@@ -347,15 +360,7 @@ def test_sender_frames_every_source_under_backpressure():
             for _ in range(rng.randrange(3)):
                 _, _, valid = await ctx.tick().sample(dut.tx.valid)
                 assert not valid
-            p = dut.request.payload
-            ctx.set(p.cmd, cmd)
-            ctx.set(p.source, source)
-            ctx.set(p.length, length)
-            ctx.set(p.small[0], small[0])
-            ctx.set(p.small[1], small[1])
-            ctx.set(dut.request.valid, 1)
-            await ctx.tick()
-            ctx.set(dut.request.valid, 0)
+            await _send_request(ctx, dut, cmd, source, length, small)
             out = bytearray()
             for _ in range(8 * (length + 10)):
                 ctx.set(dut.tx.ready, rng.random() < 0.6)
@@ -390,15 +395,7 @@ def test_sender_frames_a_long_reply(length):
     async def bench(ctx):
         ctx.set(dut.seq, 0x42)
         ctx.set(dut.tx.ready, 1)
-        p = dut.request.payload
-        ctx.set(p.cmd, Cmd.RESULTS | REPLY)
-        ctx.set(p.source, ReplySource.SMALL)
-        ctx.set(p.length, length)
-        ctx.set(p.small[0], small[0])
-        ctx.set(p.small[1], small[1])
-        ctx.set(dut.request.valid, 1)
-        await ctx.tick()
-        ctx.set(dut.request.valid, 0)
+        await _send_request(ctx, dut, Cmd.RESULTS | REPLY, ReplySource.SMALL, length, small)
         out, cycles = bytearray(), 0
         skip = 3 * (length - 40) if length > 1000 else 0
 
