@@ -62,6 +62,8 @@ class BoardSpec:
     synth_opts: str = ""
     table: bool = False          # the core serves the image's table (no integrator)
     clock_mhz: float | None = None      # PLL output; None: the oscillator itself
+    queue: int = 256             # bytes of the link's receive / transmit queue (streaming;
+    #                              the iCEBreaker's 64: two requests of its 16 features)
 
 
 BOARDS = {
@@ -73,7 +75,7 @@ BOARDS = {
                                    "brams": "ICESTORM_RAM", "sprams": "ICESTORM_SPRAM"},
                             weight_ram="spram",
                             lanes=1, max_features=16, max_samples=5, max_sizes=(128, 10),
-                            synth_opts="-dsp", table=True, clock_mhz=24.0),
+                            synth_opts="-dsp", table=True, clock_mhz=24.0, queue=64),
     # two hidden layers of 256 and up to 32 features (96-256-256-10: the digits/MNIST
     # training recipe, sw.train): 165/208 block RAMs with the two-bank model store,
     # 50.7 MHz.  The paper's 21-500-500-500-10 needs 515 KB of weights -- more than the
@@ -112,11 +114,11 @@ def default_limits(board: str, *, max_payload: int = 256, lanes: int | None = No
     spec = board_spec(board)
     return lif_limits(max_features=spec.max_features, max_samples=spec.max_samples,
                       max_sizes=spec.max_sizes, lanes=spec.lanes if lanes is None else lanes,
-                      max_payload=max_payload, table=spec.table)
+                      max_payload=max_payload, table=spec.table, queue=spec.queue)
 
 
 def limits_for_images(images, *, lanes: int, max_payload: int = 256,
-                      table: bool = False) -> Limits:
+                      table: bool = False, queue: int = 0) -> Limits:
     """The smallest limits that hold every image (parsed device images,
     :class:`dynalign.hw.wire.DeviceImage`); ``table``: a core that serves the image's
     trajectory table (the iCEBreaker's)."""
@@ -126,7 +128,7 @@ def limits_for_images(images, *, lanes: int, max_payload: int = 256,
     return lif_limits(max_features=max(im.header.n_features for im in images),
                       max_samples=max(im.header.samples for im in images),
                       max_sizes=tuple(sizes), lanes=lanes, max_payload=max_payload,
-                      table=table)
+                      table=table, queue=queue)
 
 
 def ice40_pll(*, f_in_mhz: float, f_out_mhz: float) -> dict:
@@ -161,7 +163,7 @@ class BoardTop(Elaboratable):
     Parameters (keyword-only)
     -------------------------
     board : "icebreaker" or "ulx3s"
-    limits : Limits (default :func:`default_limits`)
+    limits : Limits (default :func:`default_limits`; its ``queue`` is the board's)
     baud : int   link speed (default 115200; 1000000 works on both boards' bridges)
     core : "lif" (the accelerator) or "stub" (the host link with the stub core)
     clock_mhz : float or None
@@ -187,7 +189,8 @@ class BoardTop(Elaboratable):
         clk = clock_mhz * 1e6 if self.pll else osc
         self.clk_freq = clk
         self.baud = baud
-        self.limits = limits or default_limits(board)
+        # the board's link has its queues whatever the network's size
+        self.limits = replace(limits or default_limits(board), queue=spec.queue)
         if core == "stub":          # the host link alone (its share of the resources)
             self.limits = replace(self.limits, core=0)
         self.top = DynalignTop(limits=self.limits,

@@ -212,6 +212,8 @@ def platform_build(top, *, board: str, name: str, build_dir, do_build: bool = Tr
     yowasp_environment()
     bitstream = build_dir / f"{name}.{spec.bitstream_ext}"
     bitstream.unlink(missing_ok=True)
+    # a failed place-and-route writes no report: never read the last build's as this one's
+    (build_dir / f"{name}.report.json").unlink(missing_ok=True)
     t0 = time.monotonic()
     error = None
     try:

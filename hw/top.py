@@ -81,12 +81,13 @@ def _ceil_div(a, b):
 
 
 def lif_limits(*, max_features, max_samples, max_sizes, lanes, max_payload=256,
-               table=False) -> Limits:
+               table=False, queue=0) -> Limits:
     """Limits of a LIF top level; ``table=True``: the core serves the image's table
-    block (no integrator on chip) -- :data:`~dynalign.hw.wire.CORE_LIF_TABLE`."""
+    block (no integrator on chip) -- :data:`~dynalign.hw.wire.CORE_LIF_TABLE`;
+    ``queue``: bytes of the link's receive and transmit queues (0: none)."""
     return Limits(max_features=max_features, max_samples=max_samples,
                   max_sizes=tuple(max_sizes), max_payload=max_payload,
-                  core=CORE_LIF_TABLE if table else CORE_LIF, lanes=lanes)
+                  core=CORE_LIF_TABLE if table else CORE_LIF, lanes=lanes, queue=queue)
 
 
 class LIFCore(wiring.Component):

@@ -10,8 +10,9 @@ elaborated for.  Of the host protocol the bridge knows only where a frame ends
 (:class:`FramePacer`).
 
 Simulated time and wall time are decoupled.  The simulation runs while the link is
-*busy* -- from a host byte until the design has answered and its ``tx`` line has been
-quiet for ``quiet_cycles`` -- and stands still while the link is idle (the bridge then
+*busy* -- from a host byte until the design has answered every request the host sent
+(a pipelining host has several in flight) and its ``tx`` line has been quiet for
+``quiet_cycles`` -- and stands still while the link is idle (the bridge then
 waits on the port with ``select``, using no CPU).  A request the design never answers
 keeps it busy for at most ``reply_cycles`` cycles (the bound; the stuck request is
 logged as such), after which the bridge is idle again.
@@ -26,9 +27,11 @@ Job (JSON file named by ``DYNALIGN_PTY_JOB``): ``divisor``, ``info`` (file to wr
 ``{"port", "plugged"}`` to), ``link`` (optional symlink path), ``quiet_cycles``,
 ``reply_cycles``, ``idle_exit_s`` (exit after that long without a host byte; 0: never),
 ``unplug_after``, ``replug_s``.  The ``info`` file also carries the counters, updated
-after every answered request: ``requests``, ``request_cycles`` (the sum, over requests,
-of the cycles from a request's first byte to its reply's last: link and device time,
-without the host's own time between requests) and ``sim_cycles``.  On exit the test
+after every answered request: ``requests``, ``request_cycles`` (the sum, over busy
+spans, of the cycles from a span's first request byte to its last reply byte: link and
+device time, without the host's own time between spans; one request per span for a host
+that waits for each reply, a whole pipelined stream in one span otherwise) and
+``sim_cycles``.  On exit the test
 writes its counters to ``DYNALIGN_PTY_RESULT``.
 """
 
@@ -148,6 +151,7 @@ class FramePacer:
 
     def __init__(self):
         self.buf = bytearray()
+        self.frames = 0             #: frames completed so far
 
     def feed(self, data: bytes) -> None:
         for b in data:
@@ -160,6 +164,7 @@ class FramePacer:
                 n = self.buf[3] | self.buf[4] << 8
                 if len(self.buf) >= FRAME_HEADER_LEN + n + FRAME_TRAILER_LEN:
                     self.buf.clear()
+                    self.frames += 1
 
     @property
     def incomplete(self) -> bool:
@@ -183,10 +188,11 @@ async def virtual_board(dut):
     quiet, bound = job["quiet_cycles"], job["reply_cycles"]
     idle_exit, unplug_after = job.get("idle_exit_s", 0), job.get("unplug_after", 0)
     rx_bytes = tx_bytes = stuck = requests = request_cycles = 0
-    busy, busy_from, last_tx, answered = False, 0, 0, False
+    busy, busy_from, last_tx, last_rx, answered = False, 0, 0, 0, False
     last_host = time.monotonic()
     unplugged_at = None
     pacer = FramePacer()
+    replies = FramePacer()      # the design's frames: a pipelining host has several due
     wall0 = time.perf_counter()
     while True:
         if not port.plugged:
@@ -196,6 +202,7 @@ async def virtual_board(dut):
             data = b""
         else:
             data = port.read()
+            sent_before = pacer.frames
             if data:
                 pacer.feed(data)
                 end = time.monotonic() + FRAME_WAIT_S
@@ -213,11 +220,15 @@ async def virtual_board(dut):
                 unplugged_at = time.monotonic()
                 unplug_after = 0
             rx_bytes += len(data)
-            if busy and answered:          # the previous request was answered
+            if busy and answered and replies.frames >= sent_before:
+                # everything before was answered: that span ends, a new one begins
                 requests += 1
                 request_cycles += last_tx + job["divisor"] // 2 - busy_from
-            # a new request: busy until the design answers it
-            busy, busy_from, answered = True, _now_cycles(), False
+                busy = False
+            if not busy:
+                # a new request: busy until the design answers it (and all sent with it)
+                busy, busy_from = True, _now_cycles()
+            answered, last_rx = False, _now_cycles()
             if DEBUG:
                 cocotb.log.info(f"host -> device {len(data)} bytes at {_now_cycles()}: "
                                 f"{data[:8].hex()}..{data[-4:].hex()}")
@@ -225,6 +236,7 @@ async def virtual_board(dut):
         if tr.buf:
             out, tr.buf = bytes(tr.buf), bytearray()
             tx_bytes += len(out)
+            replies.feed(out)
             last_tx, answered = _now_cycles(), True
             if DEBUG:
                 cocotb.log.info(f"device -> host {len(out)} bytes at {last_tx}: {out.hex()}")
@@ -232,18 +244,22 @@ async def virtual_board(dut):
                 port.write(out)            # while unplugged the reply is lost
         if busy:
             now = _now_cycles()
-            if answered and now - last_tx >= quiet:
+            if answered and now - last_tx >= quiet and replies.frames >= pacer.frames:
                 busy = False
                 # link + device time of the request: its first byte to its reply's last
                 requests += 1
                 request_cycles += last_tx + job["divisor"] // 2 - busy_from
                 port.publish(requests=requests, request_cycles=request_cycles,
                              sim_cycles=now)
-            elif now - busy_from >= bound:
+            elif now - max(busy_from, last_rx, last_tx if answered else 0) >= bound:
+                # no reply byte within the bound of the last request or the last reply
                 stuck += 1
                 cocotb.log.warning(f"virtual board: no reply within {bound} cycles of "
-                                   f"the host's request (device stuck or request ignored)")
+                                   f"the host's request (device stuck or request ignored; "
+                                   f"{max(pacer.frames - replies.frames, 1)} unanswered)")
                 busy = False
+            if not busy:            # (an unanswered or partial frame: count afresh)
+                replies.frames = pacer.frames = 0
             else:
                 # wake at the next byte from the design (its stop bit's middle) or after
                 # POLL_CYCLES, whichever is first: reply times to the bit

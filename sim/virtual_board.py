@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from dynalign.constraints.boards import board_spec, board_store_ram, default_limits
@@ -57,15 +57,15 @@ def board_clock_hz(board: str) -> float:
 def board_top(*, board: str, limits=None, baud: int = 115200,
               divisor: int | None = None) -> VirtualBoard:
     """The top level of ``board`` as :class:`dynalign.constraints.boards.BoardTop`
-    builds it (default limits: the board's; its model store,
+    builds it (default limits: the board's; its link's queues; its model store,
     :func:`dynalign.constraints.boards.board_store_ram`), its UART at ``baud`` (divisor
     ``round(clk / baud)``, within 2 %) or at ``divisor`` cycles per bit."""
-    board_spec(board)                                   # an unknown board: one line
+    spec = board_spec(board)                            # an unknown board: one line
     clk = board_clock_hz(board)
     if divisor is None:
         divisor = baud_divisor(clk_freq=round(clk), baud=baud)
     check_int("divisor", divisor, lo=1)
-    limits = limits or default_limits(board)
+    limits = replace(limits or default_limits(board), queue=spec.queue)   # its link's
     top = DynalignTop(limits=limits, divisor=divisor,
                       store_ram=board_store_ram(board, limits))
     return VirtualBoard(board=board, top=top, clk_freq=clk, divisor=top.divisor, baud=baud)

@@ -7,7 +7,10 @@ events (``timeout()``: the line went quiet for the device's timeout; ``framing_e
 the UART saw a low stop bit), and produces the reply bytes the gateware produces, in the
 same order.  A reply is instantaneous here; on the device it takes time, and what arrives
 meanwhile is given with ``busy=True`` (``feed(data, busy=True)``: the bytes are discarded
-and counted as lost; ``framing_error(busy=True)``: counted, nothing aborted).  The
+and counted as lost; ``framing_error(busy=True)``: counted, nothing aborted).  A device
+with a receive queue (``limits.queue`` > 0) is never busy in that sense: what arrives
+meanwhile waits in its queue, and reaches this model with ``busy=False``, in order; only
+a byte that overflows the queue is given with ``busy=True``.  The
 compute core is pluggable: :class:`StubCoreModel` (a tiny dot product, the
 model of the gateware :class:`dynalign.hw.engine.StubCore`, so the link can be tested on
 its own) or :class:`GoldenCore` (the golden encoder + golden LIF network: what
@@ -431,3 +434,11 @@ class DeviceModel:
         if not self.result_valid:
             return Err.NO_RESULT, b""
         return None, self.result
+
+    def _cmd_stream(self, p):
+        """``FEATURES`` then ``RUN``; the reply is the whole results record."""
+        err, _ = self._cmd_features(p)
+        if err is not None:
+            return err, b""
+        self._cmd_run(b"")
+        return self._cmd_results(b"")

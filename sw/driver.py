@@ -25,6 +25,8 @@ import serial
 from dynalign.hw.validate import check_int, positive_int
 from dynalign.hw.wire import (
     ENCODER_LEN,
+    FRAME_HEADER_LEN,
+    FRAME_TRAILER_LEN,
     PROTOCOL_VERSION,
     REPLY,
     RESULT_SUMMARY_LEN,
@@ -89,6 +91,7 @@ class Device:
         self.retries = retries
         self._seq = 0
         self._decoder = FrameDecoder(max_payload=0xFFFF)
+        self._backlog: list = []            # decoded frames not handed out yet
         self.limits: Limits | None = None
         self.bytes_sent = 0
         self.bytes_received = 0
@@ -104,7 +107,12 @@ class Device:
         await self.transport.send(bytes(data))
 
     async def receive(self, *, seq: int | None = None):
-        """The next reply frame (with ``seq`` if given; stale replies are dropped)."""
+        """The next reply frame (with ``seq`` if given; stale replies are dropped).
+        Frames that arrived together are handed out one per call, in order."""
+        while self._backlog:
+            frame = self._backlog.pop(0)
+            if seq is None or frame.seq == seq:
+                return frame
         quiet = 0
         while True:
             data = await self.transport.recv()
@@ -116,8 +124,10 @@ class Device:
                 continue
             quiet = 0
             self.bytes_received += len(data)
-            for frame in self._decoder.feed(data):
+            frames = self._decoder.feed(data)
+            for i, frame in enumerate(frames):
                 if seq is None or frame.seq == seq:
+                    self._backlog = frames[i + 1:]
                     return frame
 
     async def request_once(self, cmd: int, payload: bytes = b""):
@@ -205,6 +215,63 @@ class Device:
         await self.run()
         return await self.results()
 
+    async def stream(self, rows, *, window: int | None = None) -> list[Results]:
+        """The results record of every row of feature codes, in order, pipelined: up to
+        ``window`` ``STREAM`` requests in flight (default: as many as the device's
+        receive queue holds, :attr:`Limits.queue` bytes of requests not yet answered), so
+        the device computes the next row while a reply is on the line.  A device without
+        a queue gets one request at a time.  A request whose reply is lost or damaged on
+        the wire (:data:`RETRYABLE`, or no reply within ``quiet_limit`` quiet periods) is
+        sent again, each at most ``retries`` times; any other error reply raises
+        :class:`DeviceError`."""
+        limits = self.limits or await self.identify()
+        frames = []
+        for codes in rows:
+            codes = [int(c) for c in codes]
+            if any(not -128 <= c <= 127 for c in codes):
+                raise ValueError(f"feature codes must be int8, got {codes}")
+            frames.append(bytes(c & 0xFF for c in codes))
+        per_frame = max((len(f) for f in frames), default=0) + FRAME_HEADER_LEN \
+            + FRAME_TRAILER_LEN
+        fit = max(1, limits.queue // per_frame) if limits.queue else 1
+        window = fit if window is None else min(positive_int("window", window), fit)
+        window = min(window, 128)           # SEQ is one byte: no two alike in flight
+        out: list[Results | None] = [None] * len(frames)
+        pending: dict[int, tuple[int, int]] = {}        # seq -> (row, attempts so far)
+        todo = list(range(len(frames)))[::-1]            # rows not yet sent (a stack)
+
+        async def send(i, attempts):
+            seq = self._next_seq()
+            pending[seq] = (i, attempts)
+            await self.send_raw(encode_frame(Cmd.STREAM, frames[i], seq=seq))
+
+        while todo or pending:
+            while todo and len(pending) < window:
+                await send(todo.pop(), 0)
+            try:
+                frame = await self.receive()
+            except LinkTimeout:
+                lost = sorted(pending.items(), key=lambda kv: kv[1][0])
+                pending.clear()
+                for _, (i, attempts) in lost:
+                    if attempts >= self.retries:
+                        raise
+                    await send(i, attempts + 1)
+                continue
+            if frame.seq not in pending:
+                continue                                 # a stale reply
+            i, attempts = pending.pop(frame.seq)
+            if frame.is_error:
+                err = frame.payload[0] if frame.payload else 0
+                if err in RETRYABLE and attempts < self.retries:
+                    await send(i, attempts + 1)
+                    continue
+                raise DeviceError(err, Cmd.STREAM)
+            if frame.cmd != (Cmd.STREAM | REPLY):
+                raise DeviceError(0, Cmd.STREAM)
+            out[i] = Results.unpack(frame.payload)
+        return out
+
 
 def run_sync(coro):
     """Run a driver coroutine from synchronous code (CLI, tests)."""
@@ -222,7 +289,8 @@ class SerialTransport:
         positive_int("baud", baud)
         self.port = port
         try:
-            self._serial = serial.Serial(port, baudrate=baud, timeout=timeout)
+            # a device path, or any pyserial URL (``socket://host:port``, ``loop://``)
+            self._serial = serial.serial_for_url(port, baudrate=baud, timeout=timeout)
         except (serial.SerialException, ValueError) as exc:
             raise PortError(f"cannot open serial port {port!r}: {exc}") from None
         self._serial.reset_input_buffer()

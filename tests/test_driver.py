@@ -238,3 +238,69 @@ def test_upload_adds_the_table_for_a_table_device():
     bad[-1] ^= 1                                     # the last row's saturation flag
     with pytest.raises(ValueError, match="saturation flag of row 255"):
         run_sync(dev.upload(bytes(bad)))
+
+
+class _Counting:
+    """A transport that counts the requests in flight (sent, reply not yet read) and
+    can damage one byte of the ``damage``-th reply chunk it hands over."""
+
+    def __init__(self, inner, *, damage=None):
+        self.inner, self.damage = inner, damage
+        self.in_flight = self.most = self.chunks = 0
+
+    async def send(self, data):
+        self.in_flight += len(FrameDecoder().feed(data))
+        self.most = max(self.most, self.in_flight)
+        await self.inner.send(data)
+
+    async def recv(self):
+        data = await self.inner.recv()
+        self.in_flight -= len(FrameDecoder().feed(data))
+        if data:
+            self.chunks += 1
+            if self.chunks == self.damage:
+                data = data[:8] + bytes([data[8] ^ 0x10]) + data[9:]
+        return data
+
+
+@pytest.mark.parametrize("queue", [0, 64])
+def test_stream_pipelines_within_the_queue_and_matches_the_twins(queue):
+    """STREAM rows: every record equals the scalar twins' (not the golden model the
+    device model runs); a device with a queue gets several requests in flight, at most
+    what its queue holds; one without gets one at a time."""
+    from dataclasses import replace
+    model = DeviceModel(limits=replace(LIMITS, queue=queue), core=GoldenCore())
+    tr = _Counting(ModelTransport(model))
+    dev = Device(tr)
+    rows = [[int(v) for v in np.random.default_rng(s).integers(-128, 128, 3)]
+            for s in range(12)]
+
+    async def go():
+        await dev.upload(image(4))
+        tr.most = 0
+        return await dev.stream(rows)
+
+    got = run_sync(go())
+    assert got == [twin(4, r) for r in rows]
+    assert tr.most == (64 // (3 + 7) if queue else 1)
+
+
+def test_stream_resends_a_damaged_reply():
+    """A reply damaged on the wire (bad CRC: the decoder drops it) is requested again
+    after the quiet periods; the records still equal the twins'; a row of other than
+    int8 codes is refused before anything is sent."""
+    from dataclasses import replace
+    model = DeviceModel(limits=replace(LIMITS, queue=64), core=GoldenCore())
+    tr = _Counting(ModelTransport(model))
+    dev = Device(tr, quiet_limit=2, retries=1)
+    rows = [[s, -s, 2 * s] for s in range(8)]
+
+    async def go():
+        await dev.upload(image(5))
+        tr.chunks, tr.damage = 0, 1
+        return await dev.stream(rows)
+
+    assert run_sync(go()) == [twin(5, r) for r in rows]
+    assert model.counters["crc"] == 0       # the device saw nothing wrong: the host did
+    with pytest.raises(ValueError, match="int8"):
+        run_sync(dev.stream([[300, 0, 0]]))

@@ -874,6 +874,7 @@ def test_dispatcher_rules_in_order(limits):
                   Cmd.IMAGE_DATA: err(Err.NO_UPLOAD, Cmd.IMAGE_DATA),
                   Cmd.IMAGE_COMMIT: err(Err.NO_UPLOAD, Cmd.IMAGE_COMMIT),
                   Cmd.FEATURES: err(Err.NO_MODEL, Cmd.FEATURES),
+                  Cmd.STREAM: err(Err.NO_MODEL, Cmd.STREAM),
                   Cmd.RUN: err(Err.NO_MODEL, Cmd.RUN),
                   Cmd.RESULTS: err(Err.NO_RESULT, Cmd.RESULTS)}
         for cmd in Cmd:
@@ -919,6 +920,10 @@ def test_dispatcher_rules_in_order(limits):
         await expect(ctx, Cmd.RUN, 0, ok(Cmd.RUN, ReplySource.RESULTS, RESULT_SUMMARY_LEN))
         assert env.starts == 1
         await expect(ctx, Cmd.RESULTS, 0, ok(Cmd.RESULTS, ReplySource.RESULTS, env.res_len))
+        # STREAM: FEATURES' checks and store op, then RUN's start, the whole record back
+        await expect(ctx, Cmd.STREAM, k - 1, err(Err.FEATURES, Cmd.STREAM))
+        await expect(ctx, Cmd.STREAM, k, ok(Cmd.STREAM, ReplySource.RESULTS, env.res_len))
+        assert env.starts == 2
         # SELECT: the store serves the bank, the core loads it, results are gone
         ctx.set(dut.active, 0)
         await expect(ctx, Cmd.SELECT, 1, ok(Cmd.SELECT, ReplySource.SMALL, 1, (0,)))
@@ -933,7 +938,8 @@ def test_dispatcher_rules_in_order(limits):
             await expect(ctx, Cmd.RESULTS, 0, err(Err.NO_RESULT, Cmd.RESULTS))
         assert env.ops == [StoreOp.HEADER, StoreOp.HEADER, StoreOp.HEADER, StoreOp.HEADER,
                            StoreOp.SELECT, StoreOp.DATA, StoreOp.DATA,
-                           StoreOp.COMMIT, StoreOp.COMMIT, StoreOp.FEATURES, StoreOp.SELECT] + \
+                           StoreOp.COMMIT, StoreOp.COMMIT, StoreOp.FEATURES,
+                           StoreOp.FEATURES, StoreOp.SELECT] + \
             ([] if limits.table else [StoreOp.ENCODER])
 
     simulate(dut, bench, processes=[env.store, env.core])

@@ -331,23 +331,30 @@ def test_admission_of_crafted_headers(limits):
 #: the device's timing.  (STATUS: 46 until its record gained the lost-bytes counter,
 #: two more bytes at three cycles each; 82 since protocol version 2 added each bank's state
 #: and CRC-32, ten bytes.  IMAGE_BEGIN: 70 until its bank byte, read and checked first.)
-PINNED_CYCLES = [(Cmd.IDENTIFY, 3, 76), (Cmd.STATUS, 3, 82), (Cmd.IMAGE_BEGIN, 72, 79),
+PINNED_CYCLES = [(Cmd.IDENTIFY, 3, 82), (Cmd.STATUS, 3, 82), (Cmd.IMAGE_BEGIN, 72, 79),
                  (Cmd.IMAGE_DATA, 197, 204), (Cmd.IMAGE_DATA, 197, 204),
                  (Cmd.IMAGE_DATA, 93, 100), (Cmd.IMAGE_COMMIT, 13, 23), (Cmd.FEATURES, 10, 17),
-                 (Cmd.RUN, 16, 47), (Cmd.RESULTS, 3, 58), (0x55, 2, 15),
-                 (Cmd.WRITE_ENCODER, 165, 172)]
+                 (Cmd.RUN, 16, 47), (Cmd.RESULTS, 3, 58), (Cmd.STREAM, 23, 78),
+                 (0x55, 2, 15), (Cmd.WRITE_ENCODER, 165, 172)]
+#: the same with the line queues (``Limits.queue``): each byte waits its turn in them
+QUEUED_CYCLES = [(Cmd.IDENTIFY, 7, 98), (Cmd.STATUS, 7, 98), (Cmd.IMAGE_BEGIN, 76, 95),
+                 (Cmd.IMAGE_DATA, 201, 220), (Cmd.IMAGE_DATA, 201, 220),
+                 (Cmd.IMAGE_DATA, 97, 116), (Cmd.IMAGE_COMMIT, 17, 39),
+                 (Cmd.FEATURES, 14, 33), (Cmd.RUN, 20, 63), (Cmd.RESULTS, 7, 74),
+                 (Cmd.STREAM, 27, 94), (0x55, 6, 31), (Cmd.WRITE_ENCODER, 169, 188)]
 
 
-@pytest.mark.parametrize("store_ram", ["memory", "spram"])
-def test_engine_cycles_per_command_are_pinned(store_ram):
+@pytest.mark.parametrize("store_ram,queue", [("memory", 0), ("spram", 0), ("memory", 64)])
+def test_engine_cycles_per_command_are_pinned(store_ram, queue):
     img = small_image(sizes=(8, 4))
     reqs = [(Cmd.IDENTIFY, b""), (Cmd.STATUS, b"")] + \
         image_requests(img, max_payload=LIMITS.max_payload) + \
-        [(Cmd.FEATURES, b"\x05\xf9\x64"), (Cmd.RUN, b""), (Cmd.RESULTS, b""), (0x55, b"xy"),
+        [(Cmd.FEATURES, b"\x05\xf9\x64"), (Cmd.RUN, b""), (Cmd.RESULTS, b""),
+         (Cmd.STREAM, b"\x05\xf9\x64"), (0x55, b"xy"),
          (Cmd.WRITE_ENCODER, img[32:112])]
     m = Module()
-    m.submodules.eng = eng = CommandEngine(limits=LIMITS, timeout_cycles=TIMEOUT,
-                                           store_ram=store_ram)
+    m.submodules.eng = eng = CommandEngine(limits=replace(LIMITS, queue=queue),
+                                           timeout_cycles=TIMEOUT, store_ram=store_ram)
     m.submodules.core = core = StubCore(store_addr_width=eng.store_aw,
                                         feat_addr_width=eng.feat_aw)
     wiring.connect(m, eng.core, core.bus)
@@ -360,6 +367,9 @@ def test_engine_cycles_per_command_are_pinned(store_ram):
                 ctx.set(eng.rx.payload, b)
                 ctx.set(eng.rx.valid, 1)
                 await ctx.tick()
+                if queue:       # a UART's pace (40 cycles a byte at the least), here 3
+                    ctx.set(eng.rx.valid, 0)
+                    await ctx.tick().repeat(2)
             ctx.set(eng.rx.valid, 0)
             first, reply = None, bytearray()
             for cycle in range(1, 1000):
@@ -379,7 +389,7 @@ def test_engine_cycles_per_command_are_pinned(store_ram):
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
     sim.run()
-    assert got == PINNED_CYCLES
+    assert got == (QUEUED_CYCLES if queue else PINNED_CYCLES)
 
 
 def test_top_counts_what_arrives_on_its_pin_during_a_reply():

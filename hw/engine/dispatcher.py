@@ -34,7 +34,8 @@ __all__ = ["Dispatcher"]
 #: The store operation of each command that has one.
 _STORE_OPS = {Cmd.IMAGE_BEGIN: StoreOp.HEADER, Cmd.IMAGE_DATA: StoreOp.DATA,
               Cmd.IMAGE_COMMIT: StoreOp.COMMIT, Cmd.WRITE_ENCODER: StoreOp.ENCODER,
-              Cmd.FEATURES: StoreOp.FEATURES, Cmd.SELECT: StoreOp.SELECT}
+              Cmd.FEATURES: StoreOp.FEATURES, Cmd.SELECT: StoreOp.SELECT,
+              Cmd.STREAM: StoreOp.FEATURES}
 
 
 class Dispatcher(wiring.Component):
@@ -47,7 +48,8 @@ class Dispatcher(wiring.Component):
     3. the payload length (:data:`dynalign.hw.wire.COMMAND_LENGTHS`) -> ``LENGTH``;
     4. the command's state: ``WRITE_ENCODER`` -> ``UNSUPPORTED`` (a table device) or
        ``NO_MODEL``; ``IMAGE_DATA`` / ``IMAGE_COMMIT`` -> ``NO_UPLOAD``; ``FEATURES`` ->
-       ``NO_MODEL`` or ``FEATURES`` (count differs from the model's K); ``RUN`` ->
+       ``NO_MODEL`` or ``FEATURES`` (count differs from the model's K), and so does
+       ``STREAM``; ``RUN`` ->
        ``NO_MODEL``; ``RESULTS`` -> ``NO_RESULT``;
     5. the store's outcome (:class:`StoreError`: for ``IMAGE_BEGIN`` and ``SELECT`` the
        bank checks ``NO_BANK``, ``BANK_SERVED``, ``BANK_INVALID``), and for
@@ -58,7 +60,9 @@ class Dispatcher(wiring.Component):
     each bank's state; the model is valid while the active bank is (K: the store's).  A
     good commit or ``SELECT`` (the store has made the bank active) or an encoder write
     strobes the core's ``load`` (once it is ``ready``) before the reply (a commit's and a
-    ``SELECT``'s: the bank now served), ``RUN`` strobes ``start`` and waits for ``done``.
+    ``SELECT``'s: the bank now served), ``RUN`` strobes ``start`` and waits for ``done``
+    (its reply: the record's summary).  ``STREAM`` stores its features as ``FEATURES``
+    does, then runs as ``RUN`` does, and replies with the whole results record.
     ``result_valid`` is cleared by every model change, set by a finished run.
 
     Parameters (keyword-only)
@@ -180,7 +184,7 @@ class Dispatcher(wiring.Component):
                                 fail(Err.NO_UPLOAD)
                             with m.Else():
                                 store(_STORE_OPS[c])
-                    with m.Case(Cmd.FEATURES):
+                    with m.Case(Cmd.FEATURES, Cmd.STREAM):
                         with m.If(~model_valid):
                             fail(Err.NO_MODEL)
                         with m.Elif(length != k_active):
@@ -212,6 +216,8 @@ class Dispatcher(wiring.Component):
                             with m.Case(Cmd.IMAGE_COMMIT, Cmd.SELECT):
                                 m.d.sync += result_valid.eq(0)
                                 m.next = "LOAD_WAIT_READY"
+                            with m.Case(Cmd.STREAM):
+                                m.next = "RUN_WAIT_READY"
                             with m.Default():
                                 reply(ReplySource.NONE, 0)
             with m.State("ADMIT"):              # the verdict settles into its register
@@ -238,5 +244,8 @@ class Dispatcher(wiring.Component):
             with m.State("RUN_WAIT_DONE"):
                 with m.If(self.done):
                     m.d.sync += result_valid.eq(1)
-                    reply(ReplySource.RESULTS, RESULT_SUMMARY_LEN)
+                    with m.If(cmd == Cmd.STREAM):
+                        reply(ReplySource.RESULTS, self.res_len)
+                    with m.Else():
+                        reply(ReplySource.RESULTS, RESULT_SUMMARY_LEN)
         return m

@@ -10,6 +10,7 @@ from dynalign.hw.wire import RESULT_SUMMARY_LEN, STATUS, Limits, result_len
 
 from .core import CoreSignature
 from .dispatcher import Dispatcher
+from .queue import LineFIFO, ReceiveQueue
 from .receiver import FrameReceiver
 from .sender import ReplySender
 from .store import ModelStore
@@ -18,7 +19,7 @@ __all__ = ["CommandEngine"]
 
 
 class CommandEngine(wiring.Component):
-    """Frame parser and command engine of protocol v1 (:mod:`dynalign.hw.wire`).
+    """Frame parser and command engine of protocol v2 (:mod:`dynalign.hw.wire`).
     Reply bytes equal :class:`dynalign.sw.device_model.DeviceModel`'s, byte for byte.
 
     ::
@@ -29,9 +30,15 @@ class CommandEngine(wiring.Component):
                      +---- pay_* ---- ModelStore (2 banks,      status, core results
                                       feature buffer, upload)
 
-    One frame at a time: a byte that arrives between the end of a frame and the last byte
-    of its reply is discarded and counted (``STATUS`` ``lost``), as is every byte the UART
-    overran; every framing error is counted, wherever it happens.  A frame is executed
+    One frame at a time.  With ``limits.queue`` > 0 the line has two queues of that many
+    bytes: a :class:`ReceiveQueue` in front of the receiver (the bytes and framing errors
+    of the next frames wait there while a frame is executed and answered; an event that
+    finds it full is discarded and counted, ``STATUS`` ``lost``) and a transmit
+    :class:`LineFIFO` behind the sender, so that a reply
+    leaves while the next frame runs (the receiver is free once the reply's last byte is
+    in the FIFO).  Without queues, a byte that arrives between the end of a frame and
+    the last byte of its reply is discarded and counted (``lost``), as is every byte the
+    UART overran.  Every framing error is counted, wherever it happens.  A frame is executed
     only after its CRC-16 checked; the model store
     holds two banks of ``bank_bytes``, two resident models (an upload goes into the bank
     its ``IMAGE_BEGIN`` names, never the one served; ``IMAGE_COMMIT`` serves it only after
@@ -68,7 +75,8 @@ class CommandEngine(wiring.Component):
             raise TypeError(f"limits must be a Limits, not {limits!r}")
         self.limits = limits
         self.receiver = FrameReceiver(max_payload=limits.max_payload,
-                                      timeout_cycles=timeout_cycles)
+                                      timeout_cycles=timeout_cycles,
+                                      queued=limits.queue > 0)
         self.store = ModelStore(limits=limits, store_ram=store_ram)
         self.dispatcher = Dispatcher(limits=limits)
         identity = limits.pack()
@@ -100,14 +108,26 @@ class CommandEngine(wiring.Component):
         m.submodules.sender = tx = self.sender
         core = self.core
 
-        # the frame path: receiver -> dispatcher -> sender, the sender's done frees the
-        # receiver
-        wiring.connect(m, wiring.flipped(self.rx), rx.rx)
+        # the frame path: [receive queue ->] receiver -> dispatcher -> sender [-> transmit
+        # queue], the sender's done frees the receiver
+        if self.limits.queue:
+            m.submodules.rx_queue = rq = ReceiveQueue(depth=self.limits.queue)
+            m.submodules.tx_queue = tq = LineFIFO(width=8, depth=self.limits.queue)
+            wiring.connect(m, wiring.flipped(self.rx), rq.rx)
+            wiring.connect(m, rq.o, rx.rx)
+            m.d.comb += [rq.rx_framing_error.eq(self.rx_framing_error),
+                         rx.framing_error.eq(rq.framing_error),
+                         rx.overrun.eq(rq.overflow | self.rx_overrun)]
+            wiring.connect(m, tx.tx, tq.i)
+            wiring.connect(m, tq.o, wiring.flipped(self.tx))
+        else:
+            wiring.connect(m, wiring.flipped(self.rx), rx.rx)
+            wiring.connect(m, tx.tx, wiring.flipped(self.tx))
+            m.d.comb += [rx.framing_error.eq(self.rx_framing_error),
+                         rx.overrun.eq(self.rx_overrun)]
         wiring.connect(m, rx.event, disp.event)
         wiring.connect(m, disp.reply, tx.request)
-        wiring.connect(m, tx.tx, wiring.flipped(self.tx))
-        m.d.comb += [rx.framing_error.eq(self.rx_framing_error),
-                     rx.overrun.eq(self.rx_overrun), rx.done.eq(tx.done),
+        m.d.comb += [rx.done.eq(tx.done),
                      disp.frame.eq(rx.frame), store.length.eq(rx.frame.length),
                      tx.seq.eq(rx.frame.seq)]
 

@@ -39,21 +39,32 @@ class FrameReceiver(wiring.Component):
     * ``counters`` hold still while a frame is being answered: a ``STATUS`` reply shows
       the counts at the end of its request, the events during the reply show in the next.
 
+    With ``queued=True`` a receive queue stands in front (:class:`LineQueue`): while a
+    frame is being answered the receiver takes nothing (``rx.ready`` low), so the bytes
+    of the next frames wait in the queue instead of being lost; ``framing_error`` then
+    comes through the queue in its place among the bytes, and ``overrun`` is the queue's
+    overflow (a byte that found it full: counted in ``lost``).
+
     Parameters (keyword-only)
     -------------------------
     max_payload : int in 1..65535
         Payload buffer bytes: the longest payload accepted.
     timeout_cycles : int >= 16
+    queued : bool
+        A receive queue feeds ``rx`` (default ``False``: the UART itself).
 
     Ports
     -----
     rx : In(stream.Signature(8))
-        Bytes from the UART; ``rx.ready`` is always high (a byte that arrives while a
-        frame is being answered is taken and counted as lost).
+        Bytes from the UART, or from the receive queue.  Without a queue ``rx.ready`` is
+        always high (a byte that arrives while a frame is being answered is taken and
+        counted as lost); with one it is low while a frame is being answered.
     framing_error : In(1), strobe
-        The UART saw a low stop bit.
+        The UART saw a low stop bit (with a queue: the queue delivers that event, and
+        only while ``rx.ready`` is high).
     overrun : In(1), strobe
-        The UART dropped a byte (it completed before the previous one was taken).
+        The UART dropped a byte (it completed before the previous one was taken), or the
+        receive queue was full.
     frame : Out(FrameHeader)
         CMD, SEQ, LEN of the current frame, held until ``done``.
     event : Out(stream.Signature(RxResult, always_ready=True))
@@ -66,9 +77,12 @@ class FrameReceiver(wiring.Component):
     counters : Out(Counters)
     """
 
-    def __init__(self, *, max_payload: int, timeout_cycles: int):
+    def __init__(self, *, max_payload: int, timeout_cycles: int, queued: bool = False):
         self.max_payload = check_int("max_payload", max_payload, lo=1, hi=0xFFFF)
         self.timeout_cycles = check_int("timeout_cycles", timeout_cycles, lo=16)
+        if not isinstance(queued, bool):
+            raise TypeError(f"queued must be a bool, not {queued!r}")
+        self.queued = queued
         super().__init__({
             "rx": In(stream.Signature(8)),
             "framing_error": In(1),
@@ -93,17 +107,19 @@ class FrameReceiver(wiring.Component):
         m.d.comb += [buf_r.addr.eq(self.pay_addr), self.pay_data.eq(buf_r.data),
                      buf_w.data.eq(byte), crc.data.eq(byte)]
         got = Signal()
-        m.d.comb += [self.rx.ready.eq(1), got.eq(self.rx.valid)]
+        busy = Signal()             # a frame is being answered
+        m.d.comb += [self.rx.ready.eq(~busy if self.queued else 1),
+                     got.eq(self.rx.valid & self.rx.ready)]
 
         bump = {n: Signal(name=f"bump_{n}")
                 for n in ("framing", "crc", "timeout", "dropped", "lost")}
         m.d.comb += bump["framing"].eq(self.framing_error)
-        busy = Signal()             # a frame is being answered
         for n, strobe in bump.items():
             cnt = self.counters[n]
-            if n in ("framing", "lost"):
+            if n == "lost" or (n == "framing" and not self.queued):
                 # these two also count while a reply is being sent: the record shows them
-                # as they were at the end of the frame (a STATUS reply is one snapshot)
+                # as they were at the end of the frame (a STATUS reply is one snapshot);
+                # with a queue a framing error waits there, and counts once taken
                 live = Signal(16, name=f"live_{n}")
                 nxt = Signal(16, name=f"next_{n}")
                 m.d.comb += nxt.eq(live + (strobe & (live != 0xFFFF)))
@@ -190,7 +206,8 @@ class FrameReceiver(wiring.Component):
                 m.d.comb += [busy.eq(1), bump["lost"].eq(got)]
                 with m.If(self.done):
                     m.next = "IDLE"
-        # (the UART cannot overrun while rx.ready is high; counted should that change)
+        # (the UART cannot overrun while rx.ready is high; counted should that change;
+        # with a queue: the byte that found the queue full)
         with m.If(self.overrun):
             m.d.comb += bump["lost"].eq(1)
         return m

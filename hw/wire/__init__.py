@@ -37,10 +37,17 @@ Frames (both directions)
   answered with :attr:`Err.TIMEOUT` (a truncated frame never hangs the device).
 * A UART framing error inside a frame aborts it with :attr:`Err.FRAMING`; every framing
   error is counted in ``STATUS``, wherever it happens.
-* One frame at a time: bytes that arrive between the end of a frame and the last byte
-  of its reply are discarded and counted (``STATUS`` ``lost``); a host waits for each
-  reply before it sends the next frame.  A ``STATUS`` reply shows the counters as they
-  were at the end of its request.
+* Frames are executed one at a time, in order.  A device whose ``IDENTIFY`` record
+  reports a receive queue (``queue`` > 0: :attr:`Limits.queue` bytes; the boards' have
+  one) keeps receiving while it executes and replies: a host may have requests of up to
+  ``queue`` bytes in all sent and not yet answered (the driver's pipelined
+  :meth:`~dynalign.sw.driver.Device.stream` does), and a byte that finds the queue full
+  is discarded and counted (``STATUS`` ``lost``).  Its replies leave through a transmit
+  queue of the same size, so the next frame runs while a reply is on the line.  A device
+  without a queue (``queue`` 0) discards and counts every byte that arrives between the
+  end of a frame and the last byte of its reply: its host waits for each reply before
+  it sends the next frame.  A ``STATUS`` reply shows the counters as they were at the
+  end of its request.
 
 Every request gets exactly one reply: its own (``CMD | 0x80``) or an error reply with
 payload ``[err, cmd]`` (``cmd`` = the request's command byte, 0 if it never arrived).
@@ -62,6 +69,9 @@ command                   request payload            reply payload
 ``RUN``       0x21        --                         first :data:`RESULT_SUMMARY_LEN` bytes
                                                      of the results record
 ``RESULTS``   0x22        --                         the results record
+``STREAM``    0x23        K feature codes (int8)     the results record (``FEATURES``,
+                                                     ``RUN`` and ``RESULTS`` in one: the
+                                                     frame to pipeline; errors as theirs)
 ========================  =========================  ======================================
 
 Two resident models

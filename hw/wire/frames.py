@@ -34,6 +34,7 @@ class Cmd(enum.IntEnum):
     FEATURES = 0x20
     RUN = 0x21
     RESULTS = 0x22
+    STREAM = 0x23      #: FEATURES + RUN + RESULTS in one frame (pipelined)
 
 
 class Err(enum.IntEnum):

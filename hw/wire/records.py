@@ -35,7 +35,8 @@ from .image import (
 __all__ = ["CORE_STUB", "CORE_LIF", "CORE_LIF_TABLE", "IDENTITY_MAGIC", "IDENTITY",
            "IDENTITY_LEN_FIXED", "STATUS", "STATUS_LEN", "BANK_EMPTY", "BANK_UPLOADING",
            "BANK_VALID", "RESULT_FIXED", "RESULT_SUMMARY_LEN",
-           "result_len", "FLAG_ENC_SAT", "FLAG_MEM_SAT", "FLAG_CORE_ERROR", "Limits",
+           "result_len", "QUEUE_MIN", "QUEUE_MAX", "queue_depth_ok", "FLAG_ENC_SAT",
+           "FLAG_MEM_SAT", "FLAG_CORE_ERROR", "Limits",
            "Status", "Results", "golden_results", "golden_records", "device_cycles", "image_for"]
 
 
@@ -45,8 +46,9 @@ CORE_STUB, CORE_LIF, CORE_LIF_TABLE = 0, 1, 2
 
 IDENTITY_MAGIC = b"DYNA"
 #: magic(4) proto u8, core u8, max_payload u16, bank_bytes u32, max_K u8, max_T u8,
-#: max_L u8, lanes u8, then max n_out per layer u16 x max_L
-IDENTITY = struct.Struct("<4sBBHIBBBB")
+#: max_L u8, lanes u8, queue u16 (receive / transmit queue bytes, 0: none), then max n_out
+#: per layer u16 x max_L
+IDENTITY = struct.Struct("<4sBBHIBBBBH")
 IDENTITY_LEN_FIXED = IDENTITY.size
 #: model_valid u8, upload_open u8, active_bank u8, last_error u8, then u16 counters
 #: (each saturates at 0xFFFF): framing errors (anywhere), CRC errors, timeouts, dropped
@@ -62,6 +64,17 @@ BANK_EMPTY, BANK_UPLOADING, BANK_VALID = 0, 1, 2
 STATUS_LEN = STATUS.size
 RESULT_FIXED = struct.Struct("<BBBBI")
 RESULT_SUMMARY_LEN = RESULT_FIXED.size
+
+
+#: Bounds of a line queue (:attr:`Limits.queue`): a power of two of bytes, or 0 (none).
+QUEUE_MIN, QUEUE_MAX = 16, 4096
+
+
+def queue_depth_ok(n) -> bool:
+    """Whether ``n`` is a valid :attr:`Limits.queue`: 0, or a power of two in
+    ``QUEUE_MIN .. QUEUE_MAX``."""
+    return isinstance(n, int) and not isinstance(n, bool) and (
+        n == 0 or (QUEUE_MIN <= n <= QUEUE_MAX and n & (n - 1) == 0))
 
 
 def result_len(n_layers, n_out):
@@ -81,7 +94,9 @@ class Limits:
     ``3 * max_features``.  ``bank_bytes`` is the size of one bank of the model store:
     an image longer than that (not counting a table block) is :attr:`Err.TOO_LARGE`.
     ``core`` :data:`CORE_LIF_TABLE` marks a device that needs the table block
-    (:attr:`table`).
+    (:attr:`table`).  ``queue`` is the bytes of the device's receive queue (and of its
+    transmit queue): a host may have that many request bytes sent and not yet answered;
+    0, no queue (one frame at a time).
     """
     max_features: int
     max_samples: int
@@ -90,6 +105,7 @@ class Limits:
     bank_bytes: int = 0
     core: int = 0
     lanes: int = 1
+    queue: int = 0
 
     def __post_init__(self):
         def check(name, value, lo, hi):
@@ -99,6 +115,9 @@ class Limits:
         check("max_payload", self.max_payload, 16, 0xFFFF)
         check("lanes", self.lanes, 1, 255)
         check("core", self.core, 0, 255)
+        if not queue_depth_ok(self.queue):
+            raise ValueError(f"queue must be 0 (none) or a power of two from "
+                             f"{QUEUE_MIN} to {QUEUE_MAX} bytes, not {self.queue!r}")
         if not isinstance(self.max_sizes, tuple) or not 1 <= len(self.max_sizes) <= MAX_LAYERS:
             raise ValueError(f"max_sizes must be a tuple of 1..{MAX_LAYERS} layer sizes, "
                              f"not {self.max_sizes!r}")
@@ -130,7 +149,7 @@ class Limits:
     def pack(self) -> bytes:
         return IDENTITY.pack(IDENTITY_MAGIC, PROTOCOL_VERSION, self.core, self.max_payload,
                              self.bank_bytes, self.max_features, self.max_samples,
-                             self.max_layers, self.lanes) + \
+                             self.max_layers, self.lanes, self.queue) + \
             struct.pack(f"<{self.max_layers}H", *self.max_sizes)
 
     @classmethod
@@ -139,14 +158,15 @@ class Limits:
         data = bytes(data)
         if len(data) < IDENTITY_LEN_FIXED or data[:4] != IDENTITY_MAGIC:
             raise ValueError(f"not a dynalign identity record: {data[:8].hex()}")
-        magic, proto, core, max_payload, bank, k, t, n_layers, lanes = \
+        magic, proto, core, max_payload, bank, k, t, n_layers, lanes, queue = \
             IDENTITY.unpack(data[:IDENTITY_LEN_FIXED])
         need = IDENTITY_LEN_FIXED + 2 * n_layers
         if len(data) != need:
             raise ValueError(f"identity record of {len(data)} bytes, expected {need}")
         sizes = struct.unpack(f"<{n_layers}H", data[IDENTITY_LEN_FIXED:])
         return cls(max_features=k, max_samples=t, max_sizes=tuple(sizes),
-                   max_payload=max_payload, bank_bytes=bank, core=core, lanes=lanes), proto
+                   max_payload=max_payload, bank_bytes=bank, core=core, lanes=lanes,
+                   queue=queue), proto
 
     def check_header(self, header: ImageHeader) -> Err | None:
         """The device's admission check of an ``IMAGE_BEGIN`` header, in the order the
@@ -178,7 +198,8 @@ class Limits:
 class Status:
     """The ``STATUS`` record (:data:`STATUS`).  The counters as they were at the end of
     the request: ``lost_bytes`` counts the bytes that arrived while the device was
-    answering a frame (a host sent before the reply was complete), ``framing_errors``
+    answering a frame (a host sent before the reply was complete) -- on a device with a
+    receive queue, those that found it full --, ``framing_errors``
     every UART framing error, inside a frame, between frames or during a reply."""
     model_valid: bool
     upload_open: bool
