@@ -18,7 +18,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from dynalign.constraints.boards import board_spec, board_store_ram, default_limits
+from dynalign.constraints.boards import (  # noqa: F401  (board_clock_hz: re-exported)
+    board_clock_hz,
+    board_spec,
+    board_store_ram,
+    default_limits,
+)
 from dynalign.hw.top import DynalignTop
 from dynalign.hw.uart import baud_divisor
 from dynalign.hw.validate import check_int, check_real
@@ -43,15 +48,6 @@ class VirtualBoard:
     def sim_baud(self) -> float:
         """The baud the simulated UART runs at, counted in board-clock time."""
         return self.clk_freq / self.divisor
-
-
-def board_clock_hz(board: str) -> float:
-    """The design clock of ``board``: its PLL output (``BoardSpec.clock_mhz``), or the
-    oscillator (as :class:`dynalign.constraints.boards.BoardTop` clocks it)."""
-    spec = board_spec(board)
-    if spec.clock_mhz is not None:
-        return spec.clock_mhz * 1e6
-    return float(spec.platform().default_clk_frequency)
 
 
 def board_top(*, board: str, limits=None, baud: int = 115200,

@@ -37,7 +37,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from dynalign.constraints.boards import BOARDS, limits_for_images
+from dynalign.constraints.boards import BOARDS, check_baud, default_baud, limits_for_images
 from dynalign.hw.wire import parse_image
 from dynalign.sim.virtual_board import board_top, serve, wait_port
 
@@ -47,8 +47,8 @@ __all__ = ["register", "SIM_BAUD"]
 
 #: The default baud of each virtual board: the fastest rate its USB UART (FT2232H on the
 #: iCEBreaker, FT231X on the ULX3S; both up to 3 Mbaud) makes that the board's clock
-#: divides to exactly.
-SIM_BAUD = {"icebreaker": 3_000_000, "ulx3s": 1_000_000}
+#: divides to exactly (:func:`dynalign.constraints.boards.default_baud`).
+SIM_BAUD = {b: default_baud(b) for b in BOARDS}
 
 
 def register(sub):
@@ -59,7 +59,8 @@ def register(sub):
     p.add_argument("runs", nargs="*", metavar="RUN",
                    help="size the network for these models (default: the board's default)")
     p.add_argument("--board", required=True, choices=sorted(BOARDS))
-    p.add_argument("--baud", type=int, help="UART baud at the board's clock (default: "
+    p.add_argument("--baud", type=int, help="UART baud at the board's clock, one of the "
+                   "rates `dynalign build --list-bauds` prints (default: "
                    + ", ".join(f"{b} {r:,}" for b, r in SIM_BAUD.items()) + ")")
     p.add_argument("--divisor", type=int, help="UART clock cycles per bit (overrides --baud)")
     p.add_argument("--link", help="also make this symlink to the port (kept across an "
@@ -82,6 +83,8 @@ def _main(args) -> int:
         limits = limits_for_images([parse_image(device_image(r)) for r in args.runs],
                                    lanes=spec.lanes, table=spec.table)
     baud = args.baud or SIM_BAUD[args.board]
+    if args.divisor is None:
+        check_baud(baud, board=args.board)      # the rates `dynalign build --baud` takes
     vb = board_top(board=args.board, limits=limits, baud=baud, divisor=args.divisor)
     tmp = Path(tempfile.mkdtemp(prefix="dynalign-sim-board-"))
     info = tmp / "port.json"
