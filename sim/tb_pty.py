@@ -25,10 +25,12 @@ follows it).
 Job (JSON file named by ``DYNALIGN_PTY_JOB``): ``divisor``, ``info`` (file to write
 ``{"port", "plugged"}`` to), ``link`` (optional symlink path), ``quiet_cycles``,
 ``reply_cycles``, ``idle_exit_s`` (exit after that long without a host byte; 0: never),
-``unplug_after``, ``replug_s``.  The ``info`` file also carries the counters, updated
-after every answered request: ``requests``, ``request_cycles`` (the sum, over requests,
-of the cycles from a request's first byte to its reply's last: link and device time,
-without the host's own time between requests) and ``sim_cycles``.  On exit the test
+``unplug_after``, ``replug_s``, ``tcp`` (the ``socket://`` URL of a loopback TCP port in
+front of the pty, :mod:`dynalign.sim.tcp_port`; written to ``info`` as it is).  The
+``info`` file also carries the counters, updated after every answered request:
+``requests``, ``request_cycles`` (the sum, over requests, of the cycles from a request's
+first byte to its reply's last: link and device time, without the host's own time
+between requests) and ``sim_cycles``.  On exit the test
 writes its counters to ``DYNALIGN_PTY_RESULT``.
 """
 
@@ -64,8 +66,8 @@ def _now_cycles() -> int:
 class PtyPort:
     """The device's end of a pseudo-terminal (raw mode, non-blocking master)."""
 
-    def __init__(self, *, link: str | None, info: str):
-        self.link, self.info = link, info
+    def __init__(self, *, link: str | None, info: str, tcp: str | None = None):
+        self.link, self.info, self.tcp = link, info, tcp
         self.master = self.slave = None
         self.name = None
         #: the bridge's counters, published with the port (``{"counters": ...}``)
@@ -107,7 +109,7 @@ class PtyPort:
     def _write_info(self, *, plugged: bool) -> None:
         tmp = f"{self.info}.tmp"
         Path(tmp).write_text(json.dumps({"port": self.name, "link": self.link,
-                                         "plugged": plugged, "pid": os.getpid(),
+                                         "tcp": self.tcp, "plugged": plugged, "pid": os.getpid(),
                                          "counters": self.counters}))
         os.replace(tmp, self.info)
 
@@ -178,7 +180,7 @@ async def virtual_board(dut):
     job = json.loads(Path(os.environ["DYNALIGN_PTY_JOB"]).read_text())
     await reset(dut)
     tr = SimUARTTransport(dut, divisor=job["divisor"], quiet_cycles=1)
-    port = PtyPort(link=job.get("link"), info=job["info"])
+    port = PtyPort(link=job.get("link"), info=job["info"], tcp=job.get("tcp"))
     port.plug()
     quiet, bound = job["quiet_cycles"], job["reply_cycles"]
     idle_exit, unplug_after = job.get("idle_exit_s", 0), job.get("unplug_after", 0)

@@ -69,14 +69,16 @@ def board_top(*, board: str, limits=None, baud: int = 115200,
 
 def serve(vb: VirtualBoard, *, info, link=None, idle_exit_s: float = 0,
           unplug_after: int = 0, replug_s: float = 1.0, reply_cycles: int | None = None,
-          build_root=None) -> dict:
+          build_root=None, tcp: str | None = None) -> dict:
     """Build ``vb``'s top (Verilator) and serve it behind a pseudo-terminal until the
     host has been silent for ``idle_exit_s`` seconds (0: until interrupted).  Returns
     the bridge's counters (bytes each way, simulated cycles, wall time).
 
     ``reply_cycles``: the longest a request may go unanswered before the bridge stops
     simulating for it (default: 2**24 cycles, or 2**27 where the encoder integrates its
-    table on chip -- a refill after an upload takes tens of millions of cycles)."""
+    table on chip -- a refill after an upload takes tens of millions of cycles).
+    ``tcp``: the ``socket://`` URL of a :class:`dynalign.sim.tcp_port.TcpPort` in front
+    of the port, named in the ``info`` file beside it."""
     if check_real("idle_exit_s", idle_exit_s) < 0:
         raise ValueError(f"idle_exit_s must be >= 0, not {idle_exit_s!r}")
     check_int("unplug_after", unplug_after, lo=0)
@@ -92,7 +94,8 @@ def serve(vb: VirtualBoard, *, info, link=None, idle_exit_s: float = 0,
         "divisor": vb.divisor, "info": str(Path(info).resolve()),
         "link": str(Path(link).absolute()) if link else None,
         "quiet_cycles": 128 * vb.divisor, "reply_cycles": reply_cycles,
-        "idle_exit_s": idle_exit_s, "unplug_after": unplug_after, "replug_s": replug_s}))
+        "idle_exit_s": idle_exit_s, "unplug_after": unplug_after, "replug_s": replug_s,
+        "tcp": tcp}))
     try:
         run_cocotb(verilog_text=text + WRAPPER, toplevel=BENCH,
                    test_module=TEST_MODULE, extra_args=("--timing",), build_dir=build_dir,
@@ -107,7 +110,7 @@ def serve(vb: VirtualBoard, *, info, link=None, idle_exit_s: float = 0,
 
 def wait_port(info, *, timeout: float, plugged: bool = True, poll: float = 0.05) -> dict:
     """The ``info`` file of a serving board once it says ``plugged`` (``{"port",
-    "link", "plugged", "pid"}``); ``TimeoutError`` after ``timeout`` seconds."""
+    "link", "tcp", "plugged", "pid"}``); ``TimeoutError`` after ``timeout`` seconds."""
     info = Path(info)
     end = time.monotonic() + timeout
     while time.monotonic() < end:

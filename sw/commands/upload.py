@@ -12,16 +12,19 @@ from __future__ import annotations
 import json
 import sys
 
+import serial
+
 from dynalign.constraints.boards import BOARDS, check_baud
+from dynalign.hw.validate import check_int
 from dynalign.hw.wire import parse_image
 
-from ..driver import Device, SerialTransport, run_sync
+from ..driver import Device, PortError, SerialTransport, run_sync
 from ..fit import fit_problem
 from ..rundir import device_image
 from .build import read_build_report
 
 __all__ = ["register", "upload", "open_device", "add_link_args", "device_from_args",
-           "LINK_HELP", "baud_note"]
+           "LINK_HELP", "baud_note", "UrlTransport"]
 
 
 #: pyserial's read timeout: one quiet period of the driver (``--timeout`` is a whole
@@ -40,7 +43,8 @@ LINK_HELP = ("Each request waits at most --timeout seconds of silence for its re
 def add_link_args(p) -> None:
     """The serial-link options shared by every command that talks to a board."""
     p.add_argument("--port", required=True,
-                   help="serial port, e.g. /dev/ttyUSB1 or a virtual board's /dev/pts/N")
+                   help="serial port, e.g. /dev/ttyUSB1 or a virtual board's /dev/pts/N, "
+                        "or a pyserial URL such as socket://127.0.0.1:PORT (sim-board --tcp)")
     p.add_argument("--baud", type=int, default=115200,
                    help="link speed, the one the bitstream was built for (dynalign build "
                         "--baud; --list-bauds prints the rates; a pseudo-terminal or "
@@ -61,6 +65,36 @@ def add_link_args(p) -> None:
                         f"{DEFAULT_RETRIES})")
 
 
+class UrlTransport(SerialTransport):
+    """:class:`dynalign.sw.driver.SerialTransport` on a pyserial URL
+    (``serial.serial_for_url``: ``socket://HOST:PORT``, ``rfc2217://...``, ``loop://``),
+    which ``serial.Serial`` does not open; the same writes and one-line errors.  ``recv``
+    waits up to ``timeout`` s for a first byte, then takes whatever else has arrived
+    (a socket's ``in_waiting`` says at most 1)."""
+
+    def __init__(self, url: str, *, baud: int = 115200, timeout: float = 0.5):
+        check_int("baud", baud, lo=1)
+        self.port, self._timeout = url, timeout
+        try:
+            self._serial = serial.serial_for_url(url, baudrate=baud, timeout=timeout)
+        except (serial.SerialException, ValueError, OSError) as exc:
+            raise PortError(f"cannot open serial port {url!r}: {exc}") from None
+        self._serial.reset_input_buffer()
+
+    async def recv(self) -> bytes:
+        try:
+            first = self._serial.read(1)
+            if not first:
+                return b""
+            self._serial.timeout = 0            # non-blocking: what is there now
+            try:
+                return first + self._serial.read(1 << 16)
+            finally:
+                self._serial.timeout = self._timeout
+        except (serial.SerialException, OSError) as exc:
+            raise self._gone(exc) from None
+
+
 def open_device(port: str, *, baud: int, transport=None, timeout: float = DEFAULT_TIMEOUT_S,
                 retries: int = DEFAULT_RETRIES):
     """A :class:`dynalign.sw.driver.Device` on ``port`` (or on ``transport``, for tests):
@@ -70,7 +104,8 @@ def open_device(port: str, *, baud: int, transport=None, timeout: float = DEFAUL
         raise ValueError(f"--timeout must be a positive number of seconds, not {timeout!r}")
     quiet = max(1, round(timeout / QUIET_S))
     if transport is None:
-        transport = SerialTransport(port, baud=baud, timeout=QUIET_S)
+        cls = UrlTransport if "://" in port else SerialTransport
+        transport = cls(port, baud=baud, timeout=QUIET_S)
     return Device(transport, quiet_limit=quiet, retries=retries)
 
 
