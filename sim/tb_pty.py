@@ -87,14 +87,16 @@ class PtyPort:
         self._write_info(plugged=True)
 
     def unplug(self) -> None:
+        # the link goes first: a host that sees the port fail (below) and waits for the
+        # link to come back must not find the old one and open a dead pty
+        if self.link and os.path.lexists(self.link):
+            os.unlink(self.link)
         # the slave end we hold keeps the port alive when no host has it open; both
         # ends go, so the host's next read or write fails (EIO)
         for fd in (self.master, self.slave):
             if fd is not None:
                 os.close(fd)
         self.master = self.slave = None
-        if self.link and os.path.lexists(self.link):
-            os.unlink(self.link)
         self._write_info(plugged=False)
 
     @property
