@@ -35,12 +35,14 @@ from amaranth_boards.ulx3s import ULX3S_85F_Platform
 
 from dynalign.hw.engine.banks import use_spram
 from dynalign.hw.top import DynalignTop, lif_limits
-from dynalign.hw.uart import baud_divisor
-from dynalign.hw.validate import check_real
+from dynalign.hw.uart import MAX_BAUD_ERROR, MIN_DIVISOR, baud_divisor
+from dynalign.hw.validate import check_int, check_real
 from dynalign.hw.wire import Limits
 
 __all__ = ["BOARDS", "BoardSpec", "BoardTop", "board_spec", "default_limits",
-           "limits_for_images", "platform_for", "ice40_pll"]
+           "limits_for_images", "platform_for", "ice40_pll", "board_clock_hz",
+           "BaudRate", "STANDARD_BAUDS", "bridge_baud", "baud_rates", "board_bauds",
+           "default_baud", "check_baud", "baud_table"]
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,125 @@ def board_spec(board: str) -> BoardSpec:
 def platform_for(board: str):
     """A platform instance of ``board``."""
     return board_spec(board).platform()
+
+
+def board_clock_hz(board: str) -> float:
+    """The design clock of ``board`` in Hz: its PLL output (``BoardSpec.clock_mhz``), or
+    the oscillator (as :class:`BoardTop` clocks it by default)."""
+    spec = board_spec(board)
+    if spec.clock_mhz is not None:
+        return spec.clock_mhz * 1e6
+    return float(spec.platform().default_clk_frequency)
+
+
+# -- baud rates: what the board's clock and its FTDI USB UART agree on ---------------
+
+#: The rates a host asks a serial port for (the usual termios/Windows list from 9600 up,
+#: and the FTDI chips' exact fast rates), fastest first.
+STANDARD_BAUDS = (3_000_000, 2_000_000, 1_500_000, 1_000_000, 921_600, 500_000, 460_800,
+                  230_400, 115_200, 57_600, 38_400, 19_200, 9_600)
+
+#: The FTDI bridges' baud clock (FT2232H on the iCEBreaker, FT231X on the ULX3S; both
+#: generate the line rate from 3 MHz): ``rate = 3 MHz / d`` with ``d`` = 1 (3 Mbaud),
+#: 1.5 (2 Mbaud) or ``n + k/8`` for ``n >= 2``, ``k = 0..7`` (FTDI AN232B-05).
+BRIDGE_CLOCK_HZ = 3_000_000
+
+
+def bridge_baud(baud: int) -> float:
+    """The rate the FTDI bridge really makes when the host asks for ``baud``: ``3 MHz /
+    d`` for the documented divisor ``d`` (1, 1.5, or ``n + k/8``, ``n >= 2``) nearest to
+    it (e.g. 115,200 -> 3 MHz / 26 = 115,384.6)."""
+    check_real("baud", baud, positive=True)
+    d = BRIDGE_CLOCK_HZ / baud
+    candidates = (1.0, 1.5, max(2.0, min(round(d * 8) / 8, 16383.875)))
+    best = min(candidates, key=lambda c: abs(BRIDGE_CLOCK_HZ / c - baud))
+    return BRIDGE_CLOCK_HZ / best
+
+
+@dataclass(frozen=True)
+class BaudRate:
+    """One rate the board's UART and the FTDI bridge agree on.
+
+    ``divisor = round(clock / baud)`` clock cycles per bit (what the bitstream's UART
+    uses, :func:`dynalign.hw.uart.baud_divisor`); ``board_hz = clock / divisor``;
+    ``bridge_hz`` = :func:`bridge_baud`; ``error = |board_hz - bridge_hz| / bridge_hz``,
+    below :data:`dynalign.hw.uart.MAX_BAUD_ERROR`."""
+    baud: int
+    divisor: int
+    board_hz: float
+    bridge_hz: float
+    error: float
+
+
+def baud_rates(clk_freq: float) -> tuple[BaudRate, ...]:
+    """The :data:`STANDARD_BAUDS` a design clocked at ``clk_freq`` Hz makes with an FTDI
+    bridge: the divisor is at least :data:`dynalign.hw.uart.MIN_DIVISOR`, and both the
+    UART's rate against the nominal baud and against the bridge's real rate are off by
+    less than :data:`dynalign.hw.uart.MAX_BAUD_ERROR` (the receiver's tolerance)."""
+    check_real("clk_freq", clk_freq, positive=True)
+    out = []
+    for baud in STANDARD_BAUDS:
+        divisor = round(clk_freq / baud)
+        if divisor < MIN_DIVISOR:
+            continue
+        board_hz, bridge_hz = clk_freq / divisor, bridge_baud(baud)
+        error = abs(board_hz - bridge_hz) / bridge_hz
+        if error < MAX_BAUD_ERROR and abs(board_hz - baud) / baud < MAX_BAUD_ERROR:
+            out.append(BaudRate(baud=baud, divisor=divisor, board_hz=board_hz,
+                                bridge_hz=bridge_hz, error=error))
+    return tuple(out)
+
+
+def board_bauds(board: str) -> tuple[BaudRate, ...]:
+    """:func:`baud_rates` at ``board``'s design clock (:func:`board_clock_hz`)."""
+    return baud_rates(board_clock_hz(board))
+
+
+def default_baud(board: str) -> int:
+    """The fastest rate ``board`` makes exactly (zero error against its bridge):
+    iCEBreaker 3,000,000 (24 MHz / 8), ULX3S 1,000,000 (25 MHz / 25)."""
+    return max(r.baud for r in board_bauds(board) if r.error == 0)
+
+
+def _rate_list(rates) -> str:
+    return ", ".join(f"{r.baud:,}" for r in rates)
+
+
+def check_baud(baud, *, board: str | None = None, clk_freq: float | None = None) -> int:
+    """``baud`` when ``board``'s clock (or ``clk_freq``) and its FTDI bridge make it
+    (:func:`baud_rates`); otherwise ``ValueError``, one line listing the rates that
+    work.  With neither ``board`` nor ``clk_freq`` (a host that does not say which board
+    it talks to): a rate some board makes."""
+    check_int("baud", baud, lo=1)
+    if board is None and clk_freq is None:
+        if any(baud in {r.baud for r in board_bauds(b)} for b in BOARDS):
+            return baud
+        per = "; ".join(f"{b}: {_rate_list(board_bauds(b))}" for b in BOARDS)
+        raise ValueError(f"baud {baud:,} is not a rate any board makes with its USB UART "
+                         f"(within {100 * MAX_BAUD_ERROR:g} %): {per}")
+    clk = board_clock_hz(board) if clk_freq is None else clk_freq
+    rates = baud_rates(clk)
+    if baud in {r.baud for r in rates}:
+        return baud
+    who = f"the {board} board" if board else "the board"
+    raise ValueError(f"baud {baud:,} is not a rate {who} makes: its {clk / 1e6:g} MHz clock "
+                     f"and its FTDI USB UART agree within {100 * MAX_BAUD_ERROR:g} % only at "
+                     f"{_rate_list(rates)} baud")
+
+
+def baud_table(boards=None) -> list[dict]:
+    """Rows of the baud table (``dynalign build --list-bauds``): per board and rate the
+    clock, divisor, the board's and the bridge's real rate and their error."""
+    rows = []
+    for b in boards or BOARDS:
+        clk = board_clock_hz(b)
+        for r in board_bauds(b):
+            rows.append({"board": b, "clock_mhz": clk / 1e6, "baud": r.baud,
+                         "divisor": r.divisor, "board_hz": round(r.board_hz, 1),
+                         "bridge_hz": round(r.bridge_hz, 1),
+                         "error_pct": round(100 * r.error, 3),
+                         "default": r.baud == default_baud(b)})
+    return rows
 
 
 def board_store_ram(board: str, limits: Limits) -> str:
@@ -164,7 +285,9 @@ class BoardTop(Elaboratable):
     -------------------------
     board : "icebreaker" or "ulx3s"
     limits : Limits (default :func:`default_limits`; its ``queue`` is the board's)
-    baud : int   link speed (default 115200; 1000000 works on both boards' bridges)
+    baud : int
+        link speed (default 115200), one of the rates the design clock and the FTDI
+        bridge agree on (:func:`baud_rates`; ``ValueError`` listing them otherwise)
     core : "lif" (the accelerator) or "stub" (the host link with the stub core)
     clock_mhz : float or None
         The design clock: an iCE40 PLL (:func:`ice40_pll`) makes it from the oscillator
@@ -188,7 +311,7 @@ class BoardTop(Elaboratable):
             self.pll = ice40_pll(f_in_mhz=osc / 1e6, f_out_mhz=clock_mhz)
         clk = clock_mhz * 1e6 if self.pll else osc
         self.clk_freq = clk
-        self.baud = baud
+        self.baud = check_baud(baud, board=board, clk_freq=clk)
         # the board's link has its queues whatever the network's size
         self.limits = replace(limits or default_limits(board), queue=spec.queue)
         if core == "stub":          # the host link alone (its share of the resources)

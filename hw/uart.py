@@ -29,11 +29,13 @@ from amaranth.lib.wiring import In, Out
 
 from .validate import check_int, check_real
 
-__all__ = ["UARTTx", "UARTRx", "baud_divisor", "MIN_DIVISOR"]
+__all__ = ["UARTTx", "UARTRx", "baud_divisor", "MIN_DIVISOR", "MAX_BAUD_ERROR"]
 
 #: Smallest bit period in clock cycles that mid-bit sampling supports.
 MIN_DIVISOR = 4
-_MAX_BAUD_ERROR = 0.02
+#: The largest relative bit-rate error the receiver tolerates (below it, not equal):
+#: 9.5 bit times of drift to the stop bit's sample point stay well inside the bit.
+MAX_BAUD_ERROR = 0.02
 
 
 def _check_divisor(divisor) -> int:
@@ -54,7 +56,7 @@ def baud_divisor(*, clk_freq, baud) -> int:
         raise ValueError(f"baud {baud!r} is too fast for a {clk_freq!r} Hz clock: "
                          f"{clk_freq / baud:.2f} cycles per bit, need at least {MIN_DIVISOR}")
     error = abs(clk_freq / divisor - baud) / baud
-    if error >= _MAX_BAUD_ERROR:
+    if error >= MAX_BAUD_ERROR:
         raise ValueError(f"baud {baud!r} from a {clk_freq!r} Hz clock is off by "
                          f"{100 * error:.1f} % (divisor {divisor}); need below 2 %")
     return divisor

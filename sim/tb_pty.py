@@ -26,12 +26,13 @@ follows it).
 Job (JSON file named by ``DYNALIGN_PTY_JOB``): ``divisor``, ``info`` (file to write
 ``{"port", "plugged"}`` to), ``link`` (optional symlink path), ``quiet_cycles``,
 ``reply_cycles``, ``idle_exit_s`` (exit after that long without a host byte; 0: never),
-``unplug_after``, ``replug_s``.  The ``info`` file also carries the counters, updated
-after every answered request: ``requests``, ``request_cycles`` (the sum, over busy
-spans, of the cycles from a span's first request byte to its last reply byte: link and
-device time, without the host's own time between spans; one request per span for a host
-that waits for each reply, a whole pipelined stream in one span otherwise) and
-``sim_cycles``.  On exit the test
+``unplug_after``, ``replug_s``, ``tcp`` (the ``socket://`` URL of a loopback TCP port in
+front of the pty, :mod:`dynalign.sim.tcp_port`; written to ``info`` as it is).  The
+``info`` file also carries the counters, updated after every answered request:
+``requests``, ``request_cycles`` (the sum, over busy spans, of the cycles from a span's
+first request byte to its last reply byte: link and device time, without the host's own
+time between spans; one request per span for a host that waits for each reply, a whole
+pipelined stream in one span otherwise) and ``sim_cycles``.  On exit the test
 writes its counters to ``DYNALIGN_PTY_RESULT``.
 """
 
@@ -67,8 +68,8 @@ def _now_cycles() -> int:
 class PtyPort:
     """The device's end of a pseudo-terminal (raw mode, non-blocking master)."""
 
-    def __init__(self, *, link: str | None, info: str):
-        self.link, self.info = link, info
+    def __init__(self, *, link: str | None, info: str, tcp: str | None = None):
+        self.link, self.info, self.tcp = link, info, tcp
         self.master = self.slave = None
         self.name = None
         #: the bridge's counters, published with the port (``{"counters": ...}``)
@@ -88,14 +89,16 @@ class PtyPort:
         self._write_info(plugged=True)
 
     def unplug(self) -> None:
+        # the link goes first: a host that sees the port fail (below) and waits for the
+        # link to come back must not find the old one and open a dead pty
+        if self.link and os.path.lexists(self.link):
+            os.unlink(self.link)
         # the slave end we hold keeps the port alive when no host has it open; both
         # ends go, so the host's next read or write fails (EIO)
         for fd in (self.master, self.slave):
             if fd is not None:
                 os.close(fd)
         self.master = self.slave = None
-        if self.link and os.path.lexists(self.link):
-            os.unlink(self.link)
         self._write_info(plugged=False)
 
     @property
@@ -110,7 +113,7 @@ class PtyPort:
     def _write_info(self, *, plugged: bool) -> None:
         tmp = f"{self.info}.tmp"
         Path(tmp).write_text(json.dumps({"port": self.name, "link": self.link,
-                                         "plugged": plugged, "pid": os.getpid(),
+                                         "tcp": self.tcp, "plugged": plugged, "pid": os.getpid(),
                                          "counters": self.counters}))
         os.replace(tmp, self.info)
 
@@ -183,7 +186,7 @@ async def virtual_board(dut):
     job = json.loads(Path(os.environ["DYNALIGN_PTY_JOB"]).read_text())
     await reset(dut)
     tr = SimUARTTransport(dut, divisor=job["divisor"], quiet_cycles=1)
-    port = PtyPort(link=job.get("link"), info=job["info"])
+    port = PtyPort(link=job.get("link"), info=job["info"], tcp=job.get("tcp"))
     port.plug()
     quiet, bound = job["quiet_cycles"], job["reply_cycles"]
     idle_exit, unplug_after = job.get("idle_exit_s", 0), job.get("unplug_after", 0)

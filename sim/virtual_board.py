@@ -18,7 +18,12 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from dynalign.constraints.boards import board_spec, board_store_ram, default_limits
+from dynalign.constraints.boards import (  # noqa: F401  (board_clock_hz: re-exported)
+    board_clock_hz,
+    board_spec,
+    board_store_ram,
+    default_limits,
+)
 from dynalign.hw.top import DynalignTop
 from dynalign.hw.uart import baud_divisor
 from dynalign.hw.validate import check_int, check_real
@@ -45,15 +50,6 @@ class VirtualBoard:
         return self.clk_freq / self.divisor
 
 
-def board_clock_hz(board: str) -> float:
-    """The design clock of ``board``: its PLL output (``BoardSpec.clock_mhz``), or the
-    oscillator (as :class:`dynalign.constraints.boards.BoardTop` clocks it)."""
-    spec = board_spec(board)
-    if spec.clock_mhz is not None:
-        return spec.clock_mhz * 1e6
-    return float(spec.platform().default_clk_frequency)
-
-
 def board_top(*, board: str, limits=None, baud: int = 115200,
               divisor: int | None = None) -> VirtualBoard:
     """The top level of ``board`` as :class:`dynalign.constraints.boards.BoardTop`
@@ -73,14 +69,16 @@ def board_top(*, board: str, limits=None, baud: int = 115200,
 
 def serve(vb: VirtualBoard, *, info, link=None, idle_exit_s: float = 0,
           unplug_after: int = 0, replug_s: float = 1.0, reply_cycles: int | None = None,
-          build_root=None) -> dict:
+          build_root=None, tcp: str | None = None) -> dict:
     """Build ``vb``'s top (Verilator) and serve it behind a pseudo-terminal until the
     host has been silent for ``idle_exit_s`` seconds (0: until interrupted).  Returns
     the bridge's counters (bytes each way, simulated cycles, wall time).
 
     ``reply_cycles``: the longest a request may go unanswered before the bridge stops
     simulating for it (default: 2**24 cycles, or 2**27 where the encoder integrates its
-    table on chip -- a refill after an upload takes tens of millions of cycles)."""
+    table on chip -- a refill after an upload takes tens of millions of cycles).
+    ``tcp``: the ``socket://`` URL of a :class:`dynalign.sim.tcp_port.TcpPort` in front
+    of the port, named in the ``info`` file beside it."""
     if check_real("idle_exit_s", idle_exit_s) < 0:
         raise ValueError(f"idle_exit_s must be >= 0, not {idle_exit_s!r}")
     check_int("unplug_after", unplug_after, lo=0)
@@ -96,7 +94,8 @@ def serve(vb: VirtualBoard, *, info, link=None, idle_exit_s: float = 0,
         "divisor": vb.divisor, "info": str(Path(info).resolve()),
         "link": str(Path(link).absolute()) if link else None,
         "quiet_cycles": 128 * vb.divisor, "reply_cycles": reply_cycles,
-        "idle_exit_s": idle_exit_s, "unplug_after": unplug_after, "replug_s": replug_s}))
+        "idle_exit_s": idle_exit_s, "unplug_after": unplug_after, "replug_s": replug_s,
+        "tcp": tcp}))
     try:
         run_cocotb(verilog_text=text + WRAPPER, toplevel=BENCH,
                    test_module=TEST_MODULE, extra_args=("--timing",), build_dir=build_dir,
@@ -111,7 +110,7 @@ def serve(vb: VirtualBoard, *, info, link=None, idle_exit_s: float = 0,
 
 def wait_port(info, *, timeout: float, plugged: bool = True, poll: float = 0.05) -> dict:
     """The ``info`` file of a serving board once it says ``plugged`` (``{"port",
-    "link", "plugged", "pid"}``); ``TimeoutError`` after ``timeout`` seconds."""
+    "link", "tcp", "plugged", "pid"}``); ``TimeoutError`` after ``timeout`` seconds."""
     info = Path(info)
     end = time.monotonic() + timeout
     while time.monotonic() < end:

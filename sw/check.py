@@ -4,6 +4,9 @@ Over any :class:`dynalign.sw.driver.Device` (pyserial to a board or to the virtu
 board, or a test's transport): upload model A, classify its samples; with a second
 model B upload B into the other store bank and classify its samples, then ``SELECT``
 A's bank again (no upload: both are resident) and classify A's first samples again.
+A device with a receive queue (``IDENTIFY``'s ``queue``; the boards') classifies by
+pipelined ``STREAM`` requests (``"streamed": true`` in the report), one without it by
+three round trips per sample.
 Every results record is compared with ``==`` to the golden model's
 (:func:`dynalign.hw.wire.golden_records` on the uploaded integers, for the device's own
 limits -- its lanes and core -- so ``cycles`` is compared too): class, flags, cycles,
@@ -64,6 +67,10 @@ async def load_model(dev: Device, image: bytes, *, resident: dict) -> str:
 
 
 async def _classify_all(dev: Device, codes) -> list:
+    """The records of ``codes``: pipelined ``STREAM`` requests on a device with a receive
+    queue (:meth:`Device.stream`), else ``FEATURES`` / ``RUN`` / ``RESULTS`` per row."""
+    if dev.limits is not None and dev.limits.queue:
+        return await dev.stream([[int(c) for c in row] for row in codes])
     return [await dev.classify([int(c) for c in row]) for row in codes]
 
 
@@ -134,6 +141,7 @@ async def check_device(dev: Device, models: list[CheckModel], *, samples: int | 
               "mismatches": sum(r["mismatches"] for r in out_models),
               "models": out_models, "mode_switches": switches,
               "uploads": how["upload"], "selects": how["select"],
+              "streamed": bool(limits.queue),
               "inferences_per_s": inferences / busy_s if busy_s > 0 else None,
               "wall_s": round(wall, 3), "bytes_sent": dev.bytes_sent,
               "bytes_received": dev.bytes_received,

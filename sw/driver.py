@@ -19,6 +19,7 @@ A transport has ``async send(data)`` and ``async recv() -> bytes`` (whatever arr
 from __future__ import annotations
 
 import asyncio
+import termios
 
 import serial
 
@@ -287,13 +288,14 @@ class SerialTransport:
 
     def __init__(self, port: str, *, baud: int = 115200, timeout: float = 0.5):
         positive_int("baud", baud)
-        self.port = port
+        self.port, self._timeout = port, timeout
         try:
             # a device path, or any pyserial URL (``socket://host:port``, ``loop://``)
             self._serial = serial.serial_for_url(port, baudrate=baud, timeout=timeout)
-        except (serial.SerialException, ValueError) as exc:
+            self._serial.reset_input_buffer()
+        except (serial.SerialException, ValueError, OSError, termios.error) as exc:
+            # (opening a pty that has just gone away raises termios.error)
             raise PortError(f"cannot open serial port {port!r}: {exc}") from None
-        self._serial.reset_input_buffer()
 
     def _gone(self, exc) -> PortError:
         return PortError(f"serial port {self.port!r} went away (cable pulled, board reset "
@@ -309,12 +311,18 @@ class SerialTransport:
             raise self._gone(exc) from None
 
     async def recv(self) -> bytes:
+        """Up to ``timeout`` s for a first byte, then whatever else has arrived (read
+        without waiting: a socket URL's ``in_waiting`` says at most 1)."""
         try:
             first = self._serial.read(1)
             if not first:
                 return b""
-            return first + self._serial.read(self._serial.in_waiting)
-        except (serial.SerialException, OSError) as exc:
+            self._serial.timeout = 0
+            try:
+                return first + self._serial.read(1 << 16)
+            finally:
+                self._serial.timeout = self._timeout
+        except (serial.SerialException, OSError, termios.error) as exc:
             raise self._gone(exc) from None
 
     def close(self):

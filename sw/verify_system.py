@@ -61,6 +61,7 @@ from dynalign.hw.wire import (
     parse_image,
 )
 
+from .fit import fit_problem
 from .rundir import run_codes
 from .sim_link import run_ops
 
@@ -94,15 +95,15 @@ def predicted_cycles(image, codes, limits: Limits) -> np.ndarray:
 def board_top(board: str, images, *, divisor: int = MIN_DIVISOR) -> DynalignTop:
     """The :class:`DynalignTop` of ``board``'s bitstream (its default limits, core, lanes
     and model store; the UART at ``divisor``), after checking that every image fits it
-    (``ValueError``, one line in the user's terms, if not)."""
+    (``ValueError`` if not: :func:`dynalign.sw.fit.fit_problem`'s one line in the user's
+    terms -- features, neurons, weights, the board's limit and the nearest size that fits
+    -- the line ``build``, ``upload`` and ``check`` give)."""
     limits = default_limits(board)
     for im in images:
-        dev = parse_image(image_for(im, limits))
-        if limits.check_header(dev.header) is not None:
-            raise ValueError(f"the model {[3 * dev.n_features, *dev.header.sizes]} (T="
-                             f"{dev.header.samples}) does not fit the {board} bitstream "
-                             f"(at most {3 * limits.max_features} inputs, layers "
-                             f"{list(limits.max_sizes)}, T={limits.max_samples})")
+        # the size in the user's terms, as build / upload / check say it
+        problem = fit_problem(parse_image(im).header, limits, where=f"the {board} board")
+        if problem:
+            raise ValueError(problem)
     return DynalignTop(limits=limits, divisor=divisor, core="lif",
                        store_ram=board_store_ram(board, limits))
 

@@ -127,6 +127,23 @@ def test_build_refuses_a_run_too_big_for_the_board(tmp_path, capsys):
     assert len(err.strip().splitlines()) == 1
 
 
+def test_verify_refuses_a_run_too_big_for_the_board_as_build_does(tmp_path, capsys):
+    """``verify system --board`` says it with the same helper and the same line as
+    ``build`` (before any simulation is built)."""
+    net = random_network(np.random.default_rng(0), [96, 256, 256, 10], rate=0.3)
+    big = WeightImage(network=net, encoder=EncoderConfig(delta=2.0), n_features=32)
+    path = big.save(tmp_path / "big.dlw")
+    assert cli.main(["build", "--board", "icebreaker", str(path)]) == 2
+    build_err = capsys.readouterr().err
+    assert cli.main(["verify", "system", str(path), "--board", "icebreaker",
+                     "--samples", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err == build_err.replace("dynalign build:", "dynalign verify:")
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert "features" in err and "weights" in err and \
+        "nearest that fits: dynalign train --features 16 --layers 128" in err
+
+
 def test_sim_board_help_states_the_cost(capsys):
     with pytest.raises(SystemExit):
         cli.main(["sim-board", "--help"])

@@ -13,13 +13,21 @@ size defaults to what the board holds (:func:`dynalign.constraints.boards.defaul
 with RUN it is the run's topology (K, T and layer sizes), so exactly that model and
 smaller ones fit.  A run larger than what the board holds by default is refused in one
 line (its features, layers and weights, the board's limit, the nearest size that fits).
+
+``--baud`` is fixed in the bitstream: one of the rates the board's clock and its FTDI USB
+UART agree on (:func:`dynalign.constraints.boards.board_bauds`; any other is refused in
+one line listing them); ``dynalign build --list-bauds [--board B]`` prints that table.
+The report, ``baud`` included, is also written beside the bitstream
+(``BUILD_DIR/dynalign.build.json``), where ``upload`` / ``run`` / ``check --board B``
+find it and warn when their ``--baud`` differs.
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
-from dynalign.constraints.boards import BOARDS, default_limits
+from dynalign.constraints.boards import BOARDS, baud_table, check_baud, default_limits
 from dynalign.hw.synth import build_board
 from dynalign.hw.wire import parse_image
 
@@ -28,7 +36,24 @@ from ..programmer import program
 from ..rundir import device_image, limits_for_run
 from .program import add_program_args
 
-__all__ = ["register", "build"]
+__all__ = ["register", "build", "build_report_path", "read_build_report", "print_bauds"]
+
+
+def build_report_path(board: str, build_dir=None, name: str = "dynalign") -> Path:
+    """Where :func:`build` writes its report: ``BUILD_DIR/NAME.build.json`` (default
+    ``build/bitstream/BOARD``, :func:`dynalign.hw.synth.build_board`'s directory)."""
+    return Path(build_dir or Path("build") / "bitstream" / board) / f"{name}.build.json"
+
+
+def read_build_report(board: str, build_dir=None) -> dict | None:
+    """The report of the last successful build for ``board`` in ``build_dir`` (default
+    directory), or ``None`` when there is none (or it cannot be read)."""
+    path = build_report_path(board, build_dir)
+    try:
+        rep = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return rep if isinstance(rep, dict) and rep.get("board") == board else None
 
 
 def build(*, board: str, run=None, baud: int = 115200, build_dir=None,
@@ -37,14 +62,34 @@ def build(*, board: str, run=None, baud: int = 115200, build_dir=None,
     """Build (or, with ``do_build=False``, only plan) the bitstream for ``board``, sized
     for RUN's model when ``run`` is given.  Returns the report dict, or the Amaranth
     ``BuildPlan`` when ``do_build`` is False."""
+    check_baud(baud, board=board)                       # one line listing the rates
     if run is not None:
         problem = fit_problem(parse_image(device_image(run)).header, default_limits(board),
                               where=f"the {board} board")
         if problem:
             raise ValueError(problem)
     limits = None if run is None else limits_for_run(run, board=board, lanes=lanes)
-    return build_board(board=board, limits=limits, lanes=lanes, baud=baud, core=core,
-                       build_dir=build_dir, do_build=do_build, name=name)
+    rep = build_board(board=board, limits=limits, lanes=lanes, baud=baud, core=core,
+                      build_dir=build_dir, do_build=do_build, name=name)
+    if do_build and rep["bitstream"]:
+        path = build_report_path(board, build_dir, name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(rep))
+    return rep
+
+
+def print_bauds(boards=None, *, as_json: bool = False) -> None:
+    """The baud table (:func:`dynalign.constraints.boards.baud_table`) of ``boards``."""
+    rows = baud_table(boards)
+    if as_json:
+        print(json.dumps(rows))
+        return
+    print(f"{'board':<11} {'clock':>6} {'baud':>10} {'divisor':>7} {'board rate':>12} "
+          f"{'FTDI rate':>12} {'error':>7}")
+    for r in rows:
+        print(f"{r['board']:<11} {r['clock_mhz']:>4g} MHz {r['baud']:>10,} {r['divisor']:>7} "
+              f"{r['board_hz']:>12,.1f} {r['bridge_hz']:>12,.1f} {r['error_pct']:>6.3f} %"
+              + ("  (default of sim-board)" if r["default"] else ""))
 
 
 def register(sub):
@@ -52,8 +97,14 @@ def register(sub):
                        description=__doc__)
     p.add_argument("run", nargs="?", help="run directory or weight image: size the "
                                           "network for this model (default: board default)")
-    p.add_argument("--board", required=True, choices=sorted(BOARDS))
-    p.add_argument("--baud", type=int, default=115200, help="UART baud (default 115200)")
+    p.add_argument("--board", choices=sorted(BOARDS), help="the board (required, except "
+                                                            "with --list-bauds)")
+    p.add_argument("--baud", type=int, default=115200,
+                   help="UART baud fixed in the bitstream (default 115200): a rate the "
+                        "board's clock and its FTDI USB UART agree on (--list-bauds)")
+    p.add_argument("--list-bauds", action="store_true",
+                   help="print the rates each board (or --board) makes, with the UART "
+                        "divisor and the error against the FTDI bridge's rate, and exit")
     p.add_argument("--lanes", type=int, help="LIF lanes (default: the board's)")
     p.add_argument("--out", help="build directory (default build/bitstream/BOARD)")
     p.add_argument("--core", choices=["lif", "stub"], default="lif",
@@ -66,6 +117,12 @@ def register(sub):
 
 
 def _main(args) -> int:
+    if args.list_bauds:
+        print_bauds([args.board] if args.board else None, as_json=args.json)
+        return 0
+    if args.board is None:
+        raise ValueError("the following argument is required: --board "
+                         f"({', '.join(sorted(BOARDS))})")
     rep = build(board=args.board, run=args.run, baud=args.baud, build_dir=args.out,
                 lanes=args.lanes, core=args.core)
     if rep["bitstream"] and args.program:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import sys
 
-from dynalign.constraints.boards import BOARDS
 from dynalign.sim.virtual_board import board_clock_hz
 
 from ..check import CheckModel, check_device
@@ -64,8 +63,6 @@ def register(sub):
                                    "instead of the test split")
     p.add_argument("--no-upload", action="store_true",
                    help="check the model the device serves now (no upload)")
-    p.add_argument("--board", choices=sorted(BOARDS),
-                   help="the board, for the latency in microseconds at its clock")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=_main)
 
@@ -73,7 +70,8 @@ def register(sub):
 def _main(args, transport=None) -> int:
     models = models_from_args(args)          # bad runs fail before the port is opened
     dev = device_from_args(args, transport)
-    clock = board_clock_hz(args.board) if args.board else None
+    board = getattr(args, "board", None)
+    clock = board_clock_hz(board) if board else None
     rep = run_sync(check_device(dev, models, samples=args.samples,
                                 upload=not args.no_upload, clock_hz=clock))
     if args.json:

@@ -23,6 +23,11 @@ The ULX3S's encoder integrates its trajectory table on chip after
 every upload (~37 M cycles, minutes of simulation): give the host ``--timeout 400``.
 Simulated time stands still while the link is idle (no CPU used).
 
+``--tcp PORT`` also serves the same byte stream on ``127.0.0.1:PORT`` (0: any free
+port; :mod:`dynalign.sim.tcp_port`), for pyserial's URL handler: give the host commands
+``--port socket://127.0.0.1:PORT`` (the line printed, or the ``tcp`` of ``--json``).
+One client at a time; an unplug closes its connection.
+
 Stops on Ctrl-C, or after ``--idle-exit`` seconds without a byte from the host.
 """
 
@@ -37,8 +42,9 @@ import tempfile
 import threading
 from pathlib import Path
 
-from dynalign.constraints.boards import BOARDS, limits_for_images
+from dynalign.constraints.boards import BOARDS, check_baud, default_baud, limits_for_images
 from dynalign.hw.wire import parse_image
+from dynalign.sim.tcp_port import TcpPort
 from dynalign.sim.virtual_board import board_top, serve, wait_port
 
 from ..rundir import device_image
@@ -47,8 +53,8 @@ __all__ = ["register", "SIM_BAUD"]
 
 #: The default baud of each virtual board: the fastest rate its USB UART (FT2232H on the
 #: iCEBreaker, FT231X on the ULX3S; both up to 3 Mbaud) makes that the board's clock
-#: divides to exactly.
-SIM_BAUD = {"icebreaker": 3_000_000, "ulx3s": 1_000_000}
+#: divides to exactly (:func:`dynalign.constraints.boards.default_baud`).
+SIM_BAUD = {b: default_baud(b) for b in BOARDS}
 
 
 def register(sub):
@@ -59,11 +65,15 @@ def register(sub):
     p.add_argument("runs", nargs="*", metavar="RUN",
                    help="size the network for these models (default: the board's default)")
     p.add_argument("--board", required=True, choices=sorted(BOARDS))
-    p.add_argument("--baud", type=int, help="UART baud at the board's clock (default: "
+    p.add_argument("--baud", type=int, help="UART baud at the board's clock, one of the "
+                   "rates `dynalign build --list-bauds` prints (default: "
                    + ", ".join(f"{b} {r:,}" for b, r in SIM_BAUD.items()) + ")")
     p.add_argument("--divisor", type=int, help="UART clock cycles per bit (overrides --baud)")
     p.add_argument("--link", help="also make this symlink to the port (kept across an "
                                   "unplug / replug)")
+    p.add_argument("--tcp", type=int, metavar="PORT",
+                   help="also serve the port on 127.0.0.1:PORT (0: any free port) for "
+                        "--port socket://127.0.0.1:PORT")
     p.add_argument("--idle-exit", type=float, default=0, metavar="S",
                    help="stop after S seconds without a byte from the host (default: never)")
     p.add_argument("--unplug-after", type=int, default=0, metavar="BYTES",
@@ -82,9 +92,18 @@ def _main(args) -> int:
         limits = limits_for_images([parse_image(device_image(r)) for r in args.runs],
                                    lanes=spec.lanes, table=spec.table)
     baud = args.baud or SIM_BAUD[args.board]
+    if args.divisor is None:
+        check_baud(baud, board=args.board)      # the rates `dynalign build --baud` takes
     vb = board_top(board=args.board, limits=limits, baud=baud, divisor=args.divisor)
     tmp = Path(tempfile.mkdtemp(prefix="dynalign-sim-board-"))
     info = tmp / "port.json"
+    tcp = None
+    if args.tcp is not None:
+        try:
+            tcp = TcpPort(info=info, port=args.tcp).start()
+        except ValueError:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
 
     def announce():
         try:
@@ -93,7 +112,8 @@ def _main(args) -> int:
             return
         lim = vb.top.limits
         rep = {"board": args.board, "port": state["port"], "link": state["link"],
-               "clock_mhz": vb.clk_freq / 1e6, "divisor": vb.divisor,
+               "tcp": tcp.url if tcp else None, "clock_mhz": vb.clk_freq / 1e6,
+               "divisor": vb.divisor,
                "baud": round(vb.sim_baud), "topology_max": [3 * lim.max_features,
                                                             *lim.max_sizes]}
         if args.json:
@@ -102,6 +122,7 @@ def _main(args) -> int:
             port = state["link"] or state["port"]
             print(f"virtual {args.board} on {state['port']}"
                   + (f" (link {state['link']})" if state["link"] else "")
+                  + (f" and {rep['tcp']}" if rep["tcp"] else "")
                   + f": {rep['clock_mhz']:g} MHz, UART {rep['baud']:,} baud "
                   f"({vb.divisor} cycles per bit), up to {rep['topology_max']}; try: "
                   f"dynalign upload --port {port} RUN", flush=True)
@@ -114,7 +135,8 @@ def _main(args) -> int:
     old_term = signal.signal(signal.SIGTERM, stop)     # kill: stop as Ctrl-C does
     try:
         serve(vb, info=info, link=args.link, idle_exit_s=args.idle_exit,
-              unplug_after=args.unplug_after, replug_s=args.replug_after)
+              unplug_after=args.unplug_after, replug_s=args.replug_after,
+              tcp=tcp.url if tcp else None)
     except KeyboardInterrupt:
         pass
     except (RuntimeError, AssertionError) as exc:       # no verilator, a failed build
@@ -123,6 +145,8 @@ def _main(args) -> int:
         return 1
     finally:
         signal.signal(signal.SIGTERM, old_term)
+        if tcp:
+            tcp.close()
         info.unlink(missing_ok=True)
         shutil.rmtree(tmp, ignore_errors=True)
     return 0

@@ -10,15 +10,18 @@ served.
 from __future__ import annotations
 
 import json
+import sys
 
+from dynalign.constraints.boards import BOARDS, check_baud
 from dynalign.hw.wire import parse_image
 
 from ..driver import Device, SerialTransport, run_sync
 from ..fit import fit_problem
 from ..rundir import device_image
+from .build import read_build_report
 
 __all__ = ["register", "upload", "open_device", "add_link_args", "device_from_args",
-           "LINK_HELP"]
+           "LINK_HELP", "baud_note"]
 
 
 #: pyserial's read timeout: one quiet period of the driver (``--timeout`` is a whole
@@ -37,9 +40,19 @@ LINK_HELP = ("Each request waits at most --timeout seconds of silence for its re
 def add_link_args(p) -> None:
     """The serial-link options shared by every command that talks to a board."""
     p.add_argument("--port", required=True,
-                   help="serial port, e.g. /dev/ttyUSB1 or a virtual board's /dev/pts/N")
+                   help="serial port, e.g. /dev/ttyUSB1 or a virtual board's /dev/pts/N, "
+                        "or a pyserial URL such as socket://127.0.0.1:PORT (sim-board --tcp)")
     p.add_argument("--baud", type=int, default=115200,
-                   help="link speed (a pseudo-terminal ignores it; default 115200)")
+                   help="link speed, the one the bitstream was built for (dynalign build "
+                        "--baud; --list-bauds prints the rates; a pseudo-terminal or "
+                        "socket:// port ignores it; default 115200)")
+    p.add_argument("--board", choices=sorted(BOARDS),
+                   help="the board behind the port: --baud must be one of its rates, "
+                        "--build's report is read, the latency is given at its clock")
+    p.add_argument("--build", metavar="DIR",
+                   help="with --board: the build directory of its bitstream (default "
+                        "build/bitstream/BOARD), to warn when --baud differs from the "
+                        "bitstream's")
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S,
                    help=f"seconds of silence before a request fails (default "
                         f"{DEFAULT_TIMEOUT_S:g}; a virtual board with an on-chip "
@@ -62,8 +75,31 @@ def open_device(port: str, *, baud: int, transport=None, timeout: float = DEFAUL
     return Device(transport, quiet_limit=quiet, retries=retries)
 
 
+def baud_note(baud: int, *, board: str | None, build_dir=None) -> str | None:
+    """One line when the build report of ``board`` (in ``build_dir``, default
+    ``build/bitstream/BOARD``; :func:`dynalign.sw.commands.build.read_build_report`)
+    records another baud than ``baud`` (``None``: no report at hand, or the same)."""
+    if board is None:
+        return None
+    rep = read_build_report(board, build_dir)
+    if rep is None or rep.get("baud") in (None, baud):
+        return None
+    return (f"the {board} bitstream {rep.get('bitstream')} was built for {rep['baud']:,} "
+            f"baud, not --baud {baud:,}: the board will not understand the host (give "
+            f"--baud {rep['baud']} or rebuild with dynalign build --baud {baud})")
+
+
 def device_from_args(args, transport=None):
-    """:func:`open_device` from the options of :func:`add_link_args`."""
+    """:func:`open_device` from the options of :func:`add_link_args`, after checking
+    ``--baud`` (:func:`dynalign.constraints.boards.check_baud`: a rate of ``--board``, or
+    of some board; the message ``dynalign build --baud`` gives) and warning on stderr
+    when the board's build report records another baud (:func:`baud_note`)."""
+    board = getattr(args, "board", None)
+    check_baud(args.baud, board=board)
+    note = baud_note(args.baud, board=board, build_dir=getattr(args, "build", None))
+    if note:
+        print(f"dynalign {getattr(args, 'command', None) or 'link'}: warning: {note}",
+              file=sys.stderr)
     return open_device(args.port, baud=args.baud, transport=transport,
                        timeout=getattr(args, "timeout", DEFAULT_TIMEOUT_S),
                        retries=getattr(args, "retries", DEFAULT_RETRIES))
