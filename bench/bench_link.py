@@ -1,22 +1,25 @@
 """Host-link throughput in device time, on the virtual board (JSON).
 
-For each baud: ``dynalign sim-board``'s top level of the board (sized for the runs, the
-UART at the board clock's divisor for that baud) behind a pseudo-terminal; the host
-driver over pyserial uploads RUN and classifies ``--samples`` test samples one by one
-(``FEATURES`` / ``RUN`` / ``RESULTS``: three round trips).  The bridge counts, for every
-request, the cycles from its first byte on the line to its reply's last (link and device
-time at the board clock; the host's own time between requests -- USB latency, Python --
-is not in it).  Reported per baud:
+For each baud and each way to classify: ``dynalign sim-board``'s top level of the board
+(sized for the runs, its line queues, the UART at the board clock's divisor for that
+baud) behind a pseudo-terminal; the host driver over pyserial uploads RUN and classifies
+``--samples`` test samples, ``classify``: one by one (``FEATURES`` / ``RUN`` /
+``RESULTS``: three round trips), ``stream``: pipelined ``STREAM`` requests
+(:meth:`dynalign.sw.driver.Device.stream`, as many in flight as the receive queue
+holds).  The bridge counts the cycles of every busy span, from its first request byte
+on the line to its last reply byte (link and device time at the board clock; the host's
+own time between spans -- USB latency, Python -- is not in it; a pipelined stream is one
+span).  Reported per baud and way:
 
-* ``link_cycles_per_inference``: those cycles over the classify requests, per inference;
+* ``link_cycles_per_inference``: those cycles over the classification, per inference;
 * ``compute_cycles_per_inference``: the device's own ``cycles`` (RUN to class), the
   compute-bound rate's period;
 * ``inferences_per_s`` (at the board clock) and ``fraction_of_compute_bound`` =
   compute / link cycles (the issue's target: >= 0.9 at 3 Mbaud);
 * ``bytes_per_inference`` on the wire, both ways.
 
-Usage: ``python bench/bench_link.py RUN [--board icebreaker] [--bauds 3000000,115200]
-[--samples 20]``.  At 115,200 baud an upload of the iCEBreaker's image (its trajectory
+Usage: ``python bench/bench_link.py RUN [RUN2] [--board icebreaker]
+[--bauds 3000000,115200] [--ways stream,classify] [--samples 20]``.  At 115,200 baud an upload of the iCEBreaker's image (its trajectory
 table block is 15.6 KB) takes ~2,000 cycles a byte: minutes of simulation.
 """
 
@@ -39,7 +42,7 @@ from dynalign.sw.driver import Device, SerialTransport, run_sync
 from dynalign.sw.rundir import run_codes
 
 
-def measure(board: str, run, *, baud: int, samples: int) -> dict:
+def measure(board: str, run, *, baud: int, samples: int, way: str) -> dict:
     image, codes, _ = run_codes(run)
     spec = BOARDS[board]
     limits = limits_for_images([parse_image(image)], lanes=spec.lanes, table=spec.table)
@@ -64,7 +67,11 @@ def measure(board: str, run, *, baud: int, samples: int) -> dict:
         up_s = time.perf_counter() - t0
         time.sleep(0.3)
         c0, b0 = counters(), dev.bytes_sent + dev.bytes_received
-        got = [await dev.classify([int(v) for v in row]) for row in codes[:samples]]
+        rows = [[int(v) for v in row] for row in codes[:samples]]
+        if way == "stream":
+            got = await dev.stream(rows)
+        else:
+            got = [await dev.classify(row) for row in rows]
         time.sleep(0.3)
         return up_s, c0, counters(), dev.bytes_sent + dev.bytes_received - b0, got
 
@@ -76,9 +83,10 @@ def measure(board: str, run, *, baud: int, samples: int) -> dict:
     n = len(got)
     link = (c1["request_cycles"] - c0["request_cycles"]) / n
     compute = float(np.mean([r.cycles for r in got]))
-    return {"board": board, "baud": baud, "divisor": vb.divisor,
+    return {"run": str(run), "way": way, "board": board, "baud": baud,
+            "divisor": vb.divisor, "queue": vb.top.limits.queue,
             "clock_mhz": vb.clk_freq / 1e6, "samples": n,
-            "requests_per_inference": (c1["requests"] - c0["requests"]) / n,
+            "spans_per_inference": (c1["requests"] - c0["requests"]) / n,
             "bytes_per_inference": nbytes / n,
             "link_cycles_per_inference": link, "compute_cycles_per_inference": compute,
             "inferences_per_s": vb.clk_freq / link,
@@ -88,13 +96,15 @@ def measure(board: str, run, *, baud: int, samples: int) -> dict:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("run")
+    p.add_argument("runs", nargs="+", help="one run or more (e.g. both modes)")
     p.add_argument("--board", default="icebreaker", choices=sorted(BOARDS))
     p.add_argument("--bauds", default="3000000,115200")
+    p.add_argument("--ways", default="stream,classify")
     p.add_argument("--samples", type=int, default=20)
     args = p.parse_args(argv)
-    rows = [measure(args.board, args.run, baud=int(b), samples=args.samples)
-            for b in args.bauds.split(",")]
+    rows = [measure(args.board, run, baud=int(b), samples=args.samples, way=way)
+            for run in args.runs for b in args.bauds.split(",")
+            for way in args.ways.split(",")]
     json.dump({"bench": "link", "results": rows}, sys.stdout)
     sys.stdout.write("\n")
     return 0

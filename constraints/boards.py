@@ -65,7 +65,7 @@ class BoardSpec:
     table: bool = False          # the core serves the image's table (no integrator)
     clock_mhz: float | None = None      # PLL output; None: the oscillator itself
     queue: int = 256             # bytes of the link's receive / transmit queue (streaming;
-    #                              the iCEBreaker's 64: two requests of its 16 features)
+    #                              the iCEBreaker's 128: five requests of 16 features)
 
 
 BOARDS = {
@@ -77,7 +77,7 @@ BOARDS = {
                                    "brams": "ICESTORM_RAM", "sprams": "ICESTORM_SPRAM"},
                             weight_ram="spram",
                             lanes=1, max_features=16, max_samples=5, max_sizes=(128, 10),
-                            synth_opts="-dsp", table=True, clock_mhz=24.0, queue=64),
+                            synth_opts="-dsp", table=True, clock_mhz=24.0, queue=128),
     # two hidden layers of 256 and up to 32 features (96-256-256-10: the digits/MNIST
     # training recipe, sw.train): 165/208 block RAMs with the two-bank model store,
     # 50.7 MHz.  The paper's 21-500-500-500-10 needs 515 KB of weights -- more than the
