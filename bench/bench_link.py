@@ -19,8 +19,9 @@ span).  Reported per baud and way:
 * ``bytes_per_inference`` on the wire, both ways.
 
 Usage: ``python bench/bench_link.py RUN [RUN2] [--board icebreaker]
-[--bauds 3000000,115200] [--ways stream,classify] [--samples 20]``.  At 115,200 baud an upload of the iCEBreaker's image (its trajectory
-table block is 15.6 KB) takes ~2,000 cycles a byte: minutes of simulation.
+[--bauds 3000000,115200] [--ways stream,classify] [--samples 20]``.  At 115,200 baud
+an upload of the iCEBreaker's image (its trajectory table block is 15.6 KB) takes
+~2,000 cycles a byte: minutes of simulation.
 """
 
 from __future__ import annotations
