@@ -51,7 +51,9 @@ ROOT = Path(__file__).resolve().parents[1]
 TESTS = {
     "hw/lif/": ["tests/test_lif_blocks.py", "tests/test_lif_rtl.py", "tests/test_lif_cycles.py"],
     "hw/encoder/": ["tests/test_encoder_blocks.py", "tests/test_encoder_rtl.py"],
-    "hw/engine/": ["tests/test_engine_blocks.py", "tests/test_link.py"],
+    "hw/engine/queue.py": ["tests/test_streaming.py", "tests/test_link.py"],
+    "hw/engine/": ["tests/test_engine_blocks.py", "tests/test_link.py",
+                   "tests/test_streaming.py"],
     "hw/core/": ["tests/test_core_blocks.py"],
     "hw/top.py": ["tests/test_top.py"],
     "hw/uart.py": ["tests/test_uart.py"],

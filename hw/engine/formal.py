@@ -57,6 +57,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from amaranth.back import rtlil
+from amaranth.asserts import AnyConst
 from amaranth.hdl import (
     Array,
     Assert,
@@ -77,12 +78,13 @@ from dynalign.hw.wire import ERROR, HEADER_AT, IMAGE_HEADER_LEN, REPLY, SYNC, Cm
 
 from .banks import BankedStore
 from .engine import CommandEngine
+from .queue import LineFIFO
 from .layouts import StoreError, StoreOp
 from .store import ModelStore
 from .stub import StubCore
 
 __all__ = ["crc16_next", "crc32_next", "EngineProperties", "StoreCommitProperties",
-           "ProofResult", "sby_available", "run_sby"]
+           "FIFOProperties", "ProofResult", "sby_available", "run_sby"]
 
 CRC32_INIT = 0xFFFFFFFF
 
@@ -569,6 +571,61 @@ class StoreCommitProperties(wiring.Component):
 # --------------------------------------------------------------------------------------
 # The proof runner
 # --------------------------------------------------------------------------------------
+
+class FIFOProperties(wiring.Component):
+    """The line queue (:class:`LineFIFO`) under free inputs (``i.valid``, ``i.payload``,
+    ``o.ready``), watched by counters of the entries it took and gave, and one tagged
+    entry: the ``n``-th entry taken, for a solver-chosen ``n`` (``AnyConst``), carries a
+    solver-chosen value.  Assertions (``depth`` cycles from reset, every input sequence):
+
+    * (order) the ``n``-th entry given out is that value: nothing lost, duplicated or
+      reordered;
+    * (count) never more out than in, never more than ``depth + 1`` held;
+    * (room) ``i.ready`` is low only while ``depth`` or more entries are held;
+    * (flow) an entry held is offered within 3 cycles of the output being free.
+
+    A ``Cover`` shows the tagged entry comes out after the write pointer wrapped.
+    """
+
+    def __init__(self, *, depth: int = 4, width: int = 2, fifo: LineFIFO | None = None):
+        self.fifo = fifo if fifo is not None else LineFIFO(width=width, depth=depth)
+        self.depth = self.fifo.depth
+        super().__init__({"valid": In(1), "payload": In(self.fifo.width), "ready": In(1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        check = self.checks = _Checks()
+        m.submodules.fifo = f = self.fifo
+        m.d.comb += [f.i.valid.eq(self.valid), f.i.payload.eq(self.payload),
+                     f.o.ready.eq(self.ready)]
+        cw = (4 * self.depth).bit_length()
+        n_in, n_out = Signal(cw), Signal(cw)
+        put = f.i.valid & f.i.ready
+        take = f.o.valid & f.o.ready
+        m.d.sync += [n_in.eq(n_in + put), n_out.eq(n_out + take)]
+        tag = AnyConst(cw)
+        value = AnyConst(f.width)
+        m.d.comb += Assume(~(put & (n_in == tag)) | (f.i.payload == value))
+        m.d.comb += Assume(n_in != (1 << cw) - 1)           # (no counter wraps)
+        held = Signal(cw)
+        m.d.comb += held.eq(n_in - n_out)
+        m.d.comb += [
+            check(~(take & (n_out == tag)) | (f.o.payload == value),
+                  "(order) an entry came out other than it went in"),
+            check((n_out <= n_in) & (held <= self.depth + 1),
+                  "(count) more out than in, or more held than depth + 1"),
+            check(f.i.ready | (held >= self.depth),
+                  "(room) an entry refused while the queue had room"),
+        ]
+        wait = Signal(2)                        # cycles an entry has waited, output free
+        with m.If((held != 0) & ~f.o.valid):
+            m.d.sync += wait.eq(wait + 1)
+        with m.Else():
+            m.d.sync += wait.eq(0)
+        m.d.comb += check(wait != 3, "(flow) an entry held but not offered in 3 cycles")
+        m.d.comb += Cover(take & (n_out == tag) & (tag > self.depth + 1))
+        return m
+
 
 @dataclass(frozen=True)
 class ProofResult:

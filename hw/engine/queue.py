@@ -43,7 +43,8 @@ class LineFIFO(wiring.Component):
     Parameters (keyword-only)
     -------------------------
     width : int >= 1
-    depth : int, a power of two, 16..4096 (:func:`dynalign.hw.wire.queue_depth_ok`)
+    depth : int, a power of two, 2..4096 (a line queue's: 16..4096,
+        :func:`dynalign.hw.wire.queue_depth_ok`; smaller ones for proofs)
 
     Ports
     -----
@@ -53,7 +54,9 @@ class LineFIFO(wiring.Component):
 
     def __init__(self, *, width: int, depth: int):
         self.width = check_int("width", width, lo=1)
-        self.depth = _check_depth(depth)
+        if not isinstance(depth, int) or not 2 <= depth <= 4096 or depth & (depth - 1):
+            raise ValueError(f"depth must be a power of two from 2 to 4096, not {depth!r}")
+        self.depth = depth
         super().__init__({"i": In(stream.Signature(width)),
                           "o": Out(stream.Signature(width))})
 
