@@ -229,6 +229,13 @@ async def _set_regs_integrator(ctx, dut, regs):
     ctx.set(dut.samples, regs[Reg.SAMPLES])
 
 
+def integration_bound(config) -> int:
+    """A cycle bound on filling the table of every SMALL code: the integrator takes
+    about 3 cycles a micro-op (2.6 to 3.3 measured over CONFIGS), this allows 8, plus 64
+    a code; a sequencer that stops fails within seconds instead of running for minutes."""
+    return (1 << SMALL.width) * (8 * config.n_steps * len(microprogram(config.system)) + 64)
+
+
 def run_integrator(config, lanes):
     dut = TrajectoryIntegrator(max_T=5, lanes=lanes, code_format=SMALL)
     table, sat = {}, {}
@@ -238,7 +245,8 @@ def run_integrator(config, lanes):
         ctx.set(dut.start, 1)
         await ctx.tick()
         ctx.set(dut.start, 0)
-        await until(ctx, dut.done, limit=2_000_000, what="TrajectoryIntegrator done")
+        await until(ctx, dut.done, limit=integration_bound(config),
+                    what="TrajectoryIntegrator done")
 
     async def monitor(ctx):
         async for _, _, we, wa, wd, se, sa, sd in ctx.tick().sample(
@@ -372,7 +380,8 @@ def run_encoder(config, requests, *, lanes=1, regs_override=None, idle=0.3, back
             await ctx.tick()
             ctx.set(dut.refill, 0)
             if integrator:
-                await until(ctx, ~dut.busy, limit=2_000_000, what="encoder busy (refill)")
+                await until(ctx, ~dut.busy, limit=integration_bound(config),
+                            what="encoder busy (refill)")
             else:                       # the commit takes effect at this edge
                 await ctx.tick()
         for req in requests:

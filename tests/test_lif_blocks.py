@@ -640,22 +640,26 @@ def test_layer_counters():
     simulate(dut, bench)
 
 
-def test_read_back():
+@pytest.mark.parametrize("lanes", [4, 2, 1])
+def test_read_back(lanes):
+    """Every kind of address, at 4, 2 and 1 lanes (the lane select of the state word,
+    and its absence at one lane); slot 1 is lane 1 of word 0 at two lanes and up."""
     rng = np.random.default_rng(4)
-    lanes, stw = GEO.lanes, GEO.state_width
-    dut = ReadBack(geometry=GEO)
-    v = rng.integers(MEM.min_int, MEM.max_int + 1, size=(GEO.group_words, lanes))
-    v[2, 1] = MEM.min_int
-    cnt = rng.integers(0, 1 << 16, size=(GEO.group_words, lanes))
+    geo = replace(GEO, lanes=lanes)
+    stw = geo.state_width
+    dut = ReadBack(geometry=geo)
+    v = rng.integers(MEM.min_int, MEM.max_int + 1, size=(geo.group_words, lanes))
+    v[2, min(1, lanes - 1)] = MEM.min_int
+    cnt = rng.integers(0, 1 << 16, size=(geo.group_words, lanes))
     stats = {what: rng.integers(0, 1 << 20, size=3).tolist()
              for what in ("spikes", "synops", "saturations")}
     words = [sum(((int(v[w, k]) % (1 << MEM.width)) | (int(cnt[w, k]) << MEM.width))
-                 << (k * stw) for k in range(lanes)) for w in range(GEO.group_words)]
+                 << (k * stw) for k in range(lanes)) for w in range(geo.group_words)]
     expect = {RD_CLS: 11, RD_CYCLES: 123456, 0x7FFF: 0, 5: 0}
     for k in range(3):
         for what in stats:
             expect[rd_stat_addr(k, what)] = stats[what][k]
-    for slot in (0, 9, 2 * lanes + 1, GEO.group_words * lanes - 1):
+    for slot in sorted({0, 1, 9, 2 * lanes + 1, geo.group_words * lanes - 1}):
         w, k = divmod(slot, lanes)
         expect[rd_count_addr(slot)] = int(cnt[w, k])
         expect[rd_vmem_addr(slot)] = int(v[w, k]) % (1 << 32)       # sign-extended
@@ -671,7 +675,7 @@ def test_read_back():
             s_addr = ctx.get(dut.s_addr)               # the state memory, emulated
             await ctx.tick()
             ctx.set(dut.addr, 0x1234)                  # the port registers the address
-            ctx.set(dut.s_data, words[s_addr % GEO.group_words])
+            ctx.set(dut.s_data, words[s_addr % geo.group_words])
             await ctx.tick()
             assert ctx.get(dut.data) == value, hex(addr)
 
