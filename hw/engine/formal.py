@@ -56,8 +56,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from amaranth.back import rtlil
 from amaranth.asserts import AnyConst
+from amaranth.back import rtlil
 from amaranth.hdl import (
     Array,
     Assert,
@@ -78,8 +78,8 @@ from dynalign.hw.wire import ERROR, HEADER_AT, IMAGE_HEADER_LEN, REPLY, SYNC, Cm
 
 from .banks import BankedStore
 from .engine import CommandEngine
-from .queue import LineFIFO
 from .layouts import StoreError, StoreOp
+from .queue import LineFIFO
 from .store import ModelStore
 from .stub import StubCore
 
