@@ -766,6 +766,7 @@ class _DispatchBench:
         self.store_error = StoreError.NONE
         self.header = b""
         self.ops, self.uploads, self.loads, self.starts = [], [], 0, 0
+        self.selects = []           # the select strobe of each load (a SELECT's: 1)
         self.res_len = 37
 
     async def store(self, ctx):
@@ -797,10 +798,12 @@ class _DispatchBench:
         d = self.dut
         ctx.set(d.res_len, self.res_len)
         busy = run = 0
-        async for _, _, ready, load, start in ctx.tick().sample(d.ready, d.load, d.start):
+        async for _, _, ready, load, select, start in ctx.tick().sample(
+                d.ready, d.load, d.select, d.start):
             assert ready or not (load or start), "load / start while not ready"
             if load:
                 self.loads += 1
+                self.selects.append(select)
                 busy = 3
             if start:
                 self.starts += 1
@@ -936,6 +939,9 @@ def test_dispatcher_rules_in_order(limits):
             await expect(ctx, Cmd.WRITE_ENCODER, 80, ok(Cmd.WRITE_ENCODER))
             assert env.loads == 3
             await expect(ctx, Cmd.RESULTS, 0, err(Err.NO_RESULT, Cmd.RESULTS))
+        # a commit's and an encoder write's load reload everything, a SELECT's keeps the
+        # resident biases (the core's loader writes none)
+        assert env.selects == [0, 1] + ([] if limits.table else [0])
         assert env.ops == [StoreOp.HEADER, StoreOp.HEADER, StoreOp.HEADER, StoreOp.HEADER,
                            StoreOp.SELECT, StoreOp.DATA, StoreOp.DATA,
                            StoreOp.COMMIT, StoreOp.COMMIT, StoreOp.FEATURES,
