@@ -78,14 +78,18 @@ def parse_input(text: str, *, run=None, report: dict | None = None) -> np.ndarra
 
 
 def classify(dev, codes) -> list[dict]:
+    """The results record of every row: pipelined ``STREAM`` requests on a device with a
+    receive queue, else one ``FEATURES`` / ``RUN`` / ``RESULTS`` round trip per row."""
     async def go():
-        out = []
-        for row in codes:
-            r = await dev.classify([int(c) for c in row])
-            out.append({"class": r.cls, "spikes": list(r.spikes),
-                        "saturations": list(r.saturations), "out_counts": list(r.out_counts),
-                        "cycles": r.cycles, "flags": r.flags})
-        return out
+        rows = [[int(c) for c in row] for row in codes]
+        limits = await dev.identify()
+        if limits.queue:
+            got = await dev.stream(rows)
+        else:
+            got = [await dev.classify(row) for row in rows]
+        return [{"class": r.cls, "spikes": list(r.spikes),
+                 "saturations": list(r.saturations), "out_counts": list(r.out_counts),
+                 "cycles": r.cycles, "flags": r.flags} for r in got]
     return run_sync(go())
 
 
