@@ -56,7 +56,9 @@ def measure(board: str, run, *, baud: int, samples: int, way: str) -> dict:
     th.start()
     state = wait_port(info, timeout=900)
     tr = SerialTransport(state["port"], timeout=0.25)
-    dev = Device(tr, quiet_limit=400)
+    # (a core that integrates its table after an upload makes the first run wait for it:
+    # tens of millions of simulated cycles, minutes here)
+    dev = Device(tr, quiet_limit=400 if limits.table else 4000)
 
     def counters():
         return wait_port(info, timeout=5)["counters"]
