@@ -311,12 +311,15 @@ class SerialTransport:
             raise self._gone(exc) from None
 
     async def recv(self) -> bytes:
-        """Up to ``timeout`` s for a first byte, then whatever else has arrived (read
-        without waiting: a socket URL's ``in_waiting`` says at most 1)."""
+        """Up to ``timeout`` s for a first byte, then whatever else has arrived (on a
+        URL, read without waiting: a socket's ``in_waiting`` says at most 1; a serial
+        device's is exact, and its settings are left alone)."""
         try:
             first = self._serial.read(1)
             if not first:
                 return b""
+            if "://" not in self.port:
+                return first + self._serial.read(self._serial.in_waiting)
             self._serial.timeout = 0
             try:
                 return first + self._serial.read(1 << 16)
