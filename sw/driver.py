@@ -307,7 +307,7 @@ class SerialTransport:
         try:
             self._serial.write(data)
             self._serial.flush()
-        except (serial.SerialException, OSError) as exc:
+        except (serial.SerialException, OSError, termios.error) as exc:
             raise self._gone(exc) from None
 
     async def recv(self) -> bytes:
@@ -329,7 +329,10 @@ class SerialTransport:
             raise self._gone(exc) from None
 
     def close(self):
-        self._serial.close()
+        try:
+            self._serial.close()
+        except (serial.SerialException, OSError, termios.error):
+            pass                        # a port that went away is closed already
 
 
 class ModelTransport:
