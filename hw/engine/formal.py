@@ -36,6 +36,9 @@ Properties (``Assert``; each also has a ``Cover`` that shows it is not vacuous):
     latest (``LEN`` counted only up to ``max_payload``), the reply's ``SYNC`` is on
     ``tx``.
 
+:class:`FIFOProperties` proves the link's line queue (:class:`LineFIFO`, the receive and
+transmit queues of a streaming device) on its own: order, count, room and flow.
+
 The proofs are bounded (``mode bmc``): they hold for every input sequence of ``depth``
 cycles from reset.  A whole upload takes the engine over 400 cycles (the smallest image
 the admission check takes is 112 bytes; the store copies a byte in two cycles), beyond
