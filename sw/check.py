@@ -66,14 +66,6 @@ async def load_model(dev: Device, image: bytes, *, resident: dict) -> str:
     return "upload"
 
 
-async def _classify_all(dev: Device, codes) -> list:
-    """The records of ``codes``: pipelined ``STREAM`` requests on a device with a receive
-    queue (:meth:`Device.stream`), else ``FEATURES`` / ``RUN`` / ``RESULTS`` per row."""
-    if dev.limits is not None and dev.limits.queue:
-        return await dev.stream([[int(c) for c in row] for row in codes])
-    return [await dev.classify([int(c) for c in row]) for row in codes]
-
-
 async def check_device(dev: Device, models: list[CheckModel], *, samples: int | None = None,
                        upload: bool = True, clock_hz: float | None = None) -> dict:
     """Run the schedule of the module docstring on ``dev``; returns the report dict.
@@ -110,7 +102,7 @@ async def check_device(dev: Device, models: list[CheckModel], *, samples: int | 
             how[await load_model(dev, m.image, resident=resident)] += 1
             switches += step > 0
         t0 = time.perf_counter()
-        got = await _classify_all(dev, m.codes[:n])
+        got = await dev.classify_many(m.codes[:n])
         busy_s += time.perf_counter() - t0
         inferences += n
         for i, g in enumerate(got):

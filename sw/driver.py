@@ -195,11 +195,16 @@ class Device:
             raise ValueError(f"encoder block must be {ENCODER_LEN} bytes, not {len(block)}")
         await self.request(Cmd.WRITE_ENCODER, block)
 
-    async def set_features(self, codes) -> None:
+    @staticmethod
+    def _codes_payload(codes) -> bytes:
+        """The payload of one row of feature codes (int8, two's complement bytes)."""
         codes = [int(c) for c in codes]
         if any(not -128 <= c <= 127 for c in codes):
             raise ValueError(f"feature codes must be int8, got {codes}")
-        await self.request(Cmd.FEATURES, bytes(c & 0xFF for c in codes))
+        return bytes(c & 0xFF for c in codes)
+
+    async def set_features(self, codes) -> None:
+        await self.request(Cmd.FEATURES, self._codes_payload(codes))
 
     async def run(self) -> tuple[int, int, int]:
         """``RUN`` -> ``(class, flags, cycles)``."""
@@ -226,12 +231,7 @@ class Device:
         sent again, each at most ``retries`` times; any other error reply raises
         :class:`DeviceError`."""
         limits = self.limits or await self.identify()
-        frames = []
-        for codes in rows:
-            codes = [int(c) for c in codes]
-            if any(not -128 <= c <= 127 for c in codes):
-                raise ValueError(f"feature codes must be int8, got {codes}")
-            frames.append(bytes(c & 0xFF for c in codes))
+        frames = [self._codes_payload(codes) for codes in rows]
         per_frame = max((len(f) for f in frames), default=0) + FRAME_HEADER_LEN \
             + FRAME_TRAILER_LEN
         fit = max(1, limits.queue // per_frame) if limits.queue else 1
@@ -272,6 +272,14 @@ class Device:
                 raise DeviceError(0, Cmd.STREAM)
             out[i] = Results.unpack(frame.payload)
         return out
+
+    async def classify_many(self, rows) -> list[Results]:
+        """The results record of every row: pipelined (:meth:`stream`) on a device with a
+        receive queue, one :meth:`classify` (three round trips) at a time without one."""
+        limits = self.limits or await self.identify()
+        if limits.queue:
+            return await self.stream(rows)
+        return [await self.classify(row) for row in rows]
 
 
 def run_sync(coro):

@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from cli_run import one_line, run
 
 from dynalign.constraints.boards import (
     BoardTop,
@@ -18,20 +19,8 @@ from dynalign.constraints.boards import (
 from dynalign.hw.lif.ref import random_network
 from dynalign.hw.systems import EncoderConfig
 from dynalign.hw.uart import baud_divisor
-from dynalign.sw import cli
 from dynalign.sw.commands import build as build_cmd
 from dynalign.sw.image import WeightImage
-
-
-def run(capsys, *argv):
-    code = cli.main([str(a) for a in argv])
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
-def one_line(err):
-    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
-    return err.strip()
 
 
 def test_bridge_rates():

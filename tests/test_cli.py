@@ -4,14 +4,9 @@ import importlib
 import json
 
 import pytest
+from cli_run import run
 
 from dynalign.sw import cli
-
-
-def run(capsys, *argv):
-    code = cli.main(list(argv))
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def command_names():

@@ -2,20 +2,10 @@
 one-line errors when the programmer, its libraries, the bitstream or the board is missing."""
 
 import pytest
+from cli_run import one_line, run
 
 from dynalign.sw import cli, programmer
 from dynalign.sw.programmer import programmer_command
-
-
-def run(capsys, *argv):
-    code = cli.main([str(a) for a in argv])
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
-def one_line(err):
-    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
-    return err.strip()
 
 
 def test_command_lines():

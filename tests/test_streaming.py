@@ -6,13 +6,10 @@ import random
 
 import numpy as np
 import pytest
-from amaranth.hdl import Module, Signal
-from amaranth.lib import wiring
 from amaranth.sim import Simulator
-from link_harness import TIMEOUT
+from link_harness import TIMEOUT, _engine
 from test_link import small_image
 
-from dynalign.hw.engine import CommandEngine, StubCore
 from dynalign.hw.engine.queue import ReceiveQueue
 from dynalign.hw.wire import (
     SYNC,
@@ -111,18 +108,6 @@ def test_receive_queue_keeps_bytes_and_framing_marks_in_order():
     sim.run()
 
 
-def _engine(limits):
-    m = Module()
-    m.submodules.eng = eng = CommandEngine(limits=limits, timeout_cycles=TIMEOUT)
-    m.submodules.core = core = StubCore(store_addr_width=eng.store_aw,
-                                        feat_addr_width=eng.feat_aw,
-                                        table_addr_width=eng.table_aw)
-    wiring.connect(m, eng.core, core.bus)
-    framing = Signal()
-    m.d.comb += eng.rx_framing_error.eq(framing)
-    return m, eng, framing
-
-
 def _play(limits, items, *, seed, hold=None, bound=200_000):
     """Play ``items`` into the engine (stub core) as a pipelining host does: a frame
     (``bytes``, one reply expected) is sent, one byte a cycle with random stalls, once
@@ -132,7 +117,7 @@ def _play(limits, items, *, seed, hold=None, bound=200_000):
     every reply and for the device to take them).  ``hold``: the index of an item (a
     frame): once it was sent the sink takes nothing until the garbage after it went
     out.  Returns the reply bytes."""
-    m, eng, framing = _engine(limits)
+    m, eng, framing = _engine(limits, TIMEOUT, "auto", None)
     rng = random.Random(seed)
     out = bytearray()
     st = {"sent": [], "done": False, "hold": False}

@@ -4,15 +4,12 @@ front of a pseudo-terminal (a fake bridge: no simulation), and ``upload`` + ``ru
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 import tty
 
 import pytest
-from test_virtual_board import DIVISOR, TINY, _readline
+from test_virtual_board import TINY, sim_board
 
 from dynalign.constraints.boards import BOARDS, limits_for_images
 from dynalign.hw.wire import golden_records, parse_image
@@ -102,19 +99,8 @@ def tcp_board(tmp_path_factory):
     root = tmp_path_factory.mktemp("tcp_board")
     run = root / "exp"
     assert cli.main(["train", "--out", str(run), "--mode", "expansive", *TINY]) == 0
-    log = open(root / "sim-board.log", "w")           # closed below
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "dynalign.sw.cli", "sim-board", "--board", "icebreaker",
-         str(run), "--divisor", str(DIVISOR), "--tcp", "0", "--idle-exit", "120", "--json"],
-        stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True)
-    try:
-        info = json.loads(_readline(proc, 600))
+    with sim_board(root, run, "--tcp", 0, "--idle-exit", 120, timeout=600) as (_, info):
         yield {"run": run, "info": info}
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
-        proc.stdout.close()
-        log.close()
 
 
 def test_upload_and_run_over_tcp(tcp_board, capsys):

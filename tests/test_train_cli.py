@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+from cli_run import run
 
 from dynalign.sw import cli
 from dynalign.sw.commands import train as train_cmd
@@ -13,11 +14,6 @@ from dynalign.sw.data import default_mnist_dir
 TINY = ["--features", "4", "--layers", "16", "--epochs", "2", "--ann-epochs", "2",
         "--limit", "300", "--no-progress"]
 
-
-def run(capsys, *argv):
-    code = cli.main([str(a) for a in argv])
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 @pytest.fixture(scope="module")

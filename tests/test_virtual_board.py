@@ -4,6 +4,7 @@ upload, a port that vanishes mid-upload (one line; the device keeps its previous
 a clean retry, a switch between two models, and a planted fault in the model the device
 holds that ``check`` reports."""
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -61,19 +62,25 @@ def board(tmp_path_factory):
     # the port goes away half way through the second upload
     cut = upload_bytes(images[0], limits) + upload_bytes(images[1], limits) // 2
     link = root / "port"
-    log = open(root / "sim-board.log", "w")           # closed below
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "dynalign.sw.cli", "sim-board", "--board", "icebreaker",
-         *map(str, runs), "--divisor", str(DIVISOR), "--link", str(link),
-         "--idle-exit", str(IDLE_EXIT_S),
-         "--unplug-after", str(cut), "--replug-after", str(REPLUG_S), "--json"],
-        stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True)
-    try:
-        line = _readline(proc, BUILD_S)
-        info = json.loads(line)
+    with sim_board(root, *runs, "--link", link, "--idle-exit", IDLE_EXIT_S,
+                   "--unplug-after", cut, "--replug-after", REPLUG_S) as (proc, info):
         assert info["board"] == "icebreaker" and info["divisor"] == DIVISOR
         yield {"runs": runs, "link": str(link), "proc": proc, "info": info,
                "limits": limits}
+
+
+@contextlib.contextmanager
+def sim_board(root, *args, timeout=BUILD_S):
+    """``dynalign sim-board --board icebreaker --divisor DIVISOR ARGS --json`` in a
+    process of its own (its log in ``root``) -> ``(process, the --json line)``; stopped
+    on the way out."""
+    log = open(root / "sim-board.log", "w")           # closed below
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dynalign.sw.cli", "sim-board", "--board", "icebreaker",
+         "--divisor", str(DIVISOR), *map(str, args), "--json"],
+        stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True)
+    try:
+        yield proc, json.loads(_readline(proc, timeout))
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)

@@ -78,15 +78,9 @@ def parse_input(text: str, *, run=None, report: dict | None = None) -> np.ndarra
 
 
 def classify(dev, codes) -> list[dict]:
-    """The results record of every row: pipelined ``STREAM`` requests on a device with a
-    receive queue, else one ``FEATURES`` / ``RUN`` / ``RESULTS`` round trip per row."""
+    """The results record of every row as a dict (:meth:`Device.classify_many`)."""
     async def go():
-        rows = [[int(c) for c in row] for row in codes]
-        limits = await dev.identify()
-        if limits.queue:
-            got = await dev.stream(rows)
-        else:
-            got = [await dev.classify(row) for row in rows]
+        got = await dev.classify_many(codes)
         return [{"class": r.cls, "spikes": list(r.spikes),
                  "saturations": list(r.saturations), "out_counts": list(r.out_counts),
                  "cycles": r.cycles, "flags": r.flags} for r in got]
