@@ -294,6 +294,21 @@ def _synthetic(row, index):
     return 1000 * row + index - 7000
 
 
+def _synthetic_table(dut, lanes, sat_rows=()):
+    """The process that serves the synthetic table behind the lookup's ``rd_*`` port:
+    data (and a row's saturation flag, set for ``sat_rows``) one cycle after ``rd_en``."""
+    async def table(ctx):
+        async for _, _, en, row, index in ctx.tick().sample(dut.rd_en, dut.rd_row,
+                                                           dut.rd_index):
+            if en:
+                if lanes == 1:
+                    ctx.set(dut.rd_data, [_synthetic(row, index)])
+                else:
+                    ctx.set(dut.rd_data, [_synthetic(row, 3 * index + c) for c in range(3)])
+                ctx.set(dut.rd_sat, int(row in sat_rows))
+    return table
+
+
 def _expected_beats(requests, T, lanes):
     """``(lanes values, last)`` of every beat the lookup serves for ``requests`` (codes
     of the synthetic table, ``x, y, z`` per code, codes per step, steps in order)."""
@@ -333,16 +348,7 @@ def test_lookup_streams_requests_in_golden_order(lanes, fifo_depth):
                     await ctx.tick()
                 await _send(ctx, dut.i_codes, code)
 
-    async def table(ctx):
-        # the table behind rd_*: data one cycle after rd_en
-        async for _, _, en, row, index in ctx.tick().sample(dut.rd_en, dut.rd_row,
-                                                           dut.rd_index):
-            if en:
-                if lanes == 1:
-                    ctx.set(dut.rd_data, [_synthetic(row, index)])
-                else:
-                    ctx.set(dut.rd_data, [_synthetic(row, 3 * index + c) for c in range(3)])
-                ctx.set(dut.rd_sat, int(row in sat_rows))
+    table = _synthetic_table(dut, lanes, sat_rows)
 
     async def sink(ctx):
         for _ in range(5000):
@@ -396,14 +402,7 @@ def test_lookup_drops_a_request_whose_table_went_and_serves_the_next(lanes):
     expect = _expected_beats(nxt, T, lanes)
     beats, errs = [], []
 
-    async def table(ctx):
-        async for _, _, en, row, index in ctx.tick().sample(dut.rd_en, dut.rd_row,
-                                                           dut.rd_index):
-            if en:
-                if lanes == 1:
-                    ctx.set(dut.rd_data, [_synthetic(row, index)])
-                else:
-                    ctx.set(dut.rd_data, [_synthetic(row, 3 * index + c) for c in range(3)])
+    table = _synthetic_table(dut, lanes)
 
     async def bench(ctx):
         ctx.set(dut.features, K)
