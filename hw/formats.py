@@ -28,6 +28,7 @@ import numpy as np
 __all__ = [
     "QFormat", "round_shift", "check_int64_headroom",
     "CODE", "STATE", "SAMPLE", "PRODUCT", "DERIV", "COEF", "STEP", "ACC_GUARD",
+    "STEP_SHIFT_MAX", "STEP_SHIFT_SLOTS",
     "OPERAND_SHIFT", "PRODUCT_SHIFT", "DERIV_SHIFT", "INCREMENT_SHIFT", "X0_SHIFT", "Y0_SHIFT",
     "ACT", "WEIGHT", "BIAS", "MEM", "BETA", "THRESH", "IN_SHIFT_MAX",
     "COUNT", "CYCLES", "formats_dict",
@@ -175,6 +176,14 @@ COEF = QFormat("coef", 24, 16)
 
 #: Integration step h and its fractions h/2 and h/6: unsigned Q0.24, h in (0, 1).
 STEP = QFormat("step", 24, 24, signed=False)
+
+#: Per-sample input shift of the encoder output (issue 18): sample ``t`` of every
+#: trajectory leaves the encoder as ``round_shift(sample, step_shift[t])``, a shift in
+#: ``0..STEP_SHIFT_MAX``; the encoder block of the image holds :data:`STEP_SHIFT_SLOTS`
+#: of them (one byte each, sample indices ``0 .. STEP_SHIFT_SLOTS - 1``), so a model with
+#: any non-zero step shift has at most that many samples.
+STEP_SHIFT_MAX = 31
+STEP_SHIFT_SLOTS = 32
 
 #: Shifts of the encoder datapath, derived here once (see hw.encoder.ref):
 #: state -> multiplier operand / output sample

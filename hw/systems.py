@@ -42,12 +42,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .formats import COEF, STEP
+from .formats import COEF, STEP, STEP_SHIFT_MAX, STEP_SHIFT_SLOTS
 from .validate import check_real
 
 __all__ = ["System", "EncoderConfig", "TERMS", "TERM_FACTORS", "INIT", "MIXED_DEFAULTS",
            "LORENZ_DEFAULTS", "DEFAULTS", "CHEN_TEXTBOOK", "derivative_float",
-           "jacobian_float", "divergence_float", "lyapunov_spectrum", "lyapunov_sum_theory",
+           "jacobian_float", "divergence_float", "check_step_shifts", "lyapunov_spectrum", "lyapunov_sum_theory",
            "MODE_PRESETS"]
 
 #: Initial state as multiples of the feature value v: (x, y, z) = (v, 0.2 v, -v).
@@ -146,6 +146,32 @@ DEFAULTS = {System.MIXED: MIXED_DEFAULTS, System.LORENZ: LORENZ_DEFAULTS,
 _DEFAULTS = DEFAULTS
 
 
+def check_step_shifts(step_shifts, samples: int) -> tuple:
+    """``step_shifts`` validated for ``samples`` (T) samples: a tuple of T integers in
+    ``0..STEP_SHIFT_MAX`` (``None``: all zeros); any non-zero shift needs T at most
+    ``STEP_SHIFT_SLOTS``."""
+    if step_shifts is None:
+        return (0,) * samples
+    if isinstance(step_shifts, (str, bytes)) or not hasattr(step_shifts, "__len__"):
+        raise ValueError(f"step_shifts must be a sequence of {samples} integers, "
+                         f"not {step_shifts!r}")
+    out = []
+    for t, v in enumerate(step_shifts):
+        if isinstance(v, np.integer):
+            v = int(v)
+        if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= STEP_SHIFT_MAX:
+            raise ValueError(f"step shift of sample {t} must be an integer in "
+                             f"0..{STEP_SHIFT_MAX}, not {v!r}")
+        out.append(v)
+    if len(out) != samples:
+        raise ValueError(f"step_shifts has {len(out)} entries; the encoder takes "
+                         f"T={samples} samples")
+    if any(out) and samples > STEP_SHIFT_SLOTS:
+        raise ValueError(f"per-step input shifts hold at most {STEP_SHIFT_SLOTS} samples, "
+                         f"not T={samples}")
+    return tuple(out)
+
+
 @dataclass(frozen=True, init=False)
 class EncoderConfig:
     """A validated encoder set-up: system, its parameters, step, window and samples.
@@ -153,6 +179,13 @@ class EncoderConfig:
     ``samples`` (T) points are taken evenly over ``[0, tmax]`` including both ends, so
     the integration runs ``n_steps = tmax / dt`` RK4 steps and a sample is taken every
     ``stride = n_steps / (T - 1)`` steps.  Both divisions must be exact.
+
+    ``step_shifts`` (issue 18): ``T`` shifts in ``0..STEP_SHIFT_MAX``, or ``None`` for all
+    zeros; sample ``t`` of every trajectory leaves the encoder as
+    ``round_shift(sample, step_shifts[t])`` -- an input scale per time step, chosen at
+    training time, so that a trajectory whose range grows over the window keeps its
+    early samples.  The integration itself is unchanged.  A model with any non-zero shift
+    has at most ``STEP_SHIFT_SLOTS`` samples (the image's encoder block holds that many).
     """
 
     system: System = System.MIXED
@@ -160,8 +193,10 @@ class EncoderConfig:
     tmax: float = 8.0
     dt: float = 0.01
     samples: int = 5
+    step_shifts: tuple = ()
 
-    def __init__(self, *, system="mixed", tmax=8.0, dt=0.01, samples=5, **params):
+    def __init__(self, *, system="mixed", tmax=8.0, dt=0.01, samples=5, step_shifts=None,
+                 **params):
         system = System.parse(system)
         allowed = _DEFAULTS[system]
         unknown = set(params) - set(allowed)
@@ -194,6 +229,7 @@ class EncoderConfig:
         object.__setattr__(self, "tmax", float(tmax))
         object.__setattr__(self, "dt", float(dt))
         object.__setattr__(self, "samples", samples)
+        object.__setattr__(self, "step_shifts", check_step_shifts(step_shifts, samples))
         # Quantise now so that out-of-range parameters fail at construction time.
         self.coef_program()
         self.step_constants()
@@ -240,7 +276,12 @@ class EncoderConfig:
     def describe(self) -> dict:
         return {"system": self.system.value, **self.p, "tmax": self.tmax, "dt": self.dt,
                 "samples": self.samples, "n_steps": self.n_steps, "stride": self.stride,
-                "lyapunov_sum": self.lyapunov_sum}
+                "step_shifts": list(self.step_shifts), "lyapunov_sum": self.lyapunov_sum}
+
+    @property
+    def has_step_shifts(self) -> bool:
+        """Whether any sample leaves the encoder shifted."""
+        return any(self.step_shifts)
 
 
 def real_program(system, p: dict) -> tuple:

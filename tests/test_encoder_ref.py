@@ -90,6 +90,9 @@ CONFIGS = [
     EncoderConfig(system="nose-hoover", tmax=4.0, samples=5, alpha=0.5),
     EncoderConfig(system="sprott-c", tmax=4.0, samples=5, a=2.0),
     EncoderConfig(system="chua", tmax=4.0, samples=5, gamma=0.2),
+    # per-step input shifts (issue 18): the expansive window, shifts growing with t
+    EncoderConfig(delta=-1.5, step_shifts=(0, 3, 7, 12, 16)),
+    EncoderConfig(system="lorenz", tmax=0.4, samples=5, step_shifts=(31, 0, 1, 5, 2)),
 ]
 
 
@@ -209,3 +212,41 @@ def test_code_validation():
     with pytest.raises(TypeError, match="EncoderConfig"):
         FixedEncoder({"delta": 1})
     assert check_codes(np.array([-128, 127], dtype=np.int8)).dtype == np.int64
+
+
+# ---- per-step input shift (issue 18) --------------------------------------------------
+
+def test_step_shift_rounds_each_sample_half_up():
+    """Sample t of a shifted encoder is the unshifted sample divided by 2**s_t, rounded
+    half up (floor(v / 2**s + 1/2), computed with exact fractions), on every code."""
+    from fractions import Fraction
+    shifts = (0, 1, 4, 9, 17)
+    plain = FixedEncoder(EncoderConfig(delta=-1.5)).table
+    shifted = FixedEncoder(EncoderConfig(delta=-1.5, step_shifts=shifts)).table
+    for t, n in enumerate(shifts):
+        want = [math.floor(Fraction(int(v), 1 << n) + Fraction(1, 2))
+                for v in plain[:, t].ravel()]
+        assert shifted[:, t].ravel().tolist() == want, f"sample {t}"
+    # the shift scales what leaves the encoder, not the state it integrates
+    assert np.array_equal(FixedEncoder(EncoderConfig(delta=-1.5, step_shifts=(5, 0, 0, 0, 0)))
+                          .table[:, 1:], plain[:, 1:])
+
+
+@pytest.mark.parametrize("bad, msg", [
+    ((0, 1, 2, 3), "4 entries; the encoder takes T=5"),
+    ((0, 1, 2, 3, 32), "sample 4 must be an integer in 0..31"),
+    ((0, -1, 0, 0, 0), "sample 1 must be an integer"),
+    ((0, 1.0, 0, 0, 0), "sample 1 must be an integer"),
+    (7, "a sequence of 5 integers"),
+])
+def test_step_shift_validation(bad, msg):
+    with pytest.raises(ValueError, match=msg):
+        EncoderConfig(delta=-1.5, step_shifts=bad)
+
+
+def test_step_shifts_need_at_most_the_slots():
+    from dynalign.hw.formats import STEP_SHIFT_SLOTS
+    t = STEP_SHIFT_SLOTS + 1
+    EncoderConfig(tmax=0.32, samples=t, step_shifts=None)      # all zero: any T
+    with pytest.raises(ValueError, match=f"at most {STEP_SHIFT_SLOTS} samples"):
+        EncoderConfig(tmax=0.32, samples=t, step_shifts=(1,) + (0,) * (t - 1))

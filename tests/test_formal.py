@@ -1,13 +1,13 @@
 """Bounded proofs of the host-link promises (:mod:`dynalign.hw.engine.formal`), and the
 same proofs failing on designs with a planted bug.
 
-The engine is small: K 1, T 2, one layer of 1, max_payload 80, banks of 120 bytes,
+The engine is small: K 1, T 2, one layer of 1, max_payload 80, banks of 160 bytes,
 timeout 16 cycles, the block-RAM store.
 
 * (b) and (c) on the whole engine with every input free (bytes, framing errors,
   ``tx.ready``, the core's outputs): :data:`FREE_DEPTH` cycles from reset.  (a) is
   asserted there too, but no upload can complete in so few cycles (the smallest image
-  is 112 bytes): the commit is proven on the store, below.
+  is 144 bytes): the commit is proven on the store, below.
 * (c) through the receive timeout, with at most :data:`QUIET_BYTES` bytes from the host:
   :data:`QUIET_DEPTH` cycles.
 * (a) on the model store with the dispatcher's side free (:class:`StoreCommitProperties`):
@@ -43,7 +43,7 @@ from dynalign.hw.engine.formal import (
 from dynalign.hw.wire import Limits, crc16
 
 LIMITS = Limits(max_features=1, max_samples=2, max_sizes=(1,), max_payload=80,
-                bank_bytes=120)
+                bank_bytes=160)
 TIMEOUT = 16
 FREE_DEPTH = 14
 #: the quiet-line harness: this many bytes at most, then a quiet line

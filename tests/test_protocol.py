@@ -366,5 +366,5 @@ def test_image_lanes_layout():
         assert relayout(other, lanes=1) == img
     old = bytearray(img)
     old[2] = 1
-    with pytest.raises(ValueError, match="model image version 1: .* version 2 only"):
+    with pytest.raises(ValueError, match="model image version 1: .* version 3 only"):
         parse_image(bytes(old))

@@ -31,7 +31,10 @@ Fixed-point integration (integers only; formats and shifts from :mod:`dynalign.h
       k4 = f(sat_STATE(s + inc(H1, k3)))
       s' = sat_STATE(s + inc(H6, k1 + 2 k2 + 2 k3 + k4))
 
-* sample ``j`` (step ``j * stride``) is ``op(s)``: SAMPLE integers, [x, y, z].
+* sample ``j`` (step ``j * stride``) is ``round_shift(op(s), step_shifts[j])``: SAMPLE
+  integers, [x, y, z] (the per-step input shift of :class:`EncoderConfig`, 0 unless the
+  model chose one; it scales what leaves the encoder, not the state it integrates, and
+  never saturates: it only shrinks a value).
 
 Because a feature reaches the encoder as one of ``2**CODE.width`` codes, the trajectory
 is a function of the code: :class:`FixedEncoder` integrates each distinct code once (a
@@ -207,10 +210,12 @@ def ref_trajectory_table(codes, config: EncoderConfig):
                 for a, b in zip(s, k)]
 
     out = np.empty((codes.size, config.samples, 3), dtype=np.int64)
+    shifts = config.step_shifts
     for i in range(config.n_steps + 1):
         if i % config.stride == 0:
             for c in range(3):
-                out[:, i // config.stride, c] = _operand(s[c], sat_events)
+                out[:, i // config.stride, c] = round_shift(_operand(s[c], sat_events),
+                                                            shifts[i // config.stride])
         if i == config.n_steps:
             break
         k1 = _derivative_fixed(program, s, sat_events)
@@ -418,7 +423,8 @@ def ref_encode_scalar(code: int, config: EncoderConfig):
     out = []
     for i in range(config.n_steps + 1):
         if i % config.stride == 0:
-            out.append([op(c) for c in st])
+            n = config.step_shifts[i // config.stride]
+            out.append([rs(op(c), n) if n else op(c) for c in st])
         if i == config.n_steps:
             break
         k1 = f(*st)

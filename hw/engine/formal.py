@@ -41,7 +41,7 @@ transmit queues of a streaming device) on its own: order, count, room and flow.
 
 The proofs are bounded (``mode bmc``): they hold for every input sequence of ``depth``
 cycles from reset.  A whole upload takes the engine over 400 cycles (the smallest image
-the admission check takes is 112 bytes; the store copies a byte in two cycles), beyond
+the admission check takes is 144 bytes; the store copies a byte in two cycles), beyond
 what a bounded proof of the engine reaches here: (a) is proven on the model store by
 :class:`StoreCommitProperties`, whose images can be as short as their header.
 """

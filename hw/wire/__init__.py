@@ -1,4 +1,4 @@
-"""The wire format of dynalign, protocol version 2 (image version 2): frames, the weight
+"""The wire format of dynalign, protocol version 2 (image version 3): frames, the weight
 image and its codec, the device's records, the trajectory table block -- every constant
 and layout in one place, each with one name.
 
@@ -93,7 +93,7 @@ device's weight words), nothing copied; a ``SELECT`` reloads only the configurat
 (header, layer constants; the biases of both banks stay resident) and, on a device with
 an integrator, rebuilds the trajectory table.
 
-Weight image (device layout, version 2)
+Weight image (device layout, version 3)
 ---------------------------------------
 An image is the bytes of one model, uploaded into a bank of the store: ``IMAGE_BEGIN``
 carries the 32-byte header (checked against the elaborated limits: a topology larger
@@ -103,12 +103,15 @@ frames carry the rest in order, ``IMAGE_COMMIT`` carries the CRC-32 (IEEE 802.3:
 reflected poly 0xEDB88320, init and final XOR 0xFFFFFFFF, ``zlib.crc32``) of the whole
 image.  Layout (see :data:`IMAGE_HEADER`, :data:`LAYER_HEADER`, :func:`layer_block`)::
 
-    0    header (32 bytes)                  magic "DY", version 2, K, T, L, in_shift,
+    0    header (32 bytes)                  magic "DY", version 3, K, T, L, in_shift,
                                             flags, total length u32, lanes u8 (the
                                             weight word), 3 reserved bytes (0), n_out of
                                             each layer (u16 x 8)
     32   encoder block (80 bytes)           see :data:`ENCODER`
-    112  layer 1 .. L, each:                beta u16, flags u16, theta u32,
+    112  step-shift block (32 bytes)        u8 per sample index t: sample t leaves the
+                                            encoder as round_shift(sample, byte t);
+                                            bytes t >= T are 0 (version 3)
+    144  layer 1 .. L, each:                beta u16, flags u16, theta u32,
                                             bias int16[n_out], zero bytes to the next
                                             image offset that is a multiple of lanes,
                                             then ceil(n_out / lanes) x n_in weight words
@@ -131,7 +134,7 @@ upload a whole image).  A saturation byte's bit 0 is the row's flag.
 
 With ``lanes`` 1 the layer blocks are those of version 1 (row i = the weights into
 neuron i); a host lays an image out for a device with :func:`relayout` /
-:func:`image_for` (the driver does), and a version-1 image is refused (by
+:func:`image_for` (the driver does), and an image of another version is refused (by
 :func:`parse_image` with one line, by a device with :attr:`Err.IMAGE_FORMAT`).
 
 A layer's ``flags`` u16 (the former reserved field of version 1) holds the

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..encoder.ref import ref_trajectory_table
-from ..formats import CODE
+from ..formats import CODE, STEP_SHIFT_SLOTS
+from ..systems import check_step_shifts
 from ..lif.ref import RESET_SUBTRACT, RESET_ZERO, LIFLayerParams, LIFNetworkParams
 from ..systems import System, program_shape
 from ..validate import positive_int
@@ -22,7 +23,7 @@ from .frames import Cmd, crc32
 __all__ = ["IMAGE_MAGIC", "IMAGE_VERSION", "MAX_LAYERS", "IMAGE_HEADER", "HEADER_AT",
            "IMAGE_FLAG_TABLE", "TABLE_ROWS", "table_len", "IMAGE_HEADER_LEN",
            "ENCODER_OFFSET", "ENCODER_SLOTS", "ENCODER_FIXED", "ENCODER_AT", "ENCODER_SLOT",
-           "ENCODER_LEN", "LAYERS_OFFSET", "LAYER_HEADER", "LAYER_FLAG_RESET_ZERO",
+           "ENCODER_LEN", "SHIFTS_OFFSET", "SHIFTS_LEN", "LAYERS_OFFSET", "LAYER_HEADER", "LAYER_FLAG_RESET_ZERO",
            "layer_block", "weight_words", "pack_weights", "unpack_weights",
            "relayout",
            "LAYER_FLAGS", "layer_flags", "DATA_OFFSET_LEN", "ImageHeader",
@@ -36,7 +37,9 @@ IMAGE_MAGIC = b"DY"
 #: coefficient slots, the programme's coefficients one component after the other,
 #: without term bytes (version 1: 4 slots per component, each with a term byte), and the
 #: system byte names every input system.
-IMAGE_VERSION = 2
+#: 3 (issue 18): a step-shift block of :data:`STEP_SHIFT_SLOTS` per-sample input shift
+#: bytes follows the encoder block (the layers start at 144, not 112).
+IMAGE_VERSION = 3
 #: Layers an image header can describe (the device may elaborate fewer).
 MAX_LAYERS = 8
 #: magic(2) version K T L in_shift flags total_len(u32) lanes(u8) reserved(u8, u16)
@@ -82,7 +85,14 @@ ENCODER_AT = _field_offsets(ENCODER_FIXED, ("system", "samples", "stride", "n_st
 ENCODER_SLOT = struct.Struct("<i")
 ENCODER_LEN = ENCODER_FIXED.size + ENCODER_SLOTS * ENCODER_SLOT.size
 assert ENCODER_LEN == 80
-LAYERS_OFFSET = ENCODER_OFFSET + ENCODER_LEN
+#: The step-shift block (version 3): STEP_SHIFT_SLOTS x u8, byte t the input shift of
+#: sample t (sample t leaves the encoder as round_shift(sample, byte t)); bytes t >= T
+#: are 0.  ``WRITE_ENCODER`` carries the encoder block only: the shifts come with the
+#: image, as ``in_shift`` does.
+SHIFTS_OFFSET = ENCODER_OFFSET + ENCODER_LEN
+SHIFTS_LEN = STEP_SHIFT_SLOTS
+LAYERS_OFFSET = SHIFTS_OFFSET + SHIFTS_LEN
+assert LAYERS_OFFSET == 144
 #: beta u16, flags u16, theta u32
 LAYER_HEADER = struct.Struct("<HHI")
 #: layer flag bit 0: after a spike the membrane is set to 0 (clear: theta is subtracted)
@@ -219,7 +229,8 @@ SYSTEM_CODES = {s.value: i for i, s in enumerate(System)}
 
 @dataclass(frozen=True)
 class EncoderRegisters:
-    """The integer encoder parameters as the device holds them (the 80-byte block).
+    """The integer encoder parameters as the device holds them: the 80-byte encoder
+    block, and the step shifts of the step-shift block (:meth:`pack_shifts`).
 
     Quacks like :class:`dynalign.hw.systems.EncoderConfig` for
     :func:`dynalign.hw.encoder.ref.ref_trajectory_table` (``coef_program()``,
@@ -232,12 +243,22 @@ class EncoderRegisters:
     n_steps: int
     steps: tuple            # (h, h/2, h/6) in STEP integers
     program: tuple          # per component: ((coef, term name), ...)
+    #: the per-sample input shifts, one per slot (:data:`STEP_SHIFT_SLOTS`; 0 past T)
+    shift_slots: tuple = (0,) * STEP_SHIFT_SLOTS
 
     @classmethod
     def from_config(cls, config) -> EncoderRegisters:
+        shifts = tuple(config.step_shifts)[:STEP_SHIFT_SLOTS]
         return cls(system=SYSTEM_CODES[config.system.value], samples=config.samples,
                    stride=config.stride, n_steps=config.n_steps,
-                   steps=tuple(config.step_constants()), program=config.coef_program())
+                   steps=tuple(config.step_constants()), program=config.coef_program(),
+                   shift_slots=shifts + (0,) * (STEP_SHIFT_SLOTS - len(shifts)))
+
+    @property
+    def step_shifts(self) -> tuple:
+        """The shift of each of the T samples (0 for samples past the slots)."""
+        return tuple(self.shift_slots[t] if t < STEP_SHIFT_SLOTS else 0
+                     for t in range(self.samples))
 
     def coef_program(self) -> tuple:
         return self.program
@@ -257,13 +278,20 @@ class EncoderRegisters:
         assert len(out) == ENCODER_LEN
         return bytes(out)
 
+    def pack_shifts(self) -> bytes:
+        """The step-shift block (:data:`SHIFTS_LEN` bytes)."""
+        return bytes(self.shift_slots)
+
     @classmethod
-    def unpack(cls, data: bytes) -> EncoderRegisters:
-        """The block's registers; the terms are those of its system (an unknown system
-        byte gives an empty programme, which :meth:`check` reports)."""
-        data = bytes(data)
+    def unpack(cls, data: bytes, shifts: bytes = bytes(SHIFTS_LEN)) -> EncoderRegisters:
+        """The registers of an encoder block and a step-shift block; the terms are those
+        of its system (an unknown system byte gives an empty programme, which
+        :meth:`check` reports)."""
+        data, shifts = bytes(data), bytes(shifts)
         if len(data) != ENCODER_LEN:
             raise ValueError(f"encoder block must be {ENCODER_LEN} bytes, not {len(data)}")
+        if len(shifts) != SHIFTS_LEN:
+            raise ValueError(f"step-shift block must be {SHIFTS_LEN} bytes, not {len(shifts)}")
         system, samples, stride, n_steps, _, h1, h2, h6 = \
             ENCODER_FIXED.unpack(data[:ENCODER_FIXED.size])
         coefs = [c for (c,) in ENCODER_SLOT.iter_unpack(data[ENCODER_FIXED.size:])]
@@ -274,7 +302,8 @@ class EncoderRegisters:
             program.append(tuple(zip(coefs[pos:pos + len(comp)], comp)))
             pos += len(comp)
         return cls(system=system, samples=samples, stride=stride, n_steps=n_steps,
-                   steps=(h1, h2, h6), program=tuple(program))
+                   steps=(h1, h2, h6), program=tuple(program),
+                   shift_slots=tuple(shifts))
 
     def check(self) -> str | None:
         """Why these registers cannot run (``None`` if they can)."""
@@ -287,6 +316,12 @@ class EncoderRegisters:
                    f"{self.samples - 1}"
         if min(self.steps) < 1:
             return "a step constant is 0"
+        if any(self.shift_slots[self.samples:]):
+            return f"a step shift is set past the T={self.samples} samples"
+        try:
+            check_step_shifts(self.step_shifts, self.samples)
+        except ValueError as e:
+            return str(e)
         return None
 
 @dataclass(frozen=True)
@@ -352,6 +387,7 @@ def build_image(*, network, encoder, n_features: int, table: bool = False,
                          total_len=header.expected_len(), flags=flags, lanes=lanes)
     out = bytearray(header.pack())
     out += regs.pack()
+    out += regs.pack_shifts()
     for layer in network.layers:
         at, end = layer_block(len(out), layer.n_in, layer.n_out, lanes)
         out += LAYER_HEADER.pack(layer.beta, layer_flags(layer), layer.theta)
@@ -393,7 +429,8 @@ def parse_image(data: bytes, *, check_len: bool = True, check_table: bool = True
     if header.total_len != need or len(data) < need or (check_len and len(data) != need):
         raise ValueError(f"image of {len(data)} bytes, header total {header.total_len}, "
                          f"topology needs {need}")
-    regs = EncoderRegisters.unpack(data[ENCODER_OFFSET:ENCODER_OFFSET + ENCODER_LEN])
+    regs = EncoderRegisters.unpack(data[ENCODER_OFFSET:ENCODER_OFFSET + ENCODER_LEN],
+                                   data[SHIFTS_OFFSET:SHIFTS_OFFSET + SHIFTS_LEN])
     layers, pos = [], LAYERS_OFFSET
     for k, (n_in, n_out) in enumerate(header.layer_dims()):
         beta, lflags, theta = LAYER_HEADER.unpack(data[pos:pos + LAYER_HEADER.size])
