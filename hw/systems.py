@@ -47,7 +47,8 @@ from .validate import check_real
 
 __all__ = ["System", "EncoderConfig", "TERMS", "TERM_FACTORS", "INIT", "MIXED_DEFAULTS",
            "LORENZ_DEFAULTS", "DEFAULTS", "CHEN_TEXTBOOK", "derivative_float",
-           "jacobian_float", "divergence_float", "check_step_shifts", "lyapunov_spectrum", "lyapunov_sum_theory",
+           "jacobian_float", "divergence_float", "check_step_shifts", "lyapunov_spectrum",
+           "lyapunov_sum_theory",
            "MODE_PRESETS"]
 
 #: Initial state as multiples of the feature value v: (x, y, z) = (v, 0.2 v, -v).

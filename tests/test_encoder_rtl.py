@@ -62,6 +62,10 @@ CONFIGS = {
                                       samples=4),
     "chua-kink": EncoderConfig(system="chua", alpha=20.0, m0=-3.0, m1=-0.5, gamma=0.5,
                                tmax=0.2, dt=0.1, samples=3),
+    # per-step input shifts (issue 18): odd values at shift 1 and 3 round half up, both
+    # signs; shift 31 sends every sample to 0
+    "mixed-shifted": EncoderConfig(system="mixed", delta=-1.5, alpha=-40.0, tmax=0.16,
+                                   dt=0.04, samples=5, step_shifts=(1, 0, 3, 7, 31)),
 }
 NEW_SYSTEMS = ["chen", "chen-textbook", "rossler", "aizawa", "nose-hoover", "sprott-c",
                "chua", "aizawa-wide", "rossler-wide", "nose-hoover-wide", "chua-kink"]
@@ -134,7 +138,10 @@ def test_encoder_registers_from_config():
     assert (regs[Reg.H1], regs[Reg.H2], regs[Reg.H6]) == cfg.step_constants()
     assert regs[Reg.STRIDE] == 10 and regs[Reg.SAMPLES] == 5 and regs[Reg.FEATURES] == 7
     lor = encoder_registers(EncoderConfig(system="lorenz"))
-    assert lor[Reg.SYSTEM] == 1 and len(lor) == len(regs) == N_SLOTS + 7
+    assert lor[Reg.SYSTEM] == 1 and len(lor) == len(regs) == N_SLOTS + 7 + 5
+    assert [regs[Reg.SHIFT0 + t] for t in range(5)] == [0] * 5
+    shifted = encoder_registers(CONFIGS["mixed-shifted"])
+    assert [shifted[Reg.SHIFT0 + t] for t in range(5)] == [1, 0, 3, 7, 31]
 
 
 def test_encoder_registers_bad_input():
@@ -227,6 +234,12 @@ async def _set_regs_integrator(ctx, dut, regs):
         ctx.set(getattr(dut, name), regs[getattr(Reg, name.upper())])
     ctx.set(dut.stride, regs[Reg.STRIDE])
     ctx.set(dut.samples, regs[Reg.SAMPLES])
+    for t in range(regs[Reg.SAMPLES]):
+        ctx.set(dut.shift_we, 1)
+        ctx.set(dut.shift_waddr, t)
+        ctx.set(dut.shift_wdata, regs[Reg.SHIFT0 + t])
+        await ctx.tick()
+    ctx.set(dut.shift_we, 0)
 
 
 def integration_bound(config) -> int:
@@ -236,8 +249,8 @@ def integration_bound(config) -> int:
     return (1 << SMALL.width) * (8 * config.n_steps * len(microprogram(config.system)) + 64)
 
 
-def run_integrator(config, lanes):
-    dut = TrajectoryIntegrator(max_T=5, lanes=lanes, code_format=SMALL)
+def run_integrator(config, lanes, integrator=TrajectoryIntegrator):
+    dut = integrator(max_T=5, lanes=lanes, code_format=SMALL)
     table, sat = {}, {}
 
     async def drive(ctx):
@@ -264,11 +277,11 @@ def run_integrator(config, lanes):
     return table, sat
 
 
-@pytest.mark.parametrize("name", ["mixed-expansive", "lorenz", "mixed-saturating"]
-                         + NEW_SYSTEMS)
+@pytest.mark.parametrize("name", ["mixed-expansive", "lorenz", "mixed-saturating",
+                                  "mixed-shifted"] + NEW_SYSTEMS)
 @pytest.mark.parametrize("lanes", [1, 3])
 def test_integrator_table_matches_golden(name, lanes):
-    if name not in ("mixed-expansive", "mixed-saturating") and lanes == 3:
+    if name not in ("mixed-expansive", "mixed-saturating", "mixed-shifted") and lanes == 3:
         pytest.skip("covered by lanes=1 and the cocotb tier")
     config = CONFIGS[name]
     table, sat = run_integrator(config, lanes)
@@ -287,9 +300,45 @@ def test_integrator_table_matches_golden(name, lanes):
         assert any(sat.values()) and not all(sat.values())
     if name == "chen":
         assert any(sat.values())
+    if name == "mixed-shifted":     # the shifts round odd values of both signs half up
+        raw = FixedEncoder(_unshifted(config)).table[np.array(SMALL_CODES) - CODE.min_int]
+        for t, n in ((0, 1), (2, 3)):
+            odd = raw[:, t] % (1 << n) == 1 << (n - 1)
+            assert (odd & (raw[:, t] > 0)).any() and (odd & (raw[:, t] < 0)).any(), t
+        assert not gold.table[:, 4].any() and raw[:, 4].any()
     if name == "chua-kink":         # both branches of |x + 1| - |x - 1| are exercised
         x = gold.table[np.array(SMALL_CODES) - CODE.min_int, :, 0] / 2 ** 12
         assert (x > 1).any() and (x < -1).any() and (np.abs(x) < 1).any()
+
+
+def _unshifted(config):
+    """``config`` without its step shifts."""
+    return EncoderConfig(system=config.system, tmax=config.tmax, dt=config.dt,
+                         samples=config.samples, **config.p)
+
+
+def test_integrator_planted_shift_rounding_fault_is_caught():
+    """The sample writer's rounding constant dropped (a plain arithmetic shift, i.e.
+    round toward minus infinity) in an elaborated integrator: the shifted table differs
+    from the golden one, and the unshifted one does not (the fault is in the shifter)."""
+    import dynalign.hw.encoder.integrator as integ
+    mod = _mutant_module(integ, "((Const(1, SAMPLE.width) << shift) >> 1)", "0")
+    cfg = CONFIGS["mixed-shifted"]
+    assert _table_mismatches(cfg, *run_integrator(cfg, 1, mod.TrajectoryIntegrator)) > 0
+    plain = _unshifted(cfg)
+    assert _table_mismatches(plain, *run_integrator(plain, 1, mod.TrajectoryIntegrator)) == 0
+
+
+def _mutant_module(module, old, new):
+    """A copy of ``module`` with the one occurrence of ``old`` in its source replaced."""
+    import types
+    from pathlib import Path
+    src = Path(module.__file__).read_text()
+    assert src.count(old) == 1, f"{old!r} is not exactly once in {module.__file__}"
+    mod = types.ModuleType(module.__name__ + "_mutant")
+    mod.__package__, mod.__file__ = module.__package__, module.__file__
+    exec(compile(src.replace(old, new), module.__file__, "exec"), mod.__dict__)
+    return mod
 
 
 def _table_mismatches(config, table, sat):
@@ -430,7 +479,7 @@ def _check(config, requests, beats, lanes):
 
 
 @pytest.mark.parametrize("name, lanes", [("mixed-dissipative", 1), ("lorenz", 3),
-                                         ("mixed-saturating", 1)])
+                                         ("mixed-saturating", 1), ("mixed-shifted", 3)])
 def test_encoder_end_to_end(name, lanes):
     config = CONFIGS[name]
     rng = np.random.default_rng(7)

@@ -16,7 +16,8 @@ from dynalign.hw.top import DynalignTop, LIFCore, lif_limits
 from dynalign.hw.wire import (
     ENCODER_OFFSET,
     IMAGE_HEADER_LEN,
-    LAYERS_OFFSET,
+    SHIFTS_LEN,
+    SHIFTS_OFFSET,
     Cmd,
     Err,
     Results,
@@ -39,9 +40,9 @@ DIVISOR = 8
 QUIET_LIMIT = 500
 
 
-def model(seed, *, delta, sizes=(12, 6), reset="subtract"):
+def model(seed, *, delta, sizes=(12, 6), reset="subtract", step_shifts=None):
     rng = np.random.default_rng(seed)
-    enc = EncoderConfig(delta=delta, tmax=0.4, dt=0.01, samples=5)
+    enc = EncoderConfig(delta=delta, tmax=0.4, dt=0.01, samples=5, step_shifts=step_shifts)
     net = random_network(rng, [9, *sizes], rate=0.3, reset=reset)
     return build_image(network=net, encoder=enc, n_features=3)
 
@@ -53,7 +54,9 @@ def codes(seed, n):
 @pytest.fixture(scope="module")
 def session(tmp_path_factory):
     from dynalign.sw.sim_link import run_ops
-    a, b = model(1, delta=2.0), model(2, delta=-1.5, reset="zero")   # b: zero reset
+    # b: zero reset, and per-step input shifts (the loader writes them, the integrator
+    # shifts each sample as it fills the table)
+    a, b = model(1, delta=2.0), model(2, delta=-1.5, reset="zero", step_shifts=(0, 1, 2, 3, 4))
     # lanes 8: the ULX3S's (the integrating encoder)
     limits = lif_limits(max_features=4, max_samples=5, max_sizes=(12, 6), lanes=8,
                         max_payload=128)
@@ -157,6 +160,20 @@ def test_zero_reset_reaches_the_core(session):
     assert not all(verdicts)
 
 
+def test_step_shifts_reach_the_integrator(session):
+    """Model b carries per-step input shifts (image version 3): its results matched the
+    golden model above; read without them (the step-shift block zeroed, a fault planted
+    in the data) the golden model disagrees, so the comparison can fail."""
+    image_b = bytearray(session["b"])
+    assert parse_image(bytes(image_b)).encoder.step_shifts == (0, 1, 2, 3, 4)
+    image_b[SHIFTS_OFFSET:SHIFTS_OFFSET + SHIFTS_LEN] = bytes(SHIFTS_LEN)
+    unshifted = parse_image(bytes(image_b))
+    n = 9 + len(session["faults"])
+    verdicts = [compare_results(op["results"], unshifted, c, limits=session["limits"])[0]
+                for op, c in zip(session["out"][n + 1:n + 4], session["ca"])]
+    assert not all(verdicts)
+
+
 def test_checker_catches_a_one_bit_error(session):
     op = session["out"][2]
     image = parse_image(session["a"])
@@ -174,7 +191,9 @@ def test_system_limits_cover_both_images():
 
 @pytest.mark.slow
 def test_verify_system_switch():
-    a, b = model(1, delta=2.0), model(2, delta=-1.5, reset="zero")   # b: zero reset
+    # b: zero reset, and per-step input shifts (the loader writes them, the integrator
+    # shifts each sample as it fills the table)
+    a, b = model(1, delta=2.0), model(2, delta=-1.5, reset="zero", step_shifts=(0, 1, 2, 3, 4))
     rep = verify_system([a, b], [codes(5, 8), codes(6, 8)], samples=8, lanes=2,
                         code_format=SMALL_CODE)
     assert rep["mismatches"] == 0 and rep["compared"] == 35 and rep["mode_switches"] == 4
@@ -227,7 +246,7 @@ def table_session():
     ops = [{"op": "identify"}, {"op": "upload", "image": a.hex()}]
     ops += [{"op": "classify", "codes": c.tolist()} for c in cs]                   # 2..4
     ops += [{"op": "raw", "hex": encode_frame(Cmd.WRITE_ENCODER,
-                                              a[ENCODER_OFFSET:LAYERS_OFFSET]).hex()},
+                                              a[ENCODER_OFFSET:SHIFTS_OFFSET]).hex()},
             {"op": "raw", "hex": encode_frame(Cmd.IMAGE_BEGIN,
                                               a[:IMAGE_HEADER_LEN] + b"\x01").hex()}]
     ops += raw + [{"op": "classify", "codes": cs[0].tolist()}]

@@ -7,7 +7,7 @@ from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ..encoder.regs import N_SLOTS, REG_ADDR_WIDTH, Reg
+from ..encoder.regs import N_SLOTS, REG_ADDR_WIDTH, Reg, shift_registers
 from ..lif.rtl import LAYER_REG_BASE, REGION_BIAS, REGION_SHIFT, ConfigSignature
 from ..wire import (
     ENCODER_AT,
@@ -19,6 +19,7 @@ from ..wire import (
     LAYER_FLAG_RESET_ZERO,
     LAYER_HEADER,
     LAYERS_OFFSET,
+    SHIFTS_OFFSET,
 )
 from .layout import CoreLayout
 
@@ -51,7 +52,9 @@ class ImageLoader(wiring.Component):
     writes, in order: the LIF network's globals (``n_layers``, ``T``, ``3 K``,
     ``in_shift``); once the encoder is idle, the encoder registers (``SAMPLES``; with an
     integrator also ``SYSTEM``, ``STRIDE``, ``H1``, ``H2``, ``H6`` and the coefficients:
-    slot ``j`` of the image's encoder block -> ``COEF0 + j``, ``j < N_SLOTS``),
+    slot ``j`` of the image's encoder block -> ``COEF0 + j``, ``j < N_SLOTS``, and byte
+    ``t`` of the step-shift block -> ``SHIFT0 + t``, ``t <`` the encoder's step-shift
+    registers),
     ``FEATURES = K`` and the ``refill`` strobe; then
     per layer (``n_out`` from the header, the layer blocks of
     :func:`dynalign.hw.wire.layer_block` in order) the fields of
@@ -129,7 +132,9 @@ class ImageLoader(wiring.Component):
         i_cnt = Signal(nw)
         beta = Signal(16)
         reset_zero = Signal()                # bit 0 of the layer's flags
-        field = Signal(range(N_SLOTS + 1))     # LIF global, layer field or coefficient slot
+        n_shift = shift_registers(lay.limits.max_samples)
+        # LIF global, layer field, coefficient slot or step shift
+        field = Signal(range(max(N_SLOTS, n_shift) + 1))
         enc_T = Signal(8)
         no_bias = Signal()                   # this load is a SELECT: no bias writes
         pos = Signal(lay.store_addr_width)   # store address of the next layer block
@@ -145,7 +150,7 @@ class ImageLoader(wiring.Component):
         state_names = ["HDR", "ENC_T", "L_SIZE", "L_BETA", "L_THETA", "BIAS"]
         if not table:
             state_names += ["ENC_SYS", "ENC_STRIDE", "ENC_H1", "ENC_H2", "ENC_H6",
-                            "ENC_COEF"]
+                            "ENC_COEF", "ENC_SHIFT"]
         states = {name: n for n, name in enumerate(state_names)}
         ret = Signal(range(len(state_names)))
 
@@ -218,6 +223,15 @@ class ImageLoader(wiring.Component):
                     m.d.sync += field.eq(field + 1)
                     with m.If(field + 1 < N_SLOTS):
                         fetch(4, "ENC_COEF", at=addr + ENCODER_SLOT.size - 4)
+                    with m.Else():
+                        m.d.sync += field.eq(0)
+                        fetch(1, "ENC_SHIFT", at=SHIFTS_OFFSET)
+                with m.State("ENC_SHIFT"):
+                    # byte `field` of the step-shift block (contiguous)
+                    ereg(Reg.SHIFT0 + field, sh[24:])
+                    m.d.sync += field.eq(field + 1)
+                    with m.If(field + 1 < n_shift):
+                        fetch(1, "ENC_SHIFT")
                     with m.Else():
                         m.next = "ENC_FEATURES"
             with m.State("ENC_FEATURES"):

@@ -36,7 +36,8 @@ rounding constant ``R`` is added and bits are dropped by an arithmetic shift:
   accumulator starts at the rounding constant, the sum is exact;
 * stage ``U = sat_STATE(S + ((H * k + 2**9) >> 10))`` and the step
   ``S' = sat_STATE(S + ((H6 * (k1 + 2 k2 + 2 k3 + k4) + 2**9) >> 10))``;
-* operands and samples ``sat_SAMPLE((s + 2**15) >> 16)``.
+* operands and samples ``sat_SAMPLE((s + 2**15) >> 16)``; a sample ``t`` is written to
+  the table shifted by its step-shift register, ``(v + ((1 << s_t) >> 1)) >> s_t``.
 
 The shifts are those of :mod:`dynalign.hw.formats` (``PRODUCT_SHIFT``, ``DERIV_SHIFT``,
 ``INCREMENT_SHIFT``, ``OPERAND_SHIFT``); nothing here restates a width.
@@ -78,6 +79,7 @@ from .regs import (
     SYSTEM_WIDTH,
     Error,
     Reg,
+    shift_registers,
 )
 from .table import TableMemory, check_code_format, table_layout
 
@@ -180,6 +182,8 @@ class TrajectoryEncoder(wiring.Component):
                                      bad_system.eq(d >= len(SYSTEM_CODES))]
                     with m.Case(*range(Reg.COEF0, Reg.COEF0 + N_SLOTS)):
                         m.d.comb += integ.coef_we.eq(1)
+                    with m.Case(*range(Reg.SHIFT0, Reg.SHIFT0 + shift_registers(self.max_T))):
+                        m.d.comb += integ.shift_we.eq(1)
                     for reg, sig in ((Reg.H1, h1), (Reg.H2, h2), (Reg.H6, h6)):
                         with m.Case(reg):
                             m.d.sync += sig.eq(d[:STEP.width])
@@ -192,6 +196,8 @@ class TrajectoryEncoder(wiring.Component):
                         m.d.sync += [features.eq(d), bad_features.eq((d == 0) | (d > maxf))]
         m.d.comb += [integ.coef_waddr.eq(self.reg_addr - Reg.COEF0),
                      integ.coef_wdata.eq(d[:COEF.width]),
+                     integ.shift_waddr.eq(self.reg_addr - Reg.SHIFT0),
+                     integ.shift_wdata.eq(d[:len(integ.shift_wdata)]),
                      integ.system.eq(system), integ.h1.eq(h1),
                      integ.h2.eq(h2), integ.h6.eq(h6), integ.stride.eq(stride),
                      integ.samples.eq(samples)]

@@ -28,7 +28,12 @@ never wraps, and raises the code's saturation bit):
 * stages ``U = sat_STATE(S + rs(H * k, INCREMENT_SHIFT))``, ``H`` = ``h/2``, ``h/2``, ``h``;
   the step ``S' = U = sat_STATE(S + rs(H6 * (k1 + 2 k2 + 2 k3 + k4), INCREMENT_SHIFT))``;
 * initial state: ``x0 = code << X0_SHIFT``, ``y0 = (Y0_COEF * code) << Y0_SHIFT``,
-  ``z0 = -x0``.
+  ``z0 = -x0``;
+* sample ``t`` goes to the table as ``rs(x, s_t)`` (each of ``x, y, z``), ``s_t`` the
+  step-shift register of sample ``t`` (:data:`~.regs.Reg` ``SHIFT0 + t``; ``rs(v, 0) =
+  v``): computed as ``(v + ((1 << s) >> 1)) >> s`` in ``SAMPLE.width + 2`` bits, exact,
+  and never saturating (it only shrinks a value).  The operands the integration goes on
+  with are not shifted.
 """
 
 from __future__ import annotations
@@ -69,7 +74,7 @@ from .microcode import (
 )
 from .multiplier import MUL_B_WIDTH, MUL_P_WIDTH, R_WIDTH, SerialMultiplier
 from .ref import ONE, Y0_COEF
-from .regs import N_SLOTS, STRIDE_WIDTH, SYSTEM_CODES, SYSTEM_WIDTH
+from .regs import N_SLOTS, SHIFT_WIDTH, STRIDE_WIDTH, SYSTEM_CODES, SYSTEM_WIDTH, shift_registers
 from .table import check_code_format, table_layout
 
 __all__ = ["MicroOpSignature", "IntegratorSequencer", "IntegratorDatapath",
@@ -162,6 +167,8 @@ class IntegratorSequencer(wiring.Component):
     coef_we : In(1), coef_waddr : In(range(N_SLOTS)), coef_wdata : In(signed(COEF))
         a coefficient register write.
     stride : In(STRIDE_WIDTH);  samples : In(range(max_T + 1))  (``T``)
+    shift_we : In(1), shift_waddr : In(range(n_shift)), shift_wdata : In(SHIFT_WIDTH)
+        a step-shift register write (``n_shift`` = :func:`~.regs.shift_registers`).
     dp : Out(:class:`MicroOpSignature`)  to the datapath.
     wr_en : Out(1), wr_addr : Out(table address), wr_data : Out(lanes x signed(SAMPLE))
     sat_en : Out(1), sat_addr : Out(w), sat_data : Out(1)
@@ -180,6 +187,8 @@ class IntegratorSequencer(wiring.Component):
             "coef_we": In(1), "coef_waddr": In(range(N_SLOTS)),
             "coef_wdata": In(signed(COEF.width)),
             "stride": In(STRIDE_WIDTH), "samples": In(range(max_T + 1)),
+            "shift_we": In(1), "shift_waddr": In(range(shift_registers(max_T))),
+            "shift_wdata": In(SHIFT_WIDTH),
             "dp": Out(MicroOpSignature(code_width=code_format.width)),
             "wr_en": Out(1), "wr_addr": Out(aw),
             "wr_data": Out(data.ArrayLayout(signed(SAMPLE.width), lanes)),
@@ -286,17 +295,37 @@ class IntegratorSequencer(wiring.Component):
                 m.d.comb += [self.done.eq(1), self.busy.eq(1)]
                 m.next = "IDLE"
 
+        # ---- step-shift registers: sample t's shift (0 past the registers)
+        n_shift = shift_registers(self.max_T)
+        shifts = Array(Signal(SHIFT_WIDTH, name=f"shift{i}") for i in range(n_shift))
+        with m.If(self.shift_we):
+            m.d.sync += shifts[self.shift_waddr].eq(self.shift_wdata)
+        shift = Signal(SHIFT_WIDTH)
+        if n_shift < self.max_T:
+            m.d.comb += shift.eq(Mux(wt < n_shift, shifts[wt], 0))
+        else:
+            m.d.comb += shift.eq(shifts[wt])
+
+        def scaled(v, lane):
+            """``rs(v, shift)``: exact in SAMPLE.width + 2 bits, the result fits SAMPLE."""
+            out = Signal(signed(SAMPLE.width), name=f"scaled{lane}")
+            wide = Signal(signed(SAMPLE.width + 2), name=f"scaled{lane}_wide")
+            m.d.comb += [wide.eq(v + ((Const(1, SAMPLE.width) << shift) >> 1)),
+                         out.eq(wide >> shift)]
+            return out
+
         # ---- sample writer --------------------------------------------------------
         with m.If(wpend):
             m.d.comb += self.wr_en.eq(1)
             if self.lanes == 3:
                 m.d.comb += [self.wr_addr.eq(Cat(idx, wt)),
-                             self.wr_data[0].eq(dp.x), self.wr_data[1].eq(dp.y),
-                             self.wr_data[2].eq(dp.z)]
+                             self.wr_data[0].eq(scaled(dp.x, 0)),
+                             self.wr_data[1].eq(scaled(dp.y, 1)),
+                             self.wr_data[2].eq(scaled(dp.z, 2))]
                 m.d.sync += wpend.eq(0)
             else:
                 m.d.comb += [self.wr_addr.eq(Cat(idx, (wt << 1) + wt + wc)),
-                             self.wr_data[0].eq(Array([dp.x, dp.y, dp.z])[wc])]
+                             self.wr_data[0].eq(scaled(Array([dp.x, dp.y, dp.z])[wc], 0))]
                 m.d.sync += wc.eq(wc + 1)
                 with m.If(wc == 2):
                     m.d.sync += wpend.eq(0)
@@ -542,6 +571,8 @@ class TrajectoryIntegrator(wiring.Component):
     system : In(SYSTEM_WIDTH);  coef_we : In(1), coef_waddr : In(range(N_SLOTS)),
     coef_wdata : In(signed(COEF));  h1, h2, h6 : In(STEP.width);
     stride : In(STRIDE_WIDTH);  samples : In(range(max_T + 1))
+    shift_we : In(1), shift_waddr : In(range(n_shift)), shift_wdata : In(SHIFT_WIDTH)
+        a step-shift register write
     wr_en : Out(1), wr_addr : Out(table address), wr_data : Out(lanes x signed(SAMPLE))
     sat_en : Out(1), sat_addr : Out(w), sat_data : Out(1)
     """
@@ -552,6 +583,8 @@ class TrajectoryIntegrator(wiring.Component):
         self.words, self.depth, aw = table_layout(lanes, max_T, code_format.width)
         super().__init__({
             "start": In(1),
+            "shift_we": In(1), "shift_waddr": In(range(shift_registers(max_T))),
+            "shift_wdata": In(SHIFT_WIDTH),
             "busy": Out(1),
             "done": Out(1),
             "system": In(SYSTEM_WIDTH),
@@ -572,7 +605,7 @@ class TrajectoryIntegrator(wiring.Component):
         m.submodules.dp = dp = IntegratorDatapath(code_format=self.code_format)
         wiring.connect(m, seq.dp, dp.ctl)
         for name in ("start", "system", "coef_we", "coef_waddr", "coef_wdata", "stride",
-                     "samples"):
+                     "samples", "shift_we", "shift_waddr", "shift_wdata"):
             m.d.comb += getattr(seq, name).eq(getattr(self, name))
         for name in ("h1", "h2", "h6"):
             m.d.comb += getattr(dp, name).eq(getattr(self, name))

@@ -15,6 +15,10 @@ address        register                  value
 ``STRIDE``     RK4 steps per sample      ``1 .. 2**STRIDE_WIDTH - 1``
 ``SAMPLES``    ``T``                     ``2 .. max_T``
 ``FEATURES``   ``K``, codes per request  ``1 .. max_features``
+``SHIFT0 + t`` step shift of sample t    ``0 .. STEP_SHIFT_MAX`` (the low 5 bits are
+                                         kept): sample ``t`` is written to the table as
+                                         ``round_shift(sample, shift)``;
+                                         ``t < STEP_SHIFT_SLOTS``
 =============  ========================  ==============================================
 
 The coefficient slots follow the systems' term programmes
@@ -25,13 +29,14 @@ from __future__ import annotations
 
 import enum as py_enum
 
-from ..formats import CODE
+from ..formats import CODE, STEP_SHIFT_MAX, STEP_SHIFT_SLOTS
 from ..systems import EncoderConfig, System, program_shape
 from ..validate import positive_int
 from .ref import FixedEncoder
 
 __all__ = ["SYSTEM_CODES", "SYSTEM_WIDTH", "program_terms", "slot_base", "N_SLOTS", "Reg",
-           "REG_ADDR_WIDTH", "Error", "ERROR_WIDTH", "STRIDE_WIDTH", "encoder_registers",
+           "REG_ADDR_WIDTH", "Error", "ERROR_WIDTH", "STRIDE_WIDTH", "SHIFT_WIDTH",
+           "shift_registers", "encoder_registers",
            "table_writes"]
 
 #: The run-time ``system`` register value of each system (the order of :class:`System`:
@@ -56,6 +61,8 @@ def slot_base(system, component: int) -> int:
 N_SLOTS = max(sum(len(comp) for comp in program_terms(s)) for s in System)
 #: Bits of the ``STRIDE`` register.
 STRIDE_WIDTH = 16
+#: Bits of a step-shift register.
+SHIFT_WIDTH = STEP_SHIFT_MAX.bit_length()
 
 
 class Reg(py_enum.IntEnum):
@@ -68,9 +75,15 @@ class Reg(py_enum.IntEnum):
     STRIDE = H1 + 3         # RK4 steps between samples (>= 1)
     SAMPLES = H1 + 4        # T (2 .. max_T)
     FEATURES = H1 + 5       # codes per request K (1 .. max_features)
+    SHIFT0 = H1 + 6         # SHIFT0 + t: step shift of sample t, t < STEP_SHIFT_SLOTS
 
 
-REG_ADDR_WIDTH = max(Reg).bit_length()
+REG_ADDR_WIDTH = (Reg.SHIFT0 + STEP_SHIFT_SLOTS - 1).bit_length()
+
+
+def shift_registers(max_T: int) -> int:
+    """Step-shift registers of an encoder elaborated for ``max_T`` samples."""
+    return min(positive_int("max_T", max_T), STEP_SHIFT_SLOTS)
 
 
 class Error(py_enum.IntFlag):
@@ -108,6 +121,8 @@ def encoder_registers(config: EncoderConfig, *, n_features: int = 1) -> dict:
     regs.update({int(Reg.H1): h1, int(Reg.H2): h2, int(Reg.H6): h6,
                  int(Reg.STRIDE): config.stride, int(Reg.SAMPLES): config.samples,
                  int(Reg.FEATURES): n_features})
+    for t, s in enumerate(config.step_shifts[:STEP_SHIFT_SLOTS]):
+        regs[Reg.SHIFT0 + t] = s
     return regs
 
 

@@ -14,16 +14,16 @@ import numpy as np
 
 from ..encoder.ref import ref_trajectory_table
 from ..formats import CODE, STEP_SHIFT_SLOTS
-from ..systems import check_step_shifts
 from ..lif.ref import RESET_SUBTRACT, RESET_ZERO, LIFLayerParams, LIFNetworkParams
-from ..systems import System, program_shape
+from ..systems import System, check_step_shifts, program_shape
 from ..validate import positive_int
 from .frames import Cmd, crc32
 
 __all__ = ["IMAGE_MAGIC", "IMAGE_VERSION", "MAX_LAYERS", "IMAGE_HEADER", "HEADER_AT",
            "IMAGE_FLAG_TABLE", "TABLE_ROWS", "table_len", "IMAGE_HEADER_LEN",
            "ENCODER_OFFSET", "ENCODER_SLOTS", "ENCODER_FIXED", "ENCODER_AT", "ENCODER_SLOT",
-           "ENCODER_LEN", "SHIFTS_OFFSET", "SHIFTS_LEN", "LAYERS_OFFSET", "LAYER_HEADER", "LAYER_FLAG_RESET_ZERO",
+           "ENCODER_LEN", "SHIFTS_OFFSET", "SHIFTS_LEN", "LAYERS_OFFSET", "LAYER_HEADER",
+           "LAYER_FLAG_RESET_ZERO",
            "layer_block", "weight_words", "pack_weights", "unpack_weights",
            "relayout",
            "LAYER_FLAGS", "layer_flags", "DATA_OFFSET_LEN", "ImageHeader",
