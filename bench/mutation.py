@@ -22,7 +22,11 @@ with ``killed_by`` instead of ``equivalent`` document the test that now kills a 
 survivor (they change nothing: such a mutant is run like any other).
 
 The file under test is modified in place and restored afterwards (also on Ctrl-C), so
-run it in a checkout you are not editing.  ``--max-per-file`` samples mutants (seeded)
+run it in a checkout you are not editing.  ``--functions NAME,...`` mutates the bodies
+of the named functions (at any depth: module functions or methods) instead of the
+``elaborate`` methods -- for gateware generators without an ``elaborate``, such as the
+encoder's microprogram compiler (``--functions microprogram,register_allocation
+hw/encoder/microcode.py``); the report names them.  ``--max-per-file`` samples mutants (seeded)
 to bound the time; without it every mutant runs (tens of minutes per file).
 ``--recheck REPORT`` runs again only the survivors of an earlier report of the same
 sample (same seed, same ``--max-per-file``, gateware unchanged), after tests were added:
@@ -31,6 +35,8 @@ the survivors file calls equivalent are carried over without a run (``"rerun": f
 
     python bench/mutation.py --max-per-file 20 hw/engine/receiver.py
     python bench/mutation.py --recheck before.json > after.json
+    python bench/mutation.py --functions microprogram,register_allocation \
+        --max-per-file 30 hw/encoder/microcode.py
 """
 
 from __future__ import annotations
@@ -73,16 +79,23 @@ _SWAP_CMP = {ast.Eq: ast.NotEq, ast.NotEq: ast.Eq, ast.Lt: ast.LtE, ast.LtE: ast
              ast.Gt: ast.GtE, ast.GtE: ast.Gt}
 
 
-def _sites(tree):
+def _sites(tree, functions=None):
     """``(node index, kind, description, line, column)`` of every mutable token inside
-    the body of an ``elaborate`` method; a site is addressed by its index in ``ast.walk``
-    order of the whole module, so the same site is found again in a fresh parse."""
+    the body of an ``elaborate`` method (with ``functions``, a collection of names: inside
+    the bodies of the functions of those names, at any depth); a site is addressed by its
+    index in ``ast.walk`` order of the whole module, so the same site is found again in a
+    fresh parse."""
     inside = set()
-    for cls in ast.walk(tree):
-        if isinstance(cls, ast.ClassDef):
-            for fn in cls.body:
-                if isinstance(fn, ast.FunctionDef) and fn.name == "elaborate":
-                    inside.update(id(n) for n in ast.walk(fn))
+    if functions:
+        for fn in ast.walk(tree):
+            if isinstance(fn, ast.FunctionDef) and fn.name in functions:
+                inside.update(id(n) for n in ast.walk(fn) if n is not fn)
+    else:
+        for cls in ast.walk(tree):
+            if isinstance(cls, ast.ClassDef):
+                for fn in cls.body:
+                    if isinstance(fn, ast.FunctionDef) and fn.name == "elaborate":
+                        inside.update(id(n) for n in ast.walk(fn))
     out = []
     for i, node in enumerate(ast.walk(tree)):
         if id(node) not in inside:
@@ -157,24 +170,32 @@ def run_tests(tests, timeout: float) -> str:
     return "survived" if proc.returncode == 0 else "killed"
 
 
-def sample_sites(path: str, source: str, *, max_mutants, seed: int) -> list:
-    """The sites of ``source`` that a run with this seed and sample size mutates."""
-    sites = _sites(ast.parse(source))
+def sample_sites(path: str, source: str, *, max_mutants, seed: int, functions=None) -> list:
+    """The sites of ``source`` that a run with this seed and sample size (and
+    ``functions``, see :func:`_sites`) mutates."""
+    sites = _sites(ast.parse(source), functions)
+    if functions:
+        missing = set(functions) - {fn.name for fn in ast.walk(ast.parse(source))
+                                    if isinstance(fn, ast.FunctionDef)}
+        if missing:
+            raise SystemExit(f"{path} has no function {', '.join(sorted(missing))}")
     if max_mutants is not None and len(sites) > max_mutants:
-        sites = sorted(random.Random(f"{seed}:{path}").sample(sites, max_mutants))
+        key = f"{seed}:{path}" + (f":{','.join(sorted(functions))}" if functions else "")
+        sites = sorted(random.Random(key).sample(sites, max_mutants))
     return sites
 
 
 def mutate_file(path: str, *, max_mutants, seed: int, timeout: float, only=None,
-                before=None, survivors_file: Path = SURVIVORS) -> dict:
+                before=None, survivors_file: Path = SURVIVORS, functions=None) -> dict:
     """Run the mutants of ``path`` (the seeded sample; with ``only``, the survivors of an
     earlier report ``before`` alone, its killed mutants counted as killed) against the
-    file's tests."""
+    file's tests; ``functions``: see :func:`_sites`."""
     target = ROOT / path
     original = target.read_text()
     lines = original.splitlines()
-    total = len(_sites(ast.parse(original)))
-    sites = sample_sites(path, original, max_mutants=max_mutants, seed=seed)
+    total = len(_sites(ast.parse(original), functions))
+    sites = sample_sites(path, original, max_mutants=max_mutants, seed=seed,
+                         functions=functions)
     ran = len(sites)
     if only is not None:
         # by node index; an entry without one (older reports) by line and mutation
@@ -220,7 +241,8 @@ def mutate_file(path: str, *, max_mutants, seed: int, timeout: float, only=None,
         target.write_text(original)
     equivalent = sum("equivalent" in s for s in survivors)
     live = ran - equivalent
-    return {"sites": total, "max_per_file": max_mutants, "mutants": ran,
+    return {"sites": total, "max_per_file": max_mutants,
+            "functions": sorted(functions) if functions else None, "mutants": ran,
             "killed": counts["killed"],
             "timeouts": counts["timeout"], "survived": counts["survived"],
             "equivalent": equivalent,
@@ -239,11 +261,15 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--timeout", type=float, default=300.0,
                     help="seconds the tests may take per mutant (a hang is reported)")
+    ap.add_argument("--functions", default=None, metavar="NAME,...",
+                    help="mutate the bodies of these functions instead of the elaborate "
+                         "methods (e.g. microprogram,register_allocation)")
     ap.add_argument("--recheck", type=Path, default=None, metavar="REPORT",
                     help="run only the survivors of this earlier report (its files, seed "
                          "and sample size)")
     args = ap.parse_args(argv)
     earlier = json.loads(args.recheck.read_text()) if args.recheck else None
+    functions = [f for f in (args.functions or "").split(",") if f] or None
     if earlier is not None:
         args.seed, args.max_per_file = earlier["seed"], earlier["max_per_file"]
         args.files = list(earlier["files"])
@@ -254,9 +280,10 @@ def main(argv=None) -> int:
         only = before["survivors"] if before is not None else None
         # a merged report keeps each file's own sample size
         size = before.get("max_per_file", args.max_per_file) if before else args.max_per_file
+        funcs = before.get("functions") if before is not None else functions
         out["files"][path] = mutate_file(path, max_mutants=size,
                                          seed=args.seed, timeout=args.timeout,
-                                         only=only, before=before)
+                                         only=only, before=before, functions=funcs)
         print(json.dumps({path: out["files"][path]}), file=sys.stderr, flush=True)
     print(json.dumps(out, indent=2))
     return 0

@@ -5,6 +5,8 @@ import ast
 import importlib.util
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 SOURCE = '''
@@ -34,6 +36,21 @@ def test_sites_are_inside_elaborate_only():
     kinds = sorted(s[1] for s in sites)
     assert kinds == ["binop", "binop", "compare", "const+1", "const+1", "const-1",
                      "const-1", "drop~"]
+
+
+def test_sites_inside_named_functions():
+    """``--functions``: the sites of the named functions' bodies, and only those."""
+    tool = _tool()
+    sites = tool._sites(ast.parse(SOURCE), {"outside"})
+    assert {s[3] for s in sites} == {10} and sorted(s[1] for s in sites) == \
+        ["binop", "compare", "const+1", "const+1", "const-1", "const-1"]
+    both = tool._sites(ast.parse(SOURCE), {"outside", "elaborate"})
+    assert {s[3] for s in both} == {4, 5, 6, 10}
+    out = tool.mutant_source(SOURCE, sites[0])
+    assert "m = a + 1" in out and "return x + 1 < 2" not in out
+    with pytest.raises(SystemExit, match="has no function nowhere"):
+        tool.sample_sites("hw/x.py", SOURCE, max_mutants=None, seed=0,
+                          functions=["nowhere"])
 
 
 def test_each_mutant_changes_one_site():
