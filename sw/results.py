@@ -86,12 +86,13 @@ def shifts_table(summ: dict) -> str:
     """The per-step input shifts ``s_0..s_{T-1}`` each dynamical setting of a sweep chose
     from its training split (``--input-scale step``), one row per row of the table and
     one column per seed; '' when no setting has one."""
-    rows = [r for r in summ["table"] if any(any(s or ()) for s in r.get("step_shifts") or ())]
-    if not rows:
+    rows = [r for r in summ["table"] if any(s is not None for s in r.get("step_shifts") or ())]
+    if not any(any(s or ()) for r in rows for s in r["step_shifts"]):
         return ""
     seeds = max(len(r["step_shifts"]) for r in rows)
     out = ["Per-step input shifts `s_0..s_T-1` chosen from each seed's training split "
-           "(sample t enters layer 1 as `sat_ACT(round_shift(sample_t, s_t))`, in_shift 0):",
+           "(sample t enters layer 1 as `sat_ACT(round_shift(sample_t, s_t))`, in_shift 0; "
+           "all zeros is the single shift's input with in_shift 0):",
            "", "| coding | delta | " + " | ".join(f"seed {k}" for k in range(seeds)) + " |",
            "|" + "---|" * (2 + seeds)]
     for r in rows:
@@ -282,9 +283,9 @@ def write_results_page(sections, page: Path, *, verdict: str = "",
     """``sections``: list of ``(title, sweep_dir, command)``.
 
     ``keep_absent``: a section whose sweep folder is absent keeps its section and its
-    verdict paragraph from ``page`` as it stands (so one machine can add or refresh a
-    section without the others' sweep folders); a section absent from both says "not
-    run"."""
+    verdict paragraph from ``page`` as it stands, and one absent from both is left out
+    (so one machine can add or refresh a section without the others' sweep folders);
+    without it an absent folder's section says "not run"."""
     page = Path(page)
     page.parent.mkdir(parents=True, exist_ok=True)
     summaries = {d: json.loads((Path(d) / "sweep.json").read_text())
@@ -325,7 +326,7 @@ def write_results_page(sections, page: Path, *, verdict: str = "",
             parts.append(_section(title, summaries[d], Path(d), page.parent, cmd))
         elif title in old_sections:
             parts.append(old_sections[title])
-        else:
+        elif not keep_absent:
             parts += [f"## {title}", "", f"(not run: `{cmd}`)", ""]
     text = "\n".join(parts)
     page.write_text(text)
@@ -342,7 +343,8 @@ def main(argv=None) -> int:
                                            "verdict (skipped when the file is absent)")
     ap.add_argument("--keep-absent", action="store_true",
                     help="a section whose sweep folder is absent keeps its text (and its "
-                         "verdict line) from the page as it stands, instead of 'not run'")
+                         "verdict line) from the page as it stands, or is left out when "
+                         "the page has none, instead of 'not run'")
     args = ap.parse_args(argv)
     vf = Path(args.verdict_file) if args.verdict_file else None
     verdict = vf.read_text() if vf is not None and vf.is_file() else ""
