@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 __all__ = ["write_table", "write_results_page", "landscape_verdict", "paper_verdict",
-           "systems_table",
+           "systems_table", "shifts_table",
            "PAPER_BEST", "main"]
 
 #: The paper's figures 3/4 (MNIST, its float protocol, Euler or RK4 per system): each
@@ -79,6 +79,26 @@ def systems_table(summ: dict) -> str:
             f"{_f(r['synops_per_inference'], '.0f')} | "
             f"{_f(r['cycles_per_inference'], '.0f')} | "
             + (f"{pb[0]:.4f} | ({pb[1]}, {pb[2]}) |" if pb else "- | - |"))
+    return "\n".join(out)
+
+
+def shifts_table(summ: dict) -> str:
+    """The per-step input shifts ``s_0..s_{T-1}`` each dynamical setting of a sweep chose
+    from its training split (``--input-scale step``), one row per row of the table and
+    one column per seed; '' when no setting has one."""
+    rows = [r for r in summ["table"] if any(s is not None for s in r.get("step_shifts") or ())]
+    if not any(any(s or ()) for r in rows for s in r["step_shifts"]):
+        return ""
+    seeds = max(len(r["step_shifts"]) for r in rows)
+    out = ["Per-step input shifts `s_0..s_T-1` chosen from each seed's training split "
+           "(sample t enters layer 1 as `sat_ACT(round_shift(sample_t, s_t))`, in_shift 0; "
+           "all zeros is the single shift's input with in_shift 0):",
+           "", "| coding | delta | " + " | ".join(f"seed {k}" for k in range(seeds)) + " |",
+           "|" + "---|" * (2 + seeds)]
+    for r in rows:
+        cells = [",".join(map(str, s)) if s else "-" for s in r["step_shifts"]]
+        cells += ["-"] * (seeds - len(cells))
+        out.append(f"| {r['kind']} | {_f(r['delta'], '+g')} | " + " | ".join(cells) + " |")
     return "\n".join(out)
 
 
@@ -217,9 +237,9 @@ def _section(title: str, summ: dict, sweep_dir: Path, page_dir: Path, command: s
            f"{o['patience']}), seeds 0..{max(r['seeds'] for r in summ['table']) - 1}, "
            f"lanes={o['lanes']} for cycles. {_wall(summ)}", "",
            write_table(summ["table"]), ""]
-    systems = systems_table(summ)
-    if systems:
-        out += [systems, ""]
+    for extra in (systems_table(summ), shifts_table(summ)):
+        if extra:
+            out += [extra, ""]
     if h:
         out += [
             f"**Spikes per inference, delta=-1.5 vs delta=2:** {h['spikes_expansive']:.1f} vs "
@@ -239,12 +259,40 @@ def _section(title: str, summ: dict, sweep_dir: Path, page_dir: Path, command: s
     return "\n".join(out)
 
 
-def write_results_page(sections, page: Path, *, verdict: str = "") -> str:
-    """``sections``: list of ``(title, sweep_dir, command)``."""
+def _page_blocks(text: str) -> tuple[dict, dict]:
+    """``(sections, verdicts)`` of a page this module wrote: title -> the text of its
+    ``## title`` section (up to the next ``## ``), and title -> its verdict paragraph
+    (``**title:** ...`` under "What the sweep shows")."""
+    sections, verdicts, title, lines = {}, {}, None, []
+    for line in text.split("\n") + ["## "]:
+        if line.startswith("## "):
+            if title is not None:
+                sections[title] = "\n".join(lines).rstrip("\n") + "\n"
+            title, lines = line[3:], [line]
+        else:
+            lines.append(line)
+    for para in sections.get("What the sweep shows", "").split("\n\n"):
+        para = para.strip()
+        if para.startswith("**") and ":**" in para:
+            verdicts[para[2:para.index(":**")]] = para
+    return sections, verdicts
+
+
+def write_results_page(sections, page: Path, *, verdict: str = "",
+                       keep_absent: bool = False) -> str:
+    """``sections``: list of ``(title, sweep_dir, command)``.
+
+    ``keep_absent``: a section whose sweep folder is absent keeps its section and its
+    verdict paragraph from ``page`` as it stands, and one absent from both is left out
+    (so one machine can add or refresh a section without the others' sweep folders);
+    without it an absent folder's section says "not run"."""
     page = Path(page)
     page.parent.mkdir(parents=True, exist_ok=True)
     summaries = {d: json.loads((Path(d) / "sweep.json").read_text())
                  for _, d, _ in sections if (Path(d) / "sweep.json").is_file()}
+    old_sections, old_verdicts = {}, {}
+    if keep_absent and page.is_file():
+        old_sections, old_verdicts = _page_blocks(page.read_text())
     if summaries and all(x.get("protocol") == "paper" for x in summaries.values()):
         parts = ["# Results: the paper's own protocol", "",
                  "Every number below is a float model trained and scored as the paper's "
@@ -263,8 +311,10 @@ def write_results_page(sections, page: Path, *, verdict: str = "") -> str:
                  "power; sections on the paper's protocol are float models, and say so.",
                  ""]
     found = [(paper_verdict if summaries[d].get("protocol") == "paper" else
-              landscape_verdict)(title, summaries[d])
-             for title, d, _ in sections if d in summaries]
+              landscape_verdict)(title, summaries[d]) if d in summaries else
+             old_verdicts.get(title)
+             for title, d, _ in sections]
+    found = [v for v in found if v]
     if verdict or found:
         parts += ["## What the sweep shows", ""]
         for v in found:
@@ -274,7 +324,9 @@ def write_results_page(sections, page: Path, *, verdict: str = "") -> str:
     for title, d, cmd in sections:
         if d in summaries:
             parts.append(_section(title, summaries[d], Path(d), page.parent, cmd))
-        else:
+        elif title in old_sections:
+            parts.append(old_sections[title])
+        elif not keep_absent:
             parts += [f"## {title}", "", f"(not run: `{cmd}`)", ""]
     text = "\n".join(parts)
     page.write_text(text)
@@ -289,10 +341,15 @@ def main(argv=None) -> int:
                     required=True)
     ap.add_argument("--verdict-file", help="a Markdown paragraph added to the computed "
                                            "verdict (skipped when the file is absent)")
+    ap.add_argument("--keep-absent", action="store_true",
+                    help="a section whose sweep folder is absent keeps its text (and its "
+                         "verdict line) from the page as it stands, or is left out when "
+                         "the page has none, instead of 'not run'")
     args = ap.parse_args(argv)
     vf = Path(args.verdict_file) if args.verdict_file else None
     verdict = vf.read_text() if vf is not None and vf.is_file() else ""
-    write_results_page(args.section, Path(args.page), verdict=verdict)
+    write_results_page(args.section, Path(args.page), verdict=verdict,
+                       keep_absent=args.keep_absent)
     print(f"wrote {args.page}")
     return 0
 

@@ -51,7 +51,15 @@ from .plots import plot_trajectories
 from .qat import LIFNet, choose_in_shift
 from .raypool import run_on_ray
 from .rundir import RunDir
-from .train import TrainOptions, accuracy, fit_lif, prepare_data, seed_everything, train_run
+from .train import (
+    INPUT_SCALES,
+    TrainOptions,
+    accuracy,
+    fit_lif,
+    prepare_data,
+    seed_everything,
+    train_run,
+)
 
 __all__ = ["Setting", "SweepOptions", "make_settings", "run_setting", "run_sweep",
            "cached_result", "aggregate", "PROTOCOLS", "write_plots", "DEFAULT_DELTAS", "BASELINES"]
@@ -96,6 +104,10 @@ class SweepOptions:
     lanes: int = 8
     in_shift_percentile: float = 100.0
     tmax: float = 8.0
+    #: the dynamical rows' input scale (:data:`dynalign.sw.train.INPUT_SCALES`): one
+    #: ``in_shift`` per model, or one shift per sample index in the encoder; the baseline
+    #: codings keep their single shift
+    input_scale: str = "single"
 
     def validate(self):
         for name in ("features", "steps", "epochs", "patience", "lanes"):
@@ -108,6 +120,7 @@ class SweepOptions:
         if not 0 < self.in_shift_percentile <= 100:
             raise ValueError("in_shift_percentile must be in (0, 100], "
                              f"not {self.in_shift_percentile!r}")
+        check_choice("input_scale", self.input_scale, INPUT_SCALES)
 
 
 PROTOCOLS = ("hardware", "paper")
@@ -155,7 +168,8 @@ def _train_options(opts: SweepOptions, seed: int):
     return TrainOptions(dataset=opts.dataset, data_dir=opts.data_dir, limit=opts.limit,
                         seed=seed, features=opts.features, layers=tuple(opts.layers),
                         epochs=opts.epochs, patience=opts.patience, progress=False,
-                        ann_epochs=100, in_shift_percentile=opts.in_shift_percentile)
+                        ann_epochs=100, in_shift_percentile=opts.in_shift_percentile,
+                        input_scale=opts.input_scale)
 
 
 ACTIVE = "active.npz"
@@ -206,8 +220,9 @@ def _run_dynamical(setting: Setting, opts: SweepOptions, out_dir: Path) -> dict:
     topts = _train_options(opts, setting.seed)
     metrics = train_run(out_dir / "run", encoder=cfg, opts=topts)
     _, image, transform = RunDir(out_dir / "run").load()
-    prep = prepare_data(topts, cfg, transform=transform, in_shift=image.network.in_shift)
-    samples, _ = FixedEncoder(cfg).encode(prep.codes["test"])
+    prep = prepare_data(topts, image.encoder, transform=transform,
+                        in_shift=image.network.in_shift)
+    samples, _ = FixedEncoder(image.encoder).encode(prep.codes["test"])
     row = _golden_summary(samples, image.network, prep.labels["test"], opts.lanes, out_dir)
     test = metrics["test"]
     if abs(test["golden_accuracy"] - row["golden_accuracy"]) > 0:
@@ -215,6 +230,7 @@ def _run_dynamical(setting: Setting, opts: SweepOptions, out_dir: Path) -> dict:
     row.update(float_accuracy=test["float_accuracy"], ann_accuracy=test["ann_accuracy"],
                torch_golden_agreement=test["torch_golden_agreement"],
                lyapunov_sum=cfg.lyapunov_sum, in_shift=image.network.in_shift,
+               step_shifts=list(image.encoder.step_shifts),
                encoder_saturation_events=metrics["encoder_saturation_events"],
                train_seconds=metrics["train_seconds"], best_epoch=metrics["best_epoch"])
     return row
@@ -253,8 +269,10 @@ def _run_baseline(setting: Setting, opts: SweepOptions, out_dir: Path) -> dict:
 
 def _want(setting: Setting, opts) -> dict:
     options = _jsonable(asdict(opts))
-    if isinstance(opts, SweepOptions) and options["tmax"] == SweepOptions.tmax:
-        del options["tmax"]     # the window joined the options later: the default one
+    if isinstance(opts, SweepOptions):
+        for name in ("tmax", "input_scale"):    # joined the options later: at their
+            if options[name] == getattr(SweepOptions, name):    # default, left out
+                del options[name]
     return {"setting": asdict(setting), "options": options}   # keeps finished sweeps reused
 
 
@@ -389,6 +407,8 @@ def aggregate(results: list[dict]) -> list[dict]:
         for f in _FIELDS:
             row[f], row[f + "_std"] = _mean_std([r.get(f) for r in rs])
         row["per_layer_spikes"] = np.mean([r["per_layer_spikes"] for r in rs], axis=0).tolist()
+        row["in_shifts"] = [r.get("in_shift") for r in rs]
+        row["step_shifts"] = [r.get("step_shifts") for r in rs]
         rows.append(row)
     return rows
 

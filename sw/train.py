@@ -6,7 +6,9 @@ Pipeline (every random choice seeded by ``seed``):
 2. :class:`dynalign.sw.features.FeatureTransform` fitted on the train part only -> CODE ints;
 3. the golden encoder's trajectory table (:class:`dynalign.hw.encoder.ref.FixedEncoder`) for
    the chosen system; ``in_shift`` from the training samples' range
-   (:func:`dynalign.sw.qat.choose_in_shift`); layer-1 inputs become a gather by code;
+   (:func:`dynalign.sw.qat.choose_in_shift`), or with ``input_scale="step"`` one shift per
+   sample index carried by the encoder (:func:`choose_step_shifts`) and ``in_shift`` 0;
+   layer-1 inputs become a gather by code;
 4. :class:`dynalign.sw.qat.LIFNet` trained with Adam on the integer forward (QAT from the
    start), loss = cross-entropy on ``tau * (counts + 0.45 tanh(v_final / theta_L))``
    (the output spike counts, with the final membrane as the tie-breaker -- the same
@@ -38,7 +40,7 @@ from dynalign.hw.encoder.ref import FixedEncoder
 from dynalign.hw.formats import CODE, IN_SHIFT_MAX
 from dynalign.hw.lif.ref import RESETS
 from dynalign.hw.systems import EncoderConfig
-from dynalign.hw.validate import check_int, positive_int
+from dynalign.hw.validate import check_choice, check_int, positive_int
 
 from .data import load_dataset
 from .evaluate import evaluate_run
@@ -57,7 +59,12 @@ from .qat import (
 from .rundir import RunDir
 
 __all__ = ["TrainOptions", "train_run", "prepare_data", "fit_lif", "fit_mlp", "Prepared",
-           "MNIST_RECIPE"]
+           "MNIST_RECIPE", "INPUT_SCALES", "choose_step_shifts"]
+
+#: How the encoder samples are scaled into layer 1's ACT format: ``"single"``, one
+#: ``in_shift`` for every sample (the network header's); ``"step"``, one shift per sample
+#: index in the encoder (``EncoderConfig.step_shifts``, issue 18) and ``in_shift`` 0.
+INPUT_SCALES = ("single", "step")
 
 #: MNIST (8k/2k split) needs more than the defaults (which are tuned on digits): 64
 #: features, hidden 512,512 and code noise of 8 LSBs -- expansive, seed 0: golden 95.55 %,
@@ -114,6 +121,11 @@ class TrainOptions:
     #: 13,931 / 5,899 / 3,273 LIF cycles per inference at 8 lanes, accuracy 0.975 /
     #: 0.964 / 0.969)
     in_shift: int | None = None
+    #: ``"single"`` (one ``in_shift``, above) or ``"step"``: the encoder shifts sample
+    #: ``t`` by ``s_t``, the smallest shift that keeps the ``in_shift_percentile`` of the
+    #: training samples at ``t`` unclamped (:func:`choose_step_shifts`), and ``in_shift``
+    #: is 0 -- an expanding trajectory keeps its early samples
+    input_scale: str = "single"
     beta_init: float = 0.9
     #: every layer's reset after a spike: "subtract" the threshold or set to "zero" (the
     #: reset NIR and snnTorch's importer define; such a run exports to NIR exactly)
@@ -147,6 +159,11 @@ class TrainOptions:
                 or not 0 <= self.in_shift <= IN_SHIFT_MAX):
             raise ValueError(f"in_shift must be an integer in 0..{IN_SHIFT_MAX} or None, "
                              f"not {self.in_shift!r}")
+        check_choice("input_scale", self.input_scale, INPUT_SCALES)
+        if self.input_scale == "step" and self.in_shift is not None:
+            raise ValueError(f"in_shift={self.in_shift!r} cannot be combined with "
+                             "input_scale 'step': the shifts are chosen per step and "
+                             "in_shift is 0")
 
 
 @dataclass
@@ -155,7 +172,7 @@ class Prepared:
 
     dataset: object
     transform: FeatureTransform
-    encoder: EncoderConfig
+    encoder: EncoderConfig      # the encoder trained on (with its step shifts, if chosen)
     in_shift: int
     codes: dict                 # split -> (N, K) int64
     labels: dict                # split -> (N,) int64
@@ -177,8 +194,34 @@ def seed_everything(seed: int) -> torch.Generator:
     return g
 
 
+def choose_step_shifts(samples, *, percentile: float = 100.0) -> tuple[int, ...]:
+    """Per sample index ``t``: :func:`dynalign.sw.qat.choose_in_shift` of the samples at
+    ``t`` -- the smallest ``s_t`` for which the ``percentile``-th percentile of
+    ``|samples[..., t, :]|`` survives ``sat_ACT(round_shift(., s_t))`` unclamped.
+    ``samples``: SAMPLE ints ``(..., T, 3)`` of the *unshifted* encoder, training data
+    only."""
+    samples = np.asarray(samples, dtype=np.int64)
+    if samples.ndim < 2 or samples.shape[-1] != 3:
+        raise ValueError(f"samples must be (..., T, 3), not shape {samples.shape}")
+    return tuple(choose_in_shift(samples[..., t, :], percentile=percentile)
+                 for t in range(samples.shape[-2]))
+
+
+def _unshifted(encoder: EncoderConfig) -> EncoderConfig:
+    return EncoderConfig(system=encoder.system, tmax=encoder.tmax, dt=encoder.dt,
+                         samples=encoder.samples, **encoder.p)
+
+
 def prepare_data(opts: TrainOptions, encoder: EncoderConfig, *, transform=None,
                  in_shift: int | None = None) -> Prepared:
+    """Load, reduce and encode ``opts.dataset``.
+
+    ``in_shift=None`` chooses the input scale from the training split: with
+    ``opts.input_scale == "single"`` one ``in_shift`` for every sample; with ``"step"``
+    the shifts ``s_t`` of :func:`choose_step_shifts` on ``encoder`` without its shifts,
+    ``Prepared.encoder`` = ``encoder`` with ``step_shifts=s`` and ``in_shift`` = 0, so
+    layer 1 sees ``sat_ACT(round_shift(op(state_t), s_t))``.  A given ``in_shift`` takes
+    ``encoder`` as it is (a saved run's encoder carries its own shifts)."""
     ds = load_dataset(opts.dataset, data_dir=opts.data_dir, path=opts.data_path,
                       seed=opts.seed, test_fraction=opts.test_fraction,
                       val_fraction=opts.val_fraction, limit=opts.limit)
@@ -189,6 +232,13 @@ def prepare_data(opts: TrainOptions, encoder: EncoderConfig, *, transform=None,
     codes = {"train": transform.codes(ds.x_train), "val": transform.codes(ds.x_val),
              "test": transform.codes(ds.x_test)}
     labels = {"train": ds.y_train, "val": ds.y_val, "test": ds.y_test}
+    if in_shift is None and opts.input_scale == "step":
+        base = _unshifted(encoder)
+        train_samples = FixedEncoder(base).table[codes["train"] - CODE.min_int]
+        shifts = choose_step_shifts(train_samples, percentile=opts.in_shift_percentile)
+        encoder = EncoderConfig(system=base.system, tmax=base.tmax, dt=base.dt,
+                                samples=base.samples, step_shifts=shifts, **base.p)
+        in_shift = 0
     fe = FixedEncoder(encoder)
     table = fe.table
     if in_shift is None:
@@ -421,8 +471,9 @@ def _train_run(out_dir: Path, encoder: EncoderConfig, opts: TrainOptions, evalua
               history=hist, ann_sizes=[opts.features, *opts.layers, n_classes])
     metrics = {
         "options": opts_dict,
-        "encoder": encoder.describe(),
+        "encoder": prep.encoder.describe(),
         "in_shift": prep.in_shift,
+        "step_shifts": list(prep.encoder.step_shifts),
         "sizes": sizes,
         "splits": prep.dataset.sizes(),
         "feature_clip_fraction": prep.transform.clip_fraction(prep.dataset.x_train),

@@ -62,6 +62,29 @@ def test_results_page(sweep_dir, tmp_path):
     assert "**digits:** spikes per inference go from" in text and "A verdict." in text
 
 
+def test_results_page_keeps_absent_sections(sweep_dir, tmp_path):
+    """``keep_absent``: a section whose sweep folder is not on this machine keeps its text
+    and its verdict line from the page; one absent from both is left out; without the
+    option, an absent folder says "not run"."""
+    from dynalign.sw.results import write_results_page
+    page = tmp_path / "docs" / "results.md"
+    first = write_results_page([("digits", sweep_dir, "cmd A")], page, verdict="V.")
+    block = first[first.index("## digits\n"):]
+    verdict = first[first.index("**digits:**"):].split("\n\n")[0]
+    sections = [("digits", tmp_path / "gone", "cmd A"),
+                ("new", sweep_dir, "cmd B"), ("MNIST", tmp_path / "none", "cmd C")]
+    text = write_results_page(sections, page, verdict="V.", keep_absent=True)
+    assert block.rstrip() in text and verdict in text
+    assert "## new" in text and "**new:** spikes per inference" in text
+    assert "## MNIST" not in text and "not run" not in text
+    assert text.index("**digits:**") < text.index("**new:**") < text.index("V.")
+    assert text.index("## digits") < text.index("## new")
+    again = write_results_page(sections, page, verdict="V.", keep_absent=True)
+    assert again == text                                # stable: nothing doubles
+    text = write_results_page(sections, page, verdict="V.")
+    assert "## digits\n\n(not run: `cmd A`)" in text and "**digits:**" not in text
+
+
 def test_landscape_verdict_applies_the_criterion():
     from dynalign.sw.results import landscape_verdict
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from dynalign.hw.systems import System
 
-from ..cli import print_json
+from ..cli import UsageError, print_json
 from ..params import parse_floats
 
 
@@ -48,6 +48,11 @@ def register(sub):
     p.add_argument("--in-shift-percentile", type=float, default=100.0,
                    help="percentile of |samples| that layer-1's input shift keeps "
                         "unclamped (default 100: nothing saturates)")
+    p.add_argument("--input-scale", default="single", choices=["single", "step"],
+                   help="how the dynamical rows' encoder samples enter layer 1 (hardware "
+                        "protocol only): single, one input shift per model (default); "
+                        "step, one shift per sample index chosen from the training "
+                        "samples and carried in the image (issue 18)")
     p.add_argument("--baselines", default="direct,rate,latency",
                    help="comma-separated baselines ('' for none)")
     p.add_argument("--no-lorenz", action="store_true", help="skip the Lorenz row")
@@ -90,6 +95,9 @@ def run(args) -> int:
         raise ValueError(f"--layers must be comma-separated integers, not {text!r}") \
             from None
     baselines = [b for b in args.baselines.split(",") if b.strip()]
+    if paper and args.input_scale != "single":
+        raise UsageError("--input-scale step is a hardware-protocol option; the paper's "
+                         "protocol normalises by the batch maximum")
     if paper:
         from ..paper import PaperOptions
 
@@ -103,7 +111,8 @@ def run(args) -> int:
                             features=args.features, layers=layers, steps=args.steps,
                             epochs=args.epochs or 30, patience=args.patience or 10,
                             limit=args.limit, lanes=args.lanes,
-                            in_shift_percentile=args.in_shift_percentile, tmax=args.tmax)
+                            in_shift_percentile=args.in_shift_percentile, tmax=args.tmax,
+                            input_scale=args.input_scale)
     opts.validate()
     systems = [s.strip() for s in args.systems.split(",") if s.strip()]
     if systems == ["all"]:

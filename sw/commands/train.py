@@ -16,8 +16,8 @@ READOUTS = ("counts", "membrane")
 DEFAULTS = {"dataset": "digits", "features": 32, "layers": "256,256", "epochs": 100,
             "patience": 100, "batch_size": 64, "lr": 0.003, "seed": 0, "readout": "counts",
             "spike_reg": 0.0, "dropout": 0.2, "code_noise": 4.0, "beta_init": 0.9,
-            "in_shift_percentile": 100.0, "in_shift": None, "ann_epochs": 100,
-            "reset": "subtract"}
+            "in_shift_percentile": 100.0, "in_shift": None, "input_scale": "single",
+            "ann_epochs": 100, "reset": "subtract"}
 
 
 def parse_layers(text: str) -> tuple[int, ...]:
@@ -78,6 +78,10 @@ def register(sub):
     g.add_argument("--in-shift", type=int, default=None,
                    help="layer-1 input shift 0..31 (default: chosen from the training "
                         "samples); larger = coarser, sparser input, fewer cycles")
+    g.add_argument("--input-scale", choices=("single", "step"), default=None,
+                   help="single: one layer-1 input shift (default); step: one shift per "
+                        "sample index, chosen from the training samples and carried in "
+                        "the image's encoder block (in_shift 0; not with --in-shift)")
     g.add_argument("--reset", choices=("subtract", "zero"), default=None,
                    help="every layer's reset after a spike: subtract the threshold "
                         "(default) or set the membrane to zero (exports to NIR exactly)")
@@ -96,7 +100,8 @@ def options_from_args(args):
     given = {name: getattr(args, name) for name in (
         "dataset", "data_dir", "data_path", "limit", "seed", "features", "epochs",
         "batch_size", "lr", "patience", "readout", "spike_reg", "dropout", "code_noise",
-        "beta_init", "in_shift_percentile", "in_shift", "device", "ann_epochs", "reset")}
+        "beta_init", "in_shift_percentile", "in_shift", "input_scale", "device", "ann_epochs",
+        "reset")}
     given = {k: v for k, v in given.items() if v is not None}
     if args.layers is not None:
         given["layers"] = parse_layers(args.layers)
@@ -107,6 +112,9 @@ def run(args) -> int:
     from ..train import train_run  # here: the flow imports torch, the parser must not
     config = config_from_args(args)
     opts = options_from_args(args)
+    if opts.input_scale == "step" and opts.in_shift is not None:
+        raise UsageError("--in-shift cannot be combined with --input-scale step (the "
+                         "shifts are chosen per step; in_shift is 0)")
     metrics = train_run(args.out, encoder=config, opts=opts, evaluate=not args.no_eval)
     if args.json:
         print_json(metrics)
@@ -116,6 +124,10 @@ def run(args) -> int:
     print(f"trained {metrics['sizes']} on {opts.dataset} ({config.system.value}, "
           f"Lyapunov sum {lsum}) in {metrics['train_seconds']:.1f} s; "
           f"best epoch {metrics['best_epoch']}, val accuracy {metrics['val_accuracy']:.4f}")
+    if opts.input_scale == "step":
+        print(f"input scale: per step, shifts {metrics['step_shifts']} (in_shift 0)")
+    else:
+        print(f"input scale: single, in_shift {metrics['in_shift']}")
     t = metrics.get("test")
     if t:
         print(f"test: golden {t['golden_accuracy']:.4f}  float {t['float_accuracy']:.4f}  "
