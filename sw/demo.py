@@ -47,6 +47,7 @@ from dynalign.hw.wire import parse_image
 
 from .data import load_dataset
 from .features import FeatureTransform
+from .fit import board_network
 from .plots import plot_trajectories
 from .rundir import limits_for_run, run_codes
 from .train import TrainOptions, train_run
@@ -215,11 +216,12 @@ def main(argv=None) -> int:
     if bad:
         ap.error(f"unknown stage(s) {bad} (choose from {', '.join(STAGES)})")
     spec = BOARDS[args.board]
+    net = board_network(args.board)          # what `dynalign train --board` trains
     if args.features is None:
-        args.features = spec.max_features
+        args.features = net.features
     try:
         layers = tuple(int(v) for v in args.layers.split(",")) if args.layers \
-            else tuple(spec.max_sizes[:-1])
+            else net.layers
     except ValueError:
         ap.error(f"--layers must be comma-separated integers, not {args.layers!r}")
     opts = TrainOptions(features=args.features, layers=layers, epochs=args.epochs,

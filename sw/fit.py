@@ -4,13 +4,19 @@
 (:meth:`dynalign.hw.wire.Limits.check_header`) into one line in features, time steps,
 neurons per layer and weights, with the device's limit of each and the nearest size that
 fits (the ``dynalign train`` options that make it), instead of an error code.
+:func:`board_network` is the network a board's default bitstream holds (what ``dynalign
+train --board B`` and the demo train), :func:`board_problem` the same line for a network
+not yet trained.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from dynalign.constraints.boards import BOARDS, default_limits
 from dynalign.hw.wire import ImageHeader, Limits
 
-__all__ = ["fit_problem", "describe_size"]
+__all__ = ["fit_problem", "describe_size", "BoardNetwork", "board_network", "board_problem"]
 
 
 def _weights(k: int, sizes) -> int:
@@ -24,12 +30,13 @@ def describe_size(k: int, samples: int, sizes) -> str:
             f"{'-'.join(str(s) for s in sizes)} ({_weights(k, sizes):,} weights)")
 
 
-def fit_problem(header: ImageHeader, limits: Limits, *, where: str = "the device") -> str | None:
+def fit_problem(header: ImageHeader, limits: Limits, *, where: str = "the device",
+                board: str | None = None) -> str | None:
     """``None`` when a device with ``limits`` holds the model of ``header`` (its features,
     time steps, layers, neurons per layer and model bytes per bank -- the size checks of
     :meth:`dynalign.hw.wire.Limits.check_header`; with or without a table block);
     otherwise one line: what the model has, what ``where`` holds at most, and the
-    nearest size that fits."""
+    nearest size that fits (with ``board``, also ``dynalign train --board``)."""
     sizes = tuple(header.sizes[:header.n_layers])
     fits = (header.n_features <= limits.max_features
             and header.samples <= limits.max_samples
@@ -47,5 +54,49 @@ def fit_problem(header: ImageHeader, limits: Limits, *, where: str = "the device
         fix += f" (and an encoder of at most {limits.max_samples} time steps)"
     if sizes[-1] > limits.max_sizes[-1]:
         fix += f" (and at most {limits.max_sizes[-1]} classes)"
+    also = f" (or dynalign train --board {board}: {board_network(board).describe()})" \
+        if board is not None else ""
     return (f"the model does not fit {where}: it has {have}; {where} holds at most "
-            f"{cap}; the nearest that fits: dynalign train {fix}")
+            f"{cap}; the nearest that fits: dynalign train {fix}{also}")
+
+
+@dataclass(frozen=True)
+class BoardNetwork:
+    """The largest network a board's default bitstream holds, with 8-bit weights:
+    ``features`` K, the ``layers`` (hidden sizes), at most ``samples`` time steps and
+    ``classes`` outputs."""
+    board: str
+    features: int
+    layers: tuple
+    samples: int
+    classes: int
+
+    def describe(self) -> str:
+        return (f"{self.features} features, layers {','.join(map(str, self.layers))}, "
+                f"up to {self.samples} time steps and {self.classes} classes")
+
+
+def board_network(board: str) -> BoardNetwork:
+    """:class:`BoardNetwork` of ``board`` (``icebreaker`` or ``ulx3s``): the sizes of
+    :func:`dynalign.constraints.boards.default_limits`, so that a model trained at them
+    is exactly what ``dynalign build --board B`` (no RUN) holds.  The same for every
+    dataset: the digits and MNIST recipes differ only in training options."""
+    if board not in BOARDS:
+        raise ValueError(f"unknown board {board!r} (choose from {', '.join(sorted(BOARDS))})")
+    lim = default_limits(board)
+    return BoardNetwork(board=board, features=lim.max_features,
+                        layers=tuple(lim.max_sizes[:-1]), samples=lim.max_samples,
+                        classes=lim.max_sizes[-1])
+
+
+def board_problem(board: str, *, features: int, layers, samples: int,
+                  classes: int) -> str | None:
+    """:func:`fit_problem` of a network before it is trained: ``None`` when ``board``'s
+    default bitstream holds K ``features``, hidden ``layers``, ``samples`` time steps and
+    ``classes`` outputs, else the one line (the board's limit, the nearest that fits)."""
+    lim = default_limits(board)
+    sizes = (*layers, classes)
+    header = ImageHeader(n_features=features, samples=samples, in_shift=0, sizes=sizes,
+                         total_len=0, lanes=lim.lanes,
+                         flags=1 if lim.table else 0)
+    return fit_problem(header, lim, where=f"the {board} board", board=board)

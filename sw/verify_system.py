@@ -101,7 +101,8 @@ def board_top(board: str, images, *, divisor: int = MIN_DIVISOR) -> DynalignTop:
     limits = default_limits(board)
     for im in images:
         # the size in the user's terms, as build / upload / check say it
-        problem = fit_problem(parse_image(im).header, limits, where=f"the {board} board")
+        problem = fit_problem(parse_image(im).header, limits, where=f"the {board} board",
+                              board=board)
         if problem:
             raise ValueError(problem)
     return DynalignTop(limits=limits, divisor=divisor, core="lif",

@@ -231,3 +231,56 @@ def test_sweep_rejects_bad_system_options(capsys, tmp_path):
     assert code != 0 and "unknown system 'hopf'" in err
     code, _, err = run(capsys, "sweep", "--tmax", "0", "--out", tmp_path / "s")
     assert code != 0 and "tmax" in err
+
+
+# ---- dynalign train --board: the network a board's default bitstream holds ------------
+
+def test_board_networks_are_the_boards_defaults():
+    """The sizes the boards' default bitstreams are built for (constraints/boards.py):
+    iCEBreaker 48-128-10, ULX3S 96-256-256-10, T up to 5, 10 classes."""
+    from dynalign.sw.fit import board_network
+    ice, ulx = board_network("icebreaker"), board_network("ulx3s")
+    assert (ice.features, ice.layers, ice.samples, ice.classes) == (16, (128,), 5, 10)
+    assert (ulx.features, ulx.layers, ulx.samples, ulx.classes) == (32, (256, 256), 5, 10)
+    with pytest.raises(ValueError, match="unknown board 'de10'"):
+        board_network("de10")
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--board", "icebreaker", "--features", "20"],
+     ["does not fit the icebreaker board", "20 features", "at most 16 features",
+      "dynalign train --board icebreaker: 16 features, layers 128"]),
+    (["--board", "icebreaker", "--steps", "6", "--tmax", "8"],
+     ["6 time steps", "at most 16 features (48 encoder inputs), 5 time steps"]),
+    (["--board", "ulx3s", "--layers", "256,256,256"],
+     ["layers 256-256-256-10", "dynalign train --board ulx3s: 32 features, layers 256,256"]),
+    (["--board", "ulx3s", "--layers", "300,256"], ["layers 300-256-10"]),
+])
+def test_train_board_refuses_what_the_board_cannot_hold(capsys, tmp_path, argv, words):
+    """Refused before any training, in one line with the board's limit and the size that
+    fits (no run folder is written)."""
+    from cli_run import one_line
+    code, _, err = run(capsys, "train", "--out", tmp_path / "r", "--no-progress", *argv)
+    line = one_line(err)
+    assert code == 2 and all(w in line for w in words), line
+    assert not (tmp_path / "r").exists()
+
+
+def test_train_board_trains_what_the_board_holds(capsys, tmp_path):
+    """--board icebreaker alone gives the iCEBreaker's 48-128-10, and its image fits the
+    board's default bitstream; one more feature would not."""
+    from dynalign.constraints.boards import default_limits
+    from dynalign.hw.wire import parse_image
+    from dynalign.sw.fit import fit_problem
+    from dynalign.sw.rundir import device_image
+    out = tmp_path / "ice"
+    code, _, err = run(capsys, "train", "--out", out, "--board", "icebreaker", "--epochs", "1",
+                       "--ann-epochs", "1", "--limit", "200", "--no-progress", "--no-eval")
+    assert code == 0, err
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["sizes"] == [48, 128, 10] and m["options"]["extra"] == {"board": "icebreaker"}
+    header = parse_image(device_image(out)).header
+    limits = default_limits("icebreaker")
+    assert fit_problem(header, limits) is None
+    bigger = dataclasses.replace(header, n_features=17)
+    assert "at most 16 features" in fit_problem(bigger, limits, board="icebreaker")

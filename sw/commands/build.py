@@ -65,7 +65,7 @@ def build(*, board: str, run=None, baud: int = 115200, build_dir=None,
     check_baud(baud, board=board)                       # one line listing the rates
     if run is not None:
         problem = fit_problem(parse_image(device_image(run)).header, default_limits(board),
-                              where=f"the {board} board")
+                              where=f"the {board} board", board=board)
         if problem:
             raise ValueError(problem)
     limits = None if run is None else limits_for_run(run, board=board, lanes=lanes)

@@ -1,13 +1,24 @@
 """``dynalign train``: train a quantisation-aware LIF network and export it to RUN/.
 
+``--board icebreaker|ulx3s`` trains the network that board's default bitstream holds
+(:func:`dynalign.sw.fit.board_network`: its features and hidden layers, 8-bit weights;
+``--features`` / ``--layers`` given as well must fit it), and refuses, before any
+training, a network, time-step count or class count the board cannot hold, in one line
+with the board's limit.
+
 See :mod:`dynalign.sw.train` for the pipeline and :mod:`dynalign.sw.image` for the weight image.
 """
 
 from __future__ import annotations
 
+from dynalign.constraints.boards import BOARDS
+
 from ..cli import UsageError, print_json
 from ..data import DATASETS
 from ..params import add_system_args, config_from_args
+
+#: Classes of the built-in datasets (an .npz's are counted from its labels).
+DATASET_CLASSES = {"digits": 10, "mnist": 10}
 
 #: Same as sw.qat.READOUTS (not imported: the CLI must not import torch to build parsers).
 READOUTS = ("counts", "membrane")
@@ -47,11 +58,16 @@ def register(sub):
     add_data_args(p)
     add_system_args(p)
     g = p.add_argument_group("model and training")
+    g.add_argument("--board", choices=sorted(BOARDS), default=None,
+                   help="train the network this board's default bitstream holds "
+                        "(icebreaker: 16 features, layers 128; ulx3s: 32 features, layers "
+                        "256,256; 8-bit weights) and refuse one it cannot hold")
     g.add_argument("--features", type=int, default=None,
-                   help="K, PCA features (default 32); layer 1 has 3K inputs")
+                   help="K, PCA features (default 32, or the board's); layer 1 has 3K "
+                        "inputs")
     g.add_argument("--layers", default=None,
-                   help="hidden layer sizes (default 256,256); the output layer has "
-                        "one neuron per class")
+                   help="hidden layer sizes (default 256,256, or the board's); the output "
+                        "layer has one neuron per class")
     g.add_argument("--epochs", type=int, default=None,
                    help="most training epochs (early stopping may end sooner)")
     g.add_argument("--patience", type=int, default=None,
@@ -105,13 +121,48 @@ def options_from_args(args):
     given = {k: v for k, v in given.items() if v is not None}
     if args.layers is not None:
         given["layers"] = parse_layers(args.layers)
+    board = getattr(args, "board", None)
+    if board is not None:
+        from ..fit import board_network
+        net = board_network(board)
+        given.setdefault("features", net.features)
+        given.setdefault("layers", net.layers)
+        given["extra"] = {"board": board}
     return TrainOptions(progress=not args.no_progress, **given)
+
+
+def _classes(opts) -> int | None:
+    """Classes of the dataset ``opts`` trains on, without loading the images (None when
+    an .npz's labels cannot be read: the loader says why)."""
+    if opts.dataset in DATASET_CLASSES:
+        return DATASET_CLASSES[opts.dataset]
+    import numpy as np
+    try:
+        with np.load(opts.data_path) as z:
+            return int(np.unique(z["y"]).size)
+    except Exception:
+        return None
+
+
+def check_board(board: str, opts, config) -> None:
+    """One line (:class:`UsageError`) when ``board``'s default bitstream cannot hold the
+    network ``opts`` and ``config`` describe."""
+    from ..fit import board_problem
+    classes = _classes(opts)
+    if classes is None:
+        return
+    problem = board_problem(board, features=opts.features, layers=opts.layers,
+                            samples=config.samples, classes=classes)
+    if problem:
+        raise UsageError(problem)
 
 
 def run(args) -> int:
     from ..train import train_run  # here: the flow imports torch, the parser must not
     config = config_from_args(args)
     opts = options_from_args(args)
+    if args.board is not None:
+        check_board(args.board, opts, config)
     if opts.input_scale == "step" and opts.in_shift is not None:
         raise UsageError("--in-shift cannot be combined with --input-scale step (the "
                          "shifts are chosen per step; in_shift is 0)")
