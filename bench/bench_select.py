@@ -10,10 +10,13 @@ reply, and to the core being ``ready`` again (its configuration loaded from the 
 bank, no weight moved; on the integrating core also the encoder's table refill started),
 and the same in microseconds at the board's clock.
 
-The integrating core (ULX3S) rebuilds its trajectory table on every model change: the
-simulation uses 4-bit codes and a 4-step window so that it ends, and the report adds the
-board's refill from the encoder's measured timing (``2**8 * (n_steps * 197 + 15)`` cycles
-for the paper's 800-step window, :class:`dynalign.hw.encoder.encoder.TrajectoryEncoder`).
+The integrating core (ULX3S) keeps one trajectory table per resident model (the
+encoder's ``banks=2``): a table is built once, when its model is committed (the
+simulation uses 4-bit codes and a 4-step window so that the refills end; on the board a
+refill is ``2**8 * (n_steps * 197 + 15)`` cycles for the paper's 800-step window,
+:class:`dynalign.hw.encoder.encoder.TrajectoryEncoder`), and a ``SELECT`` starts no
+refill -- the report checks that none started and gives the refill a single-table
+encoder would add to every switch.
 
     .venv/bin/python bench/bench_select.py [--board icebreaker|ulx3s] [--switches 4]
 
@@ -129,14 +132,16 @@ def measure(board: str, *, switches: int = 4) -> dict:
     if not limits.table:
         n_steps = 800          # the paper's window (tmax 8, dt 0.01)
         refill = (1 << CODE.width) * (n_steps * C_STEP + C_CODE)
+        started = [s["bank"] for s in got if s["cycles_to_refill"] is not None]
+        if started:
+            raise AssertionError(f"{board}: a SELECT of bank {started[0]} started a refill")
         out["simulated_code_bits"] = SMALL_CODE.width
-        out["board_refill_cycles"] = refill
-        to_refill = max(s["cycles_to_refill"] for s in got)
-        out["board_select_us"] = round((to_refill + refill) / clock, 1)
-        out["note"] = ("the integrating core rebuilds its one trajectory table on a model "
-                       "change: a SELECT costs the configuration load (simulated, above) "
-                       "plus the board's refill")
-    out["meets_target"] = (out.get("board_select_us", out["select_us_worst"]) < 10.0)
+        out["refills_on_select"] = 0
+        out["single_table_refill_us"] = round(refill / clock, 1)
+        out["note"] = ("one trajectory table per resident model: a SELECT loads the "
+                       "configuration (simulated, above) and starts no refill; a single "
+                       "table would add the board's refill to every switch")
+    out["meets_target"] = out["select_us_worst"] < 10.0
     return out
 
 

@@ -23,7 +23,9 @@
   its block starts) and writes the LIF network's globals, the encoder registers
   (:class:`dynalign.hw.encoder.regs.Reg`; coefficient slot ``j`` of the image's encoder
   block -> ``COEF0 + j``), starts the encoder's
-  table refill, then writes the rest of the LIF configuration as
+  table refill (an integrating encoder keeps one table per resident model, ``banks=2``,
+  and serves the active bank's: a ``SELECT`` writes ``K`` and starts no refill), then
+  writes the rest of the LIF configuration as
   :func:`dynalign.hw.lif.rtl.config_writes` does with ``wbase`` = each layer's weight
   words in the store (per-layer fields, biases into the bias set of the active bank; a
   ``SELECT`` writes no bias: the network holds both banks' biases, ``bias_banks=2``), and
@@ -134,9 +136,11 @@ class LIFCore(wiring.Component):
                                    max_features=limits.max_features, code_format=code_format,
                                    banks=2, fifo_depth=TABLE_FIFO_DEPTH)
         else:
+            # one trajectory table per resident model: a SELECT serves the other table,
+            # no refill
             self.enc = TrajectoryEncoder(max_T=limits.max_samples,
                                          max_features=limits.max_features, lanes=1,
-                                         code_format=code_format)
+                                         code_format=code_format, banks=2)
         self.code_format = code_format
         self.lane_bits = lanes.bit_length() - 1
         self.layout = CoreLayout(limits=limits,
@@ -175,6 +179,8 @@ class LIFCore(wiring.Component):
                          enc.tw_code.eq(bus.tw_addr[:cw] ^ (1 << (cw - 1))),
                          enc.tw_index.eq(bus.tw_addr[cw:]),
                          enc.tw_data.eq(bus.tw_data), enc.tw_sat.eq(bus.tw_data[0])]
+        else:
+            m.d.comb += enc.bank.eq(bus.bank)       # the table of the model served
         # the table server's commit is immediate: it is never busy
         enc_busy = Const(0, 1) if self.table else enc.busy
 

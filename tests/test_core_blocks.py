@@ -80,7 +80,9 @@ CONFIG = EncoderConfig(system="mixed", delta=2.0, tmax=0.04, dt=0.01, samples=5)
 def test_loader_writes_the_image_configuration(table, lanes, bad, select):
     """The LIF writes are exactly ``config_writes`` (as a set: the loader goes layer by
     layer), the encoder writes ``encoder_registers`` (a table core: ``T`` and ``K``
-    only), none while the encoder is busy, ``FEATURES`` last and then one ``refill``;
+    only), none while the encoder is busy, ``FEATURES`` last and then one ``refill``
+    (a ``SELECT`` on an integrating core: ``K`` only and no refill, the encoder has the
+    selected bank's table);
     ``K``, ``L``, the last layer's ``n_out`` / ``gbase`` and ``bad_model`` (the header's
     T changed) come out."""
     core = _core(table=table, lanes=lanes)
@@ -135,8 +137,11 @@ def test_loader_writes_the_image_configuration(table, lanes, bad, select):
     want = encoder_registers(config, n_features=K)
     if table:
         want = {Reg.SAMPLES: want[Reg.SAMPLES], Reg.FEATURES: K}
+    elif select:
+        want = {Reg.FEATURES: K}
     assert dict(log["reg"]) == want and len(log["reg"]) == len(want)
-    assert log["reg"][-1] == (Reg.FEATURES, K) and log["refill"] == 1
+    assert log["reg"][-1] == (Reg.FEATURES, K)
+    assert log["refill"] == (0 if select and not table else 1)
     assert log["busy_writes"] == 0 and log["after_refill"] == []
     fits = core.lif.check_fits(net, T)
     assert (log["k"], log["n_layers"], log["n_last"], log["gbase_last"]) == \

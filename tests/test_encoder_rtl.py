@@ -607,3 +607,102 @@ def test_bad_feature_count_and_missing_table():
 
 def test_coef_registers_are_signed_coef():
     assert COEF.width <= 32
+
+
+# --------------------------------------------------------------------------------------
+# two trajectory tables (one per resident model): a mode switch without a refill
+# --------------------------------------------------------------------------------------
+
+def run_two_tables(configs, requests, encoder=TrajectoryEncoder):
+    """Refill table 0 with ``configs[0]``, then table 1 with ``configs[1]`` (``bank``
+    turned back to 0 a few cycles into that refill: the refill keeps its table), then
+    serve ``requests`` from table 0 and from table 1 with no refill in between.
+    Returns ``(beats per served table, flags per served table)``."""
+    dut = encoder(max_T=5, max_features=3, code_format=SMALL, banks=2)
+    out = {"beats": [[], []], "flags": [{}, {}]}
+    serving = {"table": None}
+
+    async def write_regs(ctx, config):
+        for a, v in encoder_registers(config, n_features=3).items():
+            ctx.set(dut.reg_we, 1)
+            ctx.set(dut.reg_addr, a)
+            ctx.set(dut.reg_data, v)
+            await ctx.tick()
+        ctx.set(dut.reg_we, 0)
+
+    async def drive(ctx):
+        for b, config in enumerate(configs):
+            ctx.set(dut.bank, b)
+            await write_regs(ctx, config)
+            ctx.set(dut.refill, 1)
+            await ctx.tick()
+            ctx.set(dut.refill, 0)
+            if b == 1:
+                await ctx.tick().repeat(5)
+                ctx.set(dut.bank, 0)            # a SELECT while the refill runs
+            await until(ctx, ~dut.busy, limit=integration_bound(config),
+                        what=f"encoder busy (refill of table {b})")
+        for b in (0, 1):
+            ctx.set(dut.bank, b)
+            await ctx.tick()
+            out["flags"][b]["table_valid"] = ctx.get(dut.table_valid)
+            out["flags"][b]["table_sat"] = ctx.get(dut.table_sat)
+            serving["table"] = b
+            n = len(expected_beats(configs[b], requests, lanes=1))
+            for req in requests:
+                for code in req:
+                    ctx.set(dut.i_codes.payload.code, code)
+                    ctx.set(dut.i_codes.valid, 1)
+                    await until(ctx, dut.i_codes.ready, limit=2_000,
+                                what=f"encoder i_codes.ready (code {code})")
+                    ctx.set(dut.i_codes.valid, 0)
+            for _ in range(4_000):
+                if len(out["beats"][b]) >= n:
+                    break
+                await ctx.tick()
+            else:
+                raise AssertionError(f"table {b}: {len(out['beats'][b])} of {n} beats")
+            await ctx.tick().repeat(10)
+            out["flags"][b]["error"] = ctx.get(dut.error)
+
+    async def sink(ctx):
+        ctx.set(dut.o_samples.ready, 1)
+        async for _, _, valid, payload in ctx.tick().sample(dut.o_samples.valid,
+                                                            dut.o_samples.payload):
+            if valid and serving["table"] is not None:
+                out["beats"][serving["table"]].append(
+                    ([int(v) for v in payload.samples], int(payload.last)))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(drive)
+    sim.add_process(sink)
+    sim.run()
+    return out["beats"], out["flags"]
+
+
+TWO_TABLES = (CONFIGS["mixed-saturating"], CONFIGS["lorenz"])   # T 5 and 3; one saturates
+TWO_TABLE_REQUESTS = [[0, -4, 3], [1, -2, 2]]
+
+
+def test_two_tables_serve_each_model_without_a_refill():
+    """Each table serves its own model's golden samples, T and saturation after the other
+    was built, with no refill in between; the refill of table 1 kept writing table 1
+    when ``bank`` went back to 0 during it."""
+    beats, flags = run_two_tables(TWO_TABLES, TWO_TABLE_REQUESTS)
+    for b, config in enumerate(TWO_TABLES):
+        chk = _check(config, TWO_TABLE_REQUESTS, beats[b], 1)
+        assert chk.mismatches == 0 and chk.complete, (b, chk.first)
+        gold_sat = FixedEncoder(config).table_saturation[np.array(SMALL_CODES) - CODE.min_int]
+        assert flags[b] == {"table_valid": 1, "table_sat": int(gold_sat.any()), "error": 0}
+    assert flags[0]["table_sat"] != flags[1]["table_sat"]
+
+
+def test_two_tables_planted_bank_fault_is_caught():
+    """The lookup reading the table the last refill built instead of the one served (a
+    fault planted in an elaborated encoder): table 0's requests get table 1's samples."""
+    import dynalign.hw.encoder.encoder as enc
+    mod = _mutant_module(enc, "table.r_addr.eq(Cat(r_addr, serve)",
+                         "table.r_addr.eq(Cat(r_addr, fill)")
+    beats, _ = run_two_tables(TWO_TABLES, TWO_TABLE_REQUESTS, mod.TrajectoryEncoder)
+    assert _check(TWO_TABLES[0], TWO_TABLE_REQUESTS, beats[0], 1).mismatches > 0

@@ -55,7 +55,9 @@ class ImageLoader(wiring.Component):
     slot ``j`` of the image's encoder block -> ``COEF0 + j``, ``j < N_SLOTS``, and byte
     ``t`` of the step-shift block -> ``SHIFT0 + t``, ``t <`` the encoder's step-shift
     registers),
-    ``FEATURES = K`` and the ``refill`` strobe; then
+    ``FEATURES = K`` and the ``refill`` strobe (a ``SELECT`` on an integrator: ``FEATURES``
+    only, no refill -- the encoder keeps one table per resident model and serves the
+    selected bank's); then
     per layer (``n_out`` from the header, the layer blocks of
     :func:`dynalign.hw.wire.layer_block` in order) the fields of
     :class:`dynalign.hw.lif.rtl.NetworkLayout` (``n_in`` = ``3 K`` or the previous
@@ -201,11 +203,17 @@ class ImageLoader(wiring.Component):
                     fetch(1, "ENC_T", at=ENCODER_OFFSET + ENCODER_AT["samples"])
             with m.State("ENC_T"):
                 m.d.sync += enc_T.eq(sh[24:])
-                ereg(Reg.SAMPLES, sh[24:])
                 if table:               # the table came with the image: T and K only
+                    ereg(Reg.SAMPLES, sh[24:])
                     m.next = "ENC_FEATURES"
                 else:
-                    fetch(1, "ENC_SYS", at=_ENC_FETCH_AT["ENC_SYS"])
+                    with m.If(no_bias):
+                        # a SELECT: the encoder holds a table per resident model, and
+                        # the selected one's is built; K only, no refill
+                        m.next = "ENC_FEATURES"
+                    with m.Else():
+                        ereg(Reg.SAMPLES, sh[24:])
+                        fetch(1, "ENC_SYS", at=_ENC_FETCH_AT["ENC_SYS"])
             if not table:
                 # one state per register: write it, fetch the next field (the steps are
                 # contiguous), the coefficient slots after the last one
@@ -238,7 +246,7 @@ class ImageLoader(wiring.Component):
                 ereg(Reg.FEATURES, k)
                 m.next = "ENC_REFILL"
             with m.State("ENC_REFILL"):
-                m.d.comb += self.refill.eq(1)
+                m.d.comb += self.refill.eq(1 if table else ~no_bias)
                 m.d.sync += [bad_model.eq(enc_T != steps), li.eq(0),
                              gbase.eq(0), n_in.eq(3 * k), pos.eq(LAYERS_OFFSET)]
                 m.next = "LAYER"

@@ -62,7 +62,7 @@ are consumed and dropped (no samples), with their bit set -- the stream never ha
 
 from __future__ import annotations
 
-from amaranth import Cat, Module, Signal, signed
+from amaranth import Array, Cat, Const, Module, Signal, signed
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -104,6 +104,13 @@ class TrajectoryEncoder(wiring.Component):
         Output FIFO depth (default :data:`~.lookup.OUTPUT_FIFO_DEPTH`): 3 or more stream
         a beat per cycle; fewer stream slower (1: a beat every fourth cycle) in fewer
         flip-flops, for a sink that is slower anyway.
+    banks : 1 or 2
+        ``2``: two trajectory tables, one per resident model.  ``bank`` picks the table
+        served; a refill rebuilds table ``bank`` as it was at the ``refill`` strobe (held
+        to the end even if ``bank`` changes meanwhile), and each table keeps its own
+        valid flag, ``T`` and saturation OR.  Serving the other table is then a change of
+        ``bank``, no refill: a mode switch between two resident models costs no
+        integration.
 
     Ports
     -----
@@ -118,7 +125,9 @@ class TrajectoryEncoder(wiring.Component):
         strobe: check the registers and rebuild the table (``busy`` until done).
     clear : In(1)
         strobe: clear ``error`` and ``sat``.
+    bank : In(1)  (``banks=2`` only) the table served (and the one a refill rebuilds).
     busy, table_valid, sat, table_sat : Out(1);  error : Out(ERROR_WIDTH) (``Error`` bits)
+        (``table_valid``, ``table_sat``: of the table served)
     refill_cycles : Out(CYCLES)  cycles the last successful refill took.
 
     Timing (Verilator, ``bench/bench_encoder_rtl.py``): a refill takes
@@ -134,15 +143,16 @@ class TrajectoryEncoder(wiring.Component):
     """
 
     def __init__(self, *, max_T=5, max_features=64, lanes=1, code_format=CODE,
-                 fifo_depth=OUTPUT_FIFO_DEPTH):
+                 fifo_depth=OUTPUT_FIFO_DEPTH, banks=1):
         self.max_T = check_int("max_T", max_T, lo=2, hi=1 << 12)
         self.max_features = positive_int("max_features", max_features, hi=1 << 16)
         self.lanes = check_choice("lanes", check_int("lanes", lanes), (1, 3))
         self.code_format = check_code_format(code_format)
         self.fifo_depth = positive_int("fifo_depth", fifo_depth, hi=64)
+        self.banks = check_choice("banks", check_int("banks", banks), (1, 2))
         self.words, self.depth, self.addr_width = table_layout(self.lanes, self.max_T,
                                                                code_format.width)
-        super().__init__({
+        members = {
             "i_codes": In(stream.Signature(code_layout(code_format.width))),
             "o_samples": Out(stream.Signature(sample_layout(self.lanes))),
             "reg_we": In(1), "reg_addr": In(REG_ADDR_WIDTH), "reg_data": In(32),
@@ -150,7 +160,10 @@ class TrajectoryEncoder(wiring.Component):
             "busy": Out(1), "table_valid": Out(1), "sat": Out(1), "table_sat": Out(1),
             "error": Out(ERROR_WIDTH),
             "refill_cycles": Out(CYCLES.width),
-        })
+        }
+        if self.banks == 2:
+            members["bank"] = In(1)
+        super().__init__(members)
 
     def elaborate(self, platform):
         m = Module()
@@ -203,9 +216,15 @@ class TrajectoryEncoder(wiring.Component):
                      integ.samples.eq(samples)]
 
         # ---- refill ---------------------------------------------------------------
-        table_valid = Signal()
-        table_t = Signal(range(self.max_T + 1))
-        table_sat = Signal()
+        # per table: valid, T and the OR of its saturation bits; `fill` is the table a
+        # refill rebuilds (the served one at the strobe), `serve` the one served
+        nb = self.banks
+        valids = Array(Signal(name=f"table_valid{b}") for b in range(nb))
+        ts = Array(Signal(range(self.max_T + 1), name=f"table_t{b}") for b in range(nb))
+        sats = Array(Signal(name=f"table_sat{b}") for b in range(nb))
+        serve = self.bank if nb == 2 else Const(0, 1)
+        fill = Signal(1)
+        table_valid, table_sat = valids[fill], sats[fill]
         cycles = Signal(CYCLES.width)
         refill_cycles = Signal(CYCLES.width)
         bad = Signal(ERROR_WIDTH)
@@ -215,29 +234,36 @@ class TrajectoryEncoder(wiring.Component):
                 m.d.comb += own_err.eq(Error.BUSY_WRITE)
             with m.Elif(bad.any()):
                 m.d.comb += own_err.eq(bad)
-                m.d.sync += [table_valid.eq(0), table_sat.eq(0)]
+                m.d.sync += [valids[serve].eq(0), sats[serve].eq(0)]
             with m.Else():
                 m.d.comb += integ.start.eq(1)
-                m.d.sync += [table_valid.eq(0), table_sat.eq(0), cycles.eq(1),
-                             table_t.eq(samples)]
+                m.d.sync += [valids[serve].eq(0), sats[serve].eq(0), cycles.eq(1),
+                             ts[serve].eq(samples), fill.eq(serve)]
         with m.If(integ.busy):
             m.d.sync += cycles.eq(cycles + 1)
         with m.If(integ.sat_en & integ.sat_data):
             m.d.sync += table_sat.eq(1)
         with m.If(integ.done):
             m.d.sync += [table_valid.eq(1), refill_cycles.eq(cycles)]
-        m.d.comb += [self.busy.eq(integ.busy | self.refill), self.table_valid.eq(table_valid),
-                     self.table_sat.eq(table_sat), self.refill_cycles.eq(refill_cycles)]
+        m.d.comb += [self.busy.eq(integ.busy | self.refill),
+                     self.table_valid.eq(valids[serve]),
+                     self.table_sat.eq(sats[serve]), self.refill_cycles.eq(refill_cycles)]
 
-        # ---- the table and its saturation bits, written by the integrator ------------
+        # ---- the tables and their saturation bits, written by the integrator --------
+        # two tables: entry Cat(address in a table, table)
+        aw = self.addr_width
         m.submodules.table = table = TableMemory(
-            shape=data.ArrayLayout(signed(SAMPLE.width), self.lanes), depth=self.depth)
-        m.d.comb += [table.w_en.eq(integ.wr_en), table.w_addr.eq(integ.wr_addr),
+            shape=data.ArrayLayout(signed(SAMPLE.width), self.lanes),
+            depth=(2 << aw) if nb == 2 else self.depth)
+        w_addr = Signal(aw)
+        m.d.comb += [w_addr.eq(integ.wr_addr), table.w_en.eq(integ.wr_en),
+                     table.w_addr.eq(Cat(w_addr, fill) if nb == 2 else w_addr),
                      table.w_data.eq(integ.wr_data)]
-        m.submodules.satmem = satmem = memory.Memory(shape=1, depth=1 << cw, init=[])
+        m.submodules.satmem = satmem = memory.Memory(shape=1, depth=nb << cw, init=[])
         s_wr = satmem.write_port()
         s_rd = satmem.read_port(domain="sync")
-        m.d.comb += [s_wr.en.eq(integ.sat_en), s_wr.addr.eq(integ.sat_addr),
+        m.d.comb += [s_wr.en.eq(integ.sat_en),
+                     s_wr.addr.eq(Cat(integ.sat_addr, fill) if nb == 2 else integ.sat_addr),
                      s_wr.data.eq(integ.sat_data)]
 
         # ---- serve: requests in, samples out (held while the table is rebuilt) --------
@@ -246,13 +272,16 @@ class TrajectoryEncoder(wiring.Component):
             fifo_depth=self.fifo_depth)
         wiring.connect(m, wiring.flipped(self.i_codes), lookup.i_codes)
         wiring.connect(m, lookup.o_samples, wiring.flipped(self.o_samples))
+        r_addr = Signal(aw)
         m.d.comb += [lookup.features.eq(features), lookup.features_ok.eq(~bad_features),
-                     lookup.samples.eq(table_t), lookup.table_valid.eq(table_valid),
+                     lookup.samples.eq(ts[serve]), lookup.table_valid.eq(valids[serve]),
                      lookup.busy.eq(self.busy), lookup.pause.eq(integ.busy),
                      lookup.clear.eq(self.clear),
-                     table.r_en.eq(lookup.rd_en), table.r_addr.eq(Cat(lookup.rd_row,
-                                                                      lookup.rd_index)),
-                     s_rd.en.eq(lookup.rd_en), s_rd.addr.eq(lookup.rd_row),
+                     r_addr.eq(Cat(lookup.rd_row, lookup.rd_index)),
+                     table.r_en.eq(lookup.rd_en),
+                     table.r_addr.eq(Cat(r_addr, serve) if nb == 2 else r_addr),
+                     s_rd.en.eq(lookup.rd_en),
+                     s_rd.addr.eq(Cat(lookup.rd_row, serve) if nb == 2 else lookup.rd_row),
                      lookup.rd_data.eq(table.r_data), lookup.rd_sat.eq(s_rd.data),
                      self.sat.eq(lookup.sat)]
 
