@@ -92,7 +92,7 @@ SWEEP_STEP_CMD := dynalign sweep --dataset digits --seeds 3 --input-scale step -
 SWEEP_BIG := $(OUT)/sweep-digits-paper-size
 SWEEP_BIG_CMD := dynalign sweep --dataset digits --layers 500,500,500 --deltas=-1.5,-1,-0.6,0,0.6,2,2.5,4,7,10 --seeds 3 --no-lorenz --baselines= --out $(SWEEP_BIG)
 SWEEP_BIG_STEP := $(OUT)/sweep-digits-paper-size-step
-SWEEP_BIG_STEP_CMD := dynalign sweep --dataset digits --layers 500,500,500 --deltas=-1.5,-1,-0.6,0,0.6,2,2.5,4,7,10 --seeds 3 --no-lorenz --baselines= --input-scale step --out $(SWEEP_BIG_STEP)
+SWEEP_BIG_STEP_CMD := dynalign sweep --dataset digits --layers 500,500,500 --deltas=-1.5,-1,-0.6,2 --seeds 3 --no-lorenz --baselines= --input-scale step --out $(SWEEP_BIG_STEP)
 SWEEP_MNIST_STEP := $(OUT)/sweep-mnist-step
 SWEEP_MNIST_STEP_CMD := dynalign sweep --dataset mnist --deltas=-1.5,2 --seeds 1 --baselines= --no-lorenz --epochs 20 --input-scale step --out $(SWEEP_MNIST_STEP)
 SWEEP_PAPER := $(OUT)/sweep-paper-digits
