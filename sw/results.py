@@ -143,6 +143,60 @@ def landscape_verdict(title: str, summ: dict) -> str:
     return " ".join(text)
 
 
+#: the paper's reported numbers (its MNIST subset): test accuracy at delta=-1.5 and 2, and
+#: about 4.8x fewer spikes at delta=2
+PAPER_REPORTED = {-1.5: 0.939, 2.0: 0.913}
+PAPER_SPIKE_RATIO = 4.8
+
+
+def _column(summ: dict) -> tuple[dict, str]:
+    """``({delta: cell}, verdict cell)`` of one sweep for :func:`side_by_side`: a cell is
+    ``accuracy / spikes / SynOps / cycles`` per inference (a paper-protocol sweep: test
+    accuracy / spikes per inference (per training epoch) / SynOps, no cycles); the
+    verdict cell the criterion's figures at delta=-1.5 against delta=2."""
+    paper = summ.get("protocol") == "paper"
+    rows = [r for r in summ["table"] if paper or r["kind"] == "mixed"]
+    cells = {}
+    for r in rows:
+        if paper:
+            cells[r["delta"]] = (f"{r['test_accuracy']:.3f} / {r['spikes_per_inference']:,.1f} "
+                                 f"({r['spikes_per_training_epoch']:,.0f}) / "
+                                 f"{r['synops_per_inference']:,.0f} / -")
+        else:
+            cells[r["delta"]] = (f"{r['golden_accuracy']:.3f} / {r['spikes_per_inference']:,.1f}"
+                                 f" / {r['synops_per_inference']:,.0f} / "
+                                 f"{r['cycles_per_inference']:,.0f}")
+    by = {r["delta"]: r for r in rows}
+    if -1.5 not in by or 2.0 not in by:
+        return cells, "no verdict (delta=-1.5 and 2 not both swept)"
+    acc = "test_accuracy" if paper else "golden_accuracy"
+    e, d = by[-1.5], by[2.0]
+    ratio = e["spikes_per_inference"] / max(d["spikes_per_inference"], 1e-12)
+    drop = e[acc] - d[acc]
+    holds = ratio >= SPIKE_RATIO_MIN and drop <= ACCURACY_DROP_MAX
+    return cells, (f"{ratio:.2f}x, {-drop * 100:+.1f} points: "
+                   + ("**appears**" if holds else "**does not appear**"))
+
+
+def side_by_side(entries) -> str:
+    """One table per delta of every sweep in ``entries`` (``(title, summary)``, one
+    dataset), beside the paper's reported numbers: each column's cells from
+    :func:`_column`, and a last row applying the page's criterion to each column
+    (spikes at delta=-1.5 over delta=2, and the accuracy change; :data:`SPIKE_RATIO_MIN`,
+    :data:`ACCURACY_DROP_MAX`)."""
+    cols = [(title, *_column(summ)) for title, summ in entries]
+    deltas = sorted({d for _, cells, _ in cols for d in cells} | set(PAPER_REPORTED))
+    head = ["delta", "paper (reported, MNIST subset)"] + [t for t, _, _ in cols]
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for d in deltas:
+        paper = f"{PAPER_REPORTED[d]:.3f} / - / - / -" if d in PAPER_REPORTED else "-"
+        out.append(f"| {d:+g} | {paper} | "
+                   + " | ".join(cells.get(d, "-") for _, cells, _ in cols) + " |")
+    out.append(f"| verdict | about {PAPER_SPIKE_RATIO:g}x fewer spikes at delta=2 | "
+               + " | ".join(v for _, _, v in cols) + " |")
+    return "\n".join(out)
+
+
 def _wall(summ: dict) -> str:
     reused = summ.get("reused", 0)
     text = f"Wall time {summ['seconds'] / 60:.1f} min"
@@ -321,6 +375,25 @@ def write_results_page(sections, page: Path, *, verdict: str = "",
             parts += [v, ""]
         if verdict:
             parts += [verdict, ""]
+    by_dataset = {}
+    for title, d, _ in sections:
+        if d in summaries and sum(r.get("kind", "mixed") == "mixed"
+                                  for r in summaries[d]["table"]) >= 2:
+            ds = summaries[d]["options"].get("dataset", "digits")
+            by_dataset.setdefault(ds, []).append((title, summaries[d]))
+    if by_dataset:
+        parts += ["## Side by side, per delta", "",
+                  "Each cell: accuracy (golden; the paper's protocol: test) / spikes per "
+                  "inference (the paper's protocol: and, in brackets, per training epoch, "
+                  "the paper's count) / SynOps per inference / cycles per inference (8 "
+                  "lanes; the float protocol has none), means over the seeds of each "
+                  "section below. The last row applies the criterion to each column: "
+                  f"spikes at delta=-1.5 over delta=2 (at least {SPIKE_RATIO_MIN:g}x) and "
+                  "the accuracy change from delta=-1.5 to delta=2 (at most "
+                  f"{ACCURACY_DROP_MAX * 100:g} points lost).",
+                  ""]
+        for ds, entries in by_dataset.items():
+            parts += [f"**{ds}**", "", side_by_side(entries), ""]
     for title, d, cmd in sections:
         if d in summaries:
             parts.append(_section(title, summaries[d], Path(d), page.parent, cmd))

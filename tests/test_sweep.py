@@ -168,3 +168,39 @@ def test_resumed_sweep_says_so(sweep_dir):
     assert summ["reused"] == summ["settings"] == 3
     text = write_results_page([("digits", sweep_dir, "cmd")], sweep_dir / "page" / "r.md")
     assert "reused 3 of 3 finished settings" in text
+
+
+def _mixed(delta, acc, spikes, synops=1000.0, cycles=500.0):
+    return {"kind": "mixed", "delta": delta, "golden_accuracy": acc,
+            "spikes_per_inference": spikes, "synops_per_inference": synops,
+            "cycles_per_inference": cycles}
+
+
+def test_side_by_side_applies_the_criterion_per_column():
+    """One row per delta of every column, the paper's reported numbers beside them, and
+    the criterion per column: a hardware column with 4.5x fewer spikes at delta=2 and 1
+    point lost appears, one with more spikes at delta=2 does not, a paper-protocol
+    column is read from its test accuracy, and a column without delta=2 has no verdict."""
+    from dynalign.sw.results import side_by_side
+    yes = {"table": [_mixed(-1.5, 0.90, 450.0), _mixed(2.0, 0.89, 100.0, cycles=321.0)]}
+    no = {"table": [_mixed(-1.5, 0.86, 43.5), _mixed(0.0, 0.89, 99.5), _mixed(2.0, 0.90, 96.2)]}
+    paper = {"protocol": "paper", "table": [
+        {"delta": -1.5, "test_accuracy": 0.975, "spikes_per_inference": 2618.5,
+         "spikes_per_training_epoch": 3181187.0, "synops_per_inference": 865392.0},
+        {"delta": 2.0, "test_accuracy": 0.100, "spikes_per_inference": 19.6,
+         "spikes_per_training_epoch": 24047.0, "synops_per_inference": 9787.0}]}
+    half = {"table": [_mixed(-1.5, 0.9, 10.0), _mixed(10.0, 0.9, 5.0)]}
+    text = side_by_side([("A", yes), ("B", no), ("P", paper), ("H", half)])
+    lines = text.splitlines()
+    assert lines[0] == "| delta | paper (reported, MNIST subset) | A | B | P | H |"
+    rows = {line.split(" | ")[0][2:]: line for line in lines[2:]}
+    assert set(rows) == {"-1.5", "+0", "+2", "+10", "verdict"}
+    assert "| 0.939 / - / - / - | 0.900 / 450.0 / 1,000 / 500 |" in rows["-1.5"]
+    assert "0.975 / 2,618.5 (3,181,187) / 865,392 / -" in rows["-1.5"]
+    assert "| - | 0.890 / 99.5 / 1,000 / 500 | - | - |" in rows["+0"]
+    assert "0.890 / 100.0 / 1,000 / 321" in rows["+2"]
+    verdict = rows["verdict"].split(" | ")
+    assert verdict[2] == "4.50x, -1.0 points: **appears**"
+    assert verdict[3] == "0.45x, +4.0 points: **does not appear**"
+    assert verdict[4] == "133.60x, -87.5 points: **does not appear**"
+    assert verdict[5].startswith("no verdict")
