@@ -13,8 +13,8 @@ and the same in microseconds at the board's clock.
 The integrating core (ULX3S) keeps one trajectory table per resident model (the
 encoder's ``banks=2``): a table is built once, when its model is committed (the
 simulation uses 4-bit codes and a 4-step window so that the refills end; on the board a
-refill is ``2**8 * (n_steps * 197 + 15)`` cycles for the paper's 800-step window,
-:class:`dynalign.hw.encoder.encoder.TrajectoryEncoder`), and a ``SELECT`` starts no
+refill is :func:`dynalign.hw.encoder.schedule.refill_cycles`, ``2**8 * (800 * 189 + 15)
++ 1`` cycles for the paper's 800-step window of the mixed oscillator), and a ``SELECT`` starts no
 refill -- the report checks that none started and gives the refill a single-table
 encoder would add to every switch.
 
@@ -35,6 +35,7 @@ from amaranth.lib import wiring
 from amaranth.sim import Simulator
 
 from dynalign.constraints.boards import BOARDS, board_spec, default_limits
+from dynalign.hw.encoder.schedule import refill_cycles
 from dynalign.hw.engine import CommandEngine
 from dynalign.hw.formats import CODE, QFormat
 from dynalign.hw.lif.ref import random_network
@@ -44,8 +45,6 @@ from dynalign.hw.wire import Cmd, build_image, encode_frame, image_for, image_re
 
 #: the integrating core in simulation: 4-bit codes (16 table rows, not 256)
 SMALL_CODE = QFormat("code", 4, 6)
-#: cycles per RK4 step (mixed oscillator) and per code of the encoder's refill
-C_STEP, C_CODE = 197, 15
 TIMEOUT = 1 << 20
 
 
@@ -131,7 +130,7 @@ def measure(board: str, *, switches: int = 4) -> dict:
            "sim_wall_s": round(wall, 1)}
     if not limits.table:
         n_steps = 800          # the paper's window (tmax 8, dt 0.01)
-        refill = (1 << CODE.width) * (n_steps * C_STEP + C_CODE)
+        refill = refill_cycles("mixed", n_steps, CODE.width)
         started = [s["bank"] for s in got if s["cycles_to_refill"] is not None]
         if started:
             raise AssertionError(f"{board}: a SELECT of bank {started[0]} started a refill")

@@ -26,6 +26,7 @@ from dynalign.hw.encoder.regs import (
     table_writes,
 )
 from dynalign.hw.encoder.rtl_check import Checker, expected_beats, expected_sat
+from dynalign.hw.encoder.schedule import refill_cycles
 from dynalign.hw.encoder.server import TableServer
 from dynalign.hw.formats import CODE, COEF, QFormat
 from dynalign.hw.systems import CHEN_TEXTBOOK, EncoderConfig, System
@@ -249,7 +250,9 @@ def integration_bound(config) -> int:
     return (1 << SMALL.width) * (8 * config.n_steps * len(microprogram(config.system)) + 64)
 
 
-def run_integrator(config, lanes, integrator=TrajectoryIntegrator):
+def run_integrator(config, lanes, integrator=TrajectoryIntegrator, timing=None):
+    """The table the integrator writes (and, into ``timing["cycles"]``, the cycles from
+    ``start`` to ``done``)."""
     dut = integrator(max_T=5, lanes=lanes, code_format=SMALL)
     table, sat = {}, {}
 
@@ -258,8 +261,10 @@ def run_integrator(config, lanes, integrator=TrajectoryIntegrator):
         ctx.set(dut.start, 1)
         await ctx.tick()
         ctx.set(dut.start, 0)
-        await until(ctx, dut.done, limit=integration_bound(config),
-                    what="TrajectoryIntegrator done")
+        n = await until(ctx, dut.done, limit=integration_bound(config),
+                        what="TrajectoryIntegrator done")
+        if timing is not None:
+            timing["cycles"] = n
 
     async def monitor(ctx):
         async for _, _, we, wa, wd, se, sa, sd in ctx.tick().sample(
@@ -284,7 +289,12 @@ def test_integrator_table_matches_golden(name, lanes):
     if name not in ("mixed-expansive", "mixed-saturating", "mixed-shifted") and lanes == 3:
         pytest.skip("covered by lanes=1 and the cocotb tier")
     config = CONFIGS[name]
-    table, sat = run_integrator(config, lanes)
+    timing = {}
+    table, sat = run_integrator(config, lanes, timing=timing)
+    # the microprogram's timing, pinned: the encoder's refill counter (from the strobe,
+    # one more than this) is the schedule's model
+    assert timing["cycles"] + 1 == refill_cycles(config.system.value, config.n_steps,
+                                                 SMALL.width, lanes=lanes), timing
     gold = FixedEncoder(config)
     w = SMALL.width
     for i, code in enumerate(SMALL_CODES):
@@ -495,7 +505,8 @@ def test_encoder_end_to_end(name, lanes):
     gold_sat = FixedEncoder(config).table_saturation
     assert flags["table_sat"] == bool(
         gold_sat[np.array(SMALL_CODES) - CODE.min_int].any())
-    assert flags["refill_cycles"] > 0
+    assert flags["refill_cycles"] == refill_cycles(config.system.value, config.n_steps,
+                                                   SMALL.width, lanes=lanes)
 
 
 

@@ -130,9 +130,11 @@ class TrajectoryEncoder(wiring.Component):
         (``table_valid``, ``table_sat``: of the table served)
     refill_cycles : Out(CYCLES)  cycles the last successful refill took.
 
-    Timing (Verilator, ``bench/bench_encoder_rtl.py``): a refill takes
-    ``refill_cycles`` = ``2**w * (n_steps * c_step + c_code)`` with ``c_code`` = 15 and
-    ``c_step`` cycles per RK4 step (multiplies per step in brackets): mixed oscillator 189
+    Timing (Verilator, ``bench/bench_encoder_rtl.py``; the model
+    :func:`~.schedule.refill_cycles`, pinned by the tests): a refill takes
+    ``refill_cycles`` = ``2**w * (n_steps * c_step + c_code) + 1`` with ``c_code`` = 15
+    (13 at three lanes) and ``c_step`` cycles per RK4 step (multiplies per step in
+    brackets): mixed oscillator 189
     (56), Lorenz and Chen 153 (48), Rossler and Chua 145 (44), Nose-Hoover 141 (40),
     Sprott C 137 (40), Aizawa 305 (116) -- 38.7M cycles for the mixed oscillator over the
     paper's window (800 steps), 1.3 s at 30 MHz.
