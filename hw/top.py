@@ -35,10 +35,10 @@
   image's table block into the table bank of the upload's store bank (``tw_*``, two
   tables resident), so the loader sets only ``T`` and ``K`` and the refill strobe
   commits the table of the now active bank (a ``SELECT`` costs no table work).  The
-  integrating core has one table: every model change, ``SELECT`` included, rebuilds it
-  (the choice of this design; two tables would make its ``SELECT`` as cheap as the table
-  core's, at the block RAM of a second table).  The core is ``ready`` again when the
-  encoder's refill is done.  An image whose encoder T
+  integrating core has a table per bank too (``TrajectoryEncoder(banks=2)``): a commit
+  or ``WRITE_ENCODER`` rebuilds the active bank's, a ``SELECT`` rebuilds none (the block
+  RAM of a second table bought a ``SELECT`` as cheap as the table core's).  The core is
+  ``ready`` again when the encoder's refill is done.  An image whose encoder T
   differs from the header's T is marked bad: ``RUN`` then answers at once with
   ``FLAG_CORE_ERROR`` (and zero counts) instead of starting a network that would wait
   for samples forever.

@@ -90,8 +90,9 @@ serving.  ``SELECT`` serves another resident model without an upload:
 into it open or failed, or none ever).  The device reads its model where it was
 uploaded: the LIF network's weights straight from the bank (the image is laid out in the
 device's weight words), nothing copied; a ``SELECT`` reloads only the configuration
-(header, layer constants; the biases of both banks stay resident) and, on a device with
-an integrator, rebuilds the trajectory table.
+(header, layer constants; the biases of both banks stay resident) and serves that bank's
+trajectory table: uploaded with the image on a table device, built on the device when the
+bank's model was committed on a device with an integrator (one table per bank on both).
 
 Weight image (device layout, version 3)
 ---------------------------------------
