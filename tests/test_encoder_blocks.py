@@ -11,6 +11,7 @@ import pytest
 from amaranth.back import rtlil
 from amaranth.lib import data
 from amaranth.sim import Simulator
+from planted import write_registers
 
 from dynalign.hw.encoder.integrator import IntegratorDatapath, IntegratorSequencer
 from dynalign.hw.encoder.lookup import TableLookup
@@ -555,12 +556,7 @@ def test_two_bank_server_serves_one_table_while_the_other_is_written():
         ctx.set(dut.tw_en, 0)
 
     async def commit(ctx, cfg, bank):
-        for a, v in encoder_registers(cfg, n_features=2).items():
-            ctx.set(dut.reg_we, 1)
-            ctx.set(dut.reg_addr, a)
-            ctx.set(dut.reg_data, v)
-            await ctx.tick()
-        ctx.set(dut.reg_we, 0)
+        await write_registers(ctx, dut, encoder_registers(cfg, n_features=2))
         ctx.set(dut.bank, bank)
         ctx.set(dut.refill, 1)
         await ctx.tick()

@@ -8,6 +8,7 @@ fraction): their trajectories are rows of the golden table, compared with ``==``
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
+from planted import mutant, write_registers
 from simbound import until
 
 from dynalign.hw.encoder.encoder import TrajectoryEncoder
@@ -332,23 +333,11 @@ def test_integrator_planted_shift_rounding_fault_is_caught():
     round toward minus infinity) in an elaborated integrator: the shifted table differs
     from the golden one, and the unshifted one does not (the fault is in the shifter)."""
     import dynalign.hw.encoder.integrator as integ
-    mod = _mutant_module(integ, "((Const(1, SAMPLE.width) << shift) >> 1)", "0")
+    mod = mutant(integ, "((Const(1, SAMPLE.width) << shift) >> 1)", "0")
     cfg = CONFIGS["mixed-shifted"]
     assert _table_mismatches(cfg, *run_integrator(cfg, 1, mod.TrajectoryIntegrator)) > 0
     plain = _unshifted(cfg)
     assert _table_mismatches(plain, *run_integrator(plain, 1, mod.TrajectoryIntegrator)) == 0
-
-
-def _mutant_module(module, old, new):
-    """A copy of ``module`` with the one occurrence of ``old`` in its source replaced."""
-    import types
-    from pathlib import Path
-    src = Path(module.__file__).read_text()
-    assert src.count(old) == 1, f"{old!r} is not exactly once in {module.__file__}"
-    mod = types.ModuleType(module.__name__ + "_mutant")
-    mod.__package__, mod.__file__ = module.__package__, module.__file__
-    exec(compile(src.replace(old, new), module.__file__, "exec"), mod.__dict__)
-    return mod
 
 
 def _table_mismatches(config, table, sat):
@@ -417,12 +406,7 @@ def run_encoder(config, requests, *, lanes=1, regs_override=None, idle=0.3, back
     done = {"in": False}
 
     async def drive(ctx):
-        for a, v in regs.items():
-            ctx.set(dut.reg_we, 1)
-            ctx.set(dut.reg_addr, a)
-            ctx.set(dut.reg_data, v)
-            await ctx.tick()
-        ctx.set(dut.reg_we, 0)
+        await write_registers(ctx, dut, regs)
         if not integrator:
             for code, index, v, sat in table_writes(config, SMALL_CODES):
                 if table_fault is not None and table_fault[:2] == (code, index):
@@ -633,18 +617,10 @@ def run_two_tables(configs, requests, encoder=TrajectoryEncoder):
     out = {"beats": [[], []], "flags": [{}, {}]}
     serving = {"table": None}
 
-    async def write_regs(ctx, config):
-        for a, v in encoder_registers(config, n_features=3).items():
-            ctx.set(dut.reg_we, 1)
-            ctx.set(dut.reg_addr, a)
-            ctx.set(dut.reg_data, v)
-            await ctx.tick()
-        ctx.set(dut.reg_we, 0)
-
     async def drive(ctx):
         for b, config in enumerate(configs):
             ctx.set(dut.bank, b)
-            await write_regs(ctx, config)
+            await write_registers(ctx, dut, encoder_registers(config, n_features=3))
             ctx.set(dut.refill, 1)
             await ctx.tick()
             ctx.set(dut.refill, 0)
@@ -713,7 +689,7 @@ def test_two_tables_planted_bank_fault_is_caught():
     """The lookup reading the table the last refill built instead of the one served (a
     fault planted in an elaborated encoder): table 0's requests get table 1's samples."""
     import dynalign.hw.encoder.encoder as enc
-    mod = _mutant_module(enc, "table.r_addr.eq(Cat(r_addr, serve)",
+    mod = mutant(enc, "table.r_addr.eq(Cat(r_addr, serve)",
                          "table.r_addr.eq(Cat(r_addr, fill)")
     beats, _ = run_two_tables(TWO_TABLES, TWO_TABLE_REQUESTS, mod.TrajectoryEncoder)
     assert _check(TWO_TABLES[0], TWO_TABLE_REQUESTS, beats[0], 1).mismatches > 0

@@ -21,14 +21,12 @@ dropped-reply bug 12 s; the timeout proof 50 to 90 s, its cover 10 s; the store 
 670 s, its cover 330 s, each planted commit bug about 600 s (``--runslow``).
 """
 
-import importlib
-import types
 import zlib
-from pathlib import Path
 
 import pytest
 from amaranth.hdl import Module, Signal
 from amaranth.sim import Simulator
+from planted import mutant
 
 from dynalign.hw.engine import CommandEngine
 from dynalign.hw.engine.formal import (
@@ -67,21 +65,8 @@ def _engine(**blocks):
     return engine
 
 
-def _mutant(module_name, old, new):
-    """Module ``module_name`` with its source's one ``old`` replaced by ``new``."""
-    original = importlib.import_module(module_name)
-    path = Path(original.__file__)
-    src = path.read_text()
-    assert src.count(old) == 1, f"{old!r} is not exactly once in {path}"
-    mod = types.ModuleType(module_name + "_mutant")
-    mod.__package__ = original.__package__
-    mod.__file__ = str(path)
-    exec(compile(src.replace(old, new), str(path), "exec"), mod.__dict__)
-    return mod
-
-
 def _store_mutant(old, new):
-    mod = _mutant("dynalign.hw.engine.store", old, new)
+    mod = mutant("dynalign.hw.engine.store", old, new)
     return mod.ModelStore(limits=LIMITS, store_ram="memory")
 
 
@@ -199,7 +184,7 @@ def test_b_fails_when_the_core_reads_the_shadow_bank(tmp_path):
 @needs_sby
 @pytest.mark.slow
 def test_c_fails_when_error_replies_are_dropped(tmp_path):
-    mod = _mutant("dynalign.hw.engine.sender", "with m.If(self.request.valid):",
+    mod = mutant("dynalign.hw.engine.sender", "with m.If(self.request.valid):",
                   "with m.If(self.request.valid & (req.cmd != 0xFF)):")
     plain = CommandEngine(limits=LIMITS, timeout_cycles=TIMEOUT, store_ram="memory")
     engine = _engine(sender=mod.ReplySender(identity=LIMITS.pack(),
@@ -217,7 +202,7 @@ FIFO_DEPTH, FIFO_DEPTH_SLOW = 12, 24
 
 
 def _fifo_mutant(old, new):
-    return _mutant("dynalign.hw.engine.queue", old, new).LineFIFO(width=2, depth=4)
+    return mutant("dynalign.hw.engine.queue", old, new).LineFIFO(width=2, depth=4)
 
 
 @needs_sby
