@@ -142,6 +142,10 @@ MUTATION_ARGS ?= --max-per-file 20
 mutation: setup  ## mutation benchmark of the gateware's fast tests (JSON; in place, restored; MUTATION_ARGS=)
 	$(PY) bench/mutation.py $(MUTATION_ARGS)
 
+systems-grid: setup  ## every input system over the paper's grid (tmax x T) on the hardware model, each one's best (JSON + table; digits, 1 seed, about 25 min)
+	$(PY) bench/systems_grid.py --markdown $(GRID_ARGS)
+.PHONY: systems-grid
+
 .PHONY: mutation
 
 # --- formal proofs of the host link (issue 14) ---
