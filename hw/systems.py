@@ -284,6 +284,11 @@ class EncoderConfig:
         """Whether any sample leaves the encoder shifted."""
         return any(self.step_shifts)
 
+    def with_step_shifts(self, step_shifts=None) -> EncoderConfig:
+        """The same set-up with ``step_shifts`` (``None``: none, the unshifted encoder)."""
+        return EncoderConfig(system=self.system, tmax=self.tmax, dt=self.dt,
+                             samples=self.samples, step_shifts=step_shifts, **self.p)
+
 
 def real_program(system, p: dict) -> tuple:
     """The term programme of ``system`` with parameters ``p`` (see the module docstring):

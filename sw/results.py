@@ -102,6 +102,22 @@ def shifts_table(summ: dict) -> str:
     return "\n".join(out)
 
 
+def passes(ratio: float, drop: float) -> bool:
+    """The page's criterion: at least :data:`SPIKE_RATIO_MIN` times the spikes at
+    delta=-1.5 than at delta=2, with at most :data:`ACCURACY_DROP_MAX` of accuracy lost."""
+    return ratio >= SPIKE_RATIO_MIN and drop <= ACCURACY_DROP_MAX
+
+
+def criterion(expansive: dict, dissipative: dict, *, accuracy: str) -> tuple:
+    """``(spike ratio, accuracy drop, holds)`` of the page's criterion for two table rows
+    (delta=-1.5 and delta=2): spikes per inference of the first over the second, its
+    accuracy (the field ``accuracy``) minus the second's, and whether the ratio is at
+    least :data:`SPIKE_RATIO_MIN` with a drop of at most :data:`ACCURACY_DROP_MAX`."""
+    ratio = expansive["spikes_per_inference"] / max(dissipative["spikes_per_inference"], 1e-12)
+    drop = expansive[accuracy] - dissipative[accuracy]
+    return ratio, drop, passes(ratio, drop)
+
+
 def landscape_verdict(title: str, summ: dict) -> str:
     """Plain sentences, computed from a sweep's table: does the bimodal landscape appear?
 
@@ -115,7 +131,7 @@ def landscape_verdict(title: str, summ: dict) -> str:
         return f"**{title}:** delta=-1.5 and delta=2 were not both swept; no verdict."
     ratio = h["spike_ratio_expansive_over_dissipative"]
     drop = h["accuracy_expansive"] - h["accuracy_dissipative"]
-    holds = ratio >= SPIKE_RATIO_MIN and drop <= ACCURACY_DROP_MAX
+    holds = passes(ratio, drop)
     text = [f"**{title}:** spikes per inference go from {h['spikes_expansive']:.1f} at "
             f"delta=-1.5 to {h['spikes_dissipative']:.1f} at delta=2, a ratio of "
             f"{ratio:.2f} (paper: about 4.8, i.e. far fewer spikes when dissipative); "
@@ -169,11 +185,8 @@ def _column(summ: dict) -> tuple[dict, str]:
     by = {r["delta"]: r for r in rows}
     if -1.5 not in by or 2.0 not in by:
         return cells, "no verdict (delta=-1.5 and 2 not both swept)"
-    acc = "test_accuracy" if paper else "golden_accuracy"
-    e, d = by[-1.5], by[2.0]
-    ratio = e["spikes_per_inference"] / max(d["spikes_per_inference"], 1e-12)
-    drop = e[acc] - d[acc]
-    holds = ratio >= SPIKE_RATIO_MIN and drop <= ACCURACY_DROP_MAX
+    ratio, drop, holds = criterion(by[-1.5], by[2.0], accuracy="test_accuracy" if paper
+                                   else "golden_accuracy")
     return cells, (f"{ratio:.2f}x, {-drop * 100:+.1f} points: "
                    + ("**appears**" if holds else "**does not appear**"))
 
@@ -228,9 +241,7 @@ def paper_verdict(title: str, summ: dict) -> str:
     if -1.5 not in by or 2.0 not in by:
         return f"**{title}:** delta=-1.5 and delta=2 were not both swept; no verdict."
     e, d = by[-1.5], by[2.0]
-    ratio = e["spikes_per_inference"] / max(d["spikes_per_inference"], 1e-12)
-    drop = e["test_accuracy"] - d["test_accuracy"]
-    holds = ratio >= SPIKE_RATIO_MIN and drop <= ACCURACY_DROP_MAX
+    ratio, drop, holds = criterion(e, d, accuracy="test_accuracy")
     stuck = [r for r in summ.get("results", []) if r["test_accuracy"] <= CHANCE_MAX]
     text = [f"**{title}:** spikes per inference go from {e['spikes_per_inference']:.1f} at "
             f"delta=-1.5 to {d['spikes_per_inference']:.1f} at delta=2, a ratio of "

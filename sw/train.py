@@ -207,11 +207,6 @@ def choose_step_shifts(samples, *, percentile: float = 100.0) -> tuple[int, ...]
                  for t in range(samples.shape[-2]))
 
 
-def _unshifted(encoder: EncoderConfig) -> EncoderConfig:
-    return EncoderConfig(system=encoder.system, tmax=encoder.tmax, dt=encoder.dt,
-                         samples=encoder.samples, **encoder.p)
-
-
 def prepare_data(opts: TrainOptions, encoder: EncoderConfig, *, transform=None,
                  in_shift: int | None = None) -> Prepared:
     """Load, reduce and encode ``opts.dataset``.
@@ -233,11 +228,10 @@ def prepare_data(opts: TrainOptions, encoder: EncoderConfig, *, transform=None,
              "test": transform.codes(ds.x_test)}
     labels = {"train": ds.y_train, "val": ds.y_val, "test": ds.y_test}
     if in_shift is None and opts.input_scale == "step":
-        base = _unshifted(encoder)
+        base = encoder.with_step_shifts(None)
         train_samples = FixedEncoder(base).table[codes["train"] - CODE.min_int]
         shifts = choose_step_shifts(train_samples, percentile=opts.in_shift_percentile)
-        encoder = EncoderConfig(system=base.system, tmax=base.tmax, dt=base.dt,
-                                samples=base.samples, step_shifts=shifts, **base.p)
+        encoder = base.with_step_shifts(shifts)
         in_shift = 0
     fe = FixedEncoder(encoder)
     table = fe.table

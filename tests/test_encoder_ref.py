@@ -250,3 +250,12 @@ def test_step_shifts_need_at_most_the_slots():
     EncoderConfig(tmax=0.32, samples=t, step_shifts=None)      # all zero: any T
     with pytest.raises(ValueError, match=f"at most {STEP_SHIFT_SLOTS} samples"):
         EncoderConfig(tmax=0.32, samples=t, step_shifts=(1,) + (0,) * (t - 1))
+
+
+def test_with_step_shifts_keeps_the_set_up():
+    cfg = EncoderConfig(system="lorenz", rho=20.0, tmax=0.4, samples=5)
+    shifted = cfg.with_step_shifts((0, 1, 2, 3, 4))
+    assert shifted.step_shifts == (0, 1, 2, 3, 4) and shifted.p == cfg.p
+    assert (shifted.tmax, shifted.dt, shifted.samples, shifted.system) == \
+        (cfg.tmax, cfg.dt, cfg.samples, cfg.system)
+    assert shifted.with_step_shifts(None) == cfg

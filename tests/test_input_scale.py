@@ -51,12 +51,19 @@ def _rows(x, part):
     return np.array([int(np.flatnonzero((x == r).all(axis=1))[0]) for r in part])
 
 
-def test_choose_step_shifts_is_choose_in_shift_per_step():
-    rng = np.random.default_rng(0)
-    samples = rng.integers(-2 ** 20, 2 ** 20, size=(50, 4, 5, 3)) >> np.arange(5)[:, None] * 4
-    got = choose_step_shifts(samples, percentile=90)
-    assert got == tuple(choose_in_shift(samples[..., t, :], percentile=90) for t in range(5))
-    assert got[0] > got[-1]                     # the large early samples shift further
+def test_choose_step_shifts_per_sample_index():
+    """Each s_t is the smallest shift with round_shift(peak_t, s_t) <= 32767 (ACT),
+    worked by hand: 100 -> 0; 40000 -> 1 (20000); 70000 -> 2 (35000 at 1 is too big);
+    2**20 -> 6 (32768 at 5 is one over); 2**31 - 1 -> 17 (32768 at 16); a lone
+    -32768 -> 1 (its magnitude 32768 is one over the positive limit)."""
+    peaks = [100, -40000, 70000, 2 ** 20, -(2 ** 31 - 1), -32768]
+    samples = np.zeros((3, len(peaks), 3), dtype=np.int64)
+    samples[1, :, 0] = -7                       # small values beside each peak
+    for t, peak in enumerate(peaks):
+        samples[t % 3, t, t % 3] = peak
+    assert choose_step_shifts(samples) == (0, 1, 2, 6, 17, 1)
+    # percentile 50 follows the bulk (|-7| and zeros) at every step, not the peaks
+    assert choose_step_shifts(samples, percentile=50) == (0,) * len(peaks)
     with pytest.raises(ValueError, match=r"samples must be \(\.\.\., T, 3\)"):
         choose_step_shifts(np.zeros((4, 5)))
 

@@ -226,7 +226,7 @@ class TrajectoryEncoder(wiring.Component):
         sats = Array(Signal(name=f"table_sat{b}") for b in range(nb))
         serve = self.bank if nb == 2 else Const(0, 1)
         fill = Signal(1)
-        table_valid, table_sat = valids[fill], sats[fill]
+        fill_valid, fill_sat = valids[fill], sats[fill]
         cycles = Signal(CYCLES.width)
         refill_cycles = Signal(CYCLES.width)
         bad = Signal(ERROR_WIDTH)
@@ -244,9 +244,9 @@ class TrajectoryEncoder(wiring.Component):
         with m.If(integ.busy):
             m.d.sync += cycles.eq(cycles + 1)
         with m.If(integ.sat_en & integ.sat_data):
-            m.d.sync += table_sat.eq(1)
+            m.d.sync += fill_sat.eq(1)
         with m.If(integ.done):
-            m.d.sync += [table_valid.eq(1), refill_cycles.eq(cycles)]
+            m.d.sync += [fill_valid.eq(1), refill_cycles.eq(cycles)]
         m.d.comb += [self.busy.eq(integ.busy | self.refill),
                      self.table_valid.eq(valids[serve]),
                      self.table_sat.eq(sats[serve]), self.refill_cycles.eq(refill_cycles)]
