@@ -6,7 +6,8 @@ baud) behind a pseudo-terminal; the host driver over pyserial uploads RUN and cl
 ``--samples`` test samples, ``classify``: one by one (``FEATURES`` / ``RUN`` /
 ``RESULTS``: three round trips), ``stream``: pipelined ``STREAM`` requests
 (:meth:`dynalign.sw.driver.Device.stream`, as many in flight as the receive queue
-holds).  The bridge counts the cycles of every busy span, from its first request byte
+holds; the whole results record back), ``brief``: the same with ``CLASSIFY`` requests
+(the brief record back: class, flags, cycles, spikes per layer).  The bridge counts the cycles of every busy span, from its first request byte
 on the line to its last reply byte (link and device time at the board clock; the host's
 own time between spans -- USB latency, Python -- is not in it; a pipelined stream is one
 span).  Reported per baud and way:
@@ -19,7 +20,7 @@ span).  Reported per baud and way:
 * ``bytes_per_inference`` on the wire, both ways.
 
 Usage: ``python bench/bench_link.py RUN [RUN2] [--board icebreaker]
-[--bauds 3000000,115200] [--ways stream,classify] [--samples 20]``.  At 115,200 baud
+[--bauds 3000000,115200] [--ways brief,stream,classify] [--samples 20]``.  At 115,200 baud
 an upload of the iCEBreaker's image (its trajectory table block is 15.6 KB) takes
 ~2,000 cycles a byte: minutes of simulation.
 """
@@ -74,8 +75,8 @@ def measure(board: str, run, *, baud: int, samples: int, way: str) -> dict:
         await dev.classify(rows[0])
         time.sleep(0.3)
         c0, b0 = counters(), dev.bytes_sent + dev.bytes_received
-        if way == "stream":
-            got = await dev.stream(rows)
+        if way in ("stream", "brief"):
+            got = await dev.stream(rows, brief=way == "brief")
         else:
             got = [await dev.classify(row) for row in rows]
         time.sleep(0.3)
@@ -105,7 +106,7 @@ def main(argv=None) -> int:
     p.add_argument("runs", nargs="+", help="one run or more (e.g. both modes)")
     p.add_argument("--board", default="icebreaker", choices=sorted(BOARDS))
     p.add_argument("--bauds", default="3000000,115200")
-    p.add_argument("--ways", default="stream,classify")
+    p.add_argument("--ways", default="brief,stream,classify")
     p.add_argument("--samples", type=int, default=20)
     args = p.parse_args(argv)
     rows = [measure(args.board, run, baud=int(b), samples=args.samples, way=way)

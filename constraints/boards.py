@@ -3,17 +3,17 @@
 Pins live in Python (amaranth-boards): both platforms define a ``uart`` resource on the
 board's USB-serial bridge (iCEBreaker: the FT2232H's second channel, pins 6 (RX) and 9
 (TX); ULX3S: the FT231X, pins M1 (RX) and L4 (TX)), so nothing has to be added for the
-link.  The clock is the board's oscillator (iCEBreaker 12 MHz, ULX3S 25 MHz), whose
-period constraint amaranth-boards already emits; :class:`BoardTop` may tighten it
-(``clock_mhz``) to ask nextpnr for more margin than the oscillator needs.
+link.  The design clock comes from the board's oscillator (iCEBreaker 12 MHz, ULX3S
+25 MHz) through a PLL: 24 MHz on both, so that the UART makes 3 Mbaud (the FTDI
+bridges' fastest rate) exactly, with 8 clocks a bit.
 
 ``default_limits(board)`` is the network size the board holds by default: on the UP5K
 the model store (two banks, two resident models; the LIF network reads its weights
 there) and the encoder's trajectory table (two banks, uploaded with the image: no
 integrator) go to three of the four SPRAMs, and a PLL makes the 24 MHz clock from the
-12 MHz oscillator; on the ECP5-85F everything is block RAM and the 25 MHz oscillator
-clocks the design.  ``BoardSpec.weight_ram`` is where a LIF network built alone keeps its
-weights (the accelerator keeps them in the store).
+12 MHz oscillator; on the ECP5-85F everything is block RAM and an ECP5 PLL makes the
+24 MHz clock from the 25 MHz oscillator.  ``BoardSpec.weight_ram`` is where a LIF
+network built alone keeps its weights (the accelerator keeps them in the store).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from dynalign.hw.validate import check_int, check_real
 from dynalign.hw.wire import Limits
 
 __all__ = ["BOARDS", "BoardSpec", "BoardTop", "board_spec", "default_limits",
-           "limits_for_images", "platform_for", "ice40_pll", "board_clock_hz",
+           "limits_for_images", "platform_for", "ice40_pll", "ecp5_pll", "board_clock_hz",
            "BaudRate", "STANDARD_BAUDS", "bridge_baud", "baud_rates", "board_bauds",
            "default_baud", "check_baud", "baud_table"]
 
@@ -83,13 +83,16 @@ BOARDS = {
                             synth_opts="-dsp -dff", table=True, clock_mhz=24.0, queue=128),
     # two hidden layers of 256 and up to 32 features (96-256-256-10: the digits/MNIST
     # training recipe, sw.train): 165/208 block RAMs with the two-bank model store,
-    # 50.7 MHz.  The paper's 21-500-500-500-10 needs 515 KB of weights -- more than the
-    # 85F's block RAM holds twice (active + shadow bank) at 8 bits.
+    # 50.7 MHz.  A 24 MHz PLL clock (25 MHz would make 3 Mbaud 4 % off: the link, not
+    # the accelerator, would set the rate).  The paper's 21-500-500-500-10 needs 515 KB
+    # of weights -- more than the 85F's block RAM holds twice (active + shadow bank) at
+    # 8 bits.
     "ulx3s": BoardSpec(platform=ULX3S_85F_Platform, bitstream_ext="bit",
                        cells={"luts": "TRELLIS_COMB", "ffs": "TRELLIS_FF",
                               "dsps": "MULT18X18D", "brams": "DP16KD"},
                        weight_ram="memory",
-                       lanes=8, max_features=32, max_samples=5, max_sizes=(256, 256, 10)),
+                       lanes=8, max_features=32, max_samples=5, max_sizes=(256, 256, 10),
+                       clock_mhz=24.0),
 }
 
 
@@ -179,7 +182,7 @@ def board_bauds(board: str) -> tuple[BaudRate, ...]:
 
 def default_baud(board: str) -> int:
     """The fastest rate ``board`` makes exactly (zero error against its bridge):
-    iCEBreaker 3,000,000 (24 MHz / 8), ULX3S 1,000,000 (25 MHz / 25)."""
+    3,000,000 on both boards (24 MHz / 8)."""
     return max(r.baud for r in board_bauds(board) if r.error == 0)
 
 
@@ -281,6 +284,47 @@ def ice40_pll(*, f_in_mhz: float, f_out_mhz: float) -> dict:
                      f"{f_in_mhz} MHz")
 
 
+
+#: EHXPLLL ranges (Lattice FPGA-TN-02200, as nextpnr-ecp5's ``ecppll`` applies them):
+#: phase detector input 3.125..400 MHz, VCO 400..800 MHz, outputs 3.125..400 MHz.
+_ECP5_PFD, _ECP5_VCO, _ECP5_OUT = (3.125, 400.0), (400.0, 800.0), (3.125, 400.0)
+
+
+def ecp5_pll(*, f_in_mhz: float, f_out_mhz: float) -> dict:
+    """Parameters of an ECP5 ``EHXPLLL`` with CLKOP feedback whose output makes exactly
+    ``f_out``: ``CLKOP = f_in * CLKFB_DIV / CLKI_DIV``, ``VCO = CLKOP * CLKOP_DIV``,
+    ``CLKOS = VCO / CLKOS_DIV`` (the design clock; CLKOP closes the loop).  All within
+    the datasheet's ranges (:data:`_ECP5_PFD`, :data:`_ECP5_VCO`, :data:`_ECP5_OUT`);
+    the first setting found in the order CLKI_DIV, CLKFB_DIV, CLKOP_DIV, CLKOS_DIV, so
+    the same inputs always give the same setting.  25 -> 24 MHz: CLKI_DIV 1, CLKFB_DIV
+    1 (CLKOP 25 MHz), CLKOP_DIV 24 (VCO 600 MHz), CLKOS_DIV 25 (24 MHz on CLKOP
+    itself would need CLKI_DIV 25: a 1 MHz phase detector input, below its range).
+    Raises ``ValueError`` when no setting is exact (to 1 kHz)."""
+    for name, v in (("f_in_mhz", f_in_mhz), ("f_out_mhz", f_out_mhz)):
+        check_real(name, v, positive=True)
+    if not _ECP5_OUT[0] <= f_out_mhz <= _ECP5_OUT[1]:
+        raise ValueError(f"an ECP5 PLL makes {_ECP5_OUT[0]:g}..{_ECP5_OUT[1]:g} MHz, "
+                         f"not {f_out_mhz!r}")
+    for clki in range(1, 129):
+        pfd = f_in_mhz / clki
+        if not _ECP5_PFD[0] <= pfd <= _ECP5_PFD[1]:
+            continue
+        for clkfb in range(1, 81):
+            clkop = pfd * clkfb
+            if not _ECP5_OUT[0] <= clkop <= _ECP5_OUT[1]:
+                continue
+            for op_div in range(1, 129):
+                vco = clkop * op_div
+                if not _ECP5_VCO[0] <= vco <= _ECP5_VCO[1]:
+                    continue
+                os_div = round(vco / f_out_mhz)
+                if 1 <= os_div <= 128 and abs(vco / os_div - f_out_mhz) < 1e-3:
+                    return {"CLKI_DIV": clki, "CLKFB_DIV": clkfb, "CLKOP_DIV": op_div,
+                            "CLKOS_DIV": os_div, "CLKOP_MHZ": clkop, "VCO_MHZ": vco}
+    raise ValueError(f"no ECP5 PLL setting makes exactly {f_out_mhz} MHz from "
+                     f"{f_in_mhz} MHz")
+
+
 class BoardTop(Elaboratable):
     """:class:`dynalign.hw.top.DynalignTop` on a board's USB-serial UART.
 
@@ -293,9 +337,10 @@ class BoardTop(Elaboratable):
         bridge agree on (:func:`baud_rates`; ``ValueError`` listing them otherwise)
     core : "lif" (the accelerator) or "stub" (the host link with the stub core)
     clock_mhz : float or None
-        The design clock: an iCE40 PLL (:func:`ice40_pll`) makes it from the oscillator
-        (default: the board's ``clock_mhz``; ``None`` or the oscillator's frequency:
-        the oscillator itself).  The UART divisor follows it.
+        The design clock: a PLL (:func:`ice40_pll` on the iCEBreaker, :func:`ecp5_pll`
+        on the ULX3S) makes it from the oscillator (default: the board's ``clock_mhz``;
+        ``None`` or the oscillator's frequency: the oscillator itself).  The UART
+        divisor follows it.
     """
 
     def __init__(self, *, board: str, limits=None, baud: int = 115200, core: str = "lif",
@@ -308,10 +353,8 @@ class BoardTop(Elaboratable):
             clock_mhz = spec.clock_mhz
         self.pll = None
         if clock_mhz is not None and abs(clock_mhz * 1e6 - osc) > 1:
-            if board != "icebreaker":
-                raise ValueError(f"a PLL clock is only built for the iCEBreaker, not "
-                                 f"{board!r}")
-            self.pll = ice40_pll(f_in_mhz=osc / 1e6, f_out_mhz=clock_mhz)
+            make = ice40_pll if board == "icebreaker" else ecp5_pll
+            self.pll = make(f_in_mhz=osc / 1e6, f_out_mhz=clock_mhz)
         clk = clock_mhz * 1e6 if self.pll else osc
         self.clk_freq = clk
         self.baud = check_baud(baud, board=board, clk_freq=clk)
@@ -332,6 +375,32 @@ class BoardTop(Elaboratable):
         if self.pll is None:
             m.submodules.clk_buf = clk_buf = io.Buffer("i", clk)
             m.d.comb += ClockSignal("sync").eq(clk_buf.i)
+        elif self.board != "icebreaker":
+            # the ECP5's EHXPLLL: the oscillator through its input buffer, CLKOP fed
+            # back, the design clock on CLKOS (nextpnr-ecp5 derives its constraint from
+            # the dividers); reset held until lock, as on the iCE40
+            m.submodules.clk_buf = clk_buf = io.Buffer("i", clk)
+            pll_clk, fb, lock = Signal(), Signal(), Signal()
+            p = self.pll
+            m.submodules.pll = Instance(
+                "EHXPLLL", p_PLLRST_ENA="DISABLED", p_INTFB_WAKE="DISABLED",
+                p_STDBY_ENABLE="DISABLED", p_DPHASE_SOURCE="DISABLED",
+                p_OUTDIVIDER_MUXA="DIVA", p_OUTDIVIDER_MUXB="DIVB",
+                p_CLKI_DIV=p["CLKI_DIV"], p_CLKFB_DIV=p["CLKFB_DIV"],
+                p_FEEDBK_PATH="CLKOP",
+                p_CLKOP_ENABLE="ENABLED", p_CLKOP_DIV=p["CLKOP_DIV"],
+                p_CLKOP_CPHASE=p["CLKOP_DIV"] - 1, p_CLKOP_FPHASE=0,
+                p_CLKOS_ENABLE="ENABLED", p_CLKOS_DIV=p["CLKOS_DIV"],
+                p_CLKOS_CPHASE=p["CLKOS_DIV"] - 1, p_CLKOS_FPHASE=0,
+                a_FREQUENCY_PIN_CLKI=f"{self.platform_cls().default_clk_frequency / 1e6:g}",
+                a_FREQUENCY_PIN_CLKOP=f"{p['CLKOP_MHZ']:g}",
+                a_FREQUENCY_PIN_CLKOS=f"{self.clk_freq / 1e6:g}",
+                i_CLKI=clk_buf.i, i_CLKFB=fb, o_CLKOP=fb, o_CLKOS=pll_clk,
+                i_RST=0, i_STDBY=0, i_PHASESEL0=0, i_PHASESEL1=0, i_PHASEDIR=0,
+                i_PHASESTEP=0, i_PHASELOADREG=0, i_PLLWAKESYNC=0, i_ENCLKOP=0,
+                o_LOCK=lock)
+            m.d.comb += ClockSignal("sync").eq(pll_clk)
+            m.submodules.rst_sync = ResetSynchronizer(~lock, domain="sync")
         else:
             # the oscillator pad drives the PLL directly (SB_PLL40_PAD: the iCEBreaker's
             # 12 MHz input is the UP5K's PLL pad); the sync domain runs from its global

@@ -226,7 +226,7 @@ class LIFCore(wiring.Component):
                      record.flags.eq(run.flags), record.cycles.eq(run.cycles),
                      record.n_layers.eq(loader.n_layers), record.n_last.eq(loader.n_last),
                      record.res_addr.eq(bus.res_addr), bus.res_data.eq(record.res_data),
-                     bus.res_len.eq(record.res_len)]
+                     bus.res_len.eq(record.res_len), bus.brief_len.eq(record.brief_len)]
         return m
 
 

@@ -6,7 +6,9 @@ model B upload B into the other store bank and classify its samples, then ``SELE
 A's bank again (no upload: both are resident) and classify A's first samples again.
 A device with a receive queue (``IDENTIFY``'s ``queue``; the boards') classifies by
 pipelined ``STREAM`` requests (``"streamed": true`` in the report), one without it by
-three round trips per sample.
+three round trips per sample.  ``brief``: the brief records (``CLASSIFY``: class,
+flags, cycles and spikes per layer; the link's full rate) against the golden records'
+(:meth:`dynalign.hw.wire.Results.brief`).
 Every results record is compared with ``==`` to the golden model's
 (:func:`dynalign.hw.wire.golden_records` on the uploaded integers, for the device's own
 limits -- its lanes and core -- so ``cycles`` is compared too): class, flags, cycles,
@@ -67,7 +69,8 @@ async def load_model(dev: Device, image: bytes, *, resident: dict) -> str:
 
 
 async def check_device(dev: Device, models: list[CheckModel], *, samples: int | None = None,
-                       upload: bool = True, clock_hz: float | None = None) -> dict:
+                       upload: bool = True, clock_hz: float | None = None,
+                       brief: bool = False) -> dict:
     """Run the schedule of the module docstring on ``dev``; returns the report dict.
 
     ``samples``: rows per model (``None``: all); ``upload=False``: check model A as the
@@ -102,11 +105,11 @@ async def check_device(dev: Device, models: list[CheckModel], *, samples: int | 
             how[await load_model(dev, m.image, resident=resident)] += 1
             switches += step > 0
         t0 = time.perf_counter()
-        got = await dev.classify_many(m.codes[:n])
+        got = await dev.classify_many(m.codes[:n], brief=brief)
         busy_s += time.perf_counter() - t0
         inferences += n
         for i, g in enumerate(got):
-            e = expected[which][i]
+            e = expected[which][i].brief() if brief else expected[which][i]
             rep["compared"] += 1
             rep["cycles"].append(g.cycles)
             if m.labels is not None:
@@ -133,7 +136,7 @@ async def check_device(dev: Device, models: list[CheckModel], *, samples: int | 
               "mismatches": sum(r["mismatches"] for r in out_models),
               "models": out_models, "mode_switches": switches,
               "uploads": how["upload"], "selects": how["select"],
-              "streamed": bool(limits.queue),
+              "streamed": bool(limits.queue), "record": "brief" if brief else "full",
               "inferences_per_s": inferences / busy_s if busy_s > 0 else None,
               "wall_s": round(wall, 3), "bytes_sent": dev.bytes_sent,
               "bytes_received": dev.bytes_received,

@@ -53,6 +53,7 @@ from dynalign.hw.wire import (
     ImageHeader,
     Limits,
     Results,
+    brief_len,
     crc16,
     device_cycles,
     encode_frame,
@@ -442,3 +443,11 @@ class DeviceModel:
             return err, b""
         self._cmd_run(b"")
         return self._cmd_results(b"")
+
+    def _cmd_classify(self, p):
+        """``STREAM`` with the brief record for a reply: the results record's first
+        ``brief_len(L)`` bytes (``L``: its byte 2)."""
+        err, record = self._cmd_stream(p)
+        if err is not None:
+            return err, b""
+        return None, record[:brief_len(record[2])]

@@ -31,6 +31,7 @@ from dynalign.hw.wire import (
     PROTOCOL_VERSION,
     REPLY,
     RESULT_SUMMARY_LEN,
+    Brief,
     Cmd,
     Err,
     FrameDecoder,
@@ -221,30 +222,35 @@ class Device:
         await self.run()
         return await self.results()
 
-    async def stream(self, rows, *, window: int | None = None) -> list[Results]:
+    async def stream(self, rows, *, window: int | None = None,
+                     brief: bool = False) -> list[Results] | list[Brief]:
         """The results record of every row of feature codes, in order, pipelined: up to
         ``window`` ``STREAM`` requests in flight (default: as many as the device's
         receive queue holds, :attr:`Limits.queue` bytes of requests not yet answered), so
-        the device computes the next row while a reply is on the line.  A device without
-        a queue gets one request at a time.  A request whose reply is lost or damaged on
+        the device computes the next row while a reply is on the line.  ``brief``: the
+        brief record of each (:class:`Brief`, ``CLASSIFY`` requests: class, flags,
+        cycles and spikes per layer, a reply of ``brief_len(L)`` bytes instead of the
+        whole record), for classifying at the link's full rate.  A device without a
+        queue gets one request at a time.  A request whose reply is lost or damaged on
         the wire (:data:`RETRYABLE`, or no reply within ``quiet_limit`` quiet periods) is
         sent again, each at most ``retries`` times; any other error reply raises
         :class:`DeviceError`."""
         limits = self.limits or await self.identify()
+        cmd, record = (Cmd.CLASSIFY, Brief) if brief else (Cmd.STREAM, Results)
         frames = [self._codes_payload(codes) for codes in rows]
         per_frame = max((len(f) for f in frames), default=0) + FRAME_HEADER_LEN \
             + FRAME_TRAILER_LEN
         fit = max(1, limits.queue // per_frame) if limits.queue else 1
         window = fit if window is None else min(positive_int("window", window), fit)
         window = min(window, 128)           # SEQ is one byte: no two alike in flight
-        out: list[Results | None] = [None] * len(frames)
+        out: list = [None] * len(frames)
         pending: dict[int, tuple[int, int]] = {}        # seq -> (row, attempts so far)
         todo = list(range(len(frames)))[::-1]            # rows not yet sent (a stack)
 
         async def send(i, attempts):
             seq = self._next_seq()
             pending[seq] = (i, attempts)
-            await self.send_raw(encode_frame(Cmd.STREAM, frames[i], seq=seq))
+            await self.send_raw(encode_frame(cmd, frames[i], seq=seq))
 
         while todo or pending:
             while todo and len(pending) < window:
@@ -267,19 +273,21 @@ class Device:
                 if err in RETRYABLE and attempts < self.retries:
                     await send(i, attempts + 1)
                     continue
-                raise DeviceError(err, Cmd.STREAM)
-            if frame.cmd != (Cmd.STREAM | REPLY):
-                raise DeviceError(0, Cmd.STREAM)
-            out[i] = Results.unpack(frame.payload)
+                raise DeviceError(err, cmd)
+            if frame.cmd != (cmd | REPLY):
+                raise DeviceError(0, cmd)
+            out[i] = record.unpack(frame.payload)
         return out
 
-    async def classify_many(self, rows) -> list[Results]:
-        """The results record of every row: pipelined (:meth:`stream`) on a device with a
-        receive queue, one :meth:`classify` (three round trips) at a time without one."""
+    async def classify_many(self, rows, *, brief: bool = False) -> list:
+        """The results record of every row (``brief``: its brief record,
+        :class:`Brief`): pipelined (:meth:`stream`) on a device with a receive queue, one
+        :meth:`classify` (three round trips) at a time without one."""
         limits = self.limits or await self.identify()
         if limits.queue:
-            return await self.stream(rows)
-        return [await self.classify(row) for row in rows]
+            return await self.stream(rows, brief=brief)
+        got = [await self.classify(row) for row in rows]
+        return [r.brief() for r in got] if brief else got
 
 
 def run_sync(coro):

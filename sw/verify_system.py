@@ -81,7 +81,7 @@ def mismatch_message(got: Results, exp: Results) -> str:
     """The fields in which a device's record differs from the golden one, each with
     both values (``cycles 1234 on the device, 1233 from the model``)."""
     parts = [f"{name} {g} on the device, {e} from the model"
-             for name, g, e in zip(Results._fields, got, exp) if g != e]
+             for name, g, e in zip(type(got)._fields, got, exp) if g != e]
     return "; ".join(parts) or "equal"
 
 

@@ -11,6 +11,7 @@ from cli_run import one_line, run
 
 from dynalign.constraints.boards import (
     BoardTop,
+    baud_rates,
     board_bauds,
     bridge_baud,
     check_baud,
@@ -36,12 +37,15 @@ def test_board_tables():
     ice = {r.baud: r for r in board_bauds("icebreaker")}
     assert ice[3_000_000].divisor == 8 and ice[115_200].divisor == 208
     assert all(r.error == 0 for r in ice.values())     # 24 MHz = 8 x the 3 MHz bridge
-    ulx = {r.baud: r for r in board_bauds("ulx3s")}
-    assert 3_000_000 not in ulx and 2_000_000 not in ulx     # 25 MHz / 8.33, / 12.5
-    assert ulx[1_000_000].divisor == 25 and ulx[1_000_000].error == 0
-    assert ulx[115_200].divisor == 217 and ulx[115_200].error == pytest.approx(1.536e-3,
+    ulx = {r.baud: r for r in board_bauds("ulx3s")}          # its PLL's 24 MHz too
+    assert ulx == ice
+    # the oscillator's 25 MHz alone: 3 and 2 Mbaud are 4 % off (25 / 8.33, / 12.5)
+    osc = {r.baud: r for r in baud_rates(25e6)}
+    assert 3_000_000 not in osc and 2_000_000 not in osc
+    assert osc[1_000_000].divisor == 25 and osc[1_000_000].error == 0
+    assert osc[115_200].divisor == 217 and osc[115_200].error == pytest.approx(1.536e-3,
                                                                                  rel=1e-3)
-    assert (default_baud("icebreaker"), default_baud("ulx3s")) == (3_000_000, 1_000_000)
+    assert (default_baud("icebreaker"), default_baud("ulx3s")) == (3_000_000, 3_000_000)
     for board in ("icebreaker", "ulx3s"):
         for r in board_bauds(board):      # the bitstream's UART divides exactly so
             clk = BoardTop(board=board, baud=r.baud).clk_freq
@@ -50,25 +54,26 @@ def test_board_tables():
 
 
 def test_build_and_host_refuse_alike(tmp_path, capsys):
+    bad = 2_500_000                               # 24 MHz / 9.6: no board makes it
     with pytest.raises(ValueError) as exc:
-        check_baud(3_000_000, board="ulx3s")
+        check_baud(bad, board="ulx3s")
     msg = str(exc.value)
-    assert msg.startswith("baud 3,000,000 is not a rate the ulx3s board makes")
-    assert "1,000,000" in msg and "115,200" in msg
-    with pytest.raises(ValueError, match="baud 3,000,000 is not a rate the ulx3s"):
-        BoardTop(board="ulx3s", baud=3_000_000)
-    code, _, err = run(capsys, "build", "--board", "ulx3s", "--baud", 3_000_000)
+    assert msg.startswith("baud 2,500,000 is not a rate the ulx3s board makes")
+    assert "3,000,000" in msg and "115,200" in msg
+    with pytest.raises(ValueError, match="baud 2,500,000 is not a rate the ulx3s"):
+        BoardTop(board="ulx3s", baud=bad)
+    code, _, err = run(capsys, "build", "--board", "ulx3s", "--baud", bad)
     assert code == 2 and one_line(err) == f"dynalign build: error: {msg}"
     port = tmp_path / "ttyNOPE"                    # never opened: the baud comes first
     net = random_network(np.random.default_rng(0), [9, 8, 4], rate=0.3)
     model = WeightImage(network=net, encoder=EncoderConfig(delta=2.0, tmax=0.4),
                         n_features=3).save(tmp_path / "model.dlw")
-    for argv in (["upload", "--port", port, "--board", "ulx3s", "--baud", 3_000_000, model],
-                 ["run", "--port", port, "--board", "ulx3s", "--baud", 3_000_000,
+    for argv in (["upload", "--port", port, "--board", "ulx3s", "--baud", bad, model],
+                 ["run", "--port", port, "--board", "ulx3s", "--baud", bad,
                   "--input", "1,2"]):
         code, _, err = run(capsys, *argv)
         assert code == 2 and one_line(err) == f"dynalign {argv[0]}: error: {msg}"
-    code, _, err = run(capsys, "sim-board", "--board", "ulx3s", "--baud", 3_000_000)
+    code, _, err = run(capsys, "sim-board", "--board", "ulx3s", "--baud", bad)
     assert code == 2 and one_line(err) == f"dynalign sim-board: error: {msg}"
     # no --board: a rate no board makes
     code, _, err = run(capsys, "run", "--port", port, "--baud", 12_345, "--input", "1")
@@ -83,7 +88,7 @@ def test_list_bauds(capsys):
     rows = json.loads(out)
     assert code == 0 and {r["board"] for r in rows} == {"icebreaker", "ulx3s"}
     assert [(r["baud"], r["divisor"]) for r in rows if r["board"] == "ulx3s"][:2] == \
-        [(1_500_000, 17), (1_000_000, 25)]
+        [(3_000_000, 8), (2_000_000, 12)]
     code, out, _ = run(capsys, "build", "--list-bauds", "--board", "icebreaker")
     assert code == 0 and "3,000,000" in out and "ulx3s" not in out
     code, _, err = run(capsys, "build")

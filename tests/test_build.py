@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from dynalign.constraints.boards import BoardTop, default_limits
+from dynalign.constraints.boards import BoardTop, default_limits, ecp5_pll
 from dynalign.sw.commands.build import build
 
 
@@ -28,16 +28,41 @@ def test_board_defaults():
                                                 "FILTER_RANGE": 1}     # icepll -o 24
     assert top.top.divisor == 208            # 24 MHz / 115200
     assert BoardTop(board="icebreaker", clock_mhz=None).top.divisor == 104   # 12 MHz
-    assert BoardTop(board="ulx3s", baud=1_000_000).top.divisor == 25
+    ulx = BoardTop(board="ulx3s", baud=3_000_000)
+    assert ulx.clk_freq == 24e6 and ulx.top.divisor == 8
+    # CLKOP 25 * 1 / 1 fed back, VCO 25 * 24 = 600 MHz, CLKOS 600 / 25 = 24 MHz
+    assert {k: ulx.pll[k] for k in ("CLKI_DIV", "CLKFB_DIV", "CLKOP_DIV", "CLKOS_DIV")} \
+        == {"CLKI_DIV": 1, "CLKFB_DIV": 1, "CLKOP_DIV": 24, "CLKOS_DIV": 25}
+    assert BoardTop(board="ulx3s", clock_mhz=None, baud=1_000_000).top.divisor == 25
     with pytest.raises(ValueError, match="no iCE40 PLL setting makes exactly"):
         BoardTop(board="icebreaker", clock_mhz=24.1)
-    with pytest.raises(ValueError, match="only built for the iCEBreaker"):
-        BoardTop(board="ulx3s", clock_mhz=50)
-    assert BoardTop(board="ulx3s", baud=1_000_000).top.divisor == 25
+    with pytest.raises(ValueError, match="an ECP5 PLL makes 3.125..400 MHz"):
+        BoardTop(board="ulx3s", clock_mhz=500)
     with pytest.raises(ValueError, match="unknown board 'arty'"):
         default_limits("arty")
     with pytest.raises(ValueError, match="not a rate the icebreaker board makes"):
         BoardTop(board="icebreaker", baud=2_500_000)
+
+
+@pytest.mark.parametrize("f_out", [24.0, 48.0, 12.0, 30.0, 100.0])
+def test_ecp5_pll_settings_hold_their_ranges(f_out):
+    """Each setting, recomputed from its dividers: the output exact, the phase detector
+    3.125..400 MHz, CLKOP 3.125..400, the VCO 400..800, every divider in range."""
+    p = ecp5_pll(f_in_mhz=25.0, f_out_mhz=f_out)
+    pfd = 25.0 / p["CLKI_DIV"]
+    clkop = pfd * p["CLKFB_DIV"]
+    vco = clkop * p["CLKOP_DIV"]
+    assert vco / p["CLKOS_DIV"] == pytest.approx(f_out, abs=1e-9)
+    assert 3.125 <= pfd <= 400 and 3.125 <= clkop <= 400 and 400 <= vco <= 800
+    assert 1 <= p["CLKI_DIV"] <= 128 and 1 <= p["CLKFB_DIV"] <= 80
+    assert 1 <= p["CLKOP_DIV"] <= 128 and 1 <= p["CLKOS_DIV"] <= 128
+
+
+def test_ecp5_pll_refuses():
+    with pytest.raises(ValueError, match="no ECP5 PLL setting makes exactly 24.01 MHz"):
+        ecp5_pll(f_in_mhz=25.0, f_out_mhz=24.01)
+    with pytest.raises(ValueError, match="an ECP5 PLL makes 3.125..400 MHz, not 1.0"):
+        ecp5_pll(f_in_mhz=25.0, f_out_mhz=1.0)
 
 
 @pytest.mark.slow

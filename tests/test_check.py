@@ -48,10 +48,10 @@ class OffByOneCycles:
         return r._replace(cycles=r.cycles + 1).pack()
 
 
-def device(core=None):
+def device(core=None, *, limits=LIMITS):
     from dynalign.sw.driver import Device
-    return Device(ModelTransport(DeviceModel(limits=LIMITS,
-                                             core=core or golden_core(LIMITS))))
+    return Device(ModelTransport(DeviceModel(limits=limits,
+                                             core=core or golden_core(limits))))
 
 
 def test_check_switches_and_matches_the_golden_model():
@@ -72,11 +72,44 @@ def test_check_reports_a_device_fault():
     assert "from the model" in msg and "spikes" not in msg
 
 
+class OneSpikeMore:
+    """A device fault: the golden core, but the record counts one spike more in its
+    last layer (a corrupted reply byte with a valid CRC), which the brief record
+    carries."""
+
+    def __init__(self, limits):
+        self.core = golden_core(limits)
+
+    def load(self, store, table=None):
+        self.core.load(store, table)
+
+    def run(self, codes):
+        r = Results.unpack(self.core.run(codes))
+        return r._replace(spikes=(*r.spikes[:-1], r.spikes[-1] + 1)).pack()
+
+
+def test_check_brief_records():
+    """``brief``: the brief records compared (class, flags, cycles, spikes) on a device
+    with a queue (CLASSIFY) and without one; a spike count off by one is found."""
+    from dataclasses import replace
+    for limits in (LIMITS, replace(LIMITS, queue=64)):
+        dev = device(limits=limits)
+        rep = run_sync(check_device(dev, models(), samples=None, brief=True))
+        assert rep["mismatches"] == 0 and rep["record"] == "brief"
+        assert [m["compared"] for m in rep["models"]] == [6 + 5, 6]
+        assert rep["streamed"] == bool(limits.queue)
+    rep = run_sync(check_device(device(OneSpikeMore(LIMITS), limits=replace(LIMITS, queue=64)),
+                                models()[:1], samples=3, brief=True))
+    assert rep["mismatches"] == 3
+    msg = rep["first_mismatch"]["message"]
+    assert msg.startswith("A sample 0: spikes (") and "saturations" not in msg
+
+
 def test_check_cli_exit_code_and_lines(tmp_path, capsys, monkeypatch):
     from dynalign.sw.commands import check as check_cmd
     monkeypatch.setattr(check_cmd, "models_from_args", lambda args: models()[:1])
     args = argparse.Namespace(run="r", switch=None, input=None, samples=4, no_upload=False,
-                              board="icebreaker", json=False, port="fake", baud=115200,
+                              brief=False, board="icebreaker", json=False, port="fake", baud=115200,
                               timeout=1.0, retries=0)
     assert check_cmd._main(args, transport=device().transport) == 0
     out = capsys.readouterr().out

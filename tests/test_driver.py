@@ -285,6 +285,35 @@ def test_stream_pipelines_within_the_queue_and_matches_the_twins(queue):
     assert tr.most == (64 // (3 + 7) if queue else 1)
 
 
+@pytest.mark.parametrize("queue", [0, 64])
+def test_brief_records_are_the_twins_class_cycles_and_spikes(queue):
+    """``brief=True``: CLASSIFY requests on a device with a queue (three round trips
+    without one), each reply the twins' class, flags, cycles and spikes per layer, and
+    fewer bytes on the wire than the whole records."""
+    from dataclasses import replace
+
+    from dynalign.hw.wire import Brief
+    model = DeviceModel(limits=replace(LIMITS, queue=queue), core=GoldenCore())
+    tr = _Counting(ModelTransport(model))
+    dev = Device(tr)
+    rows = [[int(v) for v in np.random.default_rng(s).integers(-128, 128, 3)]
+            for s in range(6)]
+
+    async def go():
+        await dev.upload(image(4))
+        b0 = dev.bytes_received
+        brief = await dev.classify_many(rows, brief=True)
+        b1 = dev.bytes_received
+        whole = await dev.classify_many(rows)
+        return brief, b1 - b0, dev.bytes_received - b1
+
+    brief, brief_bytes, whole_bytes = run_sync(go())
+    assert all(isinstance(b, Brief) for b in brief)
+    assert brief == [Brief(*twin(4, r)[:4]) for r in rows]
+    if queue:
+        assert brief_bytes < whole_bytes
+
+
 def test_stream_resends_a_damaged_reply():
     """A reply damaged on the wire (bad CRC: the decoder drops it) is requested again
     after the quiet periods; the records still equal the twins'; a row of other than

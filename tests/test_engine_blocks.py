@@ -768,6 +768,7 @@ class _DispatchBench:
         self.ops, self.uploads, self.loads, self.starts = [], [], 0, 0
         self.selects = []           # the select strobe of each load (a SELECT's: 1)
         self.res_len = 37
+        self.brief_len = 20
 
     async def store(self, ctx):
         d = self.dut
@@ -797,6 +798,7 @@ class _DispatchBench:
     async def core(self, ctx):
         d = self.dut
         ctx.set(d.res_len, self.res_len)
+        ctx.set(d.brief_len, self.brief_len)
         busy = run = 0
         async for _, _, ready, load, select, start in ctx.tick().sample(
                 d.ready, d.load, d.select, d.start):
@@ -878,6 +880,7 @@ def test_dispatcher_rules_in_order(limits):
                   Cmd.IMAGE_COMMIT: err(Err.NO_UPLOAD, Cmd.IMAGE_COMMIT),
                   Cmd.FEATURES: err(Err.NO_MODEL, Cmd.FEATURES),
                   Cmd.STREAM: err(Err.NO_MODEL, Cmd.STREAM),
+                  Cmd.CLASSIFY: err(Err.NO_MODEL, Cmd.CLASSIFY),
                   Cmd.RUN: err(Err.NO_MODEL, Cmd.RUN),
                   Cmd.RESULTS: err(Err.NO_RESULT, Cmd.RESULTS)}
         for cmd in Cmd:
@@ -927,6 +930,11 @@ def test_dispatcher_rules_in_order(limits):
         await expect(ctx, Cmd.STREAM, k - 1, err(Err.FEATURES, Cmd.STREAM))
         await expect(ctx, Cmd.STREAM, k, ok(Cmd.STREAM, ReplySource.RESULTS, env.res_len))
         assert env.starts == 2
+        # CLASSIFY: as STREAM, the brief record's length back
+        await expect(ctx, Cmd.CLASSIFY, k + 1, err(Err.FEATURES, Cmd.CLASSIFY))
+        await expect(ctx, Cmd.CLASSIFY, k, ok(Cmd.CLASSIFY, ReplySource.RESULTS,
+                                             env.brief_len))
+        assert env.starts == 3
         # SELECT: the store serves the bank, the core loads it, results are gone
         ctx.set(dut.active, 0)
         await expect(ctx, Cmd.SELECT, 1, ok(Cmd.SELECT, ReplySource.SMALL, 1, (0,)))
@@ -945,7 +953,7 @@ def test_dispatcher_rules_in_order(limits):
         assert env.ops == [StoreOp.HEADER, StoreOp.HEADER, StoreOp.HEADER, StoreOp.HEADER,
                            StoreOp.SELECT, StoreOp.DATA, StoreOp.DATA,
                            StoreOp.COMMIT, StoreOp.COMMIT, StoreOp.FEATURES,
-                           StoreOp.FEATURES, StoreOp.SELECT] + \
+                           StoreOp.FEATURES, StoreOp.FEATURES, StoreOp.SELECT] + \
             ([] if limits.table else [StoreOp.ENCODER])
 
     simulate(dut, bench, processes=[env.store, env.core])

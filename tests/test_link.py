@@ -334,18 +334,20 @@ def test_admission_of_crafted_headers(limits):
 #: two more bytes at three cycles each; 82 since protocol version 2 added each bank's state
 #: and CRC-32, ten bytes.  IMAGE_BEGIN: 70 until its bank byte, read and checked first.
 #: The last IMAGE_DATA: 93 until image version 3 put 32 step-shift bytes in the image,
-#: two cycles each.)
+#: two cycles each.  CLASSIFY: STREAM's, less its brief reply's 4 fewer bytes (the
+#: stub's one layer: no saturation word), three cycles each.)
 PINNED_CYCLES = [(Cmd.IDENTIFY, 3, 82), (Cmd.STATUS, 3, 82), (Cmd.IMAGE_BEGIN, 72, 79),
                  (Cmd.IMAGE_DATA, 197, 204), (Cmd.IMAGE_DATA, 197, 204),
                  (Cmd.IMAGE_DATA, 157, 164), (Cmd.IMAGE_COMMIT, 13, 23), (Cmd.FEATURES, 10, 17),
                  (Cmd.RUN, 16, 47), (Cmd.RESULTS, 3, 58), (Cmd.STREAM, 23, 78),
-                 (0x55, 2, 15), (Cmd.WRITE_ENCODER, 165, 172)]
+                 (Cmd.CLASSIFY, 23, 66), (0x55, 2, 15), (Cmd.WRITE_ENCODER, 165, 172)]
 #: the same with the line queues (``Limits.queue``): each byte waits its turn in them
 QUEUED_CYCLES = [(Cmd.IDENTIFY, 7, 98), (Cmd.STATUS, 7, 98), (Cmd.IMAGE_BEGIN, 76, 95),
                  (Cmd.IMAGE_DATA, 201, 220), (Cmd.IMAGE_DATA, 201, 220),
                  (Cmd.IMAGE_DATA, 161, 180), (Cmd.IMAGE_COMMIT, 17, 39),
                  (Cmd.FEATURES, 14, 33), (Cmd.RUN, 20, 63), (Cmd.RESULTS, 7, 74),
-                 (Cmd.STREAM, 27, 94), (0x55, 6, 31), (Cmd.WRITE_ENCODER, 169, 188)]
+                 (Cmd.STREAM, 27, 94), (Cmd.CLASSIFY, 27, 82), (0x55, 6, 31),
+                 (Cmd.WRITE_ENCODER, 169, 188)]
 
 
 @pytest.mark.parametrize("store_ram,queue", [("memory", 0), ("spram", 0), ("memory", 64)])
@@ -354,7 +356,7 @@ def test_engine_cycles_per_command_are_pinned(store_ram, queue):
     reqs = [(Cmd.IDENTIFY, b""), (Cmd.STATUS, b"")] + \
         image_requests(img, max_payload=LIMITS.max_payload) + \
         [(Cmd.FEATURES, b"\x05\xf9\x64"), (Cmd.RUN, b""), (Cmd.RESULTS, b""),
-         (Cmd.STREAM, b"\x05\xf9\x64"), (0x55, b"xy"),
+         (Cmd.STREAM, b"\x05\xf9\x64"), (Cmd.CLASSIFY, b"\x05\xf9\x64"), (0x55, b"xy"),
          (Cmd.WRITE_ENCODER, img[ENCODER_OFFSET:ENCODER_OFFSET + ENCODER_LEN])]
     m = Module()
     m.submodules.eng = eng = CommandEngine(limits=replace(LIMITS, queue=queue),

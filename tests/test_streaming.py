@@ -13,10 +13,12 @@ from test_link import small_image
 from dynalign.hw.engine.queue import ReceiveQueue
 from dynalign.hw.wire import (
     SYNC,
+    Brief,
     Cmd,
     Err,
     FrameDecoder,
     Limits,
+    Results,
     Status,
     encode_frame,
     image_requests,
@@ -237,6 +239,11 @@ def test_pipelined_requests_are_all_answered_in_order(seed):
     for s in range(8):
         codes = bytes(int(v) & 0xFF for v in rng.integers(-128, 128, 3))
         items.append(encode_frame(Cmd.STREAM, codes, seq=40 + s))
+    for s in range(4):                                  # brief records, and the same
+        codes = bytes(int(v) & 0xFF for v in rng.integers(-128, 128, 3))   # rows whole
+        items += [encode_frame(Cmd.CLASSIFY, codes, seq=50 + s),
+                  encode_frame(Cmd.RESULTS, seq=54 + s)]
+    items.append(encode_frame(Cmd.CLASSIFY, bytes(2), seq=59))    # K is 3
     items.append(encode_frame(Cmd.STREAM, bytes(4), seq=60))      # K is 3
     cut = encode_frame(Cmd.STREAM, bytes([1, 2, 3]), seq=61)
     assert SYNC not in cut[2:]
@@ -247,8 +254,14 @@ def test_pipelined_requests_are_all_answered_in_order(seed):
     assert got == want, (FrameDecoder().feed(got)[-6:], FrameDecoder().feed(want)[-6:])
     frames = FrameDecoder().feed(got)
     assert sum(f.cmd == (Cmd.STREAM | 0x80) for f in frames) == 8
+    briefs = [f for f in frames if f.cmd == (Cmd.CLASSIFY | 0x80)]
+    wholes = [f for f in frames if f.cmd == (Cmd.RESULTS | 0x80)]
+    assert len(briefs) == 4 and len(wholes) == 5
+    for br, whole in zip(briefs, wholes):   # each brief: its record's class..spikes
+        assert Brief.unpack(br.payload) == Results.unpack(whole.payload).brief()
+        assert whole.payload.startswith(br.payload) and len(br.payload) < len(whole.payload)
     assert [f.error for f in frames if f.is_error] == [Err.NO_MODEL, Err.FEATURES,
-                                                       Err.FRAMING]
+                                                       Err.FEATURES, Err.FRAMING]
     st = Status.unpack(frames[-1].payload)
     assert st.lost_bytes == 0 and st.framing_errors == 1
 

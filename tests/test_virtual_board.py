@@ -161,6 +161,13 @@ def test_session(board, capsys):
         assert m["accuracy"] == m["golden_accuracy"]
         assert m["latency_us"] == pytest.approx(m["cycles_per_inference"] / 24.0)
 
+    # the brief records (CLASSIFY, pipelined) of the gateware against the golden model's
+    code, out, err = run_cli(capsys, "check", "--port", port, a, "--no-upload", "--brief",
+                             "--samples", "6", "--json")
+    assert code == 0, err
+    rep = json.loads(out)
+    assert (rep["compared"], rep["mismatches"], rep["record"]) == (6, 0, "brief")
+
     # dynalign run, unchanged: A is served again after the switch back
     image, codes, _ = run_codes(a)
     row = ",".join(str(int(v)) for v in codes[7])
@@ -170,6 +177,11 @@ def test_session(board, capsys):
     exp = golden_records(parse_image(image), codes[7:8], limits=limits_of(board))[0]
     assert (got["class"], got["cycles"], got["spikes"], got["out_counts"]) == \
         (exp.cls, exp.cycles, list(exp.spikes), list(exp.out_counts))
+    code, out, err = run_cli(capsys, "run", "--port", port, "--input", row, "--brief",
+                             "--json")
+    assert code == 0, err
+    assert json.loads(out) == [{"class": exp.cls, "spikes": list(exp.spikes),
+                                "cycles": exp.cycles, "flags": exp.flags}]
 
 
 def _one_bit_away(run, samples: int):

@@ -7,7 +7,7 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..wire import RESULT_FIXED, result_len
+from ..wire import RESULT_FIXED, brief_len, result_len
 from .layout import CoreLayout
 
 __all__ = ["ResultsRecord"]
@@ -31,6 +31,7 @@ class ResultsRecord(wiring.Component):
     res_addr : In(16) / res_data : Out(8)  byte ``res_addr``, one cycle after the
         address (beyond the record: don't care).
     res_len : Out(16)  ``result_len(n_layers, n_last)``.
+    brief_len : Out(16)  ``brief_len(n_layers)`` (the fixed part and the spikes).
     """
 
     def __init__(self, *, layout: CoreLayout):
@@ -42,6 +43,7 @@ class ResultsRecord(wiring.Component):
             "cls": In(8), "flags": In(8), "cycles": In(32),
             "n_layers": In(range(layout.max_layers + 1)), "n_last": In(layout.field_width),
             "res_addr": In(16), "res_data": Out(8), "res_len": Out(16),
+            "brief_len": Out(16),
         })
 
     def elaborate(self, platform):
@@ -53,7 +55,8 @@ class ResultsRecord(wiring.Component):
         resw_r = resw.read_port()
         m.d.comb += [resw_w.addr.eq(self.w_addr), resw_w.data.eq(self.w_data),
                      resw_w.en.eq(self.w_en)]
-        m.d.comb += self.res_len.eq(result_len(n_layers, n_last))
+        m.d.comb += [self.res_len.eq(result_len(n_layers, n_last)),
+                     self.brief_len.eq(brief_len(n_layers))]
 
         # result byte `a`: 0..7 fixed, then words (spikes, saturations: 4 bytes each),
         # then output counts (2 bytes each)

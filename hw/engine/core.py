@@ -44,9 +44,10 @@ class CoreSignature(wiring.Signature):
         ``a // lanes``), data one cycle after the address.
     feat_addr : Out(feat_addr_width); feat_data : In(8)
         Read port into the feature buffer (int8 codes), data one cycle after the address.
-    res_addr : In(16); res_data : Out(8); res_len : Out(16)
-        The results record (:mod:`dynalign.hw.wire`) and its length: byte
-        ``res_addr`` valid at most one cycle after the address.
+    res_addr : In(16); res_data : Out(8); res_len : Out(16); brief_len : Out(16)
+        The results record (:mod:`dynalign.hw.wire`), its length and that of its brief
+        prefix (:func:`dynalign.hw.wire.brief_len`): byte ``res_addr`` valid at most
+        one cycle after the address.
     bank : In(1)
         The active bank (a table core serves that bank of its table memory).
     tw_en : In(1), strobe; tw_is_flag : In(1); tw_addr : In(table_addr_width); tw_data : In(32)
@@ -66,6 +67,6 @@ class CoreSignature(wiring.Signature):
             "store_addr": Out(store_addr_width), "store_data": In(8 * lanes),
             "feat_addr": Out(feat_addr_width), "feat_data": In(8),
             "res_addr": In(16), "res_data": Out(8), "res_len": Out(16),
-            "bank": In(1), "tw_en": In(1), "tw_is_flag": In(1),
+            "brief_len": Out(16), "bank": In(1), "tw_en": In(1), "tw_is_flag": In(1),
             "tw_addr": In(table_addr_width), "tw_data": In(32), "tw_bank": In(1),
         })

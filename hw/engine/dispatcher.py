@@ -35,7 +35,7 @@ __all__ = ["Dispatcher"]
 _STORE_OPS = {Cmd.IMAGE_BEGIN: StoreOp.HEADER, Cmd.IMAGE_DATA: StoreOp.DATA,
               Cmd.IMAGE_COMMIT: StoreOp.COMMIT, Cmd.WRITE_ENCODER: StoreOp.ENCODER,
               Cmd.FEATURES: StoreOp.FEATURES, Cmd.SELECT: StoreOp.SELECT,
-              Cmd.STREAM: StoreOp.FEATURES}
+              Cmd.STREAM: StoreOp.FEATURES, Cmd.CLASSIFY: StoreOp.FEATURES}
 
 
 class Dispatcher(wiring.Component):
@@ -48,8 +48,8 @@ class Dispatcher(wiring.Component):
     3. the payload length (:data:`dynalign.hw.wire.COMMAND_LENGTHS`) -> ``LENGTH``;
     4. the command's state: ``WRITE_ENCODER`` -> ``UNSUPPORTED`` (a table device) or
        ``NO_MODEL``; ``IMAGE_DATA`` / ``IMAGE_COMMIT`` -> ``NO_UPLOAD``; ``FEATURES`` ->
-       ``NO_MODEL`` or ``FEATURES`` (count differs from the model's K), and so does
-       ``STREAM``; ``RUN`` ->
+       ``NO_MODEL`` or ``FEATURES`` (count differs from the model's K), and so do
+       ``STREAM`` and ``CLASSIFY``; ``RUN`` ->
        ``NO_MODEL``; ``RESULTS`` -> ``NO_RESULT``;
     5. the store's outcome (:class:`StoreError`: for ``IMAGE_BEGIN`` and ``SELECT`` the
        bank checks ``NO_BANK``, ``BANK_SERVED``, ``BANK_INVALID``), and for
@@ -62,7 +62,8 @@ class Dispatcher(wiring.Component):
     strobes the core's ``load`` (once it is ``ready``) before the reply (a commit's and a
     ``SELECT``'s: the bank now served), ``RUN`` strobes ``start`` and waits for ``done``
     (its reply: the record's summary).  ``STREAM`` stores its features as ``FEATURES``
-    does, then runs as ``RUN`` does, and replies with the whole results record.
+    does, then runs as ``RUN`` does, and replies with the whole results record;
+    ``CLASSIFY`` likewise, with the record's first ``brief_len`` bytes.
     ``result_valid`` is cleared by every model change, set by a finished run.
 
     Parameters (keyword-only)
@@ -86,7 +87,7 @@ class Dispatcher(wiring.Component):
     upload_open : In(1); active : In(1); model_valid : In(1); k : In(8)
         The store's upload state, active bank, whether it is valid and its K.
     load : Out(1); select : Out(1); start : Out(1); ready : In(1); done : In(1);
-    res_len : In(16)
+    res_len : In(16); brief_len : In(16)
         The core's handshake (:class:`dynalign.hw.engine.CoreSignature`).
     last_error : Out(8)
         For the STATUS record.
@@ -105,7 +106,7 @@ class Dispatcher(wiring.Component):
             "upload": Out(stream.Signature(upload_layout(limits), always_ready=True)),
             "upload_open": In(1), "active": In(1), "model_valid": In(1), "k": In(8),
             "load": Out(1), "select": Out(1), "start": Out(1), "ready": In(1), "done": In(1),
-            "res_len": In(16),
+            "res_len": In(16), "brief_len": In(16),
             "last_error": Out(8),
         })
 
@@ -184,7 +185,7 @@ class Dispatcher(wiring.Component):
                                 fail(Err.NO_UPLOAD)
                             with m.Else():
                                 store(_STORE_OPS[c])
-                    with m.Case(Cmd.FEATURES, Cmd.STREAM):
+                    with m.Case(Cmd.FEATURES, Cmd.STREAM, Cmd.CLASSIFY):
                         with m.If(~model_valid):
                             fail(Err.NO_MODEL)
                         with m.Elif(length != k_active):
@@ -216,7 +217,7 @@ class Dispatcher(wiring.Component):
                             with m.Case(Cmd.IMAGE_COMMIT, Cmd.SELECT):
                                 m.d.sync += result_valid.eq(0)
                                 m.next = "LOAD_WAIT_READY"
-                            with m.Case(Cmd.STREAM):
+                            with m.Case(Cmd.STREAM, Cmd.CLASSIFY):
                                 m.next = "RUN_WAIT_READY"
                             with m.Default():
                                 reply(ReplySource.NONE, 0)
@@ -246,6 +247,8 @@ class Dispatcher(wiring.Component):
                     m.d.sync += result_valid.eq(1)
                     with m.If(cmd == Cmd.STREAM):
                         reply(ReplySource.RESULTS, self.res_len)
+                    with m.Elif(cmd == Cmd.CLASSIFY):
+                        reply(ReplySource.RESULTS, self.brief_len)
                     with m.Else():
                         reply(ReplySource.RESULTS, RESULT_SUMMARY_LEN)
         return m

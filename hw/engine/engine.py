@@ -153,6 +153,7 @@ class CommandEngine(wiring.Component):
         m.d.comb += [
             core.load.eq(disp.load), core.select.eq(disp.select), core.start.eq(disp.start),
             disp.ready.eq(core.ready), disp.done.eq(core.done), disp.res_len.eq(core.res_len),
+            disp.brief_len.eq(core.brief_len),
             store.store_addr.eq(core.store_addr), core.store_data.eq(store.store_data),
             store.feat_addr.eq(core.feat_addr), core.feat_data.eq(store.feat_data),
             store.core_ready.eq(core.ready), core.bank.eq(store.active),

@@ -208,7 +208,8 @@ class EngineProperties(wiring.Component):
         if self.core_kind == "free":
             ports.update({"core_ready": In(1), "core_done": In(1),
                           "core_store_addr": In(e.store_aw), "core_feat_addr": In(e.feat_aw),
-                          "core_res_data": In(8), "core_res_len": In(16)})
+                          "core_res_data": In(8), "core_res_len": In(16),
+                          "core_brief_len": In(16)})
         super().__init__(ports)
 
     def elaborate(self, platform):
@@ -234,7 +235,8 @@ class EngineProperties(wiring.Component):
                          e.core.store_addr.eq(self.core_store_addr),
                          e.core.feat_addr.eq(self.core_feat_addr),
                          e.core.res_data.eq(self.core_res_data),
-                         e.core.res_len.eq(self.core_res_len)]
+                         e.core.res_len.eq(self.core_res_len),
+                         e.core.brief_len.eq(self.core_brief_len)]
 
         # --- the host: free bytes ----------------------------------------------------
         rx, tx = e.rx, e.tx

@@ -7,7 +7,14 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import Out
 
 from dynalign.hw.validate import positive_int
-from dynalign.hw.wire import HEADER_AT, LAYER_HEADER, LAYERS_OFFSET, RESULT_FIXED, result_len
+from dynalign.hw.wire import (
+    HEADER_AT,
+    LAYER_HEADER,
+    LAYERS_OFFSET,
+    RESULT_FIXED,
+    brief_len,
+    result_len,
+)
 
 from .core import CoreSignature
 
@@ -59,7 +66,7 @@ class StubCore(wiring.Component):
         rec = Signal(_RECORD)
         m.d.comb += [rec.cls.eq(acc[:8]), rec.n_layers.eq(1), rec.cycles.eq((k + 2)[:8]),
                      rec.spikes.eq(acc),
-                     bus.res_len.eq(result_len(1, 0)),
+                     bus.res_len.eq(result_len(1, 0)), bus.brief_len.eq(brief_len(1)),
                      bus.res_data.eq(rec.as_value().word_select(bus.res_addr[:4], 8))]
         lanes = self.lanes
         lb = (lanes - 1).bit_length()

@@ -72,6 +72,11 @@ command                   request payload            reply payload
 ``STREAM``    0x23        K feature codes (int8)     the results record (``FEATURES``,
                                                      ``RUN`` and ``RESULTS`` in one: the
                                                      frame to pipeline; errors as theirs)
+``CLASSIFY``  0x24        K feature codes (int8)     the brief record: the first
+                                                     :func:`brief_len` bytes of the
+                                                     results record (class, flags,
+                                                     cycles, spikes per layer); else as
+                                                     ``STREAM``
 ========================  =========================  ======================================
 
 Two resident models

@@ -14,7 +14,7 @@ COMMAND_LENGTHS = {
     Cmd.WRITE_ENCODER: ENCODER_LEN, Cmd.IMAGE_BEGIN: IMAGE_HEADER_LEN + 1,
     Cmd.SELECT: 1,
     Cmd.IMAGE_COMMIT: 4, Cmd.IMAGE_DATA: (DATA_OFFSET_LEN + 1, None),
-    Cmd.FEATURES: (1, None), Cmd.STREAM: (1, None),
+    Cmd.FEATURES: (1, None), Cmd.STREAM: (1, None), Cmd.CLASSIFY: (1, None),
 }
 
 

@@ -35,6 +35,7 @@ class Cmd(enum.IntEnum):
     RUN = 0x21
     RESULTS = 0x22
     STREAM = 0x23      #: FEATURES + RUN + RESULTS in one frame (pipelined)
+    CLASSIFY = 0x24    #: STREAM with the brief record for a reply (class, cycles, spikes)
 
 
 class Err(enum.IntEnum):

@@ -34,8 +34,8 @@ from .image import (
 
 __all__ = ["CORE_STUB", "CORE_LIF", "CORE_LIF_TABLE", "IDENTITY_MAGIC", "IDENTITY",
            "IDENTITY_LEN_FIXED", "STATUS", "STATUS_LEN", "BANK_EMPTY", "BANK_UPLOADING",
-           "BANK_VALID", "RESULT_FIXED", "RESULT_SUMMARY_LEN",
-           "result_len", "QUEUE_MIN", "QUEUE_MAX", "queue_depth_ok", "FLAG_ENC_SAT",
+           "BANK_VALID", "RESULT_FIXED", "RESULT_SUMMARY_LEN", "result_len", "brief_len",
+           "Brief", "QUEUE_MIN", "QUEUE_MAX", "queue_depth_ok", "FLAG_ENC_SAT",
            "FLAG_MEM_SAT", "FLAG_CORE_ERROR", "Limits",
            "Status", "Results", "golden_results", "golden_records", "device_cycles", "image_for"]
 
@@ -81,6 +81,15 @@ def result_len(n_layers, n_out):
     """Bytes of a results record: the fixed part, spikes and saturations (u32) per layer,
     a u16 count per output neuron.  Integers or Amaranth values alike."""
     return RESULT_FIXED.size + 8 * n_layers + 2 * n_out
+
+
+def brief_len(n_layers):
+    """Bytes of the brief record (``CLASSIFY``'s reply): the results record's fixed part
+    and its spikes per layer (u32), i.e. its first ``8 + 4 L`` bytes -- what classifying
+    at the link's full rate needs, without the saturation and output counts.  Integers
+    or Amaranth values alike."""
+    return RESULT_FIXED.size + 4 * n_layers
+
 FLAG_ENC_SAT = 1
 FLAG_MEM_SAT = 2
 FLAG_CORE_ERROR = 4
@@ -229,6 +238,24 @@ class Status:
                            *self.bank_state, *self.bank_crc)
 
 
+class Brief(NamedTuple):
+    """The brief record (``CLASSIFY``): class, flags, cycles and spikes per layer."""
+    cls: int
+    flags: int
+    cycles: int
+    spikes: tuple           # per layer
+
+    @classmethod
+    def unpack(cls, data: bytes) -> Brief:
+        data = bytes(data)
+        if len(data) < RESULT_FIXED.size:
+            raise ValueError(f"brief record of {len(data)} bytes is too short")
+        c, flags, n, _, cycles = RESULT_FIXED.unpack(data[:RESULT_FIXED.size])
+        if len(data) != brief_len(n):
+            raise ValueError(f"brief record of {len(data)} bytes, expected {brief_len(n)}")
+        return cls(c, flags, cycles, struct.unpack(f"<{n}I", data[RESULT_FIXED.size:]))
+
+
 class Results(NamedTuple):
     """The results record: class, flags, cycles and per-layer counters."""
     cls: int
@@ -256,6 +283,10 @@ class Results(NamedTuple):
         vals = struct.unpack(f"<{n}I{n}I{n_out}H", data[RESULT_FIXED.size:])
         return cls(c, flags, cycles, tuple(vals[:n]), tuple(vals[n:2 * n]),
                    tuple(vals[2 * n:]))
+
+    def brief(self) -> Brief:
+        """The brief record of this record (what ``CLASSIFY`` answers)."""
+        return Brief(self.cls, self.flags, self.cycles, tuple(self.spikes))
 
     @classmethod
     def unpack_summary(cls, data: bytes) -> tuple[int, int, int]:

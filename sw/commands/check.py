@@ -63,6 +63,10 @@ def register(sub):
                                    "instead of the test split")
     p.add_argument("--no-upload", action="store_true",
                    help="check the model the device serves now (no upload)")
+    p.add_argument("--brief", action="store_true",
+                   help="compare the brief records (class, flags, cycles, spikes per "
+                        "layer: CLASSIFY requests, the link's full rate) instead of the "
+                        "whole records")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=_main)
 
@@ -73,7 +77,8 @@ def _main(args, transport=None) -> int:
     board = getattr(args, "board", None)
     clock = board_clock_hz(board) if board else None
     rep = run_sync(check_device(dev, models, samples=args.samples,
-                                upload=not args.no_upload, clock_hz=clock))
+                                upload=not args.no_upload, clock_hz=clock,
+                                brief=args.brief))
     if args.json:
         print(json.dumps(rep))
     else:

@@ -77,13 +77,15 @@ def parse_input(text: str, *, run=None, report: dict | None = None) -> np.ndarra
     return np.asarray([codes], dtype=np.int64)
 
 
-def classify(dev, codes) -> list[dict]:
-    """The results record of every row as a dict (:meth:`Device.classify_many`)."""
+def classify(dev, codes, *, brief: bool = False) -> list[dict]:
+    """The results record of every row as a dict (:meth:`Device.classify_many`);
+    ``brief``: the brief record (no saturation or output counts)."""
     async def go():
-        got = await dev.classify_many(codes)
-        return [{"class": r.cls, "spikes": list(r.spikes),
-                 "saturations": list(r.saturations), "out_counts": list(r.out_counts),
-                 "cycles": r.cycles, "flags": r.flags} for r in got]
+        got = await dev.classify_many(codes, brief=brief)
+        return [{"class": r.cls, "spikes": list(r.spikes), "cycles": r.cycles,
+                 "flags": r.flags, **({} if brief else {
+                     "saturations": list(r.saturations),
+                     "out_counts": list(r.out_counts)})} for r in got]
     return run_sync(go())
 
 
@@ -93,6 +95,9 @@ def register(sub):
     add_link_args(p)
     p.add_argument("--input", required=True, help="codes 'c0,c1,...' or a .npy/.npz file")
     p.add_argument("--run", help="run directory (feature transform for raw inputs)")
+    p.add_argument("--brief", action="store_true",
+                   help="the brief records only (class, flags, cycles, spikes per layer: "
+                        "CLASSIFY requests, the link's full rate)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_main)
 
@@ -103,7 +108,7 @@ def _main(args, transport=None) -> int:
     note = input_note(report) if report else None
     if note:
         print(f"dynalign run: note: {note}", file=sys.stderr)
-    res = classify(device_from_args(args, transport), codes)
+    res = classify(device_from_args(args, transport), codes, brief=args.brief)
     if args.json:
         print(json.dumps(res))
     else:
