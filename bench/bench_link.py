@@ -7,8 +7,9 @@ baud) behind a pseudo-terminal; the host driver over pyserial uploads RUN and cl
 ``RESULTS``: three round trips), ``stream``: pipelined ``STREAM`` requests
 (:meth:`dynalign.sw.driver.Device.stream`, as many in flight as the receive queue
 holds; the whole results record back), ``brief``: the same with ``CLASSIFY`` requests
-(the brief record back: class, flags, cycles, spikes per layer).  The bridge counts the cycles of every busy span, from its first request byte
-on the line to its last reply byte (link and device time at the board clock; the host's
+(the brief record back: class, flags, cycles, spikes per layer).  The bridge counts
+the cycles of every busy span, from its first request byte on the line to its last
+reply byte (link and device time at the board clock; the host's
 own time between spans -- USB latency, Python -- is not in it; a pipelined stream is one
 span).  Reported per baud and way:
 

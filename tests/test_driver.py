@@ -304,7 +304,7 @@ def test_brief_records_are_the_twins_class_cycles_and_spikes(queue):
         b0 = dev.bytes_received
         brief = await dev.classify_many(rows, brief=True)
         b1 = dev.bytes_received
-        whole = await dev.classify_many(rows)
+        await dev.classify_many(rows)
         return brief, b1 - b0, dev.bytes_received - b1
 
     brief, brief_bytes, whole_bytes = run_sync(go())
