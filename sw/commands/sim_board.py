@@ -10,9 +10,9 @@ for RUN's models when given) behind a pseudo-terminal, and prints the port to us
     dynalign check  --port /tmp/dynalign-board RUN --samples 20
 
 The UART is cycle-true: each bit lasts ``clock / baud`` cycles of the board's clock
-(iCEBreaker 24 MHz, ULX3S 25 MHz).  ``--baud`` defaults to the fastest rate the board's
-USB UART carries exactly from its clock (iCEBreaker 3,000,000 = 24 MHz / 8; ULX3S
-1,000,000 = 25 MHz / 25); ``--divisor`` sets the cycles per bit directly (at least 4).
+(24 MHz on both: each board's PLL).  ``--baud`` defaults to the fastest rate the board's
+USB UART carries exactly from its clock (3,000,000 = 24 MHz / 8 on both);
+``--divisor`` sets the cycles per bit directly (at least 4).
 
 Real-time cost: Verilator runs the iCEBreaker's top at 0.2-0.6 M cycles per second on
 one core (about 0.22 M over a whole-split ``check`` on a loaded 2-core machine: 723
