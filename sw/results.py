@@ -350,7 +350,8 @@ def write_results_page(sections, page: Path, *, verdict: str = "",
     ``keep_absent``: a section whose sweep folder is absent keeps its section and its
     verdict paragraph from ``page`` as it stands, and one absent from both is left out
     (so one machine can add or refresh a section without the others' sweep folders);
-    without it an absent folder's section says "not run"."""
+    the side-by-side table, which needs every folder, is kept as it stands while any
+    is absent; without it an absent folder's section says "not run"."""
     page = Path(page)
     page.parent.mkdir(parents=True, exist_ok=True)
     summaries = {d: json.loads((Path(d) / "sweep.json").read_text())
@@ -392,8 +393,13 @@ def write_results_page(sections, page: Path, *, verdict: str = "",
                                   for r in summaries[d]["table"]) >= 2:
             ds = summaries[d]["options"].get("dataset", "digits")
             by_dataset.setdefault(ds, []).append((title, summaries[d]))
-    if by_dataset:
-        parts += ["## Side by side, per delta", "",
+    side = "Side by side, per delta"
+    absent = any(d not in summaries for _, d, _ in sections)
+    if keep_absent and absent and side in old_sections:
+        # its columns need every section's folder: as it stands until they are all here
+        parts.append(old_sections[side])
+    elif by_dataset:
+        parts += [f"## {side}", "",
                   "Each cell: accuracy (golden; the paper's protocol: test) / spikes per "
                   "inference (the paper's protocol: and, in brackets, per training epoch, "
                   "the paper's count) / SynOps per inference / cycles per inference (8 "

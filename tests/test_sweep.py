@@ -64,8 +64,9 @@ def test_results_page(sweep_dir, tmp_path):
 
 def test_results_page_keeps_absent_sections(sweep_dir, tmp_path):
     """``keep_absent``: a section whose sweep folder is not on this machine keeps its text
-    and its verdict line from the page; one absent from both is left out; without the
-    option, an absent folder says "not run"."""
+    and its verdict line from the page, and the side-by-side table stays as it was; one
+    absent from both is left out; without the option, an absent folder says "not
+    run"."""
     from dynalign.sw.results import write_results_page
     page = tmp_path / "docs" / "results.md"
     first = write_results_page([("digits", sweep_dir, "cmd A")], page, verdict="V.")
@@ -73,8 +74,11 @@ def test_results_page_keeps_absent_sections(sweep_dir, tmp_path):
     verdict = first[first.index("**digits:**"):].split("\n\n")[0]
     sections = [("digits", tmp_path / "gone", "cmd A"),
                 ("new", sweep_dir, "cmd B"), ("MNIST", tmp_path / "none", "cmd C")]
+    side = first[first.index("## Side by side"):first.index("## digits\n")]
     text = write_results_page(sections, page, verdict="V.", keep_absent=True)
     assert block.rstrip() in text and verdict in text
+    # the side-by-side table needs every folder: kept as it was while one is absent
+    assert text.count("## Side by side") == 1 and side.rstrip() in text
     assert "## new" in text and "**new:** spikes per inference" in text
     assert "## MNIST" not in text and "not run" not in text
     assert text.index("**digits:**") < text.index("**new:**") < text.index("V.")
