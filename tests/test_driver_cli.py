@@ -33,7 +33,8 @@ def test_upload_then_run(model_file, capsys):
     assert upload_cmd._main(args, transport=transport) == 0
     rep = json.loads(capsys.readouterr().out)
     assert rep["bank"] == 0 and rep["topology"] == [9, 8, 4]
-    args = argparse.Namespace(port="fake", baud=115200, json=True, input="3,-5,17", run=None)
+    args = argparse.Namespace(port="fake", baud=115200, json=True, input="3,-5,17", run=None,
+                              brief=False)
     assert run_cmd._main(args, transport=transport) == 0
     out = json.loads(capsys.readouterr().out)
     exp = golden_results(parse_image(img.payload()), [3, -5, 17])

@@ -71,7 +71,7 @@ def test_raw_digits_rows_classify_as_the_test_split(digits_run, tmp_path, capsys
                                                retries=0), transport=tr) == 0
     capsys.readouterr()
     args = argparse.Namespace(port="fake", baud=115200, json=True, input=str(rows),
-                              run=str(digits_run), timeout=1.0, retries=0)
+                              run=str(digits_run), timeout=1.0, retries=0, brief=False)
     assert run_cmd._main(args, transport=tr) == 0
     out = capsys.readouterr()
     got = [r["class"] for r in json.loads(out.out)]
