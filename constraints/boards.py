@@ -74,7 +74,8 @@ BOARDS = {
     # one lane, a 24 MHz PLL clock.  Yosys's ``-dff`` lets ABC optimise across the
     # flip-flops (sequential sweeping; behaviour from the initial state is kept): with
     # image version 3 the default flow packed 5,283 of 5,280 LCs (5,269 before it), with
-    # ``-dff`` 5,188 at 28.9 MHz (``dynalign build --board icebreaker --json``)
+    # ``-dff`` 5,188 at 28.9 MHz; with ``CLASSIFY`` 5,207 at 28.3 MHz (``make demo``:
+    # 73 LCs left)
     "icebreaker": BoardSpec(platform=ICEBreakerPlatform, bitstream_ext="bin",
                             cells={"luts": "ICESTORM_LC", "dsps": "ICESTORM_DSP",
                                    "brams": "ICESTORM_RAM", "sprams": "ICESTORM_SPRAM"},
