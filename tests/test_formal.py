@@ -7,9 +7,12 @@ timeout 16 cycles, the block-RAM store.
 * (b) and (c) on the whole engine with every input free (bytes, framing errors,
   ``tx.ready``, the core's outputs): :data:`FREE_DEPTH` cycles from reset.  (a) is
   asserted there too, but no upload can complete in so few cycles (the smallest image
-  is 144 bytes): the commit is proven on the store, below.
+  is 144 bytes): the commit is proven after an upload and on the store, below.
 * (c) through the receive timeout, with at most :data:`QUIET_BYTES` bytes from the host:
   :data:`QUIET_DEPTH` cycles.
+* (a) through the whole engine after a real upload (:func:`settle`: the state three of
+  the upload's frames leave, 553 cycles in the simulator, is the solver's initial state):
+  :data:`AFTER_UPLOAD_DEPTH` cycles of free inputs, with the commit among them.
 * (a) on the model store with the dispatcher's side free (:class:`StoreCommitProperties`):
   :data:`STORE_DEPTH` cycles from reset, enough for a header and a commit after it (a
   flip is first reachable at step 77, :func:`test_store_commit_is_reachable`); a DATA
@@ -23,6 +26,7 @@ dropped-reply bug 12 s; the timeout proof 50 to 90 s, its cover 10 s; the store 
 
 import zlib
 
+import numpy as np
 import pytest
 from amaranth.hdl import Module, Signal
 from amaranth.sim import Simulator
@@ -37,8 +41,11 @@ from dynalign.hw.engine.formal import (
     crc32_next,
     run_sby,
     sby_available,
+    settle,
 )
-from dynalign.hw.wire import Limits, crc16
+from dynalign.hw.lif.ref import random_network
+from dynalign.hw.systems import EncoderConfig
+from dynalign.hw.wire import Limits, build_image, crc16, encode_frame, image_requests
 
 LIMITS = Limits(max_features=1, max_samples=2, max_sizes=(1,), max_payload=80,
                 bank_bytes=160)
@@ -52,6 +59,9 @@ QUIET_DEPTH = 24
 STORE_DEPTH = 84
 #: seconds a proof may take before it counts as hung
 PROOF_TIMEOUT = 1800
+#: (a) through the whole engine, after an upload (:func:`_upload_frames`): cycles of
+#: free inputs; a good commit flips the bank at step 21 (the cover)
+AFTER_UPLOAD_DEPTH = 24
 
 needs_sby = pytest.mark.skipif(sby_available() is not None,
                                reason=f"formal tools missing: {sby_available()}")
@@ -75,9 +85,25 @@ def _free(props, engine=None):
                             props=props, engine=engine)
 
 
-def _prove(design, depth, mode="bmc", tmp_path=None):
+def _upload_frames():
+    """The frames that upload a 157-byte image (K 1, T 2, one LIF of 3 inputs) into bank
+    1 of a device that serves nothing: ``IMAGE_BEGIN``, two ``IMAGE_DATA``, and the
+    ``IMAGE_COMMIT`` with its CRC-32."""
+    net = random_network(np.random.default_rng(0), [3, 1])
+    image = build_image(network=net, n_features=1,
+                        encoder=EncoderConfig(delta=2.0, tmax=0.4, dt=0.01, samples=2))
+    reqs = image_requests(image, max_payload=LIMITS.max_payload, bank=1)
+    return [encode_frame(cmd, payload, seq=i) for i, (cmd, payload) in enumerate(reqs)]
+
+
+def _after(frames, props="a", engine=None):
+    return EngineProperties(limits=LIMITS, timeout_cycles=TIMEOUT, core="stub",
+                            props=props, prefix=frames, engine=engine)
+
+
+def _prove(design, depth, mode="bmc", tmp_path=None, settled=None):
     result = run_sby(design, depth=depth, mode=mode, timeout=PROOF_TIMEOUT,
-                     workdir=tmp_path)
+                     workdir=tmp_path, settled=settled)
     assert result.status != "TIMEOUT", f"{mode} at depth {depth} ran past {PROOF_TIMEOUT} s"
     return result
 
@@ -154,6 +180,68 @@ def test_store_commit_is_reachable(tmp_path):
                     mode="cover",
                     tmp_path=tmp_path)
     assert result.passed, result.log
+
+
+# --- (a) through the whole engine, after an upload ----------------------------------------
+
+def test_monitor_follows_a_whole_upload():
+    """The harness's shadow agrees with the engine through a real upload and its commit
+    (the simulator checks every assertion each cycle), and the bank flips: (a) is not
+    vacuous here.  (A monitor that counted IMAGE_BEGIN's bank byte as image failed.)"""
+    design = _after(_upload_frames())
+    sim = Simulator(design)
+    sim.add_clock(1e-6)
+    seen = {}
+
+    async def bench(ctx):
+        for cycle in range(2000):
+            if not ctx.get(design.scripted):
+                seen.update(cycle=cycle, active=ctx.get(design.engine.store.active),
+                            valid=ctx.get(design.engine.store.model_valid))
+                return
+            await ctx.tick()
+
+    sim.add_testbench(bench)
+    sim.run()
+    assert seen and (seen["active"], seen["valid"]) == (1, 1), \
+        f"the upload did not end with bank 1 served: {seen or 'the prefix did not end'}"
+
+
+@needs_sby
+def test_commit_is_reachable_after_an_upload(tmp_path):
+    """From the state three of the upload's four frames leave, the bank can flip."""
+    design = _after(_upload_frames()[:3])
+    result = _prove(design, AFTER_UPLOAD_DEPTH, mode="cover", tmp_path=tmp_path,
+                    settled=settle(design))
+    assert result.passed, result.log
+
+
+@needs_sby
+@pytest.mark.slow
+def test_commit_after_an_upload(tmp_path):
+    """(a) through the whole engine: after IMAGE_BEGIN and every IMAGE_DATA of an image,
+    every input sequence of AFTER_UPLOAD_DEPTH cycles (a commit with any CRC-32 and any
+    length, any other frame, garbage, framing errors, a stalled reply)."""
+    design = _after(_upload_frames()[:3])
+    result = _prove(design, AFTER_UPLOAD_DEPTH, tmp_path=tmp_path, settled=settle(design))
+    assert result.passed, result.log
+
+
+@needs_sby
+@pytest.mark.slow
+@pytest.mark.parametrize("old, new, frames", [
+    ("with m.Elif(mism):", "with m.Elif(0):", 3),           # a wrong CRC-32 commits
+    ("with m.If(incomplete):", "with m.If(0):", 2),         # a short image commits
+], ids=["crc32-ignored", "length-ignored"])
+def test_a_fails_through_the_engine_on_a_bad_commit(tmp_path, old, new, frames):
+    """The same proof on engines with a planted commit bug: the first after the whole
+    image (a commit with a wrong CRC-32 flips the bank), the second with its last
+    IMAGE_DATA missing (a commit of a short image flips it)."""
+    engine = _engine(store=_store_mutant(old, new))
+    design = _after(_upload_frames()[:frames], engine=engine)
+    result = _prove(design, AFTER_UPLOAD_DEPTH, tmp_path=tmp_path, settled=settle(design))
+    assert result.status == "FAIL", result.log
+    assert "(a)" in result.failed, result.log
 
 
 # --- planted bugs: each property fails --------------------------------------------------

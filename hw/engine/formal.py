@@ -42,8 +42,16 @@ transmit queues of a streaming device) on its own: order, count, room and flow.
 The proofs are bounded (``mode bmc``): they hold for every input sequence of ``depth``
 cycles from reset.  A whole upload takes the engine over 400 cycles (the smallest image
 the admission check takes is 144 bytes; the store copies a byte in two cycles), beyond
-what a bounded proof of the engine reaches here: (a) is proven on the model store by
-:class:`StoreCommitProperties`, whose images can be as short as their header.
+what a bounded proof of the engine reaches from reset (an unrolled prefix of that length
+takes the solver minutes a step).  Two ways past it:
+
+* :class:`StoreCommitProperties` proves (a) on the model store alone, whose images can
+  be as short as their header;
+* :func:`settle` starts the whole engine where a real upload left it: the harness sends
+  its ``prefix`` frames in the simulator, and their end state becomes the initial state
+  of the design the solver sees.  From there every input sequence of ``depth`` cycles
+  is covered: the commit with every CRC-32, a commit of a short image, a new
+  ``IMAGE_BEGIN``, a ``SELECT``, garbage, framing errors.
 """
 
 from __future__ import annotations
@@ -69,12 +77,16 @@ from amaranth.hdl import (
     Const,
     Cover,
     Fragment,
+    MemoryData,
+    MemoryInstance,
     Module,
     Mux,
     Signal,
+    Value,
 )
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In
+from amaranth.sim import Simulator
 
 from dynalign.hw.validate import check_choice, check_int
 from dynalign.hw.wire import ERROR, HEADER_AT, IMAGE_HEADER_LEN, REPLY, SYNC, Cmd, Limits
@@ -87,7 +99,7 @@ from .store import ModelStore
 from .stub import StubCore
 
 __all__ = ["crc16_next", "crc32_next", "EngineProperties", "StoreCommitProperties",
-           "FIFOProperties", "ProofResult", "sby_available", "run_sby"]
+           "FIFOProperties", "ProofResult", "Settled", "settle", "sby_available", "run_sby"]
 
 CRC32_INIT = 0xFFFFFFFF
 
@@ -177,6 +189,12 @@ class EngineProperties(wiring.Component):
     max_bytes : int or None
         At most this many bytes are taken from the host (then the line is quiet), so
         that a deeper bound reaches the receive timeout; None: no limit.
+    prefix : tuple of bytes
+        Frames sent first, a byte a cycle, each after the reply to the one before
+        (``tx.ready`` high, no framing error; ``scripted`` is high until the last reply
+        is sent); the free inputs drive the line after them.  :func:`settle` makes the
+        state they leave the initial one, so that a bounded proof starts after an
+        upload rather than 400 cycles before the first commit could happen.
     engine : CommandEngine or None
         An engine built elsewhere (a planted bug), else one built from the limits.
 
@@ -189,7 +207,7 @@ class EngineProperties(wiring.Component):
     def __init__(self, *, limits: Limits, timeout_cycles: int, core: str = "stub",
                  tx_always_ready: bool = False,
                  reply_base: int = 12, props: str = "abc", max_bytes: int | None = None,
-                 engine: CommandEngine | None = None):
+                 prefix: tuple = (), engine: CommandEngine | None = None):
         self.props = set(props)
         if not self.props or not self.props <= set("abc"):
             raise ValueError(f"props must name some of a, b, c, not {props!r}")
@@ -200,6 +218,10 @@ class EngineProperties(wiring.Component):
         self.reply_base = check_int("reply_base", reply_base, lo=1)
         self.max_bytes = None if max_bytes is None else check_int("max_bytes", max_bytes,
                                                                   lo=1)
+        self.prefix = tuple(bytes(f) for f in prefix)
+        self.scripted = Const(0)
+        if any(len(f) == 0 for f in self.prefix):
+            raise ValueError("a prefix frame has no bytes")
         self.engine = engine if engine is not None else CommandEngine(
             limits=limits, timeout_cycles=timeout_cycles, store_ram="memory")
         e = self.engine
@@ -240,9 +262,40 @@ class EngineProperties(wiring.Component):
 
         # --- the host: free bytes ----------------------------------------------------
         rx, tx = e.rx, e.tx
-        m.d.comb += [rx.valid.eq(self.rx_valid), rx.payload.eq(self.rx_data),
-                     e.rx_framing_error.eq(self.framing_error),
-                     tx.ready.eq(1 if self.tx_always_ready else self.tx_ready)]
+        scripted = Const(0)
+        if self.prefix:
+            # the prefix: its frames' bytes, one a cycle, each frame after the reply to
+            # the one before; then the free inputs
+            script = b"".join(self.prefix)
+            ends = set()
+            at = 0
+            for f in self.prefix:
+                at += len(f)
+                ends.add(at - 1)
+            rom = Array([Const(b, 8) for b in script])
+            last = Array([Const(int(i in ends), 1) for i in range(len(script))])
+            p_at = Signal(range(len(script) + 1))
+            p_hold = Signal()               # a prefix frame waits for its reply
+            scripted = Signal()
+            m.d.comb += scripted.eq((p_at < len(script)) | p_hold)
+            with m.If(scripted & rx.valid & rx.ready):
+                m.d.sync += p_at.eq(p_at + 1)
+                with m.If(last[p_at]):
+                    m.d.sync += p_hold.eq(1)
+            with m.If(e.sender.done):
+                m.d.sync += p_hold.eq(0)
+            with m.If(scripted):
+                m.d.comb += [rx.valid.eq(~p_hold & (p_at < len(script))), rx.payload.eq(rom[p_at]),
+                             e.rx_framing_error.eq(0), tx.ready.eq(1)]
+            with m.Else():
+                m.d.comb += [rx.valid.eq(self.rx_valid), rx.payload.eq(self.rx_data),
+                             e.rx_framing_error.eq(self.framing_error),
+                             tx.ready.eq(1 if self.tx_always_ready else self.tx_ready)]
+        else:
+            m.d.comb += [rx.valid.eq(self.rx_valid), rx.payload.eq(self.rx_data),
+                         e.rx_framing_error.eq(self.framing_error),
+                         tx.ready.eq(1 if self.tx_always_ready else self.tx_ready)]
+        self.scripted = scripted
         got = Signal()
         fe = Signal()
         m.d.comb += [got.eq(rx.valid & rx.ready), fe.eq(e.rx_framing_error)]
@@ -277,7 +330,8 @@ class EngineProperties(wiring.Component):
         tx_idx = Signal(3)              # reply bytes taken (saturating at 7)
 
         image_byte = Signal()
-        m.d.comb += image_byte.eq((f_cmd == Cmd.IMAGE_BEGIN) |
+        # (IMAGE_BEGIN: the header's 32 bytes, not the bank byte after them)
+        m.d.comb += image_byte.eq(((f_cmd == Cmd.IMAGE_BEGIN) & (p_idx < IMAGE_HEADER_LEN)) |
                                   ((f_cmd == Cmd.IMAGE_DATA) & (p_idx >= 4)))
         eff_len = Mux(f_len > lim.max_payload, 0, f_len)
         # the device takes no frame from the end of one frame until its reply is sent
@@ -688,17 +742,103 @@ def _property_named(design, where: str) -> str:
     return where
 
 
+def _state_signals(fragment):
+    """The signals that ``sync`` statements drive, in ``fragment`` and below."""
+    found = []
+    for stmt in fragment.statements.get("sync", ()):
+        found.extend(stmt._lhs_signals())
+    for sub, _name, _loc in fragment.subfragments:
+        found.extend(_state_signals(sub))
+    return found
+
+
+def _memories(fragment):
+    """The memories (:class:`MemoryData`) of ``fragment`` and below."""
+    found = [fragment._data] if isinstance(fragment, MemoryInstance) else []
+    for sub, _name, _loc in fragment.subfragments:
+        found.extend(_memories(sub))
+    return found
+
+
+@dataclass(frozen=True)
+class Settled:
+    """A harness elaborated and started where its prefix left it (:func:`settle`):
+    ``fragment`` to prove, ``cycles`` the prefix took."""
+    fragment: Fragment
+    cycles: int
+
+
+def settle(design, *, max_cycles: int = 4000) -> Settled:
+    """Elaborate ``design`` (a harness with a ``prefix``: :class:`EngineProperties`),
+    simulate it until its prefix is over (``design.scripted`` low), and make that state
+    the initial state of the elaborated design: the ``init`` of every register and the
+    contents of every memory.  A proof of the result holds for every input sequence from
+    the state the prefix reached (a real upload's, byte for byte), rather than from reset.
+    The read ports' output registers start undefined, as from reset (the RTLIL backend
+    gives them no initial value): the solver picks them, which only adds behaviours.
+
+    Amaranth has no public way to set an initial value after elaboration: this sets the
+    signals' and memories' ``_init`` (amaranth 0.5, pinned)."""
+    check_int("max_cycles", max_cycles, lo=1)
+    # a fragment is prepared once: one elaboration to simulate, a second to prove, the
+    # two matched register by register (their signals are made in the same order)
+    simulated = Fragment.get(design, None)
+    scripted = design.scripted
+    fragment = Fragment.get(design, None)
+
+    def state(frag):
+        return list({id(s): s for s in _state_signals(frag)}.values()), _memories(frag)
+
+    regs, mems = state(simulated)
+    out_regs, out_mems = state(fragment)
+    pairs = list(zip(regs, out_regs))
+    if len(regs) != len(out_regs) or len(mems) != len(out_mems) or any(
+            a.name != b.name or len(a) != len(b) for a, b in pairs) or any(
+            a.depth != b.depth for a, b in zip(mems, out_mems)):
+        raise RuntimeError("two elaborations of the harness differ: cannot settle it")
+    sim = Simulator(simulated)
+    sim.add_clock(1e-6)
+    got = {}
+
+    async def bench(ctx):
+        for cycle in range(max_cycles):
+            if not ctx.get(scripted):
+                got["cycles"] = cycle
+                got["regs"] = [ctx.get(s) for s in regs]
+                got["mems"] = [[ctx.get(md[i]) for i in range(md.depth)] for md in mems]
+                return
+            await ctx.tick()
+
+    sim.add_testbench(bench)
+    sim.run()
+    if "cycles" not in got:
+        raise RuntimeError(f"the prefix did not end within {max_cycles} cycles")
+    for sig, value in zip(out_regs, got["regs"]):
+        sig._init = int(value)
+    for md, rows in zip(out_mems, got["mems"]):
+        md._init = MemoryData.Init([int(r) for r in rows], shape=md.shape, depth=md.depth)
+    return Settled(fragment=fragment, cycles=got["cycles"])
+
+
 def run_sby(design, *, depth: int, mode: str = "bmc",
-            timeout: float = 600, workdir: str | os.PathLike | None = None) -> ProofResult:
+            timeout: float = 600, workdir: str | os.PathLike | None = None,
+            settled: Settled | None = None) -> ProofResult:
     """Emit ``design`` as RTLIL, write an .sby file (``mode bmc`` or ``cover``,
     ``depth`` steps, ``smtbmc yices``) and run ``yowasp-sby`` on it, killed after
-    ``timeout`` seconds (status TIMEOUT)."""
+    ``timeout`` seconds (status TIMEOUT).  With ``settled`` (:func:`settle` of
+    ``design``), the proof starts where the prefix left the design."""
     check_choice("mode", mode, ("bmc", "cover", "prove"))
     check_int("depth", depth, lo=1)
     missing = sby_available()
     if missing:
         raise RuntimeError(missing)
-    text = rtlil.convert(design, name="top")
+    if settled is None:
+        text = rtlil.convert(design, name="top")
+    else:
+        # (each port's direction as the fragment drives it)
+        ports = {"__".join(map(str, path)): (Value.cast(value), None)
+                 for path, _member, value in design.signature.flatten(design)}
+        text, _names = rtlil.convert_fragment(settled.fragment, ports, "top")
     own = workdir is None
     root = Path(tempfile.mkdtemp(prefix="dynalign-sby-") if own else workdir)
     root.mkdir(parents=True, exist_ok=True)
