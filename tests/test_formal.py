@@ -62,6 +62,8 @@ PROOF_TIMEOUT = 1800
 #: (a) through the whole engine, after an upload (:func:`_upload_frames`): cycles of
 #: free inputs; a good commit flips the bank at step 21 (the cover)
 AFTER_UPLOAD_DEPTH = 24
+#: the same after two uploads (both banks valid): a SELECT flips the bank at step 12
+AFTER_UPLOADS_DEPTH = 16
 
 needs_sby = pytest.mark.skipif(sby_available() is not None,
                                reason=f"formal tools missing: {sby_available()}")
@@ -85,14 +87,14 @@ def _free(props, engine=None):
                             props=props, engine=engine)
 
 
-def _upload_frames():
-    """The frames that upload a 157-byte image (K 1, T 2, one LIF of 3 inputs) into bank
-    1 of a device that serves nothing: ``IMAGE_BEGIN``, two ``IMAGE_DATA``, and the
-    ``IMAGE_COMMIT`` with its CRC-32."""
+def _upload_frames(bank=1):
+    """The frames that upload a 157-byte image (K 1, T 2, one LIF of 3 inputs) into
+    ``bank``: ``IMAGE_BEGIN``, two ``IMAGE_DATA``, and the ``IMAGE_COMMIT`` with its
+    CRC-32."""
     net = random_network(np.random.default_rng(0), [3, 1])
     image = build_image(network=net, n_features=1,
                         encoder=EncoderConfig(delta=2.0, tmax=0.4, dt=0.01, samples=2))
-    reqs = image_requests(image, max_payload=LIMITS.max_payload, bank=1)
+    reqs = image_requests(image, max_payload=LIMITS.max_payload, bank=bank)
     return [encode_frame(cmd, payload, seq=i) for i, (cmd, payload) in enumerate(reqs)]
 
 
@@ -240,6 +242,34 @@ def test_a_fails_through_the_engine_on_a_bad_commit(tmp_path, old, new, frames):
     engine = _engine(store=_store_mutant(old, new))
     design = _after(_upload_frames()[:frames], engine=engine)
     result = _prove(design, AFTER_UPLOAD_DEPTH, tmp_path=tmp_path, settled=settle(design))
+    assert result.status == "FAIL", result.log
+    assert "(a)" in result.failed, result.log
+
+
+@needs_sby
+@pytest.mark.slow
+def test_select_after_two_uploads(tmp_path):
+    """(a) through the whole engine with both banks valid (bank 1 uploaded, then bank 0,
+    which is served): every input sequence of AFTER_UPLOADS_DEPTH cycles, and a SELECT
+    of bank 1 flips the bank (the cover)."""
+    design = _after(_upload_frames(1) + _upload_frames(0))
+    result = _prove(design, AFTER_UPLOADS_DEPTH, mode="cover", tmp_path=tmp_path / "cover",
+                    settled=settle(design))
+    assert result.passed, result.log
+    result = _prove(design, AFTER_UPLOADS_DEPTH, tmp_path=tmp_path / "bmc",
+                    settled=settle(design))
+    assert result.passed, result.log
+
+
+@needs_sby
+@pytest.mark.slow
+def test_a_fails_through_the_engine_on_a_select_of_an_empty_bank(tmp_path):
+    """A SELECT that does not look at the bank's state: after one upload (bank 1 served,
+    bank 0 empty), selecting bank 0 flips the bank."""
+    engine = _engine(store=_store_mutant("with m.If(state[b[0]] != BANK_VALID):",
+                                         "with m.If(0):"))
+    design = _after(_upload_frames(1), engine=engine)
+    result = _prove(design, AFTER_UPLOADS_DEPTH, tmp_path=tmp_path, settled=settle(design))
     assert result.status == "FAIL", result.log
     assert "(a)" in result.failed, result.log
 

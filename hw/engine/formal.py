@@ -763,7 +763,8 @@ def _memories(fragment):
 @dataclass(frozen=True)
 class Settled:
     """A harness elaborated and started where its prefix left it (:func:`settle`):
-    ``fragment`` to prove, ``cycles`` the prefix took."""
+    ``fragment`` to prove, ``cycles`` the prefix took.  A fragment is prepared once:
+    settle again for a second proof."""
     fragment: Fragment
     cycles: int
 
