@@ -262,6 +262,9 @@ class EngineProperties(wiring.Component):
 
         # --- the host: free bytes ----------------------------------------------------
         rx, tx = e.rx, e.tx
+        free = [rx.valid.eq(self.rx_valid), rx.payload.eq(self.rx_data),
+                e.rx_framing_error.eq(self.framing_error),
+                tx.ready.eq(1 if self.tx_always_ready else self.tx_ready)]
         scripted = Const(0)
         if self.prefix:
             # the prefix: its frames' bytes, one a cycle, each frame after the reply to
@@ -285,16 +288,13 @@ class EngineProperties(wiring.Component):
             with m.If(e.sender.done):
                 m.d.sync += p_hold.eq(0)
             with m.If(scripted):
-                m.d.comb += [rx.valid.eq(~p_hold & (p_at < len(script))), rx.payload.eq(rom[p_at]),
-                             e.rx_framing_error.eq(0), tx.ready.eq(1)]
+                m.d.comb += [rx.valid.eq(~p_hold & (p_at < len(script))),
+                             rx.payload.eq(rom[p_at]), e.rx_framing_error.eq(0),
+                             tx.ready.eq(1)]
             with m.Else():
-                m.d.comb += [rx.valid.eq(self.rx_valid), rx.payload.eq(self.rx_data),
-                             e.rx_framing_error.eq(self.framing_error),
-                             tx.ready.eq(1 if self.tx_always_ready else self.tx_ready)]
+                m.d.comb += free
         else:
-            m.d.comb += [rx.valid.eq(self.rx_valid), rx.payload.eq(self.rx_data),
-                         e.rx_framing_error.eq(self.framing_error),
-                         tx.ready.eq(1 if self.tx_always_ready else self.tx_ready)]
+            m.d.comb += free
         self.scripted = scripted
         got = Signal()
         fe = Signal()
@@ -781,6 +781,8 @@ def settle(design, *, max_cycles: int = 4000) -> Settled:
     Amaranth has no public way to set an initial value after elaboration: this sets the
     signals' and memories' ``_init`` (amaranth 0.5, pinned)."""
     check_int("max_cycles", max_cycles, lo=1)
+    if not getattr(design, "prefix", ()):
+        raise ValueError("settle needs a harness with prefix frames (EngineProperties)")
     # a fragment is prepared once: one elaboration to simulate, a second to prove, the
     # two matched register by register (their signals are made in the same order)
     simulated = Fragment.get(design, None)
