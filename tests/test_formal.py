@@ -62,7 +62,7 @@ PROOF_TIMEOUT = 1800
 #: (a) through the whole engine, after an upload (:func:`_upload_frames`): cycles of
 #: free inputs; a good commit flips the bank at step 21 (the cover)
 AFTER_UPLOAD_DEPTH = 24
-#: the same after two uploads (both banks valid): a SELECT flips the bank at step 12
+#: the same after two uploads (both banks valid): a SELECT flips the bank at step 11
 AFTER_UPLOADS_DEPTH = 16
 
 needs_sby = pytest.mark.skipif(sby_available() is not None,
@@ -207,6 +207,11 @@ def test_monitor_follows_a_whole_upload():
     sim.run()
     assert seen and (seen["active"], seen["valid"]) == (1, 1), \
         f"the upload did not end with bank 1 served: {seen or 'the prefix did not end'}"
+
+
+def test_settle_needs_a_prefix():
+    with pytest.raises(ValueError, match="prefix frames"):
+        settle(_free("a"))
 
 
 @needs_sby

@@ -65,6 +65,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from itertools import accumulate
 from pathlib import Path
 
 from amaranth.asserts import AnyConst
@@ -158,15 +159,20 @@ class _Checks:
         return prop
 
 
+def _below(fragment):
+    """``fragment`` and every fragment below it, parents first."""
+    yield fragment
+    for sub, _name, _loc in fragment.subfragments:
+        yield from _below(sub)
+
+
 def _find(fragment, cls):
     """The elaboratable of class ``cls`` that produced a fragment below ``fragment``."""
-    for sub, _name, _loc in fragment.subfragments:
-        for origin in sub.origins or ():
-            if isinstance(origin, cls):
-                return origin
-        found = _find(sub, cls)
-        if found is not None:
-            return found
+    for frag in _below(fragment):
+        if frag is not fragment:
+            for origin in frag.origins or ():
+                if isinstance(origin, cls):
+                    return origin
     return None
 
 
@@ -270,11 +276,7 @@ class EngineProperties(wiring.Component):
             # the prefix: its frames' bytes, one a cycle, each frame after the reply to
             # the one before; then the free inputs
             script = b"".join(self.prefix)
-            ends = set()
-            at = 0
-            for f in self.prefix:
-                at += len(f)
-                ends.add(at - 1)
+            ends = {at - 1 for at in accumulate(map(len, self.prefix))}
             rom = Array([Const(b, 8) for b in script])
             last = Array([Const(int(i in ends), 1) for i in range(len(script))])
             p_at = Signal(range(len(script) + 1))
@@ -744,20 +746,13 @@ def _property_named(design, where: str) -> str:
 
 def _state_signals(fragment):
     """The signals that ``sync`` statements drive, in ``fragment`` and below."""
-    found = []
-    for stmt in fragment.statements.get("sync", ()):
-        found.extend(stmt._lhs_signals())
-    for sub, _name, _loc in fragment.subfragments:
-        found.extend(_state_signals(sub))
-    return found
+    return [sig for frag in _below(fragment) for stmt in frag.statements.get("sync", ())
+            for sig in stmt._lhs_signals()]
 
 
 def _memories(fragment):
     """The memories (:class:`MemoryData`) of ``fragment`` and below."""
-    found = [fragment._data] if isinstance(fragment, MemoryInstance) else []
-    for sub, _name, _loc in fragment.subfragments:
-        found.extend(_memories(sub))
-    return found
+    return [frag._data for frag in _below(fragment) if isinstance(frag, MemoryInstance)]
 
 
 @dataclass(frozen=True)
