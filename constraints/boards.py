@@ -66,6 +66,7 @@ class BoardSpec:
     clock_mhz: float | None = None      # PLL output; None: the oscillator itself
     queue: int = 256             # bytes of the link's receive / transmit queue (streaming;
     #                              the iCEBreaker's 128: five requests of 16 features)
+    packed: bool = False         # the bitstream takes layers of 4-bit weights (Limits.packed)
 
 
 BOARDS = {
@@ -93,7 +94,7 @@ BOARDS = {
                               "dsps": "MULT18X18D", "brams": "DP16KD"},
                        weight_ram="memory",
                        lanes=8, max_features=32, max_samples=5, max_sizes=(256, 256, 10),
-                       clock_mhz=24.0),
+                       clock_mhz=24.0, packed=True),
 }
 
 
@@ -242,21 +243,24 @@ def default_limits(board: str, *, max_payload: int = 256, lanes: int | None = No
     spec = board_spec(board)
     return lif_limits(max_features=spec.max_features, max_samples=spec.max_samples,
                       max_sizes=spec.max_sizes, lanes=spec.lanes if lanes is None else lanes,
-                      max_payload=max_payload, table=spec.table, queue=spec.queue)
+                      max_payload=max_payload, table=spec.table, queue=spec.queue,
+                      packed=spec.packed)
 
 
 def limits_for_images(images, *, lanes: int, max_payload: int = 256,
                       table: bool = False, queue: int = 0) -> Limits:
     """The smallest limits that hold every image (parsed device images,
     :class:`dynalign.hw.wire.DeviceImage`); ``table``: a core that serves the image's
-    trajectory table (the iCEBreaker's)."""
+    trajectory table (the iCEBreaker's).  A core that takes 4-bit layers if any image
+    has one."""
     n_layers = max(im.header.n_layers for im in images)
     sizes = [max([im.header.sizes[i] for im in images if i < im.header.n_layers], default=1)
              for i in range(n_layers)]
     return lif_limits(max_features=max(im.header.n_features for im in images),
                       max_samples=max(im.header.samples for im in images),
                       max_sizes=tuple(sizes), lanes=lanes, max_payload=max_payload,
-                      table=table, queue=queue)
+                      table=table, queue=queue,
+                      packed=any(im.header.packed for im in images))
 
 
 def ice40_pll(*, f_in_mhz: float, f_out_mhz: float) -> dict:

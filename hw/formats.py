@@ -30,7 +30,8 @@ __all__ = [
     "CODE", "STATE", "SAMPLE", "PRODUCT", "DERIV", "COEF", "STEP", "ACC_GUARD",
     "STEP_SHIFT_MAX", "STEP_SHIFT_SLOTS",
     "OPERAND_SHIFT", "PRODUCT_SHIFT", "DERIV_SHIFT", "INCREMENT_SHIFT", "X0_SHIFT", "Y0_SHIFT",
-    "ACT", "WEIGHT", "BIAS", "MEM", "BETA", "THRESH", "IN_SHIFT_MAX",
+    "ACT", "WEIGHT", "WEIGHT4", "WEIGHT_BITS", "weight_format", "BIAS", "MEM", "BETA",
+    "THRESH", "IN_SHIFT_MAX",
     "COUNT", "CYCLES", "formats_dict",
 ]
 
@@ -214,6 +215,19 @@ IN_SHIFT_MAX = 31
 
 #: Synaptic weight: signed 8 bits (units of the layer's membrane scale).
 WEIGHT = QFormat("weight", 8, 0)
+#: A narrow layer's synaptic weight: signed 4 bits, stored two to a byte in the model
+#: store (:mod:`dynalign.hw.wire`, "packed" layers), read by the engine sign-extended.
+WEIGHT4 = QFormat("weight4", 4, 0)
+#: The weight widths a layer may have, widest first.
+WEIGHT_BITS = (WEIGHT.width, WEIGHT4.width)
+
+
+def weight_format(bits: int) -> QFormat:
+    """The weight format of a layer of ``bits``-bit weights (one of :data:`WEIGHT_BITS`)."""
+    for f in (WEIGHT, WEIGHT4):
+        if bits == f.width and not isinstance(bits, bool):
+            return f
+    raise ValueError(f"weights are {' or '.join(map(str, WEIGHT_BITS))} bits, not {bits!r}")
 
 #: Per-neuron bias, added every time step: signed 16 bits (membrane units).
 BIAS = QFormat("bias", 16, 0)
@@ -263,5 +277,5 @@ check_int64_headroom()
 def formats_dict() -> dict:
     """All formats as a JSON-friendly dict (for manifests and ``--json`` outputs)."""
     return {f.name: f.describe() for f in
-            (CODE, STATE, SAMPLE, PRODUCT, DERIV, COEF, STEP, ACT, WEIGHT, BIAS, MEM, BETA,
-             THRESH, COUNT, CYCLES)}
+            (CODE, STATE, SAMPLE, PRODUCT, DERIV, COEF, STEP, ACT, WEIGHT, WEIGHT4, BIAS, MEM,
+             BETA, THRESH, COUNT, CYCLES)}

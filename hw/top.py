@@ -83,13 +83,15 @@ def _ceil_div(a, b):
 
 
 def lif_limits(*, max_features, max_samples, max_sizes, lanes, max_payload=256,
-               table=False, queue=0) -> Limits:
+               table=False, queue=0, packed=False) -> Limits:
     """Limits of a LIF top level; ``table=True``: the core serves the image's table
     block (no integrator on chip) -- :data:`~dynalign.hw.wire.CORE_LIF_TABLE`;
-    ``queue``: bytes of the link's receive and transmit queues (0: none)."""
+    ``queue``: bytes of the link's receive and transmit queues (0: none); ``packed``:
+    the core takes layers of 4-bit weights, two to a byte."""
     return Limits(max_features=max_features, max_samples=max_samples,
                   max_sizes=tuple(max_sizes), max_payload=max_payload,
-                  core=CORE_LIF_TABLE if table else CORE_LIF, lanes=lanes, queue=queue)
+                  core=CORE_LIF_TABLE if table else CORE_LIF, lanes=lanes, queue=queue,
+                  packed=packed)
 
 
 class LIFCore(wiring.Component):
@@ -130,7 +132,8 @@ class LIFCore(wiring.Component):
                               weight_words=self.weight_words, group_words=self.group_words,
                               weight_width=weight_width, weight_ram="external",
                               max_steps=limits.max_samples, count_synops=False,
-                              count_cycles=False, bias_banks=2)
+                              count_cycles=False, bias_banks=2,
+                              packed_weights=limits.packed)
         if self.table:
             self.enc = TableServer(max_T=limits.max_samples,
                                    max_features=limits.max_features, code_format=code_format,

@@ -34,10 +34,16 @@ def fit_problem(header: ImageHeader, limits: Limits, *, where: str = "the device
                 board: str | None = None) -> str | None:
     """``None`` when a device with ``limits`` holds the model of ``header`` (its features,
     time steps, layers, neurons per layer and model bytes per bank -- the size checks of
-    :meth:`dynalign.hw.wire.Limits.check_header`; with or without a table block);
+    :meth:`dynalign.hw.wire.Limits.check_header`; with or without a table block -- and
+    its 4-bit layers, if any, on a device that takes them);
     otherwise one line: what the model has, what ``where`` holds at most, and the
     nearest size that fits (with ``board``, also ``dynalign train --board``)."""
     sizes = tuple(header.sizes[:header.n_layers])
+    if header.packed and not limits.packed:
+        narrow = [str(k + 1) for k in range(len(sizes)) if header.layer_packed(k)]
+        return (f"the model has 4-bit weights (layer{'s' * (len(narrow) > 1)} "
+                f"{', '.join(narrow)}); {where} reads 8-bit weights only: train it with "
+                f"--weight-bits 8")
     fits = (header.n_features <= limits.max_features
             and header.samples <= limits.max_samples
             and len(sizes) <= limits.max_layers

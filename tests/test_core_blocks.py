@@ -14,6 +14,7 @@ from amaranth.sim import Simulator
 from dynalign.hw.core.loader import ImageLoader
 from dynalign.hw.core.record import ResultsRecord
 from dynalign.hw.core.run import RunSequencer
+from dynalign.hw.encoder.ref import ref_trajectory_table
 from dynalign.hw.encoder.regs import Reg, encoder_registers
 from dynalign.hw.engine import bank_addr_width, table_addr_width
 from dynalign.hw.formats import CODE, QFormat
@@ -38,6 +39,7 @@ from dynalign.hw.wire import (
     golden_table,
     parse_image,
     result_len,
+    weight_words,
 )
 
 SMALL_CODE = QFormat("code", 4, 6)              # codes -8 .. 7
@@ -45,17 +47,29 @@ SIZES = (12, 6)
 K = 3
 
 
-def _core(*, table=False, lanes=2, max_samples=5):
+def _core(*, table=False, lanes=2, max_samples=5, packed=False):
     limits = lif_limits(max_features=4, max_samples=max_samples, max_sizes=SIZES,
-                        lanes=lanes, max_payload=128, table=table)
+                        lanes=lanes, max_payload=128, table=table, packed=packed)
     words = -(-limits.bank_bytes // lanes)         # the store's words of lanes bytes
     return LIFCore(limits=limits, store_addr_width=bank_addr_width(words),
                    feat_addr_width=2, table_addr_width=table_addr_width(max_samples),
                    code_format=CODE if table else SMALL_CODE)
 
 
-def _image(seed, config, *, table=False, lanes=1):
-    net = random_network(np.random.default_rng(seed), [3 * K, *SIZES], rate=0.3)
+def _encoder_samples(config, code_format, n=48, seed=0):
+    """``(n, T, 3K)``: the golden encoder's samples of random codes (channels f0x f0y
+    f0z f1x ...), to calibrate a network's thresholds on what the core will feed it."""
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(code_format.min_int, code_format.max_int + 1, size=(n, K))
+    traj, _ = ref_trajectory_table(codes.ravel(), config)             # (n K, T, 3)
+    return traj.reshape(n, K, config.samples, 3).transpose(0, 2, 1, 3).reshape(
+        n, config.samples, 3 * K)
+
+
+def _image(seed, config, *, table=False, lanes=1, packed=()):
+    calib = _encoder_samples(config, CODE if table else SMALL_CODE) if packed else None
+    net = random_network(np.random.default_rng(seed), [3 * K, *SIZES], rate=0.3,
+                         packed=packed, calib=calib)
     return net, build_image(network=net, encoder=config, n_features=K, table=table,
                             lanes=lanes)
 
@@ -74,21 +88,25 @@ CONFIG = EncoderConfig(system="mixed", delta=2.0, tmax=0.04, dt=0.01, samples=5)
 # image loader
 # --------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("table, lanes, bad, select", [
-    (False, 2, False, False), (True, 1, False, False), (False, 4, True, False),
-    (True, 1, False, True), (False, 4, False, True)])
-def test_loader_writes_the_image_configuration(table, lanes, bad, select):
+@pytest.mark.parametrize("table, lanes, bad, select, packed", [
+    (False, 2, False, False, ()), (True, 1, False, False, ()), (False, 4, True, False, ()),
+    (True, 1, False, True, ()), (False, 4, False, True, ()),
+    (False, 4, False, False, "all"), (False, 2, False, True, (0,)),
+    (False, 4, False, False, (1,))])
+def test_loader_writes_the_image_configuration(table, lanes, bad, select, packed):
     """The LIF writes are exactly ``config_writes`` (as a set: the loader goes layer by
     layer), the encoder writes ``encoder_registers`` (a table core: ``T`` and ``K``
     only), none while the encoder is busy, ``FEATURES`` last and then one ``refill``
     (a ``SELECT`` on an integrating core: ``K`` only and no refill, the encoder has the
     selected bank's table);
     ``K``, ``L``, the last layer's ``n_out`` / ``gbase`` and ``bad_model`` (the header's
-    T changed) come out."""
-    core = _core(table=table, lanes=lanes)
+    T changed) come out.  Layers of 4-bit weights (``packed``, a core that takes them):
+    ``wbase`` in logical words, the packed flag, and the next block after
+    ``ceil(groups n_in / 2)`` words (layer 1 at 4 lanes: 27 logical words, odd)."""
+    core = _core(table=table, lanes=lanes, packed=bool(packed))
     config = EncoderConfig(system="lorenz", tmax=0.04, dt=0.01, samples=5) if lanes == 1 \
         else CONFIG
-    net, image = _image(lanes, config, table=table, lanes=lanes)
+    net, image = _image(lanes, config, table=table, lanes=lanes, packed=packed)
     header = parse_image(image).header
     store = bytearray(image[:header.model_len()])
     if bad:
@@ -300,27 +318,33 @@ def _flip_a_weight_that_matters(image, store, samples):
     raise AssertionError("no weight bit changes these samples")
 
 
-@pytest.mark.parametrize("table, flip", [(True, False), (False, False), (False, True)],
-                         ids=["table", "integrating", "flipped-weight-bit"])
-def test_core_classifies_like_the_golden_model(table, flip):
+@pytest.mark.parametrize("table, flip, packed", [
+    (True, False, ()), (False, False, ()), (False, True, ()), (False, False, "all"),
+    (False, False, (1,)), (False, True, "all")],
+    ids=["table", "integrating", "flipped-weight-bit", "packed", "packed-layer-2",
+         "packed-flipped-weight-bit"])
+def test_core_classifies_like_the_golden_model(table, flip, packed):
     """As the engine drives it: (a table core: the image's table into table bank 1, then
     bank 1 served), ``load``, then ``start`` per sample; ``ready`` comes back, the
     record read through ``res_*`` equals the golden results (cycles aside) and its
     cycles count is positive.  The store holds the image in words of two bytes, and the
     network reads its weights there.  ``flipped-weight-bit``: a fault planted in the
     store (the sign bit of a layer-1 weight that matters, where the image put it) makes
-    the records differ from the golden ones: the network does read the bank."""
+    the records differ from the golden ones: the network does read the bank.
+    ``packed``: layers of 4-bit weights, two to a byte (a flipped bit 7 is the sign of
+    an odd logical word's weight)."""
     config = EncoderConfig(system="mixed", delta=2.0, tmax=0.02, dt=0.01, samples=2) \
         if table else CONFIG
     lanes = 2
-    dut = _core(table=table, max_samples=config.samples, lanes=lanes)
-    _, image = _image(7, config, table=table, lanes=lanes)
+    dut = _core(table=table, max_samples=config.samples, lanes=lanes, packed=bool(packed))
+    _, image = _image(7, config, table=table, lanes=lanes, packed=packed)
     parsed = parse_image(image)
     store = image[:parsed.header.model_len()]
     rng = np.random.default_rng(1)
     lo, hi = (CODE.min_int, CODE.max_int) if table else (SMALL_CODE.min_int,
                                                         SMALL_CODE.max_int)
-    samples = [[int(c) for c in rng.integers(lo, hi + 1, size=K)] for _ in range(2)]
+    samples = [[int(c) for c in rng.integers(lo, hi + 1, size=K)]
+               for _ in range(3 if packed else 2)]
     if flip:        # (the samples first: the planted bit is one that changes them)
         store = _flip_a_weight_that_matters(image, store, samples)
     words = [int.from_bytes(store[a:a + lanes], "little") for a in range(0, len(store), lanes)]
@@ -383,5 +407,16 @@ def test_core_classifies_like_the_golden_model(table, flip):
     _simulate(dut, bench)
     same = [Results.unpack(rec)._replace(cycles=0) == golden_results(parsed, codes)
             for rec, codes in zip(records, samples)]
+    if packed and not flip:
+        # the check can fail: the same bytes read with the nibbles of every packed byte
+        # swapped (a wrong half selected) give other results for these samples
+        swapped = bytearray(image)
+        for k, at in enumerate(parsed.header.weights_at()):
+            if parsed.header.layer_packed(k):
+                n_in, n_out = parsed.header.layer_dims()[k]
+                for a in range(at, at + lanes * weight_words(n_in, n_out, lanes, True)):
+                    swapped[a] = (swapped[a] >> 4) | (swapped[a] & 0xF) << 4
+        other = parse_image(bytes(swapped))
+        assert any(golden_results(other, c) != golden_results(parsed, c) for c in samples)
     assert all(Results.unpack(rec).cycles > 0 for rec in records)
     assert all(same) if not flip else not all(same), same

@@ -435,26 +435,30 @@ def _header(limits, rng=None, **kw):
     tl = table_len(2) if limits.table else 0
     f = dict(magic=IMAGE_MAGIC, version=IMAGE_VERSION, k=3, t=2, n_layers=2, shift=4,
              flags=1 if limits.table else 0, total=LAYERS_OFFSET + tl + 100, sizes=(8, 4),
-             lanes=limits.lanes)
+             lanes=limits.lanes, packed=0)
     if rng is not None:
         f.update(k=rng.randrange(6), t=rng.randrange(7), n_layers=rng.randrange(5),
                  version=rng.choice((1, 2, 2, 2)), lanes=rng.choice((limits.lanes,) * 3 + (2,)),
                  shift=rng.choice((0, 31, 32)), flags=rng.choice((0, 1, 4)),
                  total=rng.choice((rng.randrange(1 << 32), rng.randrange(2 * limits.bank_bytes
                                                                          + 7000))),
-                 sizes=[rng.randrange(18) for _ in range(8)])
+                 sizes=[rng.randrange(18) for _ in range(8)],
+                 packed=rng.choice((0, 0, 0, 1, 2, 3, 4, 8, 0x80)))
     f.update(kw)
     sizes = (list(f["sizes"]) + [0] * 8)[:8]
     return IMAGE_HEADER.pack(f["magic"], f["version"], f["k"], f["t"], f["n_layers"],
-                             f["shift"], f["flags"], f["total"] & 0xFFFFFFFF, f["lanes"], 0, 0,
-                             *sizes)
+                             f["shift"], f["flags"], f["total"] & 0xFFFFFFFF, f["lanes"],
+                             f["packed"], 0, *sizes)
 
 
-@pytest.mark.parametrize("limits", [LIMITS, TABLE_LIMITS], ids=["plain", "table"])
+@pytest.mark.parametrize("limits", [LIMITS, TABLE_LIMITS,
+                                    replace(LIMITS, packed=True)],
+                         ids=["plain", "table", "packed"])
 def test_header_check_is_limits_check_header(limits):
     """Crafted and random headers, a byte at a time with gaps: the verdict two cycles
     after the last byte is Limits.check_header's; an admitted header's K, total length,
-    table start and table flags offset are its own."""
+    table start and table flags offset are its own.  4-bit layers (``packed``) are
+    admitted by a device that takes them, for layers the header has only."""
     dut = HeaderCheck(limits=limits)
     rng = random.Random(3)
     tl = table_len(2) if limits.table else 0
@@ -468,7 +472,9 @@ def test_header_check_is_limits_check_header(limits):
                _header(limits, total=LAYERS_OFFSET + tl - 1),
                _header(limits, total=LAYERS_OFFSET + tl), _header(limits, total=bank + tl),
                _header(limits, total=bank + tl + 1), _header(limits, total=1 << 24),
-               _header(limits, total=0xFFFFFFFF)]
+               _header(limits, total=0xFFFFFFFF), _header(limits, packed=1),
+               _header(limits, packed=3), _header(limits, packed=4),
+               _header(limits, packed=0x80), _header(limits, n_layers=3, packed=4)]
     headers += [_header(limits, rng) for _ in range(40)]
     expected = [limits.check_header(ImageHeader.unpack(h)) for h in headers]
     assert None in expected and Err.IMAGE_FORMAT in expected and Err.TOO_LARGE in expected

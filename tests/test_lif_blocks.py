@@ -95,7 +95,7 @@ class _Harness(Elaboratable):
 def test_config_registers():
     dut = ConfigRegisters(geometry=GEO)
     fields = dict(n_in=7, n_out=9, groups=3, wbase=21, gbase=4, beta=200, theta=(1 << 23) - 1,
-                  reset=1)
+                  flags=3)
 
     async def bench(ctx):
         async def write(addr, data, we=1):

@@ -324,7 +324,7 @@ def test_reset_register_fault_is_caught():
     dut = LIFNetwork(**SMALL)
     net = random_network(rng, [6, 12, 8], rate=0.4, reset="zero")
     x = random_samples(rng, 2, 4, 6)
-    reset_field = REG_FIELDS.index("reset")
+    reset_field = REG_FIELDS.index("flags")
     writes = [(a, 0 if LAYER_REG_BASE <= a < REGION_BIAS << REGION_SHIFT
                and (a - LAYER_REG_BASE) % LAYER_REG_STRIDE == reset_field else d)
               for a, d in config_writes(dut, net, x.shape[1])]

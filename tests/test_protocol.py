@@ -2,6 +2,7 @@
 every fault of the issue (flipped bits, truncation, wrong CRC / length, unknown
 commands, garbage between frames, too-large topology)."""
 
+import dataclasses
 import random
 import struct
 
@@ -14,6 +15,7 @@ from dynalign.hw.systems import EncoderConfig
 from dynalign.hw.wire import (
     ERROR,
     IMAGE_HEADER_LEN,
+    PROTOCOL_VERSION,
     REPLY,
     SYNC,
     Cmd,
@@ -97,7 +99,9 @@ def test_encode_frame_validation():
 
 def test_limits_pack_roundtrip_and_validation():
     lim, proto = Limits.unpack(LIMITS.pack())
-    assert lim == LIMITS and proto == 2
+    assert lim == LIMITS and proto == PROTOCOL_VERSION == 3
+    packed = dataclasses.replace(LIMITS, packed=True)
+    assert Limits.unpack(packed.pack())[0] == packed and packed.pack() != LIMITS.pack()
     with pytest.raises(ValueError, match="max_sizes must be a tuple"):
         Limits(max_features=4, max_samples=5, max_sizes=[8])
     with pytest.raises(TypeError, match="max_features must be an integer"):
@@ -366,5 +370,5 @@ def test_image_lanes_layout():
         assert relayout(other, lanes=1) == img
     old = bytearray(img)
     old[2] = 1
-    with pytest.raises(ValueError, match="model image version 1: .* version 3 only"):
+    with pytest.raises(ValueError, match="model image version 1: .* version 4 only"):
         parse_image(bytes(old))

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -66,8 +66,13 @@ class ImageLoader(wiring.Component):
     n_out) / lanes)``: the engine reads its weight word ``wbase + g n_in + j`` from the
     store bank, where the image put ``W[g lanes + k, j]`` in lane ``k``), and the biases
     (slot ``gbase * lanes + i``); the next block starts ``groups * n_in`` words later
-    (found by ``groups`` additions).  No weight is written: every ``cfg`` write is one
-    of :func:`dynalign.hw.lif.rtl.config_writes` but for ``wbase`` and the weights.
+    (found by ``groups`` additions).  A layer the header's ``packed`` byte marks (a core
+    elaborated with ``Limits.packed``) has 4-bit weights, two to a byte: its ``wbase``
+    is the logical word ``2 x`` the store word, its ``flags`` have
+    :data:`~dynalign.hw.lif.regmap.FLAG_PACKED` set, and its block ends
+    ``ceil(groups * n_in / 2)`` words after its first weight word.  No weight is written:
+    every ``cfg`` write is one of :func:`dynalign.hw.lif.rtl.config_writes` but for
+    ``wbase`` and the weights.
 
     Ports
     -----
@@ -129,7 +134,13 @@ class ImageLoader(wiring.Component):
         groups = Signal(nw)
         wbase = Signal(lay.wbase_width)
         gbase = Signal(lay.gbase_width)
-        row = Signal.like(wbase)             # wbase + g * n_in of group g
+        packs = lay.limits.packed
+        pk = Signal()                        # this layer's weights are 4-bit (packed)
+        # wbase + g * n_in of group g, in logical words (a packed layer's are 2 x the
+        # store's)
+        row = Signal(lay.wbase_width + int(packs))
+        wlog = Signal.like(row)              # the layer's wbase, logical
+        m.d.comb += wlog.eq(Mux(pk, wbase << 1, wbase) if packs else wbase)
         slot = Signal(range(lay.group_words * lanes + 1))   # the current bias's slot
         i_cnt = Signal(nw)
         beta = Signal(16)
@@ -149,7 +160,7 @@ class ImageLoader(wiring.Component):
         def ereg(a, d):
             m.d.sync += [self.reg_addr.eq(a), self.reg_data.eq(d), self.reg_we.eq(1)]
 
-        state_names = ["HDR", "ENC_T", "L_SIZE", "L_BETA", "L_THETA", "BIAS"]
+        state_names = ["HDR", "ENC_T", "L_PACK", "L_SIZE", "L_BETA", "L_THETA", "BIAS"]
         if not table:
             state_names += ["ENC_SYS", "ENC_STRIDE", "ENC_H1", "ENC_H2", "ENC_H6",
                             "ENC_COEF", "ENC_SHIFT"]
@@ -257,7 +268,13 @@ class ImageLoader(wiring.Component):
                 with m.If(li == n_layers):
                     m.next = "LOADED"
                 with m.Else():
-                    fetch(2, "L_SIZE", at=HEADER_AT["sizes"] + 2 * li)
+                    if packs:
+                        fetch(1, "L_PACK", at=HEADER_AT["packed"])
+                    else:
+                        fetch(2, "L_SIZE", at=HEADER_AT["sizes"] + 2 * li)
+            with m.State("L_PACK"):                         # the header's packed byte
+                m.d.sync += pk.eq(sh[24:].bit_select(li, 1))
+                fetch(2, "L_SIZE", at=HEADER_AT["sizes"] + 2 * li)
             with m.State("L_SIZE"):
                 head = pos + LAYER_HEADER.size + 2 * sh[16:]
                 m.d.sync += [n_out.eq(sh[16:]), groups.eq((sh[16:] + lanes - 1) >> lb),
@@ -270,7 +287,8 @@ class ImageLoader(wiring.Component):
                 m.d.sync += field.eq(0)
                 m.next = "FIELDS"
             with m.State("FIELDS"):
-                vals = [n_in, n_out, groups, wbase, gbase, beta, sh, reset_zero]  # REG_FIELDS
+                vals = [n_in, n_out, groups, wlog, gbase, beta, sh,
+                        Cat(reset_zero, pk)]                            # REG_FIELDS
                 with m.Switch(field):
                     for n, v in enumerate(vals):
                         with m.Case(n):
@@ -280,7 +298,7 @@ class ImageLoader(wiring.Component):
                     with m.If(n_out == 0):
                         m.next = "LAYER_END"
                     with m.Elif(no_bias):
-                        m.d.sync += [i_cnt.eq(0), row.eq(wbase)]
+                        m.d.sync += [i_cnt.eq(0), row.eq(wlog)]
                         m.next = "SKIP"
                     with m.Else():
                         fetch(2, "BIAS")
@@ -290,11 +308,12 @@ class ImageLoader(wiring.Component):
                 with m.If(i_cnt + 1 < n_out):
                     fetch(2, "BIAS")
                 with m.Else():
-                    m.d.sync += [i_cnt.eq(0), row.eq(wbase)]
+                    m.d.sync += [i_cnt.eq(0), row.eq(wlog)]
                     m.next = "SKIP"
             with m.State("SKIP"):           # past the weight words: groups x n_in
                 with m.If(i_cnt == groups):
-                    m.d.sync += pos.eq(row << lb)
+                    end = Mux(pk, (row + 1) >> 1, row) if packs else row   # store words
+                    m.d.sync += pos.eq(end << lb)
                     m.next = "LAYER_END"
                 with m.Else():
                     m.d.sync += [row.eq(row + n_in), i_cnt.eq(i_cnt + 1)]

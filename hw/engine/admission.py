@@ -113,6 +113,11 @@ class HeaderCheck(wiring.Component):
                 note(fmt, d > 31)
             with m.Case(at["flags"]):
                 note(fmt, d != (IMAGE_FLAG_TABLE if lim.table else 0))
+            with m.Case(at["packed"]):              # after L (at["n_layers"] is earlier)
+                if lim.packed:
+                    note(fmt, Cat(*(d[b] & (n_layers <= b) for b in range(8))).any())
+                else:
+                    note(fmt, d != 0)
             tw = len(total)
             for n in range(4):                          # total_len, little-endian
                 with m.Case(at["total_len"] + n):

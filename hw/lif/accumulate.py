@@ -42,7 +42,8 @@ class Accumulator(wiring.Component):
         the issue.
     sp_entry : In(idx_width) -- spike list word ``j``, the cycle after the issue.
     gbase : In(group_addr_width + 1) -- the layer's group base.
-    w_addr : Out(weight_addr_width) -- weight memory read address (comb, from PA).
+    w_addr : Out(word_addr_width) -- weight word read address (comb, from PA; a logical
+        word address with ``packed_weights``: the network maps it to the store's).
     w_data : In(lanes * weight_width) -- the weight word (lane ``k`` in bits ``k * ww``),
         the cycle after ``w_addr``.
     s_addr : Out(group_addr_width + 1) -- state and bias read address (register, PA).
@@ -62,7 +63,7 @@ class Accumulator(wiring.Component):
             "in_entry": In(g.idx_width + ACT.width),
             "sp_entry": In(g.idx_width),
             "gbase": In(g.group_addr_width + 1),
-            "w_addr": Out(g.weight_addr_width),
+            "w_addr": Out(g.word_addr_width),
             "w_data": In(g.lanes * g.weight_width),
             "s_addr": Out(g.group_addr_width + 1),
             "s_data": In(g.lanes * g.state_width),
@@ -74,7 +75,7 @@ class Accumulator(wiring.Component):
         m = Module()
         geo = self.geometry
         lanes, ww = geo.lanes, geo.weight_width
-        gr, wa = geo.group_width, geo.weight_addr_width + 1
+        gr, wa = geo.group_width, geo.word_addr_width + 1
         val = signed(ACT.width)
         p1 = Signal(data.StructLayout({"valid": 1, "first": 1, "last": 1, "dummy": 1,
                                        "g": gr, "wg": wa}), name="p1")

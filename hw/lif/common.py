@@ -52,6 +52,9 @@ class LIFGeometry:
     group_words : 1..16384.   weight_width : 2..WEIGHT.width.
     fifo_depth : 8..256.   max_steps : 1..COUNT.max_int.
     count_synops, count_cycles : bool.
+    packed_weights : bool -- layers may have 4-bit weights, two to a byte of an external
+        weight word (:data:`~.regmap.FLAG_PACKED`): word addresses are *logical*, one bit
+        wider (:attr:`word_addr_width`).
     """
 
     lanes: int = 4
@@ -65,6 +68,7 @@ class LIFGeometry:
     max_steps: int = COUNT.max_int
     count_synops: bool = True
     count_cycles: bool = True
+    packed_weights: bool = False
 
     def __post_init__(self):
         checks = (("lanes", 1, 64), ("max_layers", 1, 16), ("max_neurons", 1, 1 << 14),
@@ -75,7 +79,7 @@ class LIFGeometry:
             object.__setattr__(self, name, check_int(name, getattr(self, name), lo=lo, hi=hi))
             if name == "lanes" and self.lanes & (self.lanes - 1):
                 raise ValueError(f"lanes must be a power of two, not {self.lanes}")
-        for name in ("count_synops", "count_cycles"):
+        for name in ("count_synops", "count_cycles", "packed_weights"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be a bool, not {getattr(self, name)!r}")
         if (self.lanes * self.max_neurons >= 1 << RD_SLOT_BITS
@@ -117,6 +121,13 @@ class LIFGeometry:
     def weight_addr_width(self) -> int:
         """Bits of a weight memory address."""
         return bits(self.weight_words - 1)
+
+    @property
+    def word_addr_width(self) -> int:
+        """Bits of a weight word address as the engine counts it: the memory's
+        (:attr:`weight_addr_width`), one more with ``packed_weights`` (a 4-bit layer's
+        logical word ``w`` is half of store word ``w >> 1``)."""
+        return self.weight_addr_width + int(self.packed_weights)
 
     @property
     def group_width(self) -> int:
@@ -169,12 +180,12 @@ class LIFGeometry:
     @property
     def layer_fields(self) -> data.StructLayout:
         """One layer's configuration registers, in :data:`~.regmap.REG_FIELDS` order:
-        sizes, group count, weight base (words), group base, beta, theta, reset mode
-        (1: to zero)."""
+        sizes, group count, weight base (words), group base, beta, theta, flags (reset
+        mode, packed weights: :data:`~.regmap.FLAG_RESET_ZERO`, :data:`~.regmap.FLAG_PACKED`)."""
         shapes = {"n_in": range(self.max_fan_in + 1), "n_out": range(self.max_neurons + 1),
-                  "groups": self.group_width, "wbase": self.weight_addr_width + 1,
+                  "groups": self.group_width, "wbase": self.word_addr_width + 1,
                   "gbase": self.group_addr_width + 1, "beta": BETA.width,
-                  "theta": MEM.width - 1, "reset": 1}
+                  "theta": MEM.width - 1, "flags": 2}
         return data.StructLayout({name: shapes[name] for name in REG_FIELDS})
 
     @property
@@ -189,7 +200,7 @@ class LIFGeometry:
         (``wbase + g * n_in``; the entry's weight word is that plus its index)."""
         return data.StructLayout({"first": 1, "last": 1, "dummy": 1,
                                   "group": self.group_width,
-                                  "waddr": self.weight_addr_width + 1})
+                                  "waddr": self.word_addr_width + 1})
 
     @property
     def group_sum(self) -> data.StructLayout:

@@ -105,7 +105,7 @@ class IssueSequencer(wiring.Component):
         g = Signal(geo.group_width)
         e = Signal(range(geo.max_fan_in + 1))            # entry within the group's list
         nnz = Signal(range(geo.max_fan_in + 1))          # list length
-        wg = Signal(geo.weight_addr_width + 1)           # wbase + g * n_in
+        wg = Signal(geo.word_addr_width + 1)             # wbase + g * n_in
         # registered with e, nnz and g: is_last = (nnz == 0) | (e + 1 >= nnz),
         # is_dummy = nnz == 0, g_left = groups - 1 - g, g_last = g + 1 >= groups
         is_last = Signal()

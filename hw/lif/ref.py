@@ -38,12 +38,25 @@ the fan-in for which that holds and :class:`LIFLayerParams` refuses wider layers
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..formats import ACT, BETA, BIAS, COUNT, IN_SHIFT_MAX, MEM, SAMPLE, WEIGHT, round_shift
+from ..formats import (
+    ACT,
+    BETA,
+    BIAS,
+    COUNT,
+    IN_SHIFT_MAX,
+    MEM,
+    SAMPLE,
+    WEIGHT,
+    WEIGHT4,
+    round_shift,
+    weight_format,
+)
 from ..validate import check_int
 
 __all__ = ["LIFLayerParams", "LIFNetworkParams", "NetworkResult", "ref_network",
@@ -88,18 +101,23 @@ def _int_array(value, *, what: str, ndim: int, fmt) -> np.ndarray:
 @dataclass(frozen=True)
 class LIFLayerParams:
     """One LIF layer: ``weight`` (n_out, n_in) in WEIGHT, ``bias`` (n_out,) in BIAS,
-    ``beta`` in 0..256 (Q1.8 leak), ``theta`` in 1..MEM.max_int (threshold) and the
+    ``beta`` in 0..256 (Q1.8 leak), ``theta`` in 1..MEM.max_int (threshold), the
     ``reset`` mode after a spike (:data:`RESETS`: ``"subtract"`` theta, the default, or
-    ``"zero"``)."""
+    ``"zero"``) and ``weight_bits``, the width the weights are stored at
+    (:data:`~dynalign.hw.formats.WEIGHT_BITS`: 8, or 4 -- then every weight is in
+    :data:`~dynalign.hw.formats.WEIGHT4`, -8..7, and the device image packs two to a
+    byte).  The arithmetic is the same at either width: a weight is an integer."""
 
     weight: np.ndarray
     bias: np.ndarray
     beta: int
     theta: int
     reset: str = RESET_SUBTRACT
+    weight_bits: int = WEIGHT.width
 
     def __post_init__(self):
-        w = _int_array(self.weight, what="weight", ndim=2, fmt=WEIGHT)
+        w = _int_array(self.weight, what="weight", ndim=2,
+                       fmt=weight_format(self.weight_bits))
         b = _int_array(self.bias, what="bias", ndim=1, fmt=BIAS)
         if b.shape[0] != w.shape[0]:
             raise ValueError(f"bias has {b.shape[0]} entries but weight has {w.shape[0]} "
@@ -118,6 +136,11 @@ class LIFLayerParams:
     @property
     def zero_reset(self) -> bool:
         return self.reset == RESET_ZERO
+
+    @property
+    def packed(self) -> bool:
+        """The weights are 4-bit (two to a byte in the device image)."""
+        return self.weight_bits != WEIGHT.width
 
     @property
     def n_in(self) -> int:
@@ -334,7 +357,7 @@ def _rate(net_layers, in_shift, samples, upto: int) -> float:
 def random_network(rng: np.random.Generator, topology, *, in_shift: int | None = None,
                    rate: float | None = None, calib=None, extreme: bool = False,
                    beta=None, weight_bits: int = WEIGHT.width,
-                   reset=RESET_SUBTRACT) -> LIFNetworkParams:
+                   reset=RESET_SUBTRACT, packed=()) -> LIFNetworkParams:
     """A valid random network of ``topology`` ``[n_in, n_1, ..., n_out]``.
 
     * ``extreme``: weights drawn from the two ends of WEIGHT, big biases and tiny
@@ -344,7 +367,9 @@ def random_network(rng: np.random.Generator, topology, *, in_shift: int | None =
       T=5) is closest to ``rate``;
     * ``weight_bits``: draw weights from a narrower signed range (a narrower RTL);
     * ``reset``: every layer's reset mode (:data:`RESETS`), a sequence of one mode per
-      layer, or ``"mixed"`` (each layer's drawn at random).
+      layer, or ``"mixed"`` (each layer's drawn at random);
+    * ``packed``: the indices (0-based) of the layers with 4-bit weights (drawn from
+      :data:`~dynalign.hw.formats.WEIGHT4`), or ``"all"``.
     """
     topology = [int(t) for t in topology]
     if len(topology) < 2 or min(topology) < 1:
@@ -366,8 +391,15 @@ def random_network(rng: np.random.Generator, topology, *, in_shift: int | None =
         resets = list(reset)
         if len(resets) != n_layers:
             raise ValueError(f"reset lists {len(resets)} modes for {n_layers} layers")
+    narrow = set(range(n_layers)) if packed == "all" else {int(k) for k in packed}
+    if not narrow <= set(range(n_layers)):
+        raise ValueError(f"packed names layers {sorted(narrow)}; the network has layers "
+                         f"0..{n_layers - 1}")
     layers = []
+    wide = (wmin, wmax)
     for k, (n_in, n_out) in enumerate(zip(topology[:-1], topology[1:])):
+        bits = WEIGHT4.width if k in narrow else WEIGHT.width
+        wmin, wmax = (WEIGHT4.min_int, WEIGHT4.max_int) if k in narrow else wide
         if extreme:
             w = np.where(rng.random((n_out, n_in)) < 0.5, wmin, wmax)
             w[rng.random(w.shape) < 0.2] = 0
@@ -380,7 +412,7 @@ def random_network(rng: np.random.Generator, topology, *, in_shift: int | None =
             theta = int(np.clip(scale * rng.uniform(0.05, 0.5), 1, MEM.max_int))
         bt = int(rng.integers(0, BETA_MAX, endpoint=True)) if beta is None else int(beta)
         layers.append(LIFLayerParams(weight=w, bias=b, beta=bt, theta=theta,
-                                     reset=resets[k]))
+                                     reset=resets[k], weight_bits=bits))
     if rate is not None:
         if calib is None:
             calib = random_samples(rng, 64, 5, topology[0])
@@ -402,5 +434,4 @@ def random_network(rng: np.random.Generator, topology, *, in_shift: int | None =
 
 
 def _replace_theta(layer: LIFLayerParams, theta: int) -> LIFLayerParams:
-    return LIFLayerParams(weight=layer.weight, bias=layer.bias, beta=layer.beta, theta=theta,
-                          reset=layer.reset)
+    return dataclasses.replace(layer, theta=theta)

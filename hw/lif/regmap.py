@@ -20,7 +20,8 @@ count (:func:`rd_count_addr`, bit 14 clear) or its membrane (:func:`rd_vmem_addr
 from __future__ import annotations
 
 __all__ = ["CFG_ADDR_WIDTH", "CFG_DATA_WIDTH", "REGION_REG", "REGION_BIAS", "REGION_WEIGHT",
-           "REGION_SHIFT", "GLOBAL_REGS", "REG_FIELDS", "LAYER_REG_BASE", "LAYER_REG_STRIDE",
+           "REGION_SHIFT", "GLOBAL_REGS", "REG_FIELDS", "FLAG_RESET_ZERO", "FLAG_PACKED",
+           "LAYER_REG_BASE", "LAYER_REG_STRIDE",
            "RD_ADDR_WIDTH", "RD_DATA_WIDTH", "RD_CLS", "RD_CYCLES", "RD_STAT_BASE",
            "RD_STATS", "RD_SLOT_BITS", "RD_COUNT_BASE", "RD_VMEM_BASE",
            "rd_stat_addr", "rd_count_addr", "rd_vmem_addr"]
@@ -32,9 +33,14 @@ REGION_REG, REGION_BIAS, REGION_WEIGHT = 0, 1, 2
 REGION_SHIFT = 22
 #: global registers (region 0, addr 0..3) and per-layer fields (0x80 + 8 l + field).
 GLOBAL_REGS = ("n_layers", "steps", "channels", "in_shift")
-#: ``reset`` is the layer's reset mode: 0 subtracts theta after a spike, 1 sets the
-#: membrane to 0 (bit 0 of the image's layer flags, :data:`dynalign.hw.wire.LAYER_FLAG_RESET_ZERO`).
-REG_FIELDS = ("n_in", "n_out", "groups", "wbase", "gbase", "beta", "theta", "reset")
+#: ``flags``: bit 0 (:data:`FLAG_RESET_ZERO`) the layer's reset mode -- 0 subtracts theta
+#: after a spike, 1 sets the membrane to 0 (bit 0 of the image's layer flags,
+#: :data:`dynalign.hw.wire.LAYER_FLAG_RESET_ZERO`); bit 1 (:data:`FLAG_PACKED`) the
+#: layer's weights are 4-bit, two to a byte of an external weight word (``wbase`` is
+#: then a *logical* word address: twice the store word's; an engine elaborated without
+#: ``packed_weights`` ignores the bit).
+REG_FIELDS = ("n_in", "n_out", "groups", "wbase", "gbase", "beta", "theta", "flags")
+FLAG_RESET_ZERO, FLAG_PACKED = 0x1, 0x2
 LAYER_REG_BASE = 0x80
 LAYER_REG_STRIDE = 8
 

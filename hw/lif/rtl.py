@@ -73,7 +73,7 @@ samples; per layer ``spikes``, ``synops`` (``n_out`` per non-zero active entry) 
 from __future__ import annotations
 
 import numpy as np
-from amaranth.hdl import Cat, Module, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -92,6 +92,8 @@ from .ref import LIFNetworkParams
 from .regmap import (
     CFG_ADDR_WIDTH,
     CFG_DATA_WIDTH,
+    FLAG_PACKED,
+    FLAG_RESET_ZERO,
     LAYER_REG_BASE,
     LAYER_REG_STRIDE,
     RD_ADDR_WIDTH,
@@ -185,6 +187,12 @@ class LIFNetwork(wiring.Component):
     bias_banks : 1 or 2 -- ``2``: the bias memory holds two sets, ``bias_bank`` picks the
         one that ``cfg`` bias writes fill and the engine reads (the accelerator keeps the
         biases of both resident models, so that a ``SELECT`` rewrites none).
+    packed_weights : bool -- ``weight_ram="external"`` only (``weight_width`` >= 4): a
+        layer whose ``flags`` set :data:`~dynalign.hw.lif.regmap.FLAG_PACKED` has 4-bit
+        weights, two to a byte.  Its ``wbase`` and the engine's word addresses are
+        logical: logical word ``w`` is read as store word ``w >> 1`` (``w_addr``), lane
+        ``k``'s weight the low nibble of byte ``k`` for an even ``w``, the high nibble for
+        an odd one, sign-extended (:func:`dynalign.hw.wire.layer_block`).
 
     Ports
     -----
@@ -195,24 +203,31 @@ class LIFNetwork(wiring.Component):
     bias_bank : In(1) -- ``bias_banks=2`` only: the bias set written and read.
     w_addr : Out(weight address bits), w_data : In(lanes * 8) -- ``weight_ram="external"``
         only: the weight word read (lane ``k`` in bits ``8 k``, an int8 whose low
-        ``weight_width`` bits are the weight), ``w_data`` the cycle after ``w_addr``.
+        ``weight_width`` bits are the weight, or two int4 of a packed layer), ``w_data``
+        the cycle after ``w_addr``.
     """
 
     def __init__(self, *, lanes: int = 4, max_layers: int = 4, max_neurons: int = 128,
                  max_inputs: int = 64, weight_words: int = 4096, group_words: int = 128,
                  weight_width: int = WEIGHT.width, fifo_depth: int = FIFO_DEPTH,
                  weight_ram: str = "memory", max_steps: int = COUNT.max_int,
-                 count_synops: bool = True, count_cycles: bool = True, bias_banks: int = 1):
+                 count_synops: bool = True, count_cycles: bool = True, bias_banks: int = 1,
+                 packed_weights: bool = False):
         self.geometry = geo = LIFGeometry(
             lanes=lanes, max_layers=max_layers, max_neurons=max_neurons,
             max_inputs=max_inputs, weight_words=weight_words, group_words=group_words,
             weight_width=weight_width, fifo_depth=fifo_depth, max_steps=max_steps,
-            count_synops=count_synops, count_cycles=count_cycles)
+            count_synops=count_synops, count_cycles=count_cycles,
+            packed_weights=packed_weights)
         self.weight_ram = check_choice("weight_ram", weight_ram, WEIGHT_RAMS)
         self.bias_banks = check_choice("bias_banks", bias_banks, (1, 2))
         if weight_ram == "external" and geo.weight_width > 8:
             raise ValueError("weight_ram='external' reads int8 weights: weight_width at "
                              "most 8")
+        if packed_weights and (weight_ram != "external" or geo.weight_width < 4):
+            raise ValueError("packed_weights reads two 4-bit weights a byte of an external "
+                             "weight word: it needs weight_ram='external' and weight_width "
+                             ">= 4")
         if weight_ram == "spram":
             if (geo.weight_width % 4 or geo.lanes * geo.weight_width > 4 * SPRAM_WIDTH
                     or geo.weight_words > SPRAM_DEPTH):
@@ -221,8 +236,8 @@ class LIFNetwork(wiring.Component):
         # the parameters and the widths the host side and the tests read
         for name in ("lanes", "max_layers", "max_neurons", "max_inputs", "weight_words",
                      "group_words", "weight_width", "fifo_depth", "max_steps",
-                     "count_synops", "count_cycles", "lane_bits", "idx_width", "acc_width",
-                     "cls_width"):
+                     "count_synops", "count_cycles", "packed_weights", "lane_bits",
+                     "idx_width", "acc_width", "cls_width"):
             setattr(self, name, getattr(geo, name))
         ports = {
             "i": In(stream.Signature(signed(SAMPLE.width))),
@@ -266,6 +281,9 @@ class LIFNetwork(wiring.Component):
             if layer.weight.min() < -lim or layer.weight.max() > lim - 1:
                 raise ValueError(f"layer {k + 1} weights exceed the {self.weight_width}-bit "
                                  f"weight memory")
+            if layer.packed and self.weight_ram == "external" and not self.packed_weights:
+                raise ValueError(f"layer {k + 1} has 4-bit weights, two to a byte; this "
+                                 f"network engine reads one weight a byte")
         if steps is not None:
             check_int("steps", steps, lo=1, hi=self.max_steps)
         return lay
@@ -351,7 +369,23 @@ class LIFNetwork(wiring.Component):
                      b_rd.addr.eq(bias_addr(acc.s_addr)), acc.s_data.eq(s_rd.data),
                      acc.b_data.eq(b_rd.data)]
 
-        if external:        # the low weight_width bits of each byte lane
+        if external and geo.packed_weights:
+            # a packed layer: logical word w is store word w >> 1, its nibble w & 1 (both
+            # registered with the read, for the word that arrives the cycle after)
+            ww = geo.weight_width
+            packed = select(layers, "flags", layer)[1]
+            hi = Signal()
+            packed_q = Signal()
+            m.d.sync += [hi.eq(acc.w_addr[0]), packed_q.eq(packed)]
+            m.d.comb += self.w_addr.eq(Mux(packed, acc.w_addr >> 1, acc.w_addr))
+            lane_w = [Signal(signed(ww), name=f"w_lane{k}") for k in range(lanes)]
+            for k, w in enumerate(lane_w):
+                byte = self.w_data[8 * k:8 * k + 8]
+                m.d.comb += w.eq(Mux(packed_q,
+                                     Mux(hi, byte[4:].as_signed(), byte[:4].as_signed()),
+                                     byte[:ww].as_signed()))
+            m.d.comb += acc.w_data.eq(Cat(*lane_w))
+        elif external:      # the low weight_width bits of each byte lane
             ww = geo.weight_width
             m.d.comb += [self.w_addr.eq(acc.w_addr),
                          acc.w_data.eq(Cat(*(self.w_data[8 * k:8 * k + ww]
@@ -364,7 +398,7 @@ class LIFNetwork(wiring.Component):
         m.d.comb += [update.first_step.eq(issue.first_step),
                      update.beta.eq(select(layers, "beta", layer)),
                      update.theta.eq(select(layers, "theta", layer)),
-                     update.reset_zero.eq(select(layers, "reset", layer)),
+                     update.reset_zero.eq(select(layers, "flags", layer)[0]),
                      update.n_out.eq(select(layers, "n_out", layer)),
                      update.gbase.eq(select(layers, "gbase", layer)),
                      s_wr.addr.eq(update.s_waddr), s_wr.data.eq(update.s_wdata),
@@ -423,8 +457,13 @@ def config_writes(dut: LIFNetwork, net: LIFNetworkParams, steps: int, *,
     mask = (1 << CFG_DATA_WIDTH) - 1
     w = [(0, len(net.layers)), (1, steps), (2, net.topology[0]), (3, net.in_shift)]
     for k, layer in enumerate(net.layers):
-        vals = (layer.n_in, layer.n_out, lay.groups[k], lay.wbase[k], lay.gbase[k],
-                layer.beta, layer.theta, int(layer.zero_reset))
+        # a packed layer read from the store: logical word addresses, the packed flag (a
+        # network with a weight memory of its own holds every weight at weight_width)
+        packed = layer.packed and dut.packed_weights
+        wb = lay.wbase[k] * 2 if packed else lay.wbase[k]
+        flags = FLAG_RESET_ZERO * layer.zero_reset | FLAG_PACKED * packed
+        vals = (layer.n_in, layer.n_out, lay.groups[k], wb, lay.gbase[k],
+                layer.beta, layer.theta, flags)
         for fi, v in enumerate(vals):
             w.append((LAYER_REG_BASE + LAYER_REG_STRIDE * k + fi, int(v)))
     for k, layer in enumerate(net.layers):

@@ -1,4 +1,4 @@
-"""The wire format of dynalign, protocol version 2 (image version 3): frames, the weight
+"""The wire format of dynalign, protocol version 3 (image version 4): frames, the weight
 image and its codec, the device's records, the trajectory table block -- every constant
 and layout in one place, each with one name.
 
@@ -99,7 +99,7 @@ device's weight words), nothing copied; a ``SELECT`` reloads only the configurat
 trajectory table: uploaded with the image on a table device, built on the device when the
 bank's model was committed on a device with an integrator (one table per bank on both).
 
-Weight image (device layout, version 3)
+Weight image (device layout, version 4)
 ---------------------------------------
 An image is the bytes of one model, uploaded into a bank of the store: ``IMAGE_BEGIN``
 carries the 32-byte header (checked against the elaborated limits: a topology larger
@@ -109,10 +109,11 @@ frames carry the rest in order, ``IMAGE_COMMIT`` carries the CRC-32 (IEEE 802.3:
 reflected poly 0xEDB88320, init and final XOR 0xFFFFFFFF, ``zlib.crc32``) of the whole
 image.  Layout (see :data:`IMAGE_HEADER`, :data:`LAYER_HEADER`, :func:`layer_block`)::
 
-    0    header (32 bytes)                  magic "DY", version 3, K, T, L, in_shift,
+    0    header (32 bytes)                  magic "DY", version 4, K, T, L, in_shift,
                                             flags, total length u32, lanes u8 (the
-                                            weight word), 3 reserved bytes (0), n_out of
-                                            each layer (u16 x 8)
+                                            weight word), packed u8 (bit l: layer l + 1
+                                            has 4-bit weights; version 4), 2 reserved
+                                            bytes (0), n_out of each layer (u16 x 8)
     32   encoder block (80 bytes)           see :data:`ENCODER`
     112  step-shift block (32 bytes)        u8 per sample index t: sample t leaves the
                                             encoder as round_shift(sample, byte t);
@@ -123,7 +124,10 @@ image.  Layout (see :data:`IMAGE_HEADER`, :data:`LAYER_HEADER`, :func:`layer_blo
                                             then ceil(n_out / lanes) x n_in weight words
                                             of lanes int8: byte k of word g n_in + j is
                                             W[g lanes + k, j] (0 past n_out) -- the
-                                            order the LIF engine reads its weights in
+                                            order the LIF engine reads its weights in;
+                                            a packed layer: half as many words (rounded
+                                            up), logical word w in the low (w even) or
+                                            high (w odd) nibbles of word w >> 1, int4
     ...  trajectory table (only with        sample int32[3 T][R], then saturation
          flag IMAGE_FLAG_TABLE)             u8[R]  (R = 2**CODE.width rows, row =
                                             code - CODE.min_int; entry 3 t + c of a row
@@ -137,6 +141,13 @@ their own, so ``bank_bytes`` counts only the bytes before it.  Such a device req
 the flag (and a device with an integrator refuses it: :attr:`Err.IMAGE_FORMAT`), and
 answers ``WRITE_ENCODER`` with :attr:`Err.UNSUPPORTED` (the table would no longer match:
 upload a whole image).  A saturation byte's bit 0 is the row's flag.
+
+A layer with 4-bit weights (:data:`~dynalign.hw.formats.WEIGHT4`, -8..7: the golden
+``LIFLayerParams.weight_bits`` 4) takes half the store: the network reads its logical
+word ``w`` in store word ``w >> 1`` and computes exactly what it would from the int8
+word.  Only a device whose ``IDENTIFY`` record sets :data:`CAP_PACKED`
+(:attr:`Limits.packed`) takes such an image; another answers :attr:`Err.IMAGE_FORMAT`,
+as both do for a ``packed`` bit at or above L.
 
 With ``lanes`` 1 the layer blocks are those of version 1 (row i = the weights into
 neuron i); a host lays an image out for a device with :func:`relayout` /

@@ -12,7 +12,7 @@ __all__ = ["PROTOCOL_VERSION", "SYNC", "REPLY", "ERROR", "FRAME_HEADER_LEN",
            "FRAME_TRAILER_LEN", "DEFAULT_MAX_PAYLOAD", "Cmd", "Err", "crc16", "crc32",
            "encode_frame", "Frame", "FrameDecoder"]
 
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 
 SYNC = 0xA5
 REPLY = 0x80

@@ -6,6 +6,7 @@ in :mod:`dynalign.hw.wire`."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import struct
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..encoder.ref import ref_trajectory_table
-from ..formats import CODE, STEP_SHIFT_SLOTS
+from ..formats import CODE, STEP_SHIFT_SLOTS, WEIGHT, WEIGHT4
 from ..lif.ref import RESET_SUBTRACT, RESET_ZERO, LIFLayerParams, LIFNetworkParams
 from ..systems import System, check_step_shifts, program_shape
 from ..validate import positive_int
@@ -39,12 +40,16 @@ IMAGE_MAGIC = b"DY"
 #: system byte names every input system.
 #: 3 (issue 18): a step-shift block of :data:`STEP_SHIFT_SLOTS` per-sample input shift
 #: bytes follows the encoder block (the layers start at 144, not 112).
-IMAGE_VERSION = 3
+#: 4 (issue 15): the header's ``packed`` byte (reserved before) marks the layers whose
+#: weights are 4-bit, two to a byte (:func:`layer_block`).
+IMAGE_VERSION = 4
 #: Layers an image header can describe (the device may elaborate fewer).
 MAX_LAYERS = 8
-#: magic(2) version K T L in_shift flags total_len(u32) lanes(u8) reserved(u8, u16)
-#: sizes(u16 x 8).  Version 2: ``lanes`` (the former reserved u32's first byte) is the
-#: weight word the layer blocks are laid out in (the device's lanes).
+#: magic(2) version K T L in_shift flags total_len(u32) lanes(u8) packed(u8)
+#: reserved(u16) sizes(u16 x 8).  Version 2: ``lanes`` (the former reserved u32's first
+#: byte) is the weight word the layer blocks are laid out in (the device's lanes).
+#: Version 4: bit ``l`` of ``packed`` set -- layer ``l + 1`` has 4-bit weights
+#: (:data:`~dynalign.hw.formats.WEIGHT4`), two to a byte; bits ``>= L`` are 0.
 IMAGE_HEADER = struct.Struct("<2sBBBBBBIBBH8H")
 
 
@@ -58,7 +63,7 @@ def _field_offsets(st: struct.Struct, names: tuple) -> dict:
 #: Byte offset of each :data:`IMAGE_HEADER` field (the gateware reads them there).
 HEADER_AT = _field_offsets(IMAGE_HEADER, ("magic", "version", "k", "t", "n_layers",
                                           "in_shift", "flags", "total_len", "lanes",
-                                          "reserved", "reserved2", "sizes"))
+                                          "packed", "reserved", "sizes"))
 #: header flag: a trajectory table block follows the layers
 IMAGE_FLAG_TABLE = 0x01
 #: rows of a trajectory table: one per feature code
@@ -106,37 +111,70 @@ def layer_flags(layer: LIFLayerParams) -> int:
     return LAYER_FLAG_RESET_ZERO if layer.reset == RESET_ZERO else 0
 
 
-def weight_words(n_in: int, n_out: int, lanes: int) -> int:
-    """Words of ``lanes`` weights a layer occupies: ``ceil(n_out / lanes) * n_in``."""
-    return -(-n_out // lanes) * n_in
+def weight_words(n_in: int, n_out: int, lanes: int, packed: bool = False) -> int:
+    """Store words of ``lanes`` bytes a layer's weights occupy: ``ceil(n_out / lanes) *
+    n_in`` (one weight a byte), or half that rounded up (``packed``: two 4-bit weights a
+    byte)."""
+    words = -(-n_out // lanes) * n_in
+    return (words + 1) // 2 if packed else words
 
 
-def layer_block(pos: int, n_in: int, n_out: int, lanes: int) -> tuple[int, int]:
+def layer_block(pos: int, n_in: int, n_out: int, lanes: int,
+                packed: bool = False) -> tuple[int, int]:
     """``(weights_at, end)``: image offsets of the weight words of the layer block that
     starts at offset ``pos`` and of the byte after it, for ``lanes``-weight words.  The
     block is the header, ``bias int16[n_out]``, zero bytes up to the next multiple of
-    ``lanes`` (image offset), then :func:`weight_words` words of ``lanes`` bytes: byte
-    ``k`` of word ``g n_in + j`` is ``W[g lanes + k, j]`` (0 for ``g lanes + k >=
-    n_out``) -- the order the LIF engine reads its weight memory in."""
+    ``lanes`` (image offset), then :func:`weight_words` words of ``lanes`` bytes.
+
+    The engine reads the weights of group ``g``, input ``j`` as *logical* word ``w = g
+    n_in + j`` (lane ``k``: ``W[g lanes + k, j]``, 0 for ``g lanes + k >= n_out``) -- the
+    order it reads its weight memory in.  One weight a byte: byte ``k`` of store word
+    ``w`` is lane ``k``'s int8.  ``packed``: store word ``w >> 1`` holds two logical
+    words, byte ``k`` = lane ``k`` of word ``w`` in its low nibble if ``w`` is even, in
+    its high nibble if odd (int4, two's complement; a last odd word's high nibbles 0)."""
     head = pos + LAYER_HEADER.size + 2 * n_out
     at = -(-head // lanes) * lanes
-    return at, at + lanes * weight_words(n_in, n_out, lanes)
+    return at, at + lanes * weight_words(n_in, n_out, lanes, packed)
 
 
-def pack_weights(weight, lanes: int) -> bytes:
-    """A layer's weights ``(n_out, n_in)`` as its weight words (see :func:`layer_block`)."""
+def _logical_words(weight, lanes: int) -> np.ndarray:
+    """``(groups * n_in, lanes)``: row ``g n_in + j``, column ``k`` = ``W[g lanes + k, j]``."""
     w = np.asarray(weight, dtype=np.int64)
     n_out, n_in = w.shape
     groups = -(-n_out // lanes)
     pad = np.zeros((groups * lanes, n_in), np.int64)
     pad[:n_out] = w
-    return pad.reshape(groups, lanes, n_in).transpose(0, 2, 1).astype("i1").tobytes()
+    return pad.reshape(groups, lanes, n_in).transpose(0, 2, 1).reshape(groups * n_in, lanes)
 
 
-def unpack_weights(data: bytes, offset: int, n_in: int, n_out: int, lanes: int) -> np.ndarray:
+def pack_weights(weight, lanes: int, packed: bool = False) -> bytes:
+    """A layer's weights ``(n_out, n_in)`` as its weight words (see :func:`layer_block`;
+    ``packed``: every weight must be in WEIGHT4)."""
+    words = _logical_words(weight, lanes)
+    if not packed:
+        return words.astype("i1").tobytes()
+    if words.size and (words.min() < WEIGHT4.min_int or words.max() > WEIGHT4.max_int):
+        raise ValueError(f"packed weights must lie in {WEIGHT4} "
+                         f"[{WEIGHT4.min_int}, {WEIGHT4.max_int}]")
+    if len(words) % 2:
+        words = np.vstack([words, np.zeros((1, lanes), np.int64)])
+    nib = words & 0xF
+    return (nib[0::2] | (nib[1::2] << 4)).astype(np.uint8).tobytes()
+
+
+def unpack_weights(data: bytes, offset: int, n_in: int, n_out: int, lanes: int,
+                   packed: bool = False) -> np.ndarray:
     """The ``(n_out, n_in)`` weights of the weight words at ``offset`` of ``data``."""
     groups = -(-n_out // lanes)
-    words = np.frombuffer(data, dtype="i1", count=groups * n_in * lanes, offset=offset)
+    n = groups * n_in
+    if packed:
+        raw = np.frombuffer(data, dtype=np.uint8, count=weight_words(n_in, n_out, lanes, True)
+                            * lanes, offset=offset).astype(np.int64).reshape(-1, lanes)
+        nib = np.empty((2 * len(raw), lanes), np.int64)
+        nib[0::2], nib[1::2] = raw & 0xF, raw >> 4
+        words = np.where(nib >= 8, nib - 16, nib)[:n]
+    else:
+        words = np.frombuffer(data, dtype="i1", count=n * lanes, offset=offset)
     return words.reshape(groups, n_in, lanes).transpose(0, 2, 1).reshape(
         groups * lanes, n_in)[:n_out].astype(np.int64)
 
@@ -160,6 +198,8 @@ class ImageHeader:
     n_layers: int = -1
     flags: int = 0
     lanes: int = 1
+    #: bit ``l``: layer ``l + 1`` has 4-bit weights, two to a byte
+    packed: int = 0
 
     def __post_init__(self):
         if self.n_layers < 0:
@@ -173,18 +213,18 @@ class ImageHeader:
         sizes = list(self.sizes) + [0] * (MAX_LAYERS - len(self.sizes))
         return IMAGE_HEADER.pack(self.magic, self.version, self.n_features, self.samples,
                                  self.n_layers, self.in_shift, self.flags, self.total_len,
-                                 self.lanes, 0, 0, *sizes)
+                                 self.lanes, self.packed, 0, *sizes)
 
     @classmethod
     def unpack(cls, data: bytes) -> ImageHeader:
         if len(data) < IMAGE_HEADER_LEN:
             raise ValueError(f"image header needs {IMAGE_HEADER_LEN} bytes, got {len(data)}")
-        magic, version, k, t, n_layers, in_shift, flags, total, lanes, _, _, *sizes = \
+        magic, version, k, t, n_layers, in_shift, flags, total, lanes, packed, _, *sizes = \
             IMAGE_HEADER.unpack(bytes(data[:IMAGE_HEADER_LEN]))
         return cls(n_features=k, samples=t, in_shift=in_shift,
                    sizes=tuple(sizes[:min(n_layers, MAX_LAYERS)]), total_len=total,
                    magic=magic, version=version, n_layers=n_layers, flags=flags,
-                   lanes=lanes)
+                   lanes=lanes, packed=packed)
 
     def layer_dims(self) -> list[tuple[int, int]]:
         """``(n_in, n_out)`` per layer."""
@@ -194,24 +234,29 @@ class ImageHeader:
             n_in = n_out
         return dims
 
+    def layer_packed(self, layer: int) -> bool:
+        """Whether layer ``layer`` (0-based) has 4-bit weights, two to a byte."""
+        return bool(self.packed >> layer & 1)
+
     @property
     def has_table(self) -> bool:
         return bool(self.flags & IMAGE_FLAG_TABLE)
 
+    def _blocks(self) -> list[tuple[int, int]]:
+        out, pos = [], LAYERS_OFFSET
+        for k, (i, o) in enumerate(self.layer_dims()):
+            at, pos = layer_block(pos, i, o, max(self.lanes, 1), self.layer_packed(k))
+            out.append((at, pos))
+        return out
+
     def model_len(self) -> int:
         """Bytes before the table block (all of them without one)."""
-        pos = LAYERS_OFFSET
-        for i, o in self.layer_dims():
-            pos = layer_block(pos, i, o, max(self.lanes, 1))[1]
-        return pos
+        blocks = self._blocks()
+        return blocks[-1][1] if blocks else LAYERS_OFFSET
 
     def weights_at(self) -> list[int]:
         """Image offset of each layer's first weight word (:func:`layer_block`)."""
-        out, pos = [], LAYERS_OFFSET
-        for i, o in self.layer_dims():
-            at, pos = layer_block(pos, i, o, max(self.lanes, 1))
-            out.append(at)
-        return out
+        return [at for at, _ in self._blocks()]
 
     def table_len(self) -> int:
         return table_len(self.samples) if self.has_table else 0
@@ -378,22 +423,21 @@ def build_image(*, network, encoder, n_features: int, table: bool = False,
     regs = encoder if isinstance(encoder, EncoderRegisters) \
         else EncoderRegisters.from_config(encoder)
     flags = IMAGE_FLAG_TABLE if table else 0
+    packed = sum(1 << k for k, layer in enumerate(network.layers) if layer.packed)
     header = ImageHeader(n_features=n_features, samples=regs.samples,
                          in_shift=network.in_shift,
                          sizes=tuple(layer.n_out for layer in network.layers), total_len=0,
-                         flags=flags, lanes=lanes)
-    header = ImageHeader(n_features=n_features, samples=regs.samples,
-                         in_shift=network.in_shift, sizes=header.sizes,
-                         total_len=header.expected_len(), flags=flags, lanes=lanes)
+                         flags=flags, lanes=lanes, packed=packed)
+    header = dataclasses.replace(header, total_len=header.expected_len())
     out = bytearray(header.pack())
     out += regs.pack()
     out += regs.pack_shifts()
     for layer in network.layers:
-        at, end = layer_block(len(out), layer.n_in, layer.n_out, lanes)
+        at, end = layer_block(len(out), layer.n_in, layer.n_out, lanes, layer.packed)
         out += LAYER_HEADER.pack(layer.beta, layer_flags(layer), layer.theta)
         out += np.asarray(layer.bias, dtype="<i2").tobytes()
         out += bytes(at - len(out))
-        out += pack_weights(layer.weight, lanes)
+        out += pack_weights(layer.weight, lanes, layer.packed)
         assert len(out) == end
     if table:
         out += pack_table(*golden_table(regs))
@@ -421,6 +465,9 @@ def parse_image(data: bytes, *, check_len: bool = True, check_table: bool = True
         raise ValueError("image header: lanes is 0")
     if header.flags & ~IMAGE_FLAG_TABLE:
         raise ValueError(f"image header flags 0x{header.flags:02x}: unknown bits")
+    if header.packed >> header.n_layers:
+        raise ValueError(f"image header marks 4-bit weights (packed 0x{header.packed:02x}) "
+                         f"in layers the model does not have (it has {header.n_layers})")
     need = header.expected_len()
     if table is not None:
         if not header.has_table:
@@ -436,15 +483,17 @@ def parse_image(data: bytes, *, check_len: bool = True, check_table: bool = True
         beta, lflags, theta = LAYER_HEADER.unpack(data[pos:pos + LAYER_HEADER.size])
         if check_flags and lflags & ~LAYER_FLAGS:
             raise ValueError(f"layer {k + 1} header flags 0x{lflags:04x}: unknown bits")
-        at, end = layer_block(pos, n_in, n_out, header.lanes)
+        packed = header.layer_packed(k)
+        at, end = layer_block(pos, n_in, n_out, header.lanes, packed)
         pos += LAYER_HEADER.size
         bias = np.frombuffer(data, dtype="<i2", count=n_out, offset=pos).astype(np.int64)
-        weight = unpack_weights(data, at, n_in, n_out, header.lanes)
+        weight = unpack_weights(data, at, n_in, n_out, header.lanes, packed)
         pos = end
         layers.append(LIFLayerParams(weight=weight,
                                      bias=bias, beta=beta, theta=theta,
                                      reset=RESET_ZERO if lflags & LAYER_FLAG_RESET_ZERO
-                                     else RESET_SUBTRACT))
+                                     else RESET_SUBTRACT,
+                                     weight_bits=WEIGHT4.width if packed else WEIGHT.width))
     network = LIFNetworkParams(in_shift=header.in_shift, layers=tuple(layers))
     tab = sat = None
     if header.has_table:

@@ -33,8 +33,9 @@ from .image import (
 )
 
 __all__ = ["CORE_STUB", "CORE_LIF", "CORE_LIF_TABLE", "IDENTITY_MAGIC", "IDENTITY",
-           "IDENTITY_LEN_FIXED", "STATUS", "STATUS_LEN", "BANK_EMPTY", "BANK_UPLOADING",
-           "BANK_VALID", "RESULT_FIXED", "RESULT_SUMMARY_LEN", "result_len", "brief_len",
+           "IDENTITY_LEN_FIXED", "CAP_PACKED", "STATUS", "STATUS_LEN", "BANK_EMPTY",
+           "BANK_UPLOADING", "BANK_VALID", "RESULT_FIXED", "RESULT_SUMMARY_LEN", "result_len",
+           "brief_len",
            "Brief", "QUEUE_MIN", "QUEUE_MAX", "queue_depth_ok", "FLAG_ENC_SAT",
            "FLAG_MEM_SAT", "FLAG_CORE_ERROR", "Limits",
            "Status", "Results", "golden_results", "golden_records", "device_cycles", "image_for"]
@@ -46,9 +47,12 @@ CORE_STUB, CORE_LIF, CORE_LIF_TABLE = 0, 1, 2
 
 IDENTITY_MAGIC = b"DYNA"
 #: magic(4) proto u8, core u8, max_payload u16, bank_bytes u32, max_K u8, max_T u8,
-#: max_L u8, lanes u8, queue u16 (receive / transmit queue bytes, 0: none), then max n_out
-#: per layer u16 x max_L
-IDENTITY = struct.Struct("<4sBBHIBBBBH")
+#: max_L u8, lanes u8, queue u16 (receive / transmit queue bytes, 0: none), caps u8
+#: (protocol version 3; bit 0, :data:`CAP_PACKED`: the device takes layers of 4-bit
+#: weights), then max n_out per layer u16 x max_L
+IDENTITY = struct.Struct("<4sBBHIBBBBHB")
+#: ``caps`` bit 0: layers of 4-bit weights, two to a byte (image header ``packed``)
+CAP_PACKED = 0x01
 IDENTITY_LEN_FIXED = IDENTITY.size
 #: model_valid u8, upload_open u8, active_bank u8, last_error u8, then u16 counters
 #: (each saturates at 0xFFFF): framing errors (anywhere), CRC errors, timeouts, dropped
@@ -105,7 +109,9 @@ class Limits:
     ``core`` :data:`CORE_LIF_TABLE` marks a device that needs the table block
     (:attr:`table`).  ``queue`` is the bytes of the device's receive queue (and of its
     transmit queue): a host may have that many request bytes sent and not yet answered;
-    0, no queue (one frame at a time).
+    0, no queue (one frame at a time).  ``packed``: the device takes layers of 4-bit
+    weights, two to a byte (an image header's ``packed`` bits); without it such an
+    image is :attr:`Err.IMAGE_FORMAT`.
     """
     max_features: int
     max_samples: int
@@ -115,8 +121,12 @@ class Limits:
     core: int = 0
     lanes: int = 1
     queue: int = 0
+    packed: bool = False
 
     def __post_init__(self):
+        if not isinstance(self.packed, bool):
+            raise TypeError(f"packed must be a bool, not {self.packed!r}")
+
         def check(name, value, lo, hi):
             check_int(name, value, lo=lo, hi=hi)
         check("max_features", self.max_features, 1, 85)
@@ -158,7 +168,8 @@ class Limits:
     def pack(self) -> bytes:
         return IDENTITY.pack(IDENTITY_MAGIC, PROTOCOL_VERSION, self.core, self.max_payload,
                              self.bank_bytes, self.max_features, self.max_samples,
-                             self.max_layers, self.lanes, self.queue) + \
+                             self.max_layers, self.lanes, self.queue,
+                             CAP_PACKED if self.packed else 0) + \
             struct.pack(f"<{self.max_layers}H", *self.max_sizes)
 
     @classmethod
@@ -167,7 +178,7 @@ class Limits:
         data = bytes(data)
         if len(data) < IDENTITY_LEN_FIXED or data[:4] != IDENTITY_MAGIC:
             raise ValueError(f"not a dynalign identity record: {data[:8].hex()}")
-        magic, proto, core, max_payload, bank, k, t, n_layers, lanes, queue = \
+        magic, proto, core, max_payload, bank, k, t, n_layers, lanes, queue, caps = \
             IDENTITY.unpack(data[:IDENTITY_LEN_FIXED])
         need = IDENTITY_LEN_FIXED + 2 * n_layers
         if len(data) != need:
@@ -175,7 +186,7 @@ class Limits:
         sizes = struct.unpack(f"<{n_layers}H", data[IDENTITY_LEN_FIXED:])
         return cls(max_features=k, max_samples=t, max_sizes=tuple(sizes),
                    max_payload=max_payload, bank_bytes=bank, core=core, lanes=lanes,
-                   queue=queue), proto
+                   queue=queue, packed=bool(caps & CAP_PACKED)), proto
 
     def check_header(self, header: ImageHeader) -> Err | None:
         """The device's admission check of an ``IMAGE_BEGIN`` header, in the order the
@@ -185,6 +196,8 @@ class Limits:
         if header.flags != (IMAGE_FLAG_TABLE if self.table else 0):
             return Err.IMAGE_FORMAT
         if header.lanes != self.lanes:
+            return Err.IMAGE_FORMAT
+        if header.packed and not self.packed or header.packed >> max(header.n_layers, 0):
             return Err.IMAGE_FORMAT
         if header.in_shift > 31 or header.samples < 2 or header.n_features < 1 \
                 or header.n_layers < 1:
