@@ -108,7 +108,7 @@ def _evaluate_run(run_dir, *, dataset, data_dir, data_path, device, split, lanes
 
     fm = torch.load(run.file(RunDir.FLOAT_MODEL), weights_only=True)
     net = LIFNet(sizes=fm["sizes"], in_shift=fm["in_shift"], readout=fm["readout"],
-                 reset=fm.get("reset", "subtract"))
+                 reset=fm.get("reset", "subtract"), weight_bits=fm.get("weight_bits", 8))
     net.load_state_dict(fm["state"])
     net.eval()
     ftable = torch.as_tensor(enc.table, dtype=torch.float64) / float(1 << fm["in_shift"])

@@ -94,13 +94,16 @@ def board_network(board: str) -> BoardNetwork:
 
 
 def board_problem(board: str, *, features: int, layers, samples: int,
-                  classes: int) -> str | None:
+                  classes: int, weight_bits=8) -> str | None:
     """:func:`fit_problem` of a network before it is trained: ``None`` when ``board``'s
     default bitstream holds K ``features``, hidden ``layers``, ``samples`` time steps and
-    ``classes`` outputs, else the one line (the board's limit, the nearest that fits)."""
+    ``classes`` outputs at ``weight_bits`` (8 or 4, or one per layer), else the one line
+    (the board's limit, the nearest that fits)."""
     lim = default_limits(board)
     sizes = (*layers, classes)
+    bits = [weight_bits] * len(sizes) if isinstance(weight_bits, int) else list(weight_bits)
+    packed = sum(1 << k for k, b in enumerate(bits) if b == 4)
     header = ImageHeader(n_features=features, samples=samples, in_shift=0, sizes=sizes,
-                         total_len=0, lanes=lim.lanes,
+                         total_len=0, lanes=lim.lanes, packed=packed,
                          flags=IMAGE_FLAG_TABLE if lim.table else 0)
     return fit_problem(header, lim, where=f"the {board} board", board=board)

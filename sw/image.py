@@ -73,17 +73,20 @@ class ImageError(ValueError):
 def network_to_dict(net: LIFNetworkParams) -> dict:
     return {"in_shift": net.in_shift,
             "layers": [{"weight": l.weight, "bias": l.bias, "beta": l.beta, "theta": l.theta,
-                        "reset": l.reset} for l in net.layers]}
+                        "reset": l.reset, "weight_bits": l.weight_bits} for l in net.layers]}
 
 
 def network_from_dict(d: dict) -> LIFNetworkParams:
-    """``{"in_shift", "layers": [{"weight", "bias", "beta", "theta", "reset"}]}`` ->
-    golden params (a layer without ``"reset"`` subtracts the threshold)."""
+    """``{"in_shift", "layers": [{"weight", "bias", "beta", "theta", "reset",
+    "weight_bits"}]}`` -> golden params (a layer without ``"reset"`` subtracts the
+    threshold; without ``"weight_bits"`` it has 8-bit weights)."""
     return LIFNetworkParams(in_shift=int(d["in_shift"]), layers=tuple(
         LIFLayerParams(weight=np.asarray(l["weight"], dtype=np.int64),
                        bias=np.asarray(l["bias"], dtype=np.int64),
                        beta=int(l["beta"]), theta=int(l["theta"]),
-                       reset=l.get("reset", RESET_SUBTRACT)) for l in d["layers"]))
+                       reset=l.get("reset", RESET_SUBTRACT),
+                       weight_bits=int(l.get("weight_bits", WEIGHT.width)))
+        for l in d["layers"]))
 
 
 def encoder_from_dict(d: dict) -> EncoderConfig:

@@ -161,7 +161,7 @@ class FrontEnd:
 def _float_model(run: RunDir) -> LIFNet:
     fm = torch.load(run.file(RunDir.FLOAT_MODEL), weights_only=True)
     net = LIFNet(sizes=fm["sizes"], in_shift=fm["in_shift"], readout=fm["readout"],
-                 reset=fm.get("reset", "subtract"))
+                 reset=fm.get("reset", "subtract"), weight_bits=fm.get("weight_bits", 8))
     net.load_state_dict(fm["state"])
     return net.eval()
 

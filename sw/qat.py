@@ -20,8 +20,10 @@ Per inference, membranes start at 0; for t = 0..T-1 and layers l = 1..L::
 Trainable parameters and how they become the exported integers (all straight-through:
 the forward uses the integer, the backward the derivative of the real expression):
 
-* ``W_l = clamp(floor(127 w_l + 0.5), WEIGHT)``, with ``w_l`` kept in [-128/127, 1]
-  by projection after each optimiser step;
+* ``W_l = clamp(floor(s_l w_l + 0.5), F_l)``, with ``F_l`` the layer's weight format
+  (``weight_bits`` 8: WEIGHT, -128..127; 4: WEIGHT4, -8..7), ``s_l = F_l.max_int`` (127
+  or 7) and ``w_l`` kept in ``[F_l.min_int / s_l, 1]`` by projection after each
+  optimiser step;
 * ``bias_l = clamp(floor(U_l b_l + 0.5), BIAS)``, ``U_l`` the layer's initial threshold
   (a fixed unit, so ``b_l`` is a fraction of the threshold);
 * ``beta_l = clamp(floor(256 sigmoid(p_l) + 0.5), 0, 256)`` (BETA, Q1.8);
@@ -34,7 +36,7 @@ is a fast-sigmoid surrogate on ``u = (v - theta) / theta``:
 ``ds/du = 1 / (1 + slope |u|)**2`` (theta detached in the normalisation).
 
 The float network (``integer=False``) is the same network in real arithmetic: the
-latent real weights ``127 w``, ``U b``, ``256 sigmoid(p)``, ``exp(q)``, the input
+latent real weights ``s_l w``, ``U b``, ``256 sigmoid(p)``, ``exp(q)``, the input
 ``sample / 2**in_shift`` and ``v = beta v + I + bias`` and the same reset, with no rounding
 and no saturation.  It gives ``float_accuracy``.
 
@@ -54,7 +56,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from dynalign.hw.formats import ACT, BETA, BIAS, CODE, IN_SHIFT_MAX, MEM, WEIGHT, round_shift
+from dynalign.hw.formats import (
+    ACT,
+    BETA,
+    BIAS,
+    CODE,
+    IN_SHIFT_MAX,
+    MEM,
+    WEIGHT,
+    round_shift,
+    weight_format,
+)
 from dynalign.hw.lif.ref import RESET_SUBTRACT, RESET_ZERO, RESETS
 
 __all__ = ["LIFNet", "choose_in_shift", "activation_table", "gather_inputs",
@@ -231,12 +243,14 @@ class LIFNet(nn.Module):
     """An ``sizes[0] -> sizes[1] -> ... -> sizes[-1]`` LIF network (see module doc).
 
     ``in_shift`` is fixed (chosen from the training data before training); ``reset`` is
-    every layer's reset mode (:data:`~dynalign.hw.lif.ref.RESETS`) or one per layer.
+    every layer's reset mode (:data:`~dynalign.hw.lif.ref.RESETS`) or one per layer;
+    ``weight_bits`` every layer's weight width (:data:`~dynalign.hw.formats.WEIGHT_BITS`:
+    8 or 4) or one per layer.
     """
 
     def __init__(self, *, sizes, in_shift: int, beta_init: float = 0.9,
                  slope: float = 5.0, weight_init: float = 0.5, readout: str = "counts",
-                 reset=RESET_SUBTRACT, generator=None):
+                 reset=RESET_SUBTRACT, weight_bits=WEIGHT.width, generator=None):
         super().__init__()
         if readout not in READOUTS:
             raise ValueError(f"readout must be one of {READOUTS}, not {readout!r}")
@@ -257,6 +271,11 @@ class LIFNet(nn.Module):
             raise ValueError(f"reset must be one of {', '.join(RESETS)} or a list of one "
                              f"per layer ({n_layers}), not {reset!r}")
         self.resets = resets
+        bits = [weight_bits] * n_layers if isinstance(weight_bits, int) \
+            else list(weight_bits)
+        if len(bits) != n_layers:
+            raise ValueError(f"weight_bits gives {len(bits)} widths for {n_layers} layers")
+        self.weight_formats = [weight_format(b) for b in bits]
         self.slope = float(slope)
         g = generator
         self.w = nn.ParameterList()
@@ -277,8 +296,9 @@ class LIFNet(nn.Module):
 
     # -- quantised parameters (differentiable, straight-through) ---------------------
     def q_weight(self, l: int, integer: bool = True):
-        w = 127.0 * self.w[l]
-        return _clamp(_ste_round(w), WEIGHT.min_int, WEIGHT.max_int) if integer else w
+        fmt = self.weight_formats[l]
+        w = float(fmt.max_int) * self.w[l]
+        return _clamp(_ste_round(w), fmt.min_int, fmt.max_int) if integer else w
 
     def q_bias(self, l: int, integer: bool = True):
         b = self.unit[l] * self.b[l]
@@ -298,7 +318,8 @@ class LIFNet(nn.Module):
     def project_(self) -> None:
         """Keep the latent parameters where their integers are representable."""
         for l in range(self.n_layers):
-            self.w[l].clamp_(WEIGHT.min_int / 127.0, WEIGHT.max_int / 127.0)
+            fmt = self.weight_formats[l]
+            self.w[l].clamp_(fmt.min_int / fmt.max_int, 1.0)
             lim = (BIAS.max_int + 0.49) / float(self.unit[l])
             self.b[l].clamp_(-lim, lim)
         self.log_theta.clamp_(0.0, math.log(MEM.max_int))
@@ -347,8 +368,8 @@ class LIFNet(nn.Module):
     @torch.no_grad()
     def integer_params(self) -> dict:
         """The exported integers: ``{"in_shift", "layers": [{"weight", "bias", "beta",
-        "theta", "reset"}, ...]}`` (numpy int64 / Python int; the reset mode a string),
-        exactly what the forward used."""
+        "theta", "reset", "weight_bits"}, ...]}`` (numpy int64 / Python int; the reset mode
+        a string), exactly what the forward used."""
         layers = []
         for l in range(self.n_layers):
             layers.append({
@@ -357,6 +378,7 @@ class LIFNet(nn.Module):
                 "beta": int(self.q_beta(l)),
                 "theta": int(self.q_theta(l)),
                 "reset": self.resets[l],
+                "weight_bits": self.weight_formats[l].width,
             })
         return {"in_shift": self.in_shift, "layers": layers}
 

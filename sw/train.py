@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from dynalign.hw.encoder.ref import FixedEncoder
-from dynalign.hw.formats import CODE, IN_SHIFT_MAX
+from dynalign.hw.formats import CODE, IN_SHIFT_MAX, WEIGHT_BITS
 from dynalign.hw.lif.ref import RESETS
 from dynalign.hw.systems import EncoderConfig
 from dynalign.hw.validate import check_choice, check_int, positive_int
@@ -130,6 +130,10 @@ class TrainOptions:
     #: every layer's reset after a spike: "subtract" the threshold or set to "zero" (the
     #: reset NIR and snnTorch's importer define; such a run exports to NIR exactly)
     reset: str = "subtract"
+    #: every layer's weight width, 8 or 4 (two 4-bit weights a byte of the model store:
+    #: half the memory, on a bitstream that takes them), or one width per layer (hidden
+    #: layers, then the output layer)
+    weight_bits: int | tuple = 8
     slope: float = 5.0
     ann_epochs: int = 100
     device: str | None = None
@@ -152,6 +156,15 @@ class TrainOptions:
                 raise ValueError(f"{name} must be positive, not {getattr(self, name)!r}")
         if self.reset not in RESETS:
             raise ValueError(f"reset must be one of {', '.join(RESETS)}, not {self.reset!r}")
+        bits = (self.weight_bits,) if isinstance(self.weight_bits, int) \
+            else tuple(self.weight_bits)
+        if any(b not in WEIGHT_BITS or isinstance(b, bool) for b in bits) or not bits:
+            raise ValueError(f"weight_bits must be {' or '.join(map(str, WEIGHT_BITS))}, or "
+                             f"one of them per layer, not {self.weight_bits!r}")
+        if len(bits) not in (1, len(layers) + 1):
+            raise ValueError(f"weight_bits gives {len(bits)} widths; the network has "
+                             f"{len(layers) + 1} layers ({len(layers)} hidden and the "
+                             f"output)")
         if self.spike_reg < 0:
             raise ValueError(f"spike_reg must be >= 0, not {self.spike_reg!r}")
         if self.in_shift is not None and (
@@ -384,7 +397,9 @@ def write_run(out_dir: Path, *, model: LIFNet, prep: Prepared, ann, opts: dict, 
                         extra={"dataset": prep.dataset.meta, "readout_loss": model.readout})
     run.write_model(image, prep.transform)
     torch.save({"sizes": model.sizes, "in_shift": model.in_shift, "readout": model.readout,
-                "reset": list(model.resets), "state": model.state_dict()},
+                "reset": list(model.resets),
+                "weight_bits": [f.width for f in model.weight_formats],
+                "state": model.state_dict()},
                run.file(RunDir.FLOAT_MODEL))
     torch.save({"sizes": list(ann_sizes), "state": ann.state_dict()}, run.file(RunDir.ANN))
     data = {"dataset": opts["dataset"], "data_dir": opts["data_dir"],
@@ -446,7 +461,8 @@ def _train_run(out_dir: Path, encoder: EncoderConfig, opts: TrainOptions, evalua
     y_va = torch.as_tensor(prep.labels["val"], device=device)
     model = LIFNet(sizes=sizes, in_shift=prep.in_shift, beta_init=opts.beta_init,
                    slope=opts.slope, readout=opts.readout, reset=opts.reset,
-                   generator=gen).to(device)
+                   weight_bits=opts.weight_bits if isinstance(opts.weight_bits, int)
+                   else tuple(opts.weight_bits), generator=gen).to(device)
     model.init_thresholds_(x_tr[:512])
     t_fit = time.perf_counter()
     hist = fit_lif(model, x_tr, y_tr, x_va, y_va, opts, gen=gen,
@@ -461,6 +477,8 @@ def _train_run(out_dir: Path, encoder: EncoderConfig, opts: TrainOptions, evalua
     train_seconds = time.perf_counter() - t0
     opts_dict = asdict(opts)
     opts_dict["layers"] = list(opts.layers)
+    if not isinstance(opts.weight_bits, int):
+        opts_dict["weight_bits"] = list(opts.weight_bits)
     write_run(out_dir, model=model.cpu(), prep=prep, ann=ann, opts=opts_dict,
               history=hist, ann_sizes=[opts.features, *opts.layers, n_classes])
     metrics = {

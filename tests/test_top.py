@@ -9,6 +9,7 @@ import pytest
 from amaranth.hdl import Signal
 
 from dynalign.constraints.boards import limits_for_images
+from dynalign.hw.encoder.ref import ref_trajectory_table
 from dynalign.hw.formats import CODE, SAMPLE, QFormat
 from dynalign.hw.lif.ref import random_network
 from dynalign.hw.systems import EncoderConfig
@@ -28,6 +29,7 @@ from dynalign.hw.wire import (
     pack_table,
     parse_image,
     relayout,
+    weight_words,
 )
 from dynalign.sw.verify_system import compare_results, verify_system
 
@@ -40,10 +42,16 @@ DIVISOR = 8
 QUIET_LIMIT = 500
 
 
-def model(seed, *, delta, sizes=(12, 6), reset="subtract", step_shifts=None):
+def model(seed, *, delta, sizes=(12, 6), reset="subtract", step_shifts=None, packed=()):
     rng = np.random.default_rng(seed)
     enc = EncoderConfig(delta=delta, tmax=0.4, dt=0.01, samples=5, step_shifts=step_shifts)
-    net = random_network(rng, [9, *sizes], rate=0.3, reset=reset)
+    calib = None
+    if packed:      # thresholds from the encoder's samples of 4-bit codes: a lively layer 1
+        traj, _ = ref_trajectory_table(np.arange(-8, 8), enc)         # (16, T, 3)
+        pick = np.random.default_rng(seed).integers(0, 16, size=(48, 3))
+        calib = traj[pick].transpose(0, 2, 1, 3).reshape(48, enc.samples, 9)
+    net = random_network(rng, [9, *sizes], rate=0.3, reset=reset, packed=packed,
+                         calib=calib)
     return build_image(network=net, encoder=enc, n_features=3)
 
 
@@ -54,12 +62,14 @@ def codes(seed, n):
 @pytest.fixture(scope="module")
 def session(tmp_path_factory):
     from dynalign.sw.sim_link import run_ops
-    # b: zero reset, and per-step input shifts (the loader writes them, the integrator
-    # shifts each sample as it fills the table)
-    a, b = model(1, delta=2.0), model(2, delta=-1.5, reset="zero", step_shifts=(0, 1, 2, 3, 4))
-    # lanes 8: the ULX3S's (the integrating encoder)
+    # b: zero reset, per-step input shifts (the loader writes them, the integrator
+    # shifts each sample as it fills the table), and 4-bit weights in layer 1 (two to a
+    # byte of the store; a has 8-bit weights, and SELECT switches between them)
+    a = model(1, delta=2.0)
+    b = model(2, delta=-1.5, reset="zero", step_shifts=(0, 1, 2, 3, 4), packed=(0,))
+    # lanes 8 and 4-bit layers: the ULX3S's (the integrating encoder)
     limits = lif_limits(max_features=4, max_samples=5, max_sizes=(12, 6), lanes=8,
-                        max_payload=128)
+                        max_payload=128, packed=True)
     top = DynalignTop(limits=limits, divisor=DIVISOR, code_format=SMALL_CODE)
     ca = codes(3, 3)
     big = relayout(model(4, delta=2.0, sizes=(13, 6)), lanes=8)   # in the device's words
@@ -170,6 +180,27 @@ def test_step_shifts_reach_the_integrator(session):
     unshifted = parse_image(bytes(image_b))
     n = 9 + len(session["faults"])
     verdicts = [compare_results(op["results"], unshifted, c, limits=session["limits"])[0]
+                for op, c in zip(session["out"][n + 1:n + 4], session["ca"])]
+    assert not all(verdicts)
+
+
+def test_4_bit_weights_reach_the_core(session):
+    """Model b's layer 1 has 4-bit weights, two to a byte of the store (the header's
+    packed byte): its results matched the golden model above, after SELECT switches from
+    and back to the 8-bit model a; read with every packed byte's nibbles swapped (a
+    fault planted in the data: the other half of each byte taken) the golden model
+    disagrees, so the comparison can fail."""
+    parsed = parse_image(session["b"])
+    assert parsed.header.packed == 1 and parsed.network.layers[0].weight_bits == 4
+    swapped = bytearray(session["b"])
+    at = parsed.header.weights_at()[0]
+    n_in, n_out = parsed.header.layer_dims()[0]
+    lanes = parsed.header.lanes          # as built (the driver lays it out for the device)
+    for a in range(at, at + lanes * weight_words(n_in, n_out, lanes, True)):
+        swapped[a] = (swapped[a] >> 4) | (swapped[a] & 0xF) << 4
+    other = parse_image(bytes(swapped))
+    n = 9 + len(session["faults"])
+    verdicts = [compare_results(op["results"], other, c, limits=session["limits"])[0]
                 for op, c in zip(session["out"][n + 1:n + 4], session["ca"])]
     assert not all(verdicts)
 

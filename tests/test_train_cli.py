@@ -132,6 +132,13 @@ def test_eval_incompatible_dataset(capsys, tiny_run, tmp_path):
     (["--epochs", "0"], "epochs must be a positive integer"),
     (["--in-shift", "32"], "in_shift must be an integer in 0..31 or None, not 32"),
     (["--in-shift", "-1"], "in_shift must be an integer in 0..31 or None, not -1"),
+    (["--weight-bits", "6"], "--weight-bits must be 8 or 4, or one of them per layer"),
+    (["--weight-bits", "4,x"], "--weight-bits must be 8 or 4"),
+    (["--layers", "16", "--weight-bits", "4,4,8"],
+     "weight_bits gives 3 widths; the network has 2 layers (1 hidden and the output)"),
+    (["--board", "icebreaker", "--weight-bits", "4"],
+     "the model has 4-bit weights (layers 1, 2); the icebreaker board reads 8-bit weights "
+     "only: train it with --weight-bits 8"),
 ])
 def test_train_errors(capsys, tmp_path, argv, message):
     argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
@@ -284,3 +291,30 @@ def test_train_board_trains_what_the_board_holds(capsys, tmp_path):
     assert fit_problem(header, limits) is None
     bigger = dataclasses.replace(header, n_features=17)
     assert "at most 16 features" in fit_problem(bigger, limits, board="icebreaker")
+
+
+def test_train_4_bit_weights(capsys, tmp_path):
+    """--weight-bits 4,8: layer 1's exported weights lie in -8..7 and its image block is
+    packed (the header says so, the golden model reads the same integers back); the
+    golden model agrees with the torch integer forward on every test sample; the image
+    fits the ulx3s bitstream (it takes 4-bit layers), whose store it needs less of."""
+    from dynalign.constraints.boards import default_limits
+    from dynalign.hw.wire import parse_image
+    from dynalign.sw.fit import fit_problem
+    from dynalign.sw.rundir import device_image
+    out = tmp_path / "w4"
+    code, _, err = run(capsys, "train", "--out", out, *TINY, "--weight-bits", "4,8",
+                       "--json")
+    assert code == 0, err
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["options"]["weight_bits"] == [4, 8]
+    assert m["test"]["torch_golden_agreement"] == 1.0 and m["test"]["torch_golden_exact"]
+    dev = parse_image(device_image(out))
+    assert dev.header.packed == 0b01
+    w1, w2 = (layer.weight for layer in dev.network.layers)
+    assert w1.min() >= -8 and w1.max() <= 7
+    assert np.abs(w2).max() > 7                       # the output layer keeps 8 bits
+    assert [layer.weight_bits for layer in dev.network.layers] == [4, 8]
+    assert fit_problem(dev.header, default_limits("ulx3s")) is None
+    wide = dataclasses.replace(dev.header, packed=0)
+    assert wide.model_len() - dev.header.model_len() == 12 * 16 // 2

@@ -28,7 +28,7 @@ DEFAULTS = {"dataset": "digits", "features": 32, "layers": "256,256", "epochs": 
             "patience": 100, "batch_size": 64, "lr": 0.003, "seed": 0, "readout": "counts",
             "spike_reg": 0.0, "dropout": 0.2, "code_noise": 4.0, "beta_init": 0.9,
             "in_shift_percentile": 100.0, "in_shift": None, "input_scale": "single",
-            "ann_epochs": 100, "reset": "subtract"}
+            "ann_epochs": 100, "reset": "subtract", "weight_bits": 8}
 
 
 def parse_layers(text: str) -> tuple[int, ...]:
@@ -39,6 +39,19 @@ def parse_layers(text: str) -> tuple[int, ...]:
     if not layers or min(layers) < 1:
         raise UsageError(f"--layers must list positive hidden sizes, not {text!r}")
     return layers
+
+
+def parse_weight_bits(text: str):
+    """``"8"`` / ``"4"`` (every layer) or one width per layer (``"4,4,8"``: the hidden
+    layers, then the output layer)."""
+    try:
+        bits = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        bits = ()
+    if not bits or any(b not in (8, 4) for b in bits):
+        raise UsageError(f"--weight-bits must be 8 or 4, or one of them per layer "
+                         f"(e.g. 4,4,8), not {text!r}")
+    return bits[0] if len(bits) == 1 else bits
 
 
 def add_data_args(p) -> None:
@@ -101,6 +114,10 @@ def register(sub):
     g.add_argument("--reset", choices=("subtract", "zero"), default=None,
                    help="every layer's reset after a spike: subtract the threshold "
                         "(default) or set the membrane to zero (exports to NIR exactly)")
+    g.add_argument("--weight-bits", default=None, metavar="BITS",
+                   help="weight width: 8 (default) or 4 (two weights a byte: half the "
+                        "model store, on a board whose bitstream takes them, the ulx3s), "
+                        "or one per layer, hidden layers then output (e.g. 4,4,8)")
     g.add_argument("--ann-epochs", type=int, default=None,
                    help="most epochs of the MLP baseline")
     g.add_argument("--limit", type=int, help="use a stratified subset of this many samples")
@@ -121,6 +138,8 @@ def options_from_args(args):
     given = {k: v for k, v in given.items() if v is not None}
     if args.layers is not None:
         given["layers"] = parse_layers(args.layers)
+    if getattr(args, "weight_bits", None) is not None:
+        given["weight_bits"] = parse_weight_bits(args.weight_bits)
     board = getattr(args, "board", None)
     if board is not None:
         from ..fit import board_network
@@ -152,7 +171,8 @@ def check_board(board: str, opts, config) -> None:
     if classes is None:
         return
     problem = board_problem(board, features=opts.features, layers=opts.layers,
-                            samples=config.samples, classes=classes)
+                            samples=config.samples, classes=classes,
+                            weight_bits=opts.weight_bits)
     if problem:
         raise UsageError(problem)
 
