@@ -252,15 +252,20 @@ def limits_for_images(images, *, lanes: int, max_payload: int = 256,
     """The smallest limits that hold every image (parsed device images,
     :class:`dynalign.hw.wire.DeviceImage`); ``table``: a core that serves the image's
     trajectory table (the iCEBreaker's).  A core that takes 4-bit layers if any image
-    has one."""
+    has one; then a bank holds the largest image of these sizes at the weight widths of
+    any of the images (4-bit layers take half the store: that is what they are for)."""
     n_layers = max(im.header.n_layers for im in images)
     sizes = [max([im.header.sizes[i] for im in images if i < im.header.n_layers], default=1)
              for i in range(n_layers)]
-    return lif_limits(max_features=max(im.header.n_features for im in images),
-                      max_samples=max(im.header.samples for im in images),
-                      max_sizes=tuple(sizes), lanes=lanes, max_payload=max_payload,
-                      table=table, queue=queue,
-                      packed=any(im.header.packed for im in images))
+    limits = lif_limits(max_features=max(im.header.n_features for im in images),
+                        max_samples=max(im.header.samples for im in images),
+                        max_sizes=tuple(sizes), lanes=lanes, max_payload=max_payload,
+                        table=table, queue=queue,
+                        packed=any(im.header.packed for im in images))
+    if not limits.packed:
+        return limits
+    masks = {im.header.packed & ((1 << len(sizes)) - 1) for im in images}
+    return replace(limits, bank_bytes=max(limits.largest_image(m) for m in masks))
 
 
 def ice40_pll(*, f_in_mhz: float, f_out_mhz: float) -> dict:

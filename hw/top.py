@@ -83,15 +83,16 @@ def _ceil_div(a, b):
 
 
 def lif_limits(*, max_features, max_samples, max_sizes, lanes, max_payload=256,
-               table=False, queue=0, packed=False) -> Limits:
+               table=False, queue=0, packed=False, bank_bytes=0) -> Limits:
     """Limits of a LIF top level; ``table=True``: the core serves the image's table
     block (no integrator on chip) -- :data:`~dynalign.hw.wire.CORE_LIF_TABLE`;
     ``queue``: bytes of the link's receive and transmit queues (0: none); ``packed``:
-    the core takes layers of 4-bit weights, two to a byte."""
+    the core takes layers of 4-bit weights, two to a byte; ``bank_bytes``: one bank of
+    the model store (0: the largest image of these sizes at 8 bits)."""
     return Limits(max_features=max_features, max_samples=max_samples,
                   max_sizes=tuple(max_sizes), max_payload=max_payload,
                   core=CORE_LIF_TABLE if table else CORE_LIF, lanes=lanes, queue=queue,
-                  packed=packed)
+                  packed=packed, bank_bytes=bank_bytes)
 
 
 class LIFCore(wiring.Component):

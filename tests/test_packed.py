@@ -125,3 +125,22 @@ def test_devices_take_4_bit_layers_only_if_they_say_so():
                     "8-bit weights only: train it with --weight-bits 8")
     assert fit_problem(header, packed) is None
     assert isinstance(ImageHeader.unpack(header.pack()).packed, int)
+
+
+def test_a_bitstream_for_4_bit_models_sizes_its_banks_for_them():
+    """limits_for_images (what ``dynalign build --board B RUN`` elaborates): a run with
+    4-bit layers gets a core that takes them and banks sized for the images at their
+    widths -- half the weight bytes of an 8-bit model of the same sizes; 8-bit runs keep
+    the 8-bit banks."""
+    from dynalign.constraints.boards import limits_for_images
+    rng = np.random.default_rng(0)
+    w4 = parse_image(build_image(network=random_network(rng, [9, 16, 3], packed="all"),
+                                 encoder=ENC, n_features=3))
+    w8 = parse_image(build_image(network=random_network(rng, [9, 16, 3]), encoder=ENC,
+                                 n_features=3))
+    lim4, lim8 = (limits_for_images([im], lanes=1) for im in (w4, w8))
+    assert lim4.packed and not lim8.packed
+    assert lim4.bank_bytes == w4.header.model_len() < lim8.bank_bytes == w8.header.model_len()
+    assert lim8.bank_bytes - lim4.bank_bytes == (9 * 16 + 16 * 3) // 2
+    both = limits_for_images([w4, w8], lanes=1)
+    assert both.packed and both.bank_bytes == lim8.bank_bytes

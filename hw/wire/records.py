@@ -159,11 +159,12 @@ class Limits:
         """The device serves an uploaded trajectory table (images need the table block)."""
         return self.core == CORE_LIF_TABLE
 
-    def largest_image(self) -> int:
-        """Image bytes of the largest topology these limits allow."""
+    def largest_image(self, packed: int = 0) -> int:
+        """Image bytes of the largest topology these limits allow (with 8-bit weights,
+        or ``packed``: the 4-bit layers of an image header's ``packed`` byte)."""
         return ImageHeader(n_features=self.max_features, samples=self.max_samples,
                            in_shift=0, sizes=self.max_sizes, total_len=0,
-                           lanes=self.lanes).expected_len()
+                           lanes=self.lanes, packed=packed).expected_len()
 
     def pack(self) -> bytes:
         return IDENTITY.pack(IDENTITY_MAGIC, PROTOCOL_VERSION, self.core, self.max_payload,
