@@ -10,6 +10,8 @@ Targets (from the issue; each reported with its value and whether it is met):
 * digits, dissipative: golden accuracy >= 94 % with spikes per inference <= 0.5x the
   expansive model's (same network size, same training recipe);
 * MNIST 8k/2k split, expansive: golden accuracy >= 95 %;
+* ``--weight-bits 4,4,8`` (issue 15): the same targets with 4-bit hidden layers, two
+  weights a byte of the store -- the accuracy cost is the difference to an 8-bit run;
 * every run: golden accuracy within 0.5 points of float accuracy; torch/golden agreement 1.0;
 * digits training (train_run: features, SNN, MLP, export) under 180 s on this machine;
 * issue 6: the sparse dissipative model's LIF cycles per inference (exact cycle model,
@@ -61,6 +63,9 @@ def main(argv=None) -> int:
     p.add_argument("--features", type=int, help="K (default: from the recipe)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--layers", help="hidden sizes, e.g. 128,128")
+    p.add_argument("--weight-bits", default="8",
+                   help="weight width: 8, 4, or one per layer (hidden, then output: "
+                        "4,4,8); default %(default)s")
     p.add_argument("--sparse-spike-reg", type=float, default=1.0,
                    help="spike penalty of the extra 'dissipative_sparse' digits run "
                         "(0: skip it; default %(default)s)")
@@ -96,6 +101,8 @@ def main(argv=None) -> int:
         if args.layers:
             opts = dataclasses.replace(
                 opts, layers=tuple(int(v) for v in args.layers.split(",")))
+        bits = tuple(int(v) for v in args.weight_bits.split(","))
+        opts = dataclasses.replace(opts, weight_bits=bits[0] if len(bits) == 1 else bits)
         t0 = time.perf_counter()
         run_dir = out / f"{ds}_{label}"
         m = train_run(run_dir, encoder=EncoderConfig(delta=MODE_PRESETS[mode]), opts=opts,
@@ -120,7 +127,8 @@ def main(argv=None) -> int:
             "recipe": {k: v for k, v in dataclasses.asdict(opts).items()
                        if k in ("epochs", "patience", "lr", "dropout", "code_noise",
                                 "in_shift_percentile",
-                                "spike_reg", "layers", "features", "readout")},
+                                "spike_reg", "layers", "features", "readout",
+                                "weight_bits")},
         }
         r = runs[f"{ds}_{label}"]
         targets[f"{ds}_{label}_golden_within_0.5pt_of_float"] = {
