@@ -335,14 +335,15 @@ def test_admission_of_crafted_headers(limits):
 #: and CRC-32, ten bytes.  IMAGE_BEGIN: 70 until its bank byte, read and checked first.
 #: The last IMAGE_DATA: 93 until image version 3 put 32 step-shift bytes in the image,
 #: two cycles each.  CLASSIFY: STREAM's, less its brief reply's 4 fewer bytes (the
-#: stub's one layer: no saturation word), three cycles each.)
-PINNED_CYCLES = [(Cmd.IDENTIFY, 3, 82), (Cmd.STATUS, 3, 82), (Cmd.IMAGE_BEGIN, 72, 79),
+#: stub's one layer: no saturation word), three cycles each.  IDENTIFY: 82 until
+#: protocol version 3 added its caps byte, three cycles.)
+PINNED_CYCLES = [(Cmd.IDENTIFY, 3, 85), (Cmd.STATUS, 3, 82), (Cmd.IMAGE_BEGIN, 72, 79),
                  (Cmd.IMAGE_DATA, 197, 204), (Cmd.IMAGE_DATA, 197, 204),
                  (Cmd.IMAGE_DATA, 157, 164), (Cmd.IMAGE_COMMIT, 13, 23), (Cmd.FEATURES, 10, 17),
                  (Cmd.RUN, 16, 47), (Cmd.RESULTS, 3, 58), (Cmd.STREAM, 23, 78),
                  (Cmd.CLASSIFY, 23, 66), (0x55, 2, 15), (Cmd.WRITE_ENCODER, 165, 172)]
 #: the same with the line queues (``Limits.queue``): each byte waits its turn in them
-QUEUED_CYCLES = [(Cmd.IDENTIFY, 7, 98), (Cmd.STATUS, 7, 98), (Cmd.IMAGE_BEGIN, 76, 95),
+QUEUED_CYCLES = [(Cmd.IDENTIFY, 7, 101), (Cmd.STATUS, 7, 98), (Cmd.IMAGE_BEGIN, 76, 95),
                  (Cmd.IMAGE_DATA, 201, 220), (Cmd.IMAGE_DATA, 201, 220),
                  (Cmd.IMAGE_DATA, 161, 180), (Cmd.IMAGE_COMMIT, 17, 39),
                  (Cmd.FEATURES, 14, 33), (Cmd.RUN, 20, 63), (Cmd.RESULTS, 7, 74),
