@@ -264,8 +264,8 @@ def limits_for_images(images, *, lanes: int, max_payload: int = 256,
                         packed=any(im.header.packed for im in images))
     if not limits.packed:
         return limits
-    masks = {im.header.packed & ((1 << len(sizes)) - 1) for im in images}
-    return replace(limits, bank_bytes=max(limits.largest_image(m) for m in masks))
+    return replace(limits, bank_bytes=max(limits.largest_image(im.header.packed)
+                                          for im in images))
 
 
 def ice40_pll(*, f_in_mhz: float, f_out_mhz: float) -> dict:

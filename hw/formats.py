@@ -30,7 +30,8 @@ __all__ = [
     "CODE", "STATE", "SAMPLE", "PRODUCT", "DERIV", "COEF", "STEP", "ACC_GUARD",
     "STEP_SHIFT_MAX", "STEP_SHIFT_SLOTS",
     "OPERAND_SHIFT", "PRODUCT_SHIFT", "DERIV_SHIFT", "INCREMENT_SHIFT", "X0_SHIFT", "Y0_SHIFT",
-    "ACT", "WEIGHT", "WEIGHT4", "WEIGHT_BITS", "weight_format", "BIAS", "MEM", "BETA",
+    "ACT", "WEIGHT", "WEIGHT4", "WEIGHT_BITS", "weight_format", "weight_bits_per_layer",
+    "BIAS", "MEM", "BETA",
     "THRESH", "IN_SHIFT_MAX",
     "COUNT", "CYCLES", "formats_dict",
 ]
@@ -228,6 +229,18 @@ def weight_format(bits: int) -> QFormat:
         if bits == f.width and not isinstance(bits, bool):
             return f
     raise ValueError(f"weights are {' or '.join(map(str, WEIGHT_BITS))} bits, not {bits!r}")
+
+
+def weight_bits_per_layer(weight_bits, n_layers: int) -> tuple[int, ...]:
+    """``weight_bits`` -- one width for every layer, or a sequence of one per layer --
+    as one width per layer of an ``n_layers``-layer network, each checked (one of
+    :data:`WEIGHT_BITS`)."""
+    bits = (weight_bits,) * n_layers if isinstance(weight_bits, int) else tuple(weight_bits)
+    if len(bits) != n_layers:
+        raise ValueError(f"weight_bits gives {len(bits)} widths for {n_layers} layers")
+    for b in bits:
+        weight_format(b)
+    return bits
 
 #: Per-neuron bias, added every time step: signed 16 bits (membrane units).
 BIAS = QFormat("bias", 16, 0)

@@ -14,7 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dynalign.constraints.boards import default_limits
-from dynalign.hw.wire import IMAGE_FLAG_TABLE, ImageHeader, Limits
+from dynalign.hw.formats import weight_bits_per_layer
+from dynalign.hw.wire import IMAGE_FLAG_TABLE, ImageHeader, Limits, packed_mask
 
 __all__ = ["fit_problem", "describe_size", "BoardNetwork", "board_network", "board_problem"]
 
@@ -101,8 +102,7 @@ def board_problem(board: str, *, features: int, layers, samples: int,
     (the board's limit, the nearest that fits)."""
     lim = default_limits(board)
     sizes = (*layers, classes)
-    bits = [weight_bits] * len(sizes) if isinstance(weight_bits, int) else list(weight_bits)
-    packed = sum(1 << k for k, b in enumerate(bits) if b == 4)
+    packed = packed_mask(weight_bits_per_layer(weight_bits, len(sizes)))
     header = ImageHeader(n_features=features, samples=samples, in_shift=0, sizes=sizes,
                          total_len=0, lanes=lim.lanes, packed=packed,
                          flags=IMAGE_FLAG_TABLE if lim.table else 0)

@@ -65,6 +65,7 @@ from dynalign.hw.formats import (
     MEM,
     WEIGHT,
     round_shift,
+    weight_bits_per_layer,
     weight_format,
 )
 from dynalign.hw.lif.ref import RESET_SUBTRACT, RESET_ZERO, RESETS
@@ -271,11 +272,8 @@ class LIFNet(nn.Module):
             raise ValueError(f"reset must be one of {', '.join(RESETS)} or a list of one "
                              f"per layer ({n_layers}), not {reset!r}")
         self.resets = resets
-        bits = [weight_bits] * n_layers if isinstance(weight_bits, int) \
-            else list(weight_bits)
-        if len(bits) != n_layers:
-            raise ValueError(f"weight_bits gives {len(bits)} widths for {n_layers} layers")
-        self.weight_formats = [weight_format(b) for b in bits]
+        self.weight_formats = [weight_format(b)
+                               for b in weight_bits_per_layer(weight_bits, n_layers)]
         self.slope = float(slope)
         g = generator
         self.w = nn.ParameterList()

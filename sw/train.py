@@ -461,8 +461,7 @@ def _train_run(out_dir: Path, encoder: EncoderConfig, opts: TrainOptions, evalua
     y_va = torch.as_tensor(prep.labels["val"], device=device)
     model = LIFNet(sizes=sizes, in_shift=prep.in_shift, beta_init=opts.beta_init,
                    slope=opts.slope, readout=opts.readout, reset=opts.reset,
-                   weight_bits=opts.weight_bits if isinstance(opts.weight_bits, int)
-                   else tuple(opts.weight_bits), generator=gen).to(device)
+                   weight_bits=opts.weight_bits, generator=gen).to(device)
     model.init_thresholds_(x_tr[:512])
     t_fit = time.perf_counter()
     hist = fit_lif(model, x_tr, y_tr, x_va, y_va, opts, gen=gen,

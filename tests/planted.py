@@ -31,3 +31,32 @@ async def write_registers(ctx, dut, regs: dict) -> None:
         ctx.set(dut.reg_data, v)
         await ctx.tick()
     ctx.set(dut.reg_we, 0)
+
+
+def swap_packed_nibbles(image: bytes) -> bytes:
+    """A fault planted in the data: ``image`` with the two nibbles of every byte of its
+    4-bit layers' weight words swapped (the other half of each byte taken)."""
+    from dynalign.hw.wire import parse_image, weight_words
+    header = parse_image(image).header
+    out = bytearray(image)
+    for k, at in enumerate(header.weights_at()):
+        if header.layer_packed(k):
+            n_in, n_out = header.layer_dims()[k]
+            for a in range(at, at + header.lanes * weight_words(n_in, n_out, header.lanes,
+                                                                  True)):
+                out[a] = (out[a] >> 4) | (out[a] & 0xF) << 4
+    return bytes(out)
+
+
+def encoder_samples(config, codes):
+    """``(N, T, 3K)``: the golden encoder's samples of the feature codes ``codes``
+    ``(N, K)``, channels ``f0x f0y f0z f1x ...`` -- what a core feeds its network, to
+    calibrate a random network's thresholds on."""
+    import numpy as np
+
+    from dynalign.hw.encoder.ref import ref_trajectory_table
+    codes = np.asarray(codes, dtype=np.int64)
+    n, k = codes.shape
+    traj, _ = ref_trajectory_table(codes.ravel(), config)             # (N K, T, 3)
+    return traj.reshape(n, k, config.samples, 3).transpose(0, 2, 1, 3).reshape(
+        n, config.samples, 3 * k)

@@ -10,11 +10,11 @@ against the golden results.  Every wait is bounded.
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
+from planted import encoder_samples, mutant, swap_packed_nibbles
 
 from dynalign.hw.core.loader import ImageLoader
 from dynalign.hw.core.record import ResultsRecord
 from dynalign.hw.core.run import RunSequencer
-from dynalign.hw.encoder.ref import ref_trajectory_table
 from dynalign.hw.encoder.regs import Reg, encoder_registers
 from dynalign.hw.engine import bank_addr_width, table_addr_width
 from dynalign.hw.formats import CODE, QFormat
@@ -39,7 +39,6 @@ from dynalign.hw.wire import (
     golden_table,
     parse_image,
     result_len,
-    weight_words,
 )
 
 SMALL_CODE = QFormat("code", 4, 6)              # codes -8 .. 7
@@ -56,18 +55,11 @@ def _core(*, table=False, lanes=2, max_samples=5, packed=False):
                    code_format=CODE if table else SMALL_CODE)
 
 
-def _encoder_samples(config, code_format, n=48, seed=0):
-    """``(n, T, 3K)``: the golden encoder's samples of random codes (channels f0x f0y
-    f0z f1x ...), to calibrate a network's thresholds on what the core will feed it."""
-    rng = np.random.default_rng(seed)
-    codes = rng.integers(code_format.min_int, code_format.max_int + 1, size=(n, K))
-    traj, _ = ref_trajectory_table(codes.ravel(), config)             # (n K, T, 3)
-    return traj.reshape(n, K, config.samples, 3).transpose(0, 2, 1, 3).reshape(
-        n, config.samples, 3 * K)
-
-
 def _image(seed, config, *, table=False, lanes=1, packed=()):
-    calib = _encoder_samples(config, CODE if table else SMALL_CODE) if packed else None
+    fmt = CODE if table else SMALL_CODE
+    # a packed network's thresholds from what the core feeds it: a lively layer 1
+    calib = encoder_samples(config, np.random.default_rng(0).integers(
+        fmt.min_int, fmt.max_int + 1, size=(48, K))) if packed else None
     net = random_network(np.random.default_rng(seed), [3 * K, *SIZES], rate=0.3,
                          packed=packed, calib=calib)
     return net, build_image(network=net, encoder=config, n_features=K, table=table,
@@ -318,12 +310,31 @@ def _flip_a_weight_that_matters(image, store, samples):
     raise AssertionError("no weight bit changes these samples")
 
 
-@pytest.mark.parametrize("table, flip, packed", [
-    (True, False, ()), (False, False, ()), (False, True, ()), (False, False, "all"),
-    (False, False, (1,)), (False, True, "all")],
+#: a fault planted in the design: the engine takes the other nibble of a packed byte
+NIBBLE_SWAP = ("Mux(hi, byte[4:].as_signed(), byte[:4].as_signed())",
+               "Mux(hi, byte[:4].as_signed(), byte[4:].as_signed())")
+
+
+def _with_planted_lif(core, old, new):
+    """``core`` with its LIF network rebuilt, same parameters, from ``hw/lif/rtl.py``
+    with ``old`` replaced by ``new``."""
+    lif = core.lif
+    core.lif = mutant("dynalign.hw.lif.rtl", old, new).LIFNetwork(
+        lanes=lif.lanes, max_layers=lif.max_layers, max_neurons=lif.max_neurons,
+        max_inputs=lif.max_inputs, weight_words=lif.weight_words,
+        group_words=lif.group_words, weight_width=lif.weight_width, weight_ram="external",
+        max_steps=lif.max_steps, count_synops=False, count_cycles=False, bias_banks=2,
+        packed_weights=lif.packed_weights)
+    return core
+
+
+@pytest.mark.parametrize("table, flip, packed, planted", [
+    (True, False, (), False), (False, False, (), False), (False, True, (), False),
+    (False, False, "all", False), (False, False, (1,), False), (False, True, "all", False),
+    (False, False, "all", True)],
     ids=["table", "integrating", "flipped-weight-bit", "packed", "packed-layer-2",
-         "packed-flipped-weight-bit"])
-def test_core_classifies_like_the_golden_model(table, flip, packed):
+         "packed-flipped-weight-bit", "packed-planted-nibble-swap"])
+def test_core_classifies_like_the_golden_model(table, flip, packed, planted):
     """As the engine drives it: (a table core: the image's table into table bank 1, then
     bank 1 served), ``load``, then ``start`` per sample; ``ready`` comes back, the
     record read through ``res_*`` equals the golden results (cycles aside) and its
@@ -332,11 +343,15 @@ def test_core_classifies_like_the_golden_model(table, flip, packed):
     store (the sign bit of a layer-1 weight that matters, where the image put it) makes
     the records differ from the golden ones: the network does read the bank.
     ``packed``: layers of 4-bit weights, two to a byte (a flipped bit 7 is the sign of
-    an odd logical word's weight)."""
+    an odd logical word's weight).  ``packed-planted-nibble-swap``: a fault planted in
+    the design (:data:`NIBBLE_SWAP` in the network's weight read) makes the records
+    differ from the golden ones."""
     config = EncoderConfig(system="mixed", delta=2.0, tmax=0.02, dt=0.01, samples=2) \
         if table else CONFIG
     lanes = 2
     dut = _core(table=table, max_samples=config.samples, lanes=lanes, packed=bool(packed))
+    if planted:
+        dut = _with_planted_lif(dut, *NIBBLE_SWAP)
     _, image = _image(7, config, table=table, lanes=lanes, packed=packed)
     parsed = parse_image(image)
     store = image[:parsed.header.model_len()]
@@ -407,16 +422,10 @@ def test_core_classifies_like_the_golden_model(table, flip, packed):
     _simulate(dut, bench)
     same = [Results.unpack(rec)._replace(cycles=0) == golden_results(parsed, codes)
             for rec, codes in zip(records, samples)]
-    if packed and not flip:
+    if packed and not flip and not planted:
         # the check can fail: the same bytes read with the nibbles of every packed byte
         # swapped (a wrong half selected) give other results for these samples
-        swapped = bytearray(image)
-        for k, at in enumerate(parsed.header.weights_at()):
-            if parsed.header.layer_packed(k):
-                n_in, n_out = parsed.header.layer_dims()[k]
-                for a in range(at, at + lanes * weight_words(n_in, n_out, lanes, True)):
-                    swapped[a] = (swapped[a] >> 4) | (swapped[a] & 0xF) << 4
-        other = parse_image(bytes(swapped))
+        other = parse_image(swap_packed_nibbles(image))
         assert any(golden_results(other, c) != golden_results(parsed, c) for c in samples)
     assert all(Results.unpack(rec).cycles > 0 for rec in records)
-    assert all(same) if not flip else not all(same), same
+    assert all(same) if not (flip or planted) else not all(same), same

@@ -124,7 +124,7 @@ def test_devices_take_4_bit_layers_only_if_they_say_so():
     assert line == ("the model has 4-bit weights (layers 1, 2); the icebreaker board reads "
                     "8-bit weights only: train it with --weight-bits 8")
     assert fit_problem(header, packed) is None
-    assert isinstance(ImageHeader.unpack(header.pack()).packed, int)
+    assert ImageHeader.unpack(header.pack()).packed == header.packed == 0b11
 
 
 def test_a_bitstream_for_4_bit_models_sizes_its_banks_for_them():

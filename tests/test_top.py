@@ -7,9 +7,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 from amaranth.hdl import Signal
+from planted import encoder_samples, swap_packed_nibbles
 
 from dynalign.constraints.boards import limits_for_images
-from dynalign.hw.encoder.ref import ref_trajectory_table
 from dynalign.hw.formats import CODE, SAMPLE, QFormat
 from dynalign.hw.lif.ref import random_network
 from dynalign.hw.systems import EncoderConfig
@@ -29,7 +29,6 @@ from dynalign.hw.wire import (
     pack_table,
     parse_image,
     relayout,
-    weight_words,
 )
 from dynalign.sw.verify_system import compare_results, verify_system
 
@@ -47,9 +46,7 @@ def model(seed, *, delta, sizes=(12, 6), reset="subtract", step_shifts=None, pac
     enc = EncoderConfig(delta=delta, tmax=0.4, dt=0.01, samples=5, step_shifts=step_shifts)
     calib = None
     if packed:      # thresholds from the encoder's samples of 4-bit codes: a lively layer 1
-        traj, _ = ref_trajectory_table(np.arange(-8, 8), enc)         # (16, T, 3)
-        pick = np.random.default_rng(seed).integers(0, 16, size=(48, 3))
-        calib = traj[pick].transpose(0, 2, 1, 3).reshape(48, enc.samples, 9)
+        calib = encoder_samples(enc, np.random.default_rng(seed).integers(-8, 8, (48, 3)))
     net = random_network(rng, [9, *sizes], rate=0.3, reset=reset, packed=packed,
                          calib=calib)
     return build_image(network=net, encoder=enc, n_features=3)
@@ -192,13 +189,7 @@ def test_4_bit_weights_reach_the_core(session):
     disagrees, so the comparison can fail."""
     parsed = parse_image(session["b"])
     assert parsed.header.packed == 1 and parsed.network.layers[0].weight_bits == 4
-    swapped = bytearray(session["b"])
-    at = parsed.header.weights_at()[0]
-    n_in, n_out = parsed.header.layer_dims()[0]
-    lanes = parsed.header.lanes          # as built (the driver lays it out for the device)
-    for a in range(at, at + lanes * weight_words(n_in, n_out, lanes, True)):
-        swapped[a] = (swapped[a] >> 4) | (swapped[a] & 0xF) << 4
-    other = parse_image(bytes(swapped))
+    other = parse_image(swap_packed_nibbles(session["b"]))
     n = 9 + len(session["faults"])
     verdicts = [compare_results(op["results"], other, c, limits=session["limits"])[0]
                 for op, c in zip(session["out"][n + 1:n + 4], session["ca"])]

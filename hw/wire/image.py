@@ -25,7 +25,7 @@ __all__ = ["IMAGE_MAGIC", "IMAGE_VERSION", "MAX_LAYERS", "IMAGE_HEADER", "HEADER
            "ENCODER_OFFSET", "ENCODER_SLOTS", "ENCODER_FIXED", "ENCODER_AT", "ENCODER_SLOT",
            "ENCODER_LEN", "SHIFTS_OFFSET", "SHIFTS_LEN", "LAYERS_OFFSET", "LAYER_HEADER",
            "LAYER_FLAG_RESET_ZERO",
-           "layer_block", "weight_words", "pack_weights", "unpack_weights",
+           "layer_block", "weight_words", "pack_weights", "unpack_weights", "packed_mask",
            "relayout",
            "LAYER_FLAGS", "layer_flags", "DATA_OFFSET_LEN", "ImageHeader",
            "SYSTEM_CODES", "EncoderRegisters",
@@ -135,6 +135,12 @@ def layer_block(pos: int, n_in: int, n_out: int, lanes: int,
     head = pos + LAYER_HEADER.size + 2 * n_out
     at = -(-head // lanes) * lanes
     return at, at + lanes * weight_words(n_in, n_out, lanes, packed)
+
+
+def packed_mask(weight_bits) -> int:
+    """The header's ``packed`` byte of layers of these weight widths (one per layer):
+    bit ``l`` set for a 4-bit layer ``l + 1``."""
+    return sum(1 << k for k, b in enumerate(weight_bits) if b == WEIGHT4.width)
 
 
 def _logical_words(weight, lanes: int) -> np.ndarray:
@@ -423,7 +429,7 @@ def build_image(*, network, encoder, n_features: int, table: bool = False,
     regs = encoder if isinstance(encoder, EncoderRegisters) \
         else EncoderRegisters.from_config(encoder)
     flags = IMAGE_FLAG_TABLE if table else 0
-    packed = sum(1 << k for k, layer in enumerate(network.layers) if layer.packed)
+    packed = packed_mask(layer.weight_bits for layer in network.layers)
     header = ImageHeader(n_features=n_features, samples=regs.samples,
                          in_shift=network.in_shift,
                          sizes=tuple(layer.n_out for layer in network.layers), total_len=0,

@@ -12,6 +12,7 @@ See :mod:`dynalign.sw.train` for the pipeline and :mod:`dynalign.sw.image` for t
 from __future__ import annotations
 
 from dynalign.constraints.boards import BOARDS
+from dynalign.hw.formats import WEIGHT_BITS
 
 from ..cli import UsageError, print_json
 from ..data import DATASETS
@@ -48,7 +49,7 @@ def parse_weight_bits(text: str):
         bits = tuple(int(v) for v in text.split(",") if v.strip())
     except ValueError:
         bits = ()
-    if not bits or any(b not in (8, 4) for b in bits):
+    if not bits or any(b not in WEIGHT_BITS for b in bits):
         raise UsageError(f"--weight-bits must be 8 or 4, or one of them per layer "
                          f"(e.g. 4,4,8), not {text!r}")
     return bits[0] if len(bits) == 1 else bits
