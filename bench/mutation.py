@@ -61,7 +61,9 @@ TESTS = {
     "hw/engine/": ["tests/test_engine_blocks.py", "tests/test_link.py",
                    "tests/test_streaming.py"],
     "hw/core/": ["tests/test_core_blocks.py"],
-    "hw/top.py": ["tests/test_top.py"],
+    # LIFCore (the core's wiring and its handshakes) on its own first, in the Amaranth
+    # simulator (seconds), then the Verilated top through the UART (minutes)
+    "hw/top.py": ["tests/test_core_blocks.py", "tests/test_top.py"],
     "hw/uart.py": ["tests/test_uart.py"],
     "hw/ram.py": ["tests/test_ram.py"],
 }

@@ -34,10 +34,11 @@ from amaranth_boards.icebreaker import ICEBreakerPlatform
 from amaranth_boards.ulx3s import ULX3S_85F_Platform
 
 from dynalign.hw.engine.banks import use_spram
+from dynalign.hw.formats import weight_bits_per_layer
 from dynalign.hw.top import DynalignTop, lif_limits
 from dynalign.hw.uart import MAX_BAUD_ERROR, MIN_DIVISOR, baud_divisor
 from dynalign.hw.validate import check_int, check_real
-from dynalign.hw.wire import Limits
+from dynalign.hw.wire import Limits, packed_mask
 
 __all__ = ["BOARDS", "BoardSpec", "BoardTop", "board_spec", "default_limits",
            "limits_for_images", "platform_for", "ice40_pll", "ecp5_pll", "board_clock_hz",
@@ -67,6 +68,9 @@ class BoardSpec:
     queue: int = 256             # bytes of the link's receive / transmit queue (streaming;
     #                              the iCEBreaker's 128: five requests of 16 features)
     packed: bool = False         # the bitstream takes layers of 4-bit weights (Limits.packed)
+    weight_bits: int | tuple = 8  # the widths per layer (hidden layers, then the output)
+    #                              a bank is sized for at max_sizes, and what `dynalign
+    #                              train --board` trains; 8-bit models that fit still fit
 
 
 BOARDS = {
@@ -83,17 +87,20 @@ BOARDS = {
                             weight_ram="spram",
                             lanes=1, max_features=16, max_samples=5, max_sizes=(128, 10),
                             synth_opts="-dsp -dff", table=True, clock_mhz=24.0, queue=128),
-    # two hidden layers of 256 and up to 32 features (96-256-256-10: the digits/MNIST
-    # training recipe, sw.train): 165/208 block RAMs with the two-bank model store,
-    # 50.7 MHz.  A 24 MHz PLL clock (25 MHz would make 3 Mbaud 4 % off: the link, not
-    # the accelerator, would set the rate).  The paper's 21-500-500-500-10 needs 515 KB
-    # of weights -- more than the 85F's block RAM holds twice (active + shadow bank) at
-    # 8 bits.
+    # up to 32 features and two hidden layers of 512, the hidden layers' weights 4-bit
+    # (96-512-512-10 at 4,4,8: MNIST 0.9555, above an MLP on the same features): a bank
+    # holds that model (166,080 bytes), or an 8-bit one of up to that size (the 8-bit
+    # 96-256-256-10, 95,424 bytes).  204/208 block RAMs with the two-bank store, 41.3
+    # MHz (131 and 50.4 MHz when a bank held the 8-bit 96-256-256-10).  A 24 MHz PLL
+    # clock (25 MHz would make 3 Mbaud 4 % off: the link, not the accelerator, would set
+    # the rate).  The paper's 21-500-500-500-10 needs 258 KB a bank even at 4 bits --
+    # more than the 85F's block RAM holds twice (active + idle bank).
     "ulx3s": BoardSpec(platform=ULX3S_85F_Platform, bitstream_ext="bit",
                        cells={"luts": "TRELLIS_COMB", "ffs": "TRELLIS_FF",
                               "dsps": "MULT18X18D", "brams": "DP16KD"},
                        weight_ram="memory",
-                       lanes=8, max_features=32, max_samples=5, max_sizes=(256, 256, 10),
+                       lanes=8, max_features=32, max_samples=5, max_sizes=(512, 512, 10),
+                       weight_bits=(4, 4, 8),
                        clock_mhz=24.0, packed=True),
 }
 
@@ -239,12 +246,18 @@ def board_store_ram(board: str, limits: Limits) -> str:
 
 
 def default_limits(board: str, *, max_payload: int = 256, lanes: int | None = None) -> Limits:
-    """The network size ``board`` holds by default (at ``lanes``, default the board's)."""
+    """The network size ``board`` holds by default (at ``lanes``, default the board's):
+    its ``max_sizes``, a bank sized for them at the board's ``weight_bits``."""
     spec = board_spec(board)
-    return lif_limits(max_features=spec.max_features, max_samples=spec.max_samples,
-                      max_sizes=spec.max_sizes, lanes=spec.lanes if lanes is None else lanes,
-                      max_payload=max_payload, table=spec.table, queue=spec.queue,
-                      packed=spec.packed)
+    limits = lif_limits(max_features=spec.max_features, max_samples=spec.max_samples,
+                        max_sizes=spec.max_sizes,
+                        lanes=spec.lanes if lanes is None else lanes,
+                        max_payload=max_payload, table=spec.table, queue=spec.queue,
+                        packed=spec.packed)
+    mask = packed_mask(weight_bits_per_layer(spec.weight_bits, len(spec.max_sizes)))
+    if not mask:
+        return limits
+    return replace(limits, bank_bytes=limits.largest_image(mask))
 
 
 def limits_for_images(images, *, lanes: int, max_payload: int = 256,

@@ -225,6 +225,7 @@ def main(argv=None) -> int:
     except ValueError:
         ap.error(f"--layers must be comma-separated integers, not {args.layers!r}")
     opts = TrainOptions(features=args.features, layers=layers, epochs=args.epochs,
+                        weight_bits=net.widths_for(len(layers)),
                         limit=args.limit, progress=False)
     try:
         opts.validate()

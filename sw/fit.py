@@ -11,10 +11,10 @@ not yet trained.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from dynalign.constraints.boards import default_limits
-from dynalign.hw.formats import weight_bits_per_layer
+from dynalign.constraints.boards import board_spec, default_limits
+from dynalign.hw.formats import WEIGHT, WEIGHT4, weight_bits_per_layer
 from dynalign.hw.wire import IMAGE_FLAG_TABLE, ImageHeader, Limits, packed_mask
 
 __all__ = ["fit_problem", "describe_size", "BoardNetwork", "board_network", "board_problem"]
@@ -45,14 +45,27 @@ def fit_problem(header: ImageHeader, limits: Limits, *, where: str = "the device
         return (f"the model has 4-bit weights (layer{'s' * (len(narrow) > 1)} "
                 f"{', '.join(narrow)}); {where} reads 8-bit weights only: train it with "
                 f"--weight-bits 8")
-    fits = (header.n_features <= limits.max_features
-            and header.samples <= limits.max_samples
-            and len(sizes) <= limits.max_layers
-            and all(s <= m for s, m in zip(sizes, limits.max_sizes))
-            and header.model_len() <= limits.bank_bytes)
-    if fits:
-        return None
     have = describe_size(header.n_features, header.samples, sizes)
+    sized = (header.n_features <= limits.max_features
+             and header.samples <= limits.max_samples
+             and len(sizes) <= limits.max_layers
+             and all(s <= m for s, m in zip(sizes, limits.max_sizes)))
+    if sized and header.model_len() <= limits.bank_bytes:
+        return None
+    also = f" (or dynalign train --board {board}: {board_network(board).describe()})" \
+        if board is not None else ""
+    if sized:
+        # the sizes are within the limits, the weights at their widths are not: a bank
+        # sized for narrower weights (a board's 4-bit hidden layers)
+        fix = "smaller layers"
+        narrow = replace(header, packed=packed_mask(
+            (WEIGHT4.width,) * (len(sizes) - 1) + (WEIGHT.width,)))
+        if limits.packed and narrow.model_len() <= limits.bank_bytes:
+            fix = f"--weight-bits {','.join(['4'] * (len(sizes) - 1) + ['8'])}"
+        return (f"the model does not fit {where}: it has {have}, "
+                f"{header.model_len():,} bytes at its weight widths "
+                f"({_widths(header, len(sizes))}); a model bank of {where} holds "
+                f"{limits.bank_bytes:,} bytes; train it with {fix}{also}")
     cap = describe_size(limits.max_features, limits.max_samples, limits.max_sizes)
     k = min(header.n_features, limits.max_features)
     hidden = [min(s, m) for s, m in zip(sizes[:-1], limits.max_sizes[:-1])]
@@ -61,37 +74,63 @@ def fit_problem(header: ImageHeader, limits: Limits, *, where: str = "the device
         fix += f" (and an encoder of at most {limits.max_samples} time steps)"
     if sizes[-1] > limits.max_sizes[-1]:
         fix += f" (and at most {limits.max_sizes[-1]} classes)"
-    also = f" (or dynalign train --board {board}: {board_network(board).describe()})" \
-        if board is not None else ""
+    if limits.bank_bytes < limits.largest_image():      # the sizes at narrower widths only
+        cap += f", in {limits.bank_bytes:,} bytes a model bank"
     return (f"the model does not fit {where}: it has {have}; {where} holds at most "
             f"{cap}; the nearest that fits: dynalign train {fix}{also}")
 
 
+def _widths(header: ImageHeader, n_layers: int) -> str:
+    """``"8-bit weights"`` or ``"weights 4,4,8 bits"``."""
+    bits = [WEIGHT4.width if header.layer_packed(k) else WEIGHT.width
+            for k in range(n_layers)]
+    if len(set(bits)) == 1:
+        return f"{bits[0]}-bit weights"
+    return f"weights {','.join(map(str, bits))} bits"
+
+
 @dataclass(frozen=True)
 class BoardNetwork:
-    """The largest network a board's default bitstream holds, with 8-bit weights:
-    ``features`` K, the ``layers`` (hidden sizes), at most ``samples`` time steps and
-    ``classes`` outputs."""
+    """The largest network a board's default bitstream holds: ``features`` K, the
+    ``layers`` (hidden sizes), at most ``samples`` time steps and ``classes`` outputs,
+    with ``weight_bits`` (8, or one width per layer: the hidden layers', then the
+    output's) -- the widths its model banks are sized for."""
     board: str
     features: int
     layers: tuple
     samples: int
     classes: int
+    weight_bits: int | tuple = 8
+
+    def widths_for(self, n_hidden: int):
+        """The board's weight widths for a network of ``n_hidden`` hidden layers: its
+        hidden layers' width for each, then its output layer's (8 when the board has
+        one width)."""
+        bits = self.weight_bits
+        if isinstance(bits, int) or len(bits) == n_hidden + 1:
+            return bits
+        return (bits[0],) * n_hidden + (bits[-1],)
 
     def describe(self) -> str:
+        bits = weight_bits_per_layer(self.weight_bits, len(self.layers) + 1)
+        width = f"{bits[0]}-bit weights" if len(set(bits)) == 1 else \
+            f"weights {','.join(map(str, bits))} bits"
         return (f"{self.features} features, layers {','.join(map(str, self.layers))}, "
-                f"up to {self.samples} time steps and {self.classes} classes")
+                f"{width}, up to {self.samples} time steps and {self.classes} classes")
 
 
 def board_network(board: str) -> BoardNetwork:
     """:class:`BoardNetwork` of ``board`` (``icebreaker`` or ``ulx3s``): the sizes of
-    :func:`dynalign.constraints.boards.default_limits`, so that a model trained at them
-    is exactly what ``dynalign build --board B`` (no RUN) holds.  The same for every
-    dataset: the digits and MNIST recipes differ only in training options."""
+    :func:`dynalign.constraints.boards.default_limits` and the board's weight widths
+    (``BoardSpec.weight_bits``), so that a model trained at them is exactly what
+    ``dynalign build --board B`` (no RUN) holds.  The same for every dataset: the
+    digits and MNIST recipes differ only in training options."""
     lim = default_limits(board)         # an unknown board: board_spec's one line
+    bits = board_spec(board).weight_bits
     return BoardNetwork(board=board, features=lim.max_features,
                         layers=tuple(lim.max_sizes[:-1]), samples=lim.max_samples,
-                        classes=lim.max_sizes[-1])
+                        classes=lim.max_sizes[-1],
+                        weight_bits=bits if isinstance(bits, int) else tuple(bits))
 
 
 def board_problem(board: str, *, features: int, layers, samples: int,

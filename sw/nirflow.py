@@ -50,9 +50,10 @@ import torch
 
 from dynalign.constraints.boards import BOARDS, default_limits
 from dynalign.hw.encoder.ref import FixedEncoder
-from dynalign.hw.formats import SAMPLE
+from dynalign.hw.formats import SAMPLE, WEIGHT
 from dynalign.hw.lif.ref import ref_network
 from dynalign.hw.systems import EncoderConfig
+from dynalign.hw.wire import IMAGE_FLAG_TABLE, ImageHeader, packed_mask
 
 from .data import load_dataset
 from .evaluate import evaluate_run
@@ -213,6 +214,19 @@ def check_board(fnet: FloatNet, board: str, *, n_features: int, samples: int) ->
                            f"{board} holds at most {lim.max_sizes[k]}")
     if samples > lim.max_samples:
         raise NIRError(f"{samples} time steps; the {board} runs at most {lim.max_samples}")
+    # the weights at their widths (a graph's own integers keep theirs; a quantised import
+    # has 8-bit weights) must fit a bank, which a board may size for 4-bit hidden layers
+    bits = [ly.weight_bits for ly in fnet.integers.layers] if fnet.integers is not None \
+        else [WEIGHT.width] * len(fnet.layers)
+    header = ImageHeader(n_features=n_features, samples=samples, in_shift=0,
+                         sizes=tuple(ly.n_out for ly in fnet.layers), total_len=0,
+                         lanes=lim.lanes, packed=packed_mask(bits),
+                         flags=IMAGE_FLAG_TABLE if lim.table else 0)
+    if header.model_len() > lim.bank_bytes:
+        width = "8-bit weights" if set(bits) == {WEIGHT.width} else \
+            f"weights {','.join(map(str, bits))} bits"
+        raise NIRError(f"the network's {header.model_len():,} bytes of model ({width}) "
+                       f"exceed the {board}'s model bank of {lim.bank_bytes:,} bytes")
 
 
 def _scales_for_integers(fnet: FloatNet, network) -> list[float]:

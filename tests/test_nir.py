@@ -235,6 +235,22 @@ def test_rejections_are_one_line(runs, tmp_path, capsys, case):
     assert "Traceback" not in err and not (tmp_path / "r").exists()
 
 
+def test_a_graph_too_large_for_the_ulx3s_bank_is_refused(runs, tmp_path, capsys):
+    """24-512-512-10 is within the ULX3S's sizes, but an import's 8-bit weights need
+    279,616 bytes of model, more than its bank (sized for 4-bit hidden layers) holds."""
+    graph = _chain(nir.Affine(weight=np.ones((512, 24)), bias=np.zeros(512)), _lif(512),
+                   nir.Affine(weight=np.ones((512, 512)), bias=np.zeros(512)), _lif(512),
+                   nir.Affine(weight=np.ones((10, 512)), bias=np.zeros(10)), _lif(10),
+                   n_in=24)
+    path = tmp_path / "big.nir"
+    nir.write(str(path), graph)
+    code, out, err = main(capsys, "import", path, "--out", tmp_path / "r", "--calib",
+                          runs["zero"], "--board", "ulx3s")
+    assert code == 2 and out == "" and err.count("\n") == 1, err
+    assert "bytes of model (8-bit weights) exceed the ulx3s's model bank of 166,080" in err
+    assert not (tmp_path / "r").exists()
+
+
 def test_missing_front_end_and_bad_file(tmp_path, capsys, runs):
     lonely = tmp_path / "lonely.nir"
     lonely.write_bytes(runs["graph"].read_bytes())

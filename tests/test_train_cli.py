@@ -244,11 +244,15 @@ def test_sweep_rejects_bad_system_options(capsys, tmp_path):
 
 def test_board_networks_are_the_boards_defaults():
     """The sizes the boards' default bitstreams are built for (constraints/boards.py):
-    iCEBreaker 48-128-10, ULX3S 96-256-256-10, T up to 5, 10 classes."""
+    iCEBreaker 48-128-10 at 8 bits, ULX3S 96-512-512-10 with 4-bit hidden layers, T up
+    to 5, 10 classes."""
     from dynalign.sw.fit import board_network
     ice, ulx = board_network("icebreaker"), board_network("ulx3s")
-    assert (ice.features, ice.layers, ice.samples, ice.classes) == (16, (128,), 5, 10)
-    assert (ulx.features, ulx.layers, ulx.samples, ulx.classes) == (32, (256, 256), 5, 10)
+    assert (ice.features, ice.layers, ice.samples, ice.classes, ice.weight_bits) == \
+        (16, (128,), 5, 10, 8)
+    assert (ulx.features, ulx.layers, ulx.samples, ulx.classes, ulx.weight_bits) == \
+        (32, (512, 512), 5, 10, (4, 4, 8))
+    assert ulx.widths_for(1) == (4, 8) and ulx.widths_for(2) == (4, 4, 8)
     with pytest.raises(ValueError, match="unknown board 'de10'"):
         board_network("de10")
 
@@ -260,8 +264,16 @@ def test_board_networks_are_the_boards_defaults():
     (["--board", "icebreaker", "--steps", "6", "--tmax", "8"],
      ["6 time steps", "at most 16 features (48 encoder inputs), 5 time steps"]),
     (["--board", "ulx3s", "--layers", "256,256,256"],
-     ["layers 256-256-256-10", "dynalign train --board ulx3s: 32 features, layers 256,256"]),
-    (["--board", "ulx3s", "--layers", "300,256"], ["layers 300-256-10"]),
+     ["layers 256-256-256-10", "dynalign train --board ulx3s: 32 features, layers 512,512, "
+      "weights 4,4,8 bits"]),
+    (["--board", "ulx3s", "--layers", "600,256"], ["layers 600-256-10"]),
+    # the sizes fit, the weights at 8 bits do not fit a bank sized for 4-bit hidden layers
+    (["--board", "ulx3s", "--weight-bits", "8"],
+     ["layers 512-512-10", "321,728 bytes at its weight widths (8-bit weights)",
+      "a model bank of the ulx3s board holds 166,080 bytes", "train it with --weight-bits "
+      "4,4,8"]),
+    (["--board", "ulx3s", "--layers", "512,512", "--weight-bits", "4,8,8"],
+     ["weights 4,8,8 bits", "train it with --weight-bits 4,4,8"]),
 ])
 def test_train_board_refuses_what_the_board_cannot_hold(capsys, tmp_path, argv, words):
     """Refused before any training, in one line with the board's limit and the size that
@@ -291,6 +303,44 @@ def test_train_board_trains_what_the_board_holds(capsys, tmp_path):
     assert fit_problem(header, limits) is None
     bigger = dataclasses.replace(header, n_features=17)
     assert "at most 16 features" in fit_problem(bigger, limits, board="icebreaker")
+
+
+def test_ulx3s_bank_holds_its_network_at_4_bits_and_8_bit_models_of_that_bytes():
+    """The ULX3S's default bank is the 96-512-512-10 image at weights 4,4,8 bits: that
+    network fits and one more byte of model does not; the 8-bit 96-256-256-10 (its old
+    default) still fits; the same sizes at 8 bits do not."""
+    from dynalign.constraints.boards import default_limits
+    from dynalign.hw.wire import ImageHeader
+    from dynalign.sw.fit import fit_problem
+    lim = default_limits("ulx3s")
+    net = ImageHeader(n_features=32, samples=5, in_shift=0, sizes=(512, 512, 10),
+                      total_len=0, lanes=8, packed=0b011)
+    assert net.model_len() == lim.bank_bytes == 166_080
+    assert fit_problem(net, lim) is None
+    assert "166,080 bytes" in fit_problem(dataclasses.replace(net, packed=0), lim)
+    old = ImageHeader(n_features=32, samples=5, in_shift=0, sizes=(256, 256, 10),
+                      total_len=0, lanes=8)
+    assert fit_problem(old, lim) is None
+    bigger = dataclasses.replace(net, sizes=(512, 513, 10))
+    assert "at most" in fit_problem(bigger, lim)
+
+
+def test_train_board_ulx3s_trains_its_4_bit_network(capsys, tmp_path):
+    """--board ulx3s alone trains 96-512-512-10 with 4-bit hidden layers, and its image
+    fits the board's default bitstream (one tiny epoch on 200 digits)."""
+    from dynalign.constraints.boards import default_limits
+    from dynalign.hw.wire import parse_image
+    from dynalign.sw.fit import fit_problem
+    from dynalign.sw.rundir import device_image
+    out = tmp_path / "ulx"
+    code, _, err = run(capsys, "train", "--out", out, "--board", "ulx3s", "--epochs", "1",
+                       "--ann-epochs", "1", "--limit", "200", "--no-progress", "--no-eval")
+    assert code == 0, err
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["sizes"] == [96, 512, 512, 10] and m["options"]["weight_bits"] == [4, 4, 8]
+    header = parse_image(device_image(out)).header
+    assert header.packed == 0b011
+    assert fit_problem(header, default_limits("ulx3s")) is None
 
 
 def test_train_4_bit_weights(capsys, tmp_path):

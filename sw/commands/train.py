@@ -1,10 +1,11 @@
 """``dynalign train``: train a quantisation-aware LIF network and export it to RUN/.
 
 ``--board icebreaker|ulx3s`` trains the network that board's default bitstream holds
-(:func:`dynalign.sw.fit.board_network`: its features and hidden layers, 8-bit weights;
-``--features`` / ``--layers`` given as well must fit it), and refuses, before any
-training, a network, time-step count or class count the board cannot hold, in one line
-with the board's limit.
+(:func:`dynalign.sw.fit.board_network`: its features, hidden layers and weight widths --
+the iCEBreaker's 8-bit 48-128-10, the ULX3S's 96-512-512-10 with 4-bit hidden layers;
+``--features`` / ``--layers`` / ``--weight-bits`` given as well must fit it), and
+refuses, before any training, a network, time-step count or class count the board cannot
+hold, in one line with the board's limit.
 
 See :mod:`dynalign.sw.train` for the pipeline and :mod:`dynalign.sw.image` for the weight image.
 """
@@ -74,8 +75,9 @@ def register(sub):
     g = p.add_argument_group("model and training")
     g.add_argument("--board", choices=sorted(BOARDS), default=None,
                    help="train the network this board's default bitstream holds "
-                        "(icebreaker: 16 features, layers 128; ulx3s: 32 features, layers "
-                        "256,256; 8-bit weights) and refuse one it cannot hold")
+                        "(icebreaker: 16 features, layers 128, 8-bit weights; ulx3s: 32 "
+                        "features, layers 512,512, weights 4,4,8 bits) and refuse one it "
+                        "cannot hold")
     g.add_argument("--features", type=int, default=None,
                    help="K, PCA features (default 32, or the board's); layer 1 has 3K "
                         "inputs")
@@ -147,6 +149,7 @@ def options_from_args(args):
         net = board_network(board)
         given.setdefault("features", net.features)
         given.setdefault("layers", net.layers)
+        given.setdefault("weight_bits", net.widths_for(len(given["layers"])))
         given["extra"] = {"board": board}
     return TrainOptions(progress=not args.no_progress, **given)
 
