@@ -17,7 +17,8 @@ from dynalign.constraints.boards import board_spec, default_limits
 from dynalign.hw.formats import WEIGHT, WEIGHT4, weight_bits_per_layer
 from dynalign.hw.wire import IMAGE_FLAG_TABLE, ImageHeader, Limits, packed_mask
 
-__all__ = ["fit_problem", "describe_size", "BoardNetwork", "board_network", "board_problem"]
+__all__ = ["fit_problem", "describe_size", "describe_widths", "BoardNetwork", "board_network",
+           "board_problem"]
 
 
 def _weights(k: int, sizes) -> int:
@@ -80,13 +81,17 @@ def fit_problem(header: ImageHeader, limits: Limits, *, where: str = "the device
             f"{cap}; the nearest that fits: dynalign train {fix}{also}")
 
 
-def _widths(header: ImageHeader, n_layers: int) -> str:
-    """``"8-bit weights"`` or ``"weights 4,4,8 bits"``."""
-    bits = [WEIGHT4.width if header.layer_packed(k) else WEIGHT.width
-            for k in range(n_layers)]
+def describe_widths(bits) -> str:
+    """One width per layer in words: ``"8-bit weights"``, or ``"weights 4,4,8 bits"``."""
+    bits = list(bits)
     if len(set(bits)) == 1:
         return f"{bits[0]}-bit weights"
     return f"weights {','.join(map(str, bits))} bits"
+
+
+def _widths(header: ImageHeader, n_layers: int) -> str:
+    return describe_widths(WEIGHT4.width if header.layer_packed(k) else WEIGHT.width
+                           for k in range(n_layers))
 
 
 @dataclass(frozen=True)
@@ -112,9 +117,7 @@ class BoardNetwork:
         return (bits[0],) * n_hidden + (bits[-1],)
 
     def describe(self) -> str:
-        bits = weight_bits_per_layer(self.weight_bits, len(self.layers) + 1)
-        width = f"{bits[0]}-bit weights" if len(set(bits)) == 1 else \
-            f"weights {','.join(map(str, bits))} bits"
+        width = describe_widths(weight_bits_per_layer(self.weight_bits, len(self.layers) + 1))
         return (f"{self.features} features, layers {','.join(map(str, self.layers))}, "
                 f"{width}, up to {self.samples} time steps and {self.classes} classes")
 

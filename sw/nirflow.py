@@ -58,6 +58,7 @@ from dynalign.hw.wire import IMAGE_FLAG_TABLE, ImageHeader, packed_mask
 from .data import load_dataset
 from .evaluate import evaluate_run
 from .features import FeatureTransform
+from .fit import describe_widths
 from .image import WeightImage, encoder_from_dict, network_from_dict
 from .nir_io import (
     NIR_DT,
@@ -223,9 +224,8 @@ def check_board(fnet: FloatNet, board: str, *, n_features: int, samples: int) ->
                          lanes=lim.lanes, packed=packed_mask(bits),
                          flags=IMAGE_FLAG_TABLE if lim.table else 0)
     if header.model_len() > lim.bank_bytes:
-        width = "8-bit weights" if set(bits) == {WEIGHT.width} else \
-            f"weights {','.join(map(str, bits))} bits"
-        raise NIRError(f"the network's {header.model_len():,} bytes of model ({width}) "
+        raise NIRError(f"the network's {header.model_len():,} bytes of model "
+                       f"({describe_widths(bits)}) "
                        f"exceed the {board}'s model bank of {lim.bank_bytes:,} bytes")
 
 
