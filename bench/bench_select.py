@@ -48,12 +48,11 @@ SMALL_CODE = QFormat("code", 4, 6)
 TIMEOUT = 1 << 20
 
 
-def _images(limits, seeds, weight_bits=8):
-    """Random models of the board's default size, at its weight widths (the ULX3S's
-    hidden layers 4-bit: at 8 bits they would not fit its bank)."""
+def _images(limits, seeds, bits):
+    """Random models of the board's default size, at its weight widths ``bits`` (one
+    per layer; the ULX3S's hidden layers 4-bit: at 8 bits they would not fit its bank)."""
     k = limits.max_features
     enc = EncoderConfig(delta=2.0, tmax=0.04, dt=0.01, samples=limits.max_samples)
-    bits = weight_bits_per_layer(weight_bits, len(limits.max_sizes))
     packed = tuple(i for i, b in enumerate(bits) if b == WEIGHT4.width)
     out = []
     for seed in seeds:
@@ -74,7 +73,8 @@ def measure(board: str, *, switches: int = 4) -> dict:
                                        feat_addr_width=eng.feat_aw,
                                        table_addr_width=eng.table_aw, code_format=code)
     wiring.connect(m, eng.core, core.bus)
-    images = _images(limits, (1, 2), spec.weight_bits)
+    bits = weight_bits_per_layer(spec.weight_bits, len(limits.max_sizes))
+    images = _images(limits, (1, 2), bits)
     frames = []
     for bank, img in enumerate(images):
         frames += [(c, p, None) for c, p in image_requests(img, max_payload=limits.max_payload,
@@ -129,8 +129,7 @@ def measure(board: str, *, switches: int = 4) -> dict:
     worst = max(s["cycles_to_ready"] for s in got)
     out = {"board": board, "core": "table" if limits.table else "integrating",
            "lanes": limits.lanes, "topology": [3 * limits.max_features, *limits.max_sizes],
-           "weight_bits": list(weight_bits_per_layer(spec.weight_bits,
-                                                     len(limits.max_sizes))),
+           "weight_bits": list(bits),
            "clock_mhz": clock, "selects": got, "select_cycles_worst": worst,
            "select_us_worst": round(worst / clock, 3), "target_us": 10.0,
            "sim_wall_s": round(wall, 1)}

@@ -18,7 +18,7 @@ from dynalign.hw.formats import WEIGHT, WEIGHT4, weight_bits_per_layer
 from dynalign.hw.wire import IMAGE_FLAG_TABLE, ImageHeader, Limits, packed_mask
 
 __all__ = ["fit_problem", "describe_size", "describe_widths", "BoardNetwork", "board_network",
-           "board_problem"]
+           "board_problem", "planned_header"]
 
 
 def _weights(k: int, sizes) -> int:
@@ -59,10 +59,10 @@ def fit_problem(header: ImageHeader, limits: Limits, *, where: str = "the device
         # the sizes are within the limits, the weights at their widths are not: a bank
         # sized for narrower weights (a board's 4-bit hidden layers)
         fix = "smaller layers"
-        narrow = replace(header, packed=packed_mask(
-            (WEIGHT4.width,) * (len(sizes) - 1) + (WEIGHT.width,)))
+        hidden_4 = (WEIGHT4.width,) * (len(sizes) - 1) + (WEIGHT.width,)
+        narrow = replace(header, packed=packed_mask(hidden_4))
         if limits.packed and narrow.model_len() <= limits.bank_bytes:
-            fix = f"--weight-bits {','.join(['4'] * (len(sizes) - 1) + ['8'])}"
+            fix = f"--weight-bits {','.join(map(str, hidden_4))}"
         return (f"the model does not fit {where}: it has {have}, "
                 f"{header.model_len():,} bytes at its weight widths "
                 f"({_widths(header, len(sizes))}); a model bank of {where} holds "
@@ -143,9 +143,19 @@ def board_problem(board: str, *, features: int, layers, samples: int,
     ``classes`` outputs at ``weight_bits`` (8 or 4, or one per layer), else the one line
     (the board's limit, the nearest that fits)."""
     lim = default_limits(board)
-    sizes = (*layers, classes)
-    packed = packed_mask(weight_bits_per_layer(weight_bits, len(sizes)))
-    header = ImageHeader(n_features=features, samples=samples, in_shift=0, sizes=sizes,
-                         total_len=0, lanes=lim.lanes, packed=packed,
-                         flags=IMAGE_FLAG_TABLE if lim.table else 0)
+    header = planned_header(lim, features=features, sizes=(*layers, classes),
+                            samples=samples, weight_bits=weight_bits)
     return fit_problem(header, lim, where=f"the {board} board", board=board)
+
+
+def planned_header(limits: Limits, *, features: int, sizes, samples: int,
+                   weight_bits=8) -> ImageHeader:
+    """The image header of a network not yet exported (K ``features``, layer ``sizes``
+    with the output last, ``samples`` time steps, ``weight_bits`` 8 or 4 or one per
+    layer) as a device with ``limits`` would be sent it: its ``model_len()`` is the
+    model's bytes in one bank."""
+    sizes = tuple(sizes)
+    packed = packed_mask(weight_bits_per_layer(weight_bits, len(sizes)))
+    return ImageHeader(n_features=features, samples=samples, in_shift=0, sizes=sizes,
+                       total_len=0, lanes=limits.lanes, packed=packed,
+                       flags=IMAGE_FLAG_TABLE if limits.table else 0)

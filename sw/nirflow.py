@@ -53,12 +53,11 @@ from dynalign.hw.encoder.ref import FixedEncoder
 from dynalign.hw.formats import SAMPLE, WEIGHT
 from dynalign.hw.lif.ref import ref_network
 from dynalign.hw.systems import EncoderConfig
-from dynalign.hw.wire import IMAGE_FLAG_TABLE, ImageHeader, packed_mask
 
 from .data import load_dataset
 from .evaluate import evaluate_run
 from .features import FeatureTransform
-from .fit import describe_widths
+from .fit import describe_widths, planned_header
 from .image import WeightImage, encoder_from_dict, network_from_dict
 from .nir_io import (
     NIR_DT,
@@ -219,10 +218,8 @@ def check_board(fnet: FloatNet, board: str, *, n_features: int, samples: int) ->
     # has 8-bit weights) must fit a bank, which a board may size for 4-bit hidden layers
     bits = [ly.weight_bits for ly in fnet.integers.layers] if fnet.integers is not None \
         else [WEIGHT.width] * len(fnet.layers)
-    header = ImageHeader(n_features=n_features, samples=samples, in_shift=0,
-                         sizes=tuple(ly.n_out for ly in fnet.layers), total_len=0,
-                         lanes=lim.lanes, packed=packed_mask(bits),
-                         flags=IMAGE_FLAG_TABLE if lim.table else 0)
+    header = planned_header(lim, features=n_features, samples=samples, weight_bits=bits,
+                            sizes=[ly.n_out for ly in fnet.layers])
     if header.model_len() > lim.bank_bytes:
         raise NIRError(f"the network's {header.model_len():,} bytes of model "
                        f"({describe_widths(bits)}) "
