@@ -86,7 +86,7 @@ SWEEP_SYSTEMS := $(OUT)/sweep-digits-systems
 SWEEP_DIGITS_CMD := dynalign sweep --dataset digits --seeds 3 --out $(SWEEP_DIGITS)
 SWEEP_SAT_CMD := dynalign sweep --dataset digits --seeds 3 --in-shift-percentile 50 --no-lorenz --baselines= --out $(SWEEP_SAT)
 SWEEP_SYSTEMS_CMD := dynalign sweep --dataset digits --deltas=-1.5 --seeds 3 --systems all --baselines= --out $(SWEEP_SYSTEMS)
-SWEEP_MNIST_CMD := dynalign sweep --dataset mnist --deltas=-1.5,0,2,10 --seeds 1 --baselines direct,latency --no-lorenz --epochs 20 --out $(SWEEP_MNIST)
+SWEEP_MNIST_CMD := dynalign sweep --dataset mnist --deltas=-1.5,-1,-0.6,0,0.6,2,2.5,4,7,10 --seeds 3 --baselines direct,latency --no-lorenz --epochs 20 --out $(SWEEP_MNIST)
 SWEEP_STEP := $(OUT)/sweep-digits-step
 SWEEP_STEP_CMD := dynalign sweep --dataset digits --seeds 3 --input-scale step --no-lorenz --baselines= --workers 1 --out $(SWEEP_STEP)
 SWEEP_BIG := $(OUT)/sweep-digits-paper-size
