@@ -4,15 +4,17 @@ Pins live in Python (amaranth-boards): both platforms define a ``uart`` resource
 board's USB-serial bridge (iCEBreaker: the FT2232H's second channel, pins 6 (RX) and 9
 (TX); ULX3S: the FT231X, pins M1 (RX) and L4 (TX)), so nothing has to be added for the
 link.  The design clock comes from the board's oscillator (iCEBreaker 12 MHz, ULX3S
-25 MHz) through a PLL: 24 MHz on both, so that the UART makes 3 Mbaud (the FTDI
-bridges' fastest rate) exactly, with 8 clocks a bit.
+25 MHz) through a PLL: 24 MHz on the iCEBreaker, so that the UART makes 3 Mbaud (the
+FTDI bridges' fastest rate) exactly, with 8 clocks a bit; 50 MHz on the ULX3S (its
+accelerator meets 51.7 MHz), where 2 Mbaud is exact (25 clocks a bit) and 3 Mbaud 2 %
+slow (17 clocks).
 
 ``default_limits(board)`` is the network size the board holds by default: on the UP5K
 the model store (two banks, two resident models; the LIF network reads its weights
 there) and the encoder's trajectory table (two banks, uploaded with the image: no
 integrator) go to three of the four SPRAMs, and a PLL makes the 24 MHz clock from the
 12 MHz oscillator; on the ECP5-85F everything is block RAM and an ECP5 PLL makes the
-24 MHz clock from the 25 MHz oscillator.  ``BoardSpec.weight_ram`` is where a LIF
+50 MHz clock from the 25 MHz oscillator.  ``BoardSpec.weight_ram`` is where a LIF
 network built alone keeps its weights (the accelerator keeps them in the store).
 """
 
@@ -90,18 +92,20 @@ BOARDS = {
     # up to 32 features and two hidden layers of 512, the hidden layers' weights 4-bit
     # (96-512-512-10 at 4,4,8: MNIST 0.9555, above an MLP on the same features): a bank
     # holds that model (166,080 bytes), or an 8-bit one of up to that size (the 8-bit
-    # 96-256-256-10, 95,424 bytes).  204/208 block RAMs with the two-bank store, 41.3
-    # MHz (131 and 50.4 MHz when a bank held the 8-bit 96-256-256-10).  A 24 MHz PLL
-    # clock (25 MHz would make 3 Mbaud 4 % off: the link, not the accelerator, would set
-    # the rate).  The paper's 21-500-500-500-10 needs 258 KB a bank even at 4 bits --
-    # more than the 85F's block RAM holds twice (active + idle bank).
+    # 96-256-256-10, 95,424 bytes).  204/208 block RAMs with the two-bank store, 51.7
+    # MHz against the 50 MHz constraint (41.3 MHz before the accumulator's product moved
+    # into its sum stage and the store's write port got a register: the path was block
+    # RAM -> bank mux -> multiplier, then the write enable's fan-out to every block RAM).
+    # A 50 MHz PLL clock: 2 Mbaud exact, 3 Mbaud 2 % slow (48 MHz would make 3 Mbaud
+    # exact, below the 50 MHz target).  The paper's 21-500-500-500-10 needs 258 KB a
+    # bank even at 4 bits -- more than the 85F's block RAM holds twice (active + idle).
     "ulx3s": BoardSpec(platform=ULX3S_85F_Platform, bitstream_ext="bit",
                        cells={"luts": "TRELLIS_COMB", "ffs": "TRELLIS_FF",
                               "dsps": "MULT18X18D", "brams": "DP16KD"},
                        weight_ram="memory",
                        lanes=8, max_features=32, max_samples=5, max_sizes=(512, 512, 10),
                        weight_bits=(4, 4, 8),
-                       clock_mhz=24.0, packed=True),
+                       clock_mhz=50.0, packed=True),
 }
 
 
@@ -191,7 +195,7 @@ def board_bauds(board: str) -> tuple[BaudRate, ...]:
 
 def default_baud(board: str) -> int:
     """The fastest rate ``board`` makes exactly (zero error against its bridge):
-    3,000,000 on both boards (24 MHz / 8)."""
+    3,000,000 on the iCEBreaker (24 MHz / 8), 2,000,000 on the ULX3S (50 MHz / 25)."""
     return max(r.baud for r in board_bauds(board) if r.error == 0)
 
 

@@ -37,15 +37,18 @@ def test_board_tables():
     ice = {r.baud: r for r in board_bauds("icebreaker")}
     assert ice[3_000_000].divisor == 8 and ice[115_200].divisor == 208
     assert all(r.error == 0 for r in ice.values())     # 24 MHz = 8 x the 3 MHz bridge
-    ulx = {r.baud: r for r in board_bauds("ulx3s")}          # its PLL's 24 MHz too
-    assert ulx == ice
+    ulx = {r.baud: r for r in board_bauds("ulx3s")}          # its PLL's 50 MHz
+    assert ulx[2_000_000].divisor == 25 and ulx[2_000_000].error == 0
+    assert ulx[1_000_000].divisor == 50 and ulx[1_000_000].error == 0
+    # 3 Mbaud within the tolerance but not exact: 50 MHz / 17 = 2.94 Mbaud
+    assert ulx[3_000_000].divisor == 17 and ulx[3_000_000].error == pytest.approx(1 / 51)
     # the oscillator's 25 MHz alone: 3 and 2 Mbaud are 4 % off (25 / 8.33, / 12.5)
     osc = {r.baud: r for r in baud_rates(25e6)}
     assert 3_000_000 not in osc and 2_000_000 not in osc
     assert osc[1_000_000].divisor == 25 and osc[1_000_000].error == 0
     assert osc[115_200].divisor == 217 and osc[115_200].error == pytest.approx(1.536e-3,
                                                                                  rel=1e-3)
-    assert (default_baud("icebreaker"), default_baud("ulx3s")) == (3_000_000, 3_000_000)
+    assert (default_baud("icebreaker"), default_baud("ulx3s")) == (3_000_000, 2_000_000)
     for board in ("icebreaker", "ulx3s"):
         for r in board_bauds(board):      # the bitstream's UART divides exactly so
             clk = BoardTop(board=board, baud=r.baud).clk_freq
@@ -54,7 +57,7 @@ def test_board_tables():
 
 
 def test_build_and_host_refuse_alike(tmp_path, capsys):
-    bad = 2_500_000                               # 24 MHz / 9.6: no board makes it
+    bad = 2_500_000                     # 24 MHz / 9.6, 50 MHz / 20: no bridge makes it
     with pytest.raises(ValueError) as exc:
         check_baud(bad, board="ulx3s")
     msg = str(exc.value)
@@ -88,7 +91,7 @@ def test_list_bauds(capsys):
     rows = json.loads(out)
     assert code == 0 and {r["board"] for r in rows} == {"icebreaker", "ulx3s"}
     assert [(r["baud"], r["divisor"]) for r in rows if r["board"] == "ulx3s"][:2] == \
-        [(3_000_000, 8), (2_000_000, 12)]
+        [(3_000_000, 17), (2_000_000, 25)]
     code, out, _ = run(capsys, "build", "--list-bauds", "--board", "icebreaker")
     assert code == 0 and "3,000,000" in out and "ulx3s" not in out
     code, _, err = run(capsys, "build")

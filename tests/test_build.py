@@ -28,11 +28,11 @@ def test_board_defaults():
                                                 "FILTER_RANGE": 1}     # icepll -o 24
     assert top.top.divisor == 208            # 24 MHz / 115200
     assert BoardTop(board="icebreaker", clock_mhz=None).top.divisor == 104   # 12 MHz
-    ulx = BoardTop(board="ulx3s", baud=3_000_000)
-    assert ulx.clk_freq == 24e6 and ulx.top.divisor == 8
-    # CLKOP 25 * 1 / 1 fed back, VCO 25 * 24 = 600 MHz, CLKOS 600 / 25 = 24 MHz
+    ulx = BoardTop(board="ulx3s", baud=2_000_000)
+    assert ulx.clk_freq == 50e6 and ulx.top.divisor == 25
+    # CLKOP 25 * 1 / 1 fed back, VCO 25 * 16 = 400 MHz, CLKOS 400 / 8 = 50 MHz
     assert {k: ulx.pll[k] for k in ("CLKI_DIV", "CLKFB_DIV", "CLKOP_DIV", "CLKOS_DIV")} \
-        == {"CLKI_DIV": 1, "CLKFB_DIV": 1, "CLKOP_DIV": 24, "CLKOS_DIV": 25}
+        == {"CLKI_DIV": 1, "CLKFB_DIV": 1, "CLKOP_DIV": 16, "CLKOS_DIV": 8}
     assert BoardTop(board="ulx3s", clock_mhz=None, baud=1_000_000).top.divisor == 25
     with pytest.raises(ValueError, match="no iCE40 PLL setting makes exactly"):
         BoardTop(board="icebreaker", clock_mhz=24.1)

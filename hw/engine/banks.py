@@ -69,7 +69,9 @@ class BankedStore(wiring.Component):
     Ports
     -----
     w_bank : In(1); w_offset : In(bank_addr_width(bank_bytes)); w_data : In(8); w_en : In(1)
-        Byte ``w_data`` to byte ``w_offset`` of bank ``w_bank`` when ``w_en``.
+        Byte ``w_data`` to byte ``w_offset`` of bank ``w_bank`` when ``w_en``
+        (``spram=False``: the write is registered and lands a cycle later, so a read in
+        the cycle after ``w_en`` still sees the old byte).
     r_bank : In(1); r_word : In(bank_addr_width(bank_words)); r_data : Out(8 lanes)
         ``r_data`` is word ``r_word`` of bank ``r_bank`` one cycle earlier.
     """
@@ -101,10 +103,12 @@ class BankedStore(wiring.Component):
             rp = mem.read_port()
             word = self.w_offset[lb:] if lb else self.w_offset
             lane = self.w_offset[:lb] if lb else Const(0, 1)
-            m.d.comb += [wp.addr.eq(Mux(self.w_bank, word + nw, word)),
+            # the write through a register: its enable fans out to every block RAM of
+            # the store (204 on the ULX3S), so no logic may sit in front of that net
+            m.d.sync += [wp.addr.eq(Mux(self.w_bank, word + nw, word)),
                          wp.data.eq(self.w_data.replicate(lanes)),
-                         wp.en.eq(Mux(self.w_en, Const(1, lanes) << lane, 0)),
-                         rp.addr.eq(Mux(self.r_bank, self.r_word + nw, self.r_word)),
+                         wp.en.eq(Mux(self.w_en, Const(1, lanes) << lane, 0))]
+            m.d.comb += [rp.addr.eq(Mux(self.r_bank, self.r_word + nw, self.r_word)),
                          self.r_data.eq(rp.data)]
             return m
         m.submodules.ram = ram = SinglePortRAM(width=16, depth=SPRAM_DEPTH, granularity=8)

@@ -28,11 +28,13 @@ class Accumulator(wiring.Component):
       ``sp_entry``, read at the issue);
     * PA -- index and value registered; the weight word read at ``waddr + j``
       (``w_addr``) and the group's state and bias words at ``gbase + g`` (``s_addr``);
-    * P2 -- ``lanes`` products ``W * a`` (``weight_width x 16`` bits) registered; the
-      state and bias words latched;
-    * P3 -- ``acc = (0 if first else acc) + W * a``; after the group's last entry the
-      sum goes out on ``sums`` (``ACCUMULATE_LATENCY`` = 4 cycles after its issue) with
-      the group's state and bias words.
+    * P2 -- the weight word registered (the block RAM's output and the store's bank
+      multiplexer end at a register, not in a multiplier: on the ECP5 that path set the
+      clock); the state and bias words latched;
+    * P3 -- ``acc = (0 if first else acc) + W * a``, the ``lanes`` products
+      (``weight_width x 16`` bits) and the sum in one stage; after the group's last
+      entry the sum goes out on ``sums`` (``ACCUMULATE_LATENCY`` = 4 cycles after its
+      issue) with the group's state and bias words.
 
     Ports
     -----
@@ -86,9 +88,9 @@ class Accumulator(wiring.Component):
                                        "saddr": geo.group_addr_width + 1}), name="pa")
         p2 = Signal(data.StructLayout({"valid": 1, "first": 1, "last": 1, "val": val,
                                        "g": gr}), name="p2")
-        p3 = Signal(data.StructLayout({"valid": 1, "first": 1, "last": 1, "g": gr}),
-                    name="p3")
-        prod = [Signal(signed(ACT.width + ww), name=f"prod{k}") for k in range(lanes)]
+        p3 = Signal(data.StructLayout({"valid": 1, "first": 1, "last": 1, "val": val,
+                                       "g": gr}), name="p3")
+        p3_w = Signal.like(self.w_data, name="p3_w")
         acc = [Signal(signed(geo.acc_width), name=f"acc{k}") for k in range(lanes)]
 
         # ---- P1: the issued entry; its list word arrives
@@ -112,21 +114,21 @@ class Accumulator(wiring.Component):
         m.d.sync += [p2.valid.eq(pa.valid), p2.first.eq(pa.first), p2.last.eq(pa.last),
                      p2.val.eq(pa.val), p2.g.eq(pa.g)]
 
-        # ---- P2: products; latch the group's state and bias words (read with PA's group)
+        # ---- P2: register the weight word; latch the group's state and bias words (read
+        # with PA's group)
         p3_state = Signal.like(self.s_data, name="p3_state")
         p3_bias = Signal.like(self.b_data, name="p3_bias")
         m.d.sync += [p3.valid.eq(p2.valid), p3.first.eq(p2.first), p3.last.eq(p2.last),
-                     p3.g.eq(p2.g), p3_state.eq(self.s_data), p3_bias.eq(self.b_data)]
-        for k in range(lanes):
-            wk = self.w_data[k * ww:(k + 1) * ww].as_signed()
-            m.d.sync += prod[k].eq(wk * p2.val)
+                     p3.val.eq(p2.val), p3.g.eq(p2.g), p3_w.eq(self.w_data),
+                     p3_state.eq(self.s_data), p3_bias.eq(self.b_data)]
 
-        # ---- P3: accumulate; the last entry of a group hands the sum on
+        # ---- P3: multiply and accumulate; the last entry of a group hands the sum on
         out = self.sums.payload
         m.d.comb += [self.sums.valid.eq(p3.valid & p3.last), out.group.eq(p3.g),
                      out.state.eq(p3_state), out.bias.eq(p3_bias)]
         for k in range(lanes):
-            s = Mux(p3.first, 0, acc[k]) + prod[k]
+            prod = p3_w[k * ww:(k + 1) * ww].as_signed() * p3.val
+            s = Mux(p3.first, 0, acc[k]) + prod
             with m.If(p3.valid):
                 m.d.sync += acc[k].eq(s)
             m.d.comb += out.acc[k].eq(s)

@@ -10,8 +10,9 @@ for RUN's models when given) behind a pseudo-terminal, and prints the port to us
     dynalign check  --port /tmp/dynalign-board RUN --samples 20
 
 The UART is cycle-true: each bit lasts ``clock / baud`` cycles of the board's clock
-(24 MHz on both: each board's PLL).  ``--baud`` defaults to the fastest rate the board's
-USB UART carries exactly from its clock (3,000,000 = 24 MHz / 8 on both);
+(each board's PLL: 24 MHz on the iCEBreaker, 50 MHz on the ULX3S).  ``--baud`` defaults to
+the fastest rate the board's USB UART carries exactly from its clock (3,000,000 = 24 MHz
+/ 8 on the iCEBreaker, 2,000,000 = 50 MHz / 25 on the ULX3S);
 ``--divisor`` sets the cycles per bit directly (at least 4).
 
 Real-time cost: Verilator runs the iCEBreaker's top at 0.2-0.6 M cycles per second on
