@@ -16,6 +16,14 @@ memory):
 
 Spikes and SynOps are per inference (means over the test samples) from the golden
 model; ``per_layer_spikes`` / ``per_layer_synops`` list them by layer.
+
+With a board, the latency of one inference on that board's bitstream: its lanes and core
+(the iCEBreaker's table core, the ULX3S's integrating encoder), the whole-device cycle
+model (:func:`dynalign.hw.core.cycles.ref_device_cycles`: ``RUN`` to class, the code feed,
+the encoder's lookups, the LIF steps and the class scan; exact against the Verilated top)
+and the board's clock: ``device_cycles_per_inference`` (mean), ``device_cycles_max`` and
+``latency_us`` / ``latency_us_max`` = cycles / clock.  A model the board's bitstream does
+not hold is refused in one line (``ValueError``), as ``build`` and ``upload`` refuse it.
 """
 
 from __future__ import annotations
@@ -25,11 +33,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dynalign.constraints.boards import board_clock_hz, board_spec, default_limits
+from dynalign.hw.core.cycles import ref_device_cycles
 from dynalign.hw.encoder.ref import FixedEncoder
 from dynalign.hw.formats import CODE
 from dynalign.hw.lif.cycles import ref_cycles
 from dynalign.hw.lif.ref import ref_network
+from dynalign.hw.wire import parse_image
 
+from .fit import fit_problem
 from .image import network_to_dict
 from .nbmetrics import neurobench_metrics
 from .qat import (
@@ -69,26 +81,37 @@ def compare_torch_golden(torch_out, golden) -> dict:
 def evaluate_run(run_dir, *, dataset: str | None = None, data_dir=None, data_path=None,
                  device: str | None = None, split: str = "test",
                  threads: int | None = 1, lanes: int | None = None,
-                 neurobench: bool = False) -> dict:
+                 neurobench: bool = False, board: str | None = None) -> dict:
     """Score ``run_dir`` on a split (default: the test split of its own dataset and
     seed; ``dataset`` / ``data_dir`` / ``data_path`` point it at other data of the same
     input size).  With ``lanes``, also ``lif_cycles_per_inference``: the mean of the LIF
     network's cycle counter at that lane count (exact cycle model,
     :func:`dynalign.hw.lif.cycles.ref_cycles`).  With ``neurobench``, also
     ``neurobench``: NeuroBench's metrics of the golden network
-    (:func:`dynalign.sw.nbmetrics.neurobench_metrics`) beside dynalign's own counts."""
+    (:func:`dynalign.sw.nbmetrics.neurobench_metrics`) beside dynalign's own counts.
+    With ``board``, also the latency on that board's bitstream (see the module
+    docstring); ``lanes`` then defaults to the board's."""
     if split not in ("test", "val", "train"):
         raise ValueError(f"split must be test, val or train, not {split!r}")
+    if board is not None:
+        spec = board_spec(board)
+        lanes = spec.lanes if lanes is None else lanes
     with torch_threads(threads):
         return _evaluate_run(Path(run_dir), dataset=dataset, data_dir=data_dir,
                              data_path=data_path, device=device, split=split, lanes=lanes,
-                             neurobench=neurobench)
+                             neurobench=neurobench, board=board)
 
 
 def _evaluate_run(run_dir, *, dataset, data_dir, data_path, device, split, lanes,
-                  neurobench=False) -> dict:
+                  neurobench=False, board=None) -> dict:
     run = RunDir(run_dir)
     info, image, transform = run.load()
+    if board is not None:
+        header = parse_image(image.payload()).header
+        problem = fit_problem(header, default_limits(board, lanes=lanes),
+                              where=f"the {board} board", board=board)
+        if problem:
+            raise ValueError(problem)
     name = dataset or info["data"]["dataset"]
     x, y = run.split(split, name=dataset, data_dir=data_dir, path=data_path)
     if x.shape[1] != transform.n_inputs:
@@ -133,6 +156,15 @@ def _evaluate_run(run_dir, *, dataset, data_dir, data_path, device, split, lanes
     if lanes is not None:
         cycles = {"lanes": lanes, "lif_cycles_per_inference":
                   float(ref_cycles(golden, image.network, lanes=lanes).mean())}
+    if board is not None:
+        dev_cycles = ref_device_cycles(golden, n_features=codes.shape[1], lanes=lanes,
+                                       table=board_spec(board).table)
+        mhz = board_clock_hz(board) / 1e6
+        cycles.update(board=board, clock_mhz=mhz,
+                      device_cycles_per_inference=float(dev_cycles.mean()),
+                      device_cycles_max=int(dev_cycles.max()),
+                      latency_us=float(dev_cycles.mean()) / mhz,
+                      latency_us_max=int(dev_cycles.max()) / mhz)
     if neurobench:
         cycles["neurobench"] = _neurobench(image, golden, xin.cpu(), y)
     return {

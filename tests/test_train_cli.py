@@ -79,6 +79,44 @@ def test_eval_lanes_gives_the_cycle_model(capsys, tiny_run):
     assert code == 2 and "lanes must be at least 1" in err
 
 
+@pytest.mark.parametrize("board, lanes, table, mhz", [("icebreaker", 1, True, 24.0),
+                                                       ("ulx3s", 8, False, 50.0)])
+def test_eval_board_gives_the_latency_on_its_bitstream(capsys, tiny_run, board, lanes,
+                                                       table, mhz):
+    """``--board`` adds the latency of one inference on that board: the whole-device cycle
+    model (held to the Verilated top in ``tests/test_top.py``) at the board's lanes and
+    core, over the board's clock -- computed here from the board's figures as written."""
+    from dynalign.hw.core.cycles import ref_device_cycles
+    from dynalign.hw.encoder.ref import FixedEncoder
+    from dynalign.hw.lif.ref import ref_network
+    from dynalign.sw.rundir import RunDir, run_codes
+    code, out, _ = run(capsys, "eval", tiny_run, "--board", board, "--json")
+    assert code == 0
+    res = json.loads(out)
+    _, image, _ = RunDir(tiny_run).load()
+    _, codes, _ = run_codes(tiny_run)
+    golden = ref_network(FixedEncoder(image.encoder).encode(codes)[0], image.network)
+    want = ref_device_cycles(golden, n_features=4, lanes=lanes, table=table)
+    assert res["board"] == board and res["lanes"] == lanes and res["clock_mhz"] == mhz
+    assert res["device_cycles_per_inference"] == float(want.mean())
+    assert res["device_cycles_max"] == int(want.max())
+    assert res["latency_us"] == float(want.mean()) / mhz
+    assert res["device_cycles_per_inference"] > res["lif_cycles_per_inference"]
+
+
+def test_eval_board_refuses_a_model_the_board_does_not_hold(capsys, tmp_path):
+    out = tmp_path / "wide"
+    wide = [a if a != "4" else "20" for a in TINY]          # 20 features: 60 inputs
+    assert cli.main(["train", "--out", str(out), "--mode", "expansive", *wide,
+                     "--no-eval"]) == 0
+    capsys.readouterr()
+    code, _, err = run(capsys, "eval", out, "--board", "icebreaker")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "does not fit the icebreaker board" in err and "20 features" in err
+    code, _, _ = run(capsys, "eval", out, "--board", "ulx3s", "--json")
+    assert code == 0
+
+
 def test_eval_other_split(capsys, tiny_run):
     code, out, _ = run(capsys, "eval", tiny_run, "--split", "val", "--json")
     assert code == 0 and json.loads(out)["split"] == "val"

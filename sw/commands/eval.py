@@ -6,6 +6,8 @@ sample), float network and the MLP baseline; spikes and SynOps per inference.
 
 from __future__ import annotations
 
+from dynalign.constraints.boards import BOARDS
+
 from ..cli import UsageError, print_json
 from .nir_extra import EXTRA
 from .train import add_data_args
@@ -24,7 +26,11 @@ def register(sub):
                    help="which split to score (default %(default)s)")
     p.add_argument("--device", help="torch device for the integer forward (default cpu)")
     p.add_argument("--lanes", type=int, help="also the LIF cycles per inference at this "
-                   "many lanes (exact cycle model; the ULX3S build has 8)")
+                   "many lanes (exact cycle model; default with --board: the board's)")
+    p.add_argument("--board", choices=sorted(BOARDS), help="also the latency of one "
+                   "inference on that board's bitstream (its lanes, core and clock; RUN to "
+                   "class, the whole-device cycle model); a model it does not hold is "
+                   "refused")
     p.add_argument("--neurobench", action="store_true", help="also NeuroBench's Footprint, "
                    "ConnectionSparsity, ActivationSparsity and SynapticOperations of the "
                    "golden network (needs the optional nir extra)")
@@ -37,7 +43,7 @@ def run(args) -> int:
     try:
         res = evaluate_run(args.run_dir, dataset=args.dataset, data_dir=args.data_dir,
                            data_path=args.data_path, device=args.device, split=args.split,
-                           lanes=args.lanes, neurobench=args.neurobench)
+                           lanes=args.lanes, neurobench=args.neurobench, board=args.board)
     except ModuleNotFoundError as exc:
         if exc.name not in ("neurobench", "snntorch", "nir"):
             raise
@@ -46,7 +52,10 @@ def run(args) -> int:
     if args.json:
         print_json(res)
     else:
-        extra = ("lif_cycles_per_inference",) if args.lanes is not None else ()
+        extra = ("lanes", "lif_cycles_per_inference") if "lanes" in res else ()
+        if args.board is not None:
+            extra += ("board", "clock_mhz", "device_cycles_per_inference",
+                      "device_cycles_max", "latency_us", "latency_us_max")
         for k in KEYS + ("torch_golden_exact", "per_layer_synops",
                          "saturations_per_inference") + extra:
             print(f"{k:28s} {res[k]}")
