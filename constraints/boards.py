@@ -99,6 +99,8 @@ BOARDS = {
     # A 50 MHz PLL clock: 2 Mbaud exact, 3 Mbaud 2 % slow (48 MHz would make 3 Mbaud
     # exact, below the 50 MHz target).  The paper's 21-500-500-500-10 needs 258 KB a
     # bank even at 4 bits -- more than the 85F's block RAM holds twice (active + idle).
+    # 8 lanes: at 16 the LIF's wide, shallow bias and state memories take 214 DP16KD, at
+    # 32 the store's 256-bit words 242 (of 208; README, "Accuracy against latency").
     "ulx3s": BoardSpec(platform=ULX3S_85F_Platform, bitstream_ext="bit",
                        cells={"luts": "TRELLIS_COMB", "ffs": "TRELLIS_FF",
                               "dsps": "MULT18X18D", "brams": "DP16KD"},

@@ -406,3 +406,35 @@ def test_train_4_bit_weights(capsys, tmp_path):
     assert fit_problem(dev.header, default_limits("ulx3s")) is None
     wide = dataclasses.replace(dev.header, packed=0)
     assert wide.model_len() - dev.header.model_len() == 12 * 16 // 2
+
+
+def _bench_front():
+    import importlib.util
+    from pathlib import Path
+    spec = importlib.util.spec_from_file_location(
+        "bench_front", Path(__file__).parents[1] / "bench" / "bench_front.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_bench_front_judges_each_board_by_its_bar():
+    bf = _bench_front()
+    ice, ulx = bf.TARGETS["icebreaker"], bf.TARGETS["ulx3s"]
+    p = {"golden_accuracy": 0.95, "mlp_accuracy": 0.96}
+    assert bf.meets(p, ice, 700.0) and not bf.meets(p, ice, 800.0)
+    assert not bf.meets({"golden_accuracy": 0.93, "mlp_accuracy": None}, ice, 100.0)
+    assert bf.meets({"golden_accuracy": 0.956, "mlp_accuracy": 0.96}, ulx, 199.0)
+    assert not bf.meets({"golden_accuracy": 0.956, "mlp_accuracy": 0.962}, ulx, 199.0)
+    assert not bf.meets({"golden_accuracy": 0.956, "mlp_accuracy": 0.96}, ulx, 201.0)
+
+
+def test_bench_front_places_runs_on_the_board(capsys, tiny_run):
+    code, out, _ = run(capsys, "eval", tiny_run, "--board", "icebreaker", "--json")
+    want = json.loads(out)
+    assert _bench_front().main(["--board", "icebreaker", str(tiny_run)]) == 0
+    res = json.loads(capsys.readouterr().out)
+    (p,) = res["points"]
+    assert p["latency_us"] == want["latency_us"] and p["lanes"] == 1
+    assert p["golden_accuracy"] == want["golden_accuracy"] and p["pareto"]
+    assert res["any_meets_target"] is False          # a 4-feature toy is not Spiker+
