@@ -94,7 +94,7 @@ SWEEP_BIG_CMD := dynalign sweep --dataset digits --layers 500,500,500 --deltas=-
 SWEEP_BIG_STEP := $(OUT)/sweep-digits-paper-size-step
 SWEEP_BIG_STEP_CMD := dynalign sweep --dataset digits --layers 500,500,500 --deltas=-1.5,-1,-0.6,2 --seeds 3 --no-lorenz --baselines= --input-scale step --out $(SWEEP_BIG_STEP)
 SWEEP_MNIST_STEP := $(OUT)/sweep-mnist-step
-SWEEP_MNIST_STEP_CMD := dynalign sweep --dataset mnist --deltas=-1.5,2 --seeds 1 --baselines= --no-lorenz --epochs 20 --input-scale step --out $(SWEEP_MNIST_STEP)
+SWEEP_MNIST_STEP_CMD := dynalign sweep --dataset mnist --deltas=-1.5,2 --seeds 3 --baselines= --no-lorenz --epochs 20 --input-scale step --out $(SWEEP_MNIST_STEP)
 SWEEP_MNIST_SYSTEMS := $(OUT)/sweep-mnist-systems
 SWEEP_MNIST_SYSTEMS_CMD := dynalign sweep --dataset mnist --deltas=-1.5 --seeds 1 --systems all --baselines=direct --tmax 8 --steps 5 --input-scale step --epochs 20 --out $(SWEEP_MNIST_SYSTEMS)
 SWEEP_PAPER := $(OUT)/sweep-paper-digits
